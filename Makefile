@@ -1,0 +1,46 @@
+# qbo-toolkit: every target creates the project-local virtualenv first; nothing relies on what a
+# machine happens to have.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARTIFACTS := artifacts
+PORT ?= 0
+
+.PHONY: help install lint typecheck test test-fast demo emulator bench chaos clean
+
+help:
+	@echo "make demo   - install, start the emulator, run the demo notebook with papermill"
+	@echo "make test   - install, lint (ruff), type-check (mypy), run the tests (pytest)"
+	@echo "make emulator - run the QBO emulator in the foreground on port 8760"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check qbo_toolkit tests notebooks benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -x -m "not slow"
+
+demo: $(STAMP)
+	@bash scripts/demo.sh
+
+emulator: $(STAMP)
+	$(BIN)/qbo-toolkit emulator --port 8760 --data-dir .qbo-toolkit/emulator
+
+clean:
+	rm -rf $(VENV) $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

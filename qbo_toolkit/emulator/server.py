@@ -1,0 +1,583 @@
+"""The emulator's HTTP server: routing, limits, fault injection, idempotent replays, inspection.
+
+Run it with ``qbo-toolkit emulator`` or in-process::
+
+    with serve(EmulatorConfig(port=0)) as emu:
+        emu.info["api_base_url"]   # http://127.0.0.1:PORT/v3
+
+It binds 127.0.0.1 only. Routes:
+
+* OAuth 2.0 (``oauth.py``): discovery, consent page, token, revoke, userinfo, jwks.
+* Data API under ``/v3/company/{realmId}/``: ``{entity}`` (POST create/update, ``?operation=delete``,
+  ``?operation=void``, ``?operation=update&include=void``), ``{entity}/{id}`` (GET read),
+  ``companyinfo/{realmId}``, ``preferences``, ``query`` (GET ``?query=`` or POST text), ``batch``, ``cdc``.
+* ``/_emulator/…`` (emulator-only, read-only): ``info``, ``stats``, ``requests``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from . import faults, qsql
+from .clock import Clock, parse_stamp, reply_time, stamp
+from .company import Company
+from .faults import EmuFault
+from .oauth import OAuthClient, OAuthProvider
+from .seed import DEFAULT_COMPANY, DEFAULT_REALM, seed_company
+from .specs import BY_SEGMENT, SPECS
+from .store import Doc, Store
+from .wire import Request, Response
+
+DEMO_CLIENT_ID = "emulator-demo-client"
+DEMO_CLIENT_SECRET = "emulator-demo-secret"  # noqa: S105 - a published demo credential of the local emulator
+DEFAULT_REDIRECT_URIS = (
+    "http://127.0.0.1:8765/callback",
+    "http://localhost:8765/callback",
+)
+_PATH = re.compile(r"^/v3/company/(?P<realm>[^/]+)/(?P<rest>.*)$")
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything an emulator run can be told. Limits are per realm, in scaled time."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    data_dir: str | None = None  # None: state in memory only
+    reset: bool = False
+    realm_id: str = DEFAULT_REALM
+    company_name: str = DEFAULT_COMPANY
+    extra_companies: dict[str, str] = field(default_factory=dict)  # more realms: id -> name
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
+    redirect_uris: tuple[str, ...] = DEFAULT_REDIRECT_URIS
+    auto_approve: bool = False
+    access_ttl: float = 3600
+    refresh_ttl: float = 8726400
+    time_scale: float = 1.0
+    throttle: bool = True
+    per_minute: int = 500
+    per_second: int = 10
+    batch_per_minute: int = 40
+    max_concurrent: int = 10
+    batch_max_items: int = 30
+    retry_after: bool = False  # Intuit's docs say only "wait 60 s"; the strict default sends no header
+    latency_mean: float = 0.0  # scaled seconds
+    latency_jitter: float = 0.0
+    error_rate: float = 0.0  # share of data requests answered 500 or 503 before they run
+    throttle_rate: float = 0.0  # share answered 429 before they run
+    drop_rate: float = 0.0  # share whose connection is dropped before they run
+    lost_reply_rate: float = 0.0  # share that run, then lose their reply (connection dropped)
+    expire_after_requests: int | None = None
+    seed: int = 1
+    info_file: str | None = None
+    request_log_size: int = 10000
+
+    def __repr__(self) -> str:
+        fields = {k: v for k, v in asdict(self).items() if k != "client_secret"}
+        return f"EmulatorConfig({fields}, client_secret='***')"
+
+
+class Limiter:
+    """QBO's per-realm limits: requests per minute and per second, batches per minute, in flight."""
+
+    def __init__(self, clock: Clock, config: EmulatorConfig) -> None:
+        self.clock = clock
+        self.config = config
+        self._lock = threading.Lock()
+        self._minute: dict[str, deque[float]] = {}
+        self._second: dict[str, deque[float]] = {}
+        self._batch: dict[str, deque[float]] = {}
+        self._inflight: dict[str, int] = {}
+
+    def acquire(self, realm: str, is_batch: bool) -> bool:
+        cfg = self.config
+        now = self.clock.monotonic()
+        with self._lock:
+            minute = self._minute.setdefault(realm, deque())
+            second = self._second.setdefault(realm, deque())
+            batch = self._batch.setdefault(realm, deque())
+            for window, span in ((minute, 60.0), (second, 1.0), (batch, 60.0)):
+                while window and window[0] <= now - span:
+                    window.popleft()
+            if cfg.throttle and (
+                len(minute) >= cfg.per_minute
+                or len(second) >= cfg.per_second
+                or (is_batch and len(batch) >= cfg.batch_per_minute)
+                or self._inflight.get(realm, 0) >= cfg.max_concurrent
+            ):
+                return False
+            minute.append(now)
+            second.append(now)
+            if is_batch:
+                batch.append(now)
+            self._inflight[realm] = self._inflight.get(realm, 0) + 1
+            return True
+
+    def release(self, realm: str) -> None:
+        with self._lock:
+            self._inflight[realm] = max(0, self._inflight.get(realm, 1) - 1)
+
+
+class Emulator:
+    """The whole emulated service, independent of HTTP: ``dispatch(Request) -> Response``."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.clock = Clock(scale=config.time_scale)
+        path = None
+        if config.data_dir:
+            path = Path(config.data_dir) / "emulator.sqlite3"
+            if config.reset:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(path) + suffix).unlink(missing_ok=True)
+        self.store = Store(path)
+        self.companies_by_realm = {config.realm_id: config.company_name, **config.extra_companies}
+        for realm, name in self.companies_by_realm.items():
+            if self.store.get(realm, "CompanyInfo", realm) is None:
+                seed_company(self.store, realm, name)
+        self.companies = {realm: Company(self.store, self.clock, realm) for realm in self.companies_by_realm}
+        self.oauth = OAuthProvider(
+            self.store, self.clock, companies=self.companies_by_realm,
+            clients=[OAuthClient(config.client_id, config.client_secret, tuple(config.redirect_uris))],
+            access_ttl=config.access_ttl, refresh_ttl=config.refresh_ttl, auto_approve=config.auto_approve,
+            expire_after_requests=config.expire_after_requests,
+        )
+        self.limiter = Limiter(self.clock, config)
+        self._rng = random.Random(config.seed)
+        self._rng_lock = threading.Lock()
+        self.log: deque[dict[str, Any]] = deque(maxlen=config.request_log_size)
+        self._counts: dict[str, int] = {}
+        self._count_lock = threading.Lock()
+        self.base_url = ""
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _random(self) -> float:
+        with self._rng_lock:
+            return self._rng.random()
+
+    def _count(self, key: str) -> None:
+        with self._count_lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def _reply(self, status: int, obj: Any) -> Response:
+        if isinstance(obj, dict) and "time" not in obj:
+            obj = {**obj, "time": reply_time(self.clock.now())}
+        headers = {"intuit_tid": f"1-{secrets.token_hex(4)}-{secrets.token_hex(12)}",
+                   "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private", "Expires": "0"}
+        return Response.json(status, obj, headers)
+
+    def _fault(self, fault: EmuFault) -> Response:
+        resp = self._reply(fault.status, {"Fault": fault.fault()})
+        return resp
+
+    def _throttled(self) -> Response:
+        # Intuit has answered throttles with an XML fault even to JSON requests (API_FACTS §7);
+        # the strict choice: clients must act on the HTTP status, not on the body.
+        fault = faults.throttled()
+        body = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            f'<IntuitResponse xmlns="http://schema.intuit.com/finance/v3" time="{reply_time(self.clock.now())}">'
+            f'<Fault type="{fault.ftype}"><Error code="{fault.code}"><Message>{fault.message}</Message>'
+            f"<Detail>{fault.detail}</Detail></Error></Fault></IntuitResponse>"
+        )
+        headers = {"Content-Type": "application/xml"}
+        if self.config.retry_after:
+            headers["Retry-After"] = "60"
+        self._count("throttled")
+        return Response(429, body.encode(), headers)
+
+    # -- entry point ---------------------------------------------------------------------------------
+    def dispatch(self, req: Request) -> Response:
+        started = time.monotonic()
+        realm = ""
+        try:
+            if req.path.startswith("/v3/"):
+                match = _PATH.match(req.path)
+                realm = match.group("realm") if match else ""
+                resp = self._data_api(req, match)
+            elif req.path.startswith("/_emulator"):
+                resp = self._inspect(req)
+            else:
+                resp = self.oauth.handle(req, self.base_url) or Response.json(404, {"error": "not found"})
+        except EmuFault as fault:
+            resp = self._fault(fault)
+        except Exception as exc:  # a bug in the emulator: answer like QBO's SystemFault, keep serving
+            resp = self._fault(EmuFault(10000, "An application error has occurred while processing your request",
+                                        f"System Failure Error: {type(exc).__name__}: {exc}", status=500,
+                                        ftype="SystemFault"))
+        self.log.append({
+            "at": reply_time(self.clock.now()), "method": req.method, "path": req.path,
+            "query": {k: v for k, v in req.query.items() if k != "query"}, "realm": realm,
+            "status": 0 if resp.drop else resp.status, "dropped": resp.drop,
+            "ms": round((time.monotonic() - started) * 1000, 2),
+        })
+        self._count(f"status:{'dropped' if resp.drop else resp.status}")
+        return resp
+
+    def _data_api(self, req: Request, match: re.Match[str] | None) -> Response:
+        cfg = self.config
+        if match is None:
+            return Response.json(404, {"error": "not found"})
+        realm, rest = match.group("realm"), match.group("rest").strip("/")
+        is_batch = rest == "batch"
+        # fault injection happens before anything runs
+        if cfg.drop_rate and self._random() < cfg.drop_rate:
+            self._count("injected:drop")
+            return Response(0, drop=True)
+        if cfg.error_rate and self._random() < cfg.error_rate:
+            self._count("injected:5xx")
+            status = 500 if self._random() < 0.5 else 503
+            return self._fault(faults.server_error(status))
+        if cfg.throttle_rate and self._random() < cfg.throttle_rate:
+            self._count("injected:429")
+            return self._throttled()
+        if not self.limiter.acquire(realm, is_batch):
+            return self._throttled()
+        try:
+            if cfg.latency_mean or cfg.latency_jitter:
+                with self._rng_lock:
+                    delay = self._rng.uniform(cfg.latency_mean - cfg.latency_jitter,
+                                              cfg.latency_mean + cfg.latency_jitter)
+                self.clock.sleep(max(0.0, delay))
+            denied = self.oauth.check_bearer(req, realm)
+            if denied is not None:
+                self._count("unauthorized")
+                return denied
+            company = self.companies.get(realm)
+            if company is None:
+                raise EmuFault(3100, "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
+                               "", status=403, ftype="AuthorizationFault")
+            resp = self._company_call(company, req, rest)
+        finally:
+            self.limiter.release(realm)
+        if cfg.lost_reply_rate and self._random() < cfg.lost_reply_rate:
+            self._count("injected:lost_reply")
+            return Response(0, drop=True)
+        return resp
+
+    def _company_call(self, company: Company, req: Request, rest: str) -> Response:
+        parts = rest.split("/")
+        segment = parts[0].lower()
+        if segment == "query":
+            statement = req.query.get("query") or (req.body.decode("utf-8") if req.method == "POST" else "")
+            return self._reply(200, {"QueryResponse": self.run_query(company, statement)})
+        if segment == "cdc" and req.method == "GET":
+            return self._reply(200, self.cdc(company, req.query))
+        if segment == "preferences" and len(parts) == 1:
+            if req.method == "GET":
+                return self._reply(200, {"Preferences": company.store.get(company.realm, "Preferences", "1")})
+            raise faults.unsupported_operation(req.path)
+        if req.method == "POST" and segment in ("batch", *BY_SEGMENT) and len(parts) == 1:
+            return self._idempotent(company, req, segment)
+        if req.method == "GET" and segment in BY_SEGMENT and len(parts) == 2:
+            entity = BY_SEGMENT[segment]
+            if entity == "CompanyInfo":
+                if parts[1] != company.realm:
+                    raise faults.invalid_id(parts[1])
+                return self._reply(200, {"CompanyInfo": company.store.get(company.realm, "CompanyInfo", company.realm)})
+            return self._reply(200, {entity: company.read(entity, parts[1])})
+        raise faults.unsupported_operation(req.path)
+
+    # -- writes, with requestid replay --------------------------------------------------------------
+    def _idempotent(self, company: Company, req: Request, segment: str) -> Response:
+        request_id = req.query.get("requestid")
+        limit = 36 if segment == "batch" else 50
+        if request_id is not None and len(request_id) > limit:
+            raise faults.string_length("requestid", limit, len(request_id))
+        key = f"{company.realm}:{request_id}"
+        with self.store.lock:
+            if request_id:
+                seen = self.store.kv_get("replay", key)
+                if seen is not None:
+                    self._count("replayed")
+                    return Response(seen["status"], seen["body"].encode(),
+                                    {"Content-Type": "application/json;charset=utf-8"})
+            if segment == "batch":
+                resp = self._reply(200, self.batch(company, _parse_json(req.body)))
+            else:
+                try:
+                    with self.store.transaction():
+                        resp = self._write(company, req, BY_SEGMENT[segment])
+                        if request_id:
+                            self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode()})
+                except EmuFault as fault:
+                    resp = self._fault(fault)
+                    if request_id:  # a refusal is an answer too: the same request gets it again
+                        self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode()})
+                return resp
+            if request_id:
+                self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode()})
+            return resp
+
+    def _write(self, company: Company, req: Request, entity: str) -> Response:
+        if entity in ("CompanyInfo", "Preferences"):
+            raise faults.unsupported_operation(req.path)
+        body = _parse_json(req.body)
+        operation = req.query.get("operation", "").lower()
+        include = req.query.get("include", "").lower()
+        if operation in ("", "create", "update") and include != "void":
+            doc = company.save(entity, body) if operation == "" else company.writer(entity, operation)(body)
+        elif operation == "update" and include == "void" and entity == "Payment":
+            doc = company.writer(entity, "void")(body)
+        elif operation in ("delete", "void"):
+            if operation == "void" and entity == "Payment":
+                raise faults.unsupported_operation(req.path + "?operation=void")
+            doc = company.writer(entity, operation)(body)
+        else:
+            raise faults.unsupported_operation(f"{req.path}?operation={operation}")
+        return self._reply(200, {entity: doc})
+
+    # -- query, batch, cdc ----------------------------------------------------------------------------
+    def run_query(self, company: Company, statement: str) -> Doc:
+        query = qsql.parse(statement, qsql.DEFAULT_SPECS)
+        spec = qsql.DEFAULT_SPECS[query.entity]
+        return qsql.execute(query, company.all(query.entity), spec)
+
+    def batch(self, company: Company, body: Any) -> Doc:
+        items = body.get("BatchItemRequest") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise faults.required_missing("BatchItemRequest")
+        if len(items) > self.config.batch_max_items:
+            raise EmuFault(1040, "Batch size exceeds allowed limit",
+                           f"The batch has {len(items)} items; at most {self.config.batch_max_items} are allowed.")
+        out: list[Doc] = []
+        for item in items:
+            bid = str(item.get("bId", "")) if isinstance(item, dict) else ""
+            try:
+                if not bid:
+                    raise faults.required_missing("bId")
+                out.append({**self._batch_item(company, item), "bId": bid})
+            except EmuFault as fault:
+                out.append({"Fault": fault.fault(), "bId": bid})
+        return {"BatchItemResponse": out}
+
+    def _batch_item(self, company: Company, item: Doc) -> Doc:
+        if "Query" in item:
+            return {"QueryResponse": self.run_query(company, str(item["Query"]))}
+        entities = [k for k in item if k in SPECS]
+        if len(entities) != 1:
+            raise EmuFault(2010, "Request has invalid or unsupported property",
+                           "Property Name:a batch item needs exactly one entity, or a Query")
+        entity = entities[0]
+        operation = str(item.get("operation", "")).lower()
+        if item.get("optionsData") == "void" and operation == "update":
+            operation = "void"
+        if operation not in ("create", "update", "delete", "void"):
+            raise EmuFault(2170, "Invalid Enumeration", f"Invalid Enumeration : {operation}", "operation")
+        with self.store.transaction():
+            doc = company.writer(entity, operation)(item[entity])
+        return {entity: doc}
+
+    def cdc(self, company: Company, params: dict[str, str]) -> Doc:
+        names = [n.strip() for n in params.get("entities", "").split(",") if n.strip()]
+        if not names:
+            raise faults.required_missing("entities")
+        since_text = params.get("changedSince")
+        if not since_text:
+            raise faults.required_missing("changedSince")
+        try:
+            since = parse_stamp(since_text)
+        except ValueError:
+            raise EmuFault(2070, "Invalid Date", f"Invalid changedSince: {since_text}", "changedSince") from None
+        now = self.clock.now()
+        if since < now - timedelta(days=30):
+            raise EmuFault(500, "Unsupported Operation",
+                           f"Operation cdc with changedSince date {since_text} which is older than fixed days is "
+                           "not supported.")
+        responses: list[Doc] = []
+        by_lower = {name.lower(): name for name in SPECS}
+        for raw in names:
+            entity = by_lower.get(raw.lower())
+            if entity is None or entity in ("CompanyInfo", "Preferences"):
+                raise EmuFault(4001, "Invalid query", f"QueryValidationError: invalid context declaration: {raw}")
+            rows = company.store.changed_since(company.realm, entity, since.timestamp())[:1000]
+            if rows:
+                responses.append({entity: rows, "startPosition": 1, "maxResults": len(rows)})
+            else:
+                responses.append({})
+        return {"CDCResponse": [{"QueryResponse": responses}]}
+
+    # -- inspection ---------------------------------------------------------------------------------
+    def info(self) -> Doc:
+        cfg = self.config
+        return {
+            "name": "qbo-toolkit QBO emulator",
+            "environment": "local",
+            "base_url": self.base_url,
+            "api_base_url": f"{self.base_url}/v3",
+            "discovery_url": f"{self.base_url}/.well-known/openid_configuration",
+            "authorization_endpoint": f"{self.base_url}/connect/oauth2",
+            "inspect_url": f"{self.base_url}/_emulator",
+            "realm_id": cfg.realm_id,
+            "company_name": cfg.company_name,
+            "realms": self.companies_by_realm,
+            "client_id": cfg.client_id,
+            "client_secret": cfg.client_secret,
+            "redirect_uris": list(cfg.redirect_uris),
+            "auto_approve": cfg.auto_approve,
+            "data_dir": cfg.data_dir,
+            "time_scale": cfg.time_scale,
+        }
+
+    def stats(self) -> Doc:
+        with self._count_lock:
+            counts = dict(self._counts)
+        entities = {realm: {e: self.store.count(realm, e) for e in SPECS} for realm in self.companies}
+        return {"counts": counts, "entities": entities, "oauth": self.oauth.stats()}
+
+    def _inspect(self, req: Request) -> Response:
+        if req.method != "GET":
+            return Response.json(405, {"error": "the inspection routes are read-only"})
+        what = req.path.rstrip("/").split("/")[-1]
+        if what in ("_emulator", "info"):
+            info = self.info()
+            info["client_secret"] = "***"  # noqa: S105 - served over HTTP: the printed info line has it
+            return Response.json(200, info)
+        if what == "stats":
+            return Response.json(200, self.stats())
+        if what == "requests":
+            limit = int(req.query.get("limit", "200"))
+            return Response.json(200, {"requests": list(self.log)[-limit:]})
+        return Response.json(404, {"error": "not found"})
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8") or "null", parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EmuFault(2010, "Request has invalid or unsupported property",
+                       f"Property Name:Unparseable JSON in the request body ({exc}) specified is unsupported or "
+                       "invalid") from None
+
+
+# -- HTTP plumbing ------------------------------------------------------------------------------------
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx"
+    sys_version = ""
+    emulator: Emulator  # set on the subclass made per server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the emulator keeps its own request log; stderr stays quiet
+
+    def _handle(self) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        req = Request(
+            method=self.command, path=split.path,
+            query=dict(parse_qsl(split.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+        )
+        resp = self.emulator.dispatch(req)
+        if resp.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.send_response(resp.status)
+        for key, value in resp.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(resp.body)
+
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+
+class EmulatorServer:
+    """A running emulator: an HTTP server on a thread, or in the foreground with ``serve_forever``."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        if self.config.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the emulator binds the loopback interface only")
+        self.emulator = Emulator(self.config)
+        handler = type("Handler", (_Handler,), {"emulator": self.emulator})
+        self.httpd = _Server((self.config.host, self.config.port), handler)
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://{self.config.host}:{self.port}"
+        self.emulator.base_url = self.base_url
+        self._thread: threading.Thread | None = None
+
+    @property
+    def info(self) -> Doc:
+        return self.emulator.info()
+
+    @property
+    def clock(self) -> Clock:
+        return self.emulator.clock
+
+    def write_info(self) -> None:
+        if self.config.info_file:
+            path = Path(self.config.info_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(json.dumps(self.info) + "\n")
+            tmp.replace(path)
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="qbo-emulator", daemon=True)
+        self._thread.start()
+        self.write_info()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.emulator.store.close()
+        if self.config.info_file:
+            Path(self.config.info_file).unlink(missing_ok=True)
+
+    def serve_forever(self) -> None:
+        self.write_info()
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.httpd.server_close()
+            self.emulator.store.close()
+
+
+@contextmanager
+def serve(config: EmulatorConfig | None = None, **overrides: Any) -> Iterator[EmulatorServer]:
+    """Start an emulator on a thread for the duration of a ``with`` block."""
+    cfg = config or EmulatorConfig()
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    server = EmulatorServer(cfg).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+__all__ = ["EmulatorConfig", "EmulatorServer", "serve", "stamp"]
