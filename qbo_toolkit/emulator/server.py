@@ -276,7 +276,7 @@ class Emulator:
         parts = rest.split("/")
         segment = parts[0].lower()
         if segment == "query":
-            statement = req.query.get("query") or (req.body.decode("utf-8") if req.method == "POST" else "")
+            statement = req.query.get("query") or (_decode_text(req.body) if req.method == "POST" else "")
             return self._reply(200, {"QueryResponse": self.run_query(company, statement)})
         if segment == "cdc" and req.method == "GET":
             return self._reply(200, self.cdc(company, req.query))
@@ -456,6 +456,14 @@ class Emulator:
             limit = int(req.query.get("limit", "200"))
             return Response.json(200, {"requests": list(self.log)[-limit:]})
         return Response.json(404, {"error": "not found"})
+
+
+def _decode_text(body: bytes) -> str:
+    """A query sent as text: UTF-8, or ISO-8859-1 as python-quickbooks sends it (requests encodes str bodies so)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("iso-8859-1")
 
 
 def _parse_json(body: bytes) -> Any:
