@@ -261,10 +261,12 @@ def test_tree_shape_and_retryable() -> None:
 
 def test_errors_pickle_with_their_fields() -> None:
     err = fault_to_error(BUILT["3001"], http_status=429, intuit_tid="1-x", retry_after=5.0)
-    back = pickle.loads(pickle.dumps(err))
+    back = pickle.loads(pickle.dumps(err))  # noqa: S301  (our own bytes)
     assert type(back) is E.QboThrottled
     assert (back.code, back.intuit_tid, back.retry_after, back.errors) == ("3001", "1-x", 5.0, err.errors)
-    work = pickle.loads(pickle.dumps(E.WorkDataError("bad amount", file="inv.csv", line=3, field="amount")))
+    work = pickle.loads(  # noqa: S301  (our own bytes)
+        pickle.dumps(E.WorkDataError("bad amount", file="inv.csv", line=3, field="amount"))
+    )
     assert str(work) == "bad amount (inv.csv:3, field amount)"
 
 
@@ -392,3 +394,15 @@ def test_quickbooks_missing_code() -> None:
     err = from_quickbooks_exception(qbx.QuickbooksException("odd", "", ""), http_status=503)
     assert type(err) is E.QboServerError
     assert err.code == ""
+
+
+def test_quickbooks_401_with_the_older_xml_fault() -> None:
+    xml = (
+        '<IntuitResponse><Fault type="AuthenticationFault"><Error code="100"><Message>General Authentication '
+        "Error</Message><Detail>AuthenticationErrorGeneral: SRV-110-Authentication Failure , statusCode: 401"
+        "</Detail></Error></Fault></IntuitResponse>"
+    )
+    exc = qbx.AuthorizationException("Application authentication failed", error_code=401, detail=xml)
+    err = from_quickbooks_exception(exc)
+    assert type(err) is E.QboAuthError
+    assert (err.code, err.message, err.http_status) == ("100", "General Authentication Error", 401)

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from qbo_toolkit.qbo.query import iter_pages, quote, select
+from qbo_toolkit.qbo.query import is_latin1, iter_pages, latin1_like_pattern, quote, select
+
+PST = timezone(timedelta(hours=-8))
 
 
 def read_literal(text: str) -> tuple[str, int]:
@@ -116,7 +118,7 @@ def test_builder_is_immutable() -> None:
         (">", Decimal("1000.50"), "Name > 1000.50"),
         (">", Decimal("1E+3"), "Name > 1000"),
         ("<=", date(2024, 1, 31), "Name <= '2024-01-31'"),
-        (">=", datetime(2024, 1, 31, 8, 0, tzinfo=timezone(timedelta(hours=-8))), "Name >= '2024-01-31T08:00:00-08:00'"),
+        (">=", datetime(2024, 1, 31, 8, 0, tzinfo=PST), "Name >= '2024-01-31T08:00:00-08:00'"),
         (">=", datetime(2024, 1, 31, 8, 0, tzinfo=UTC), "Name >= '2024-01-31T08:00:00+00:00'"),
         ("in", ["1", "2", "O'B"], r"Name IN ('1', '2', 'O\'B')"),
         ("IN", (True, False), "Name IN (true, false)"),
@@ -242,3 +244,17 @@ def test_iter_pages_is_lazy_and_checks_page_size() -> None:
     for bad in (0, 1001):
         with pytest.raises(ValueError):
             list(iter_pages(select("Customer").page, qbo.fetch, page_size=bad))
+
+
+def test_latin1_helpers_for_names_qbo_cannot_query_directly() -> None:
+    assert is_latin1("O'Brien & Søn")
+    assert not is_latin1("O’Brien")
+    assert latin1_like_pattern("O’Brien") == "O%Brien"
+    assert latin1_like_pattern("“quoted” – ok") == "%quoted% % ok"
+    assert latin1_like_pattern("a’’’b") == "a%b"  # a run becomes one wildcard
+    assert latin1_like_pattern("plain") == "plain"
+    pattern = latin1_like_pattern("Dépôt ’n’ Co")
+    assert is_latin1(pattern)
+    assert select("Customer").where("DisplayName", "LIKE", pattern).statement() == (
+        "SELECT * FROM Customer WHERE DisplayName LIKE 'Dépôt %n% Co'"
+    )

@@ -1,0 +1,1 @@
+"""The QBO side: a pure query builder (:mod:`qbo_toolkit.qbo.query`) and, later, the client."""
