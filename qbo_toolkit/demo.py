@@ -6,6 +6,7 @@ the full connection layer with its token store lives in ``qbo_toolkit.auth`` and
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import secrets
@@ -24,15 +25,21 @@ from quickbooks.objects import CompanyInfo, Customer
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CompanyOverview:
+    """What the demo shows: the company and a few customers (text in a terminal, HTML in Jupyter)."""
+
     company_name: str
     realm_id: str
     country: str
     customers: pd.DataFrame
 
+    def __repr__(self) -> str:
+        return f"{self.company_name} (realm {self.realm_id}, {self.country})\n{self.customers.to_string(index=False)}"
+
     def _repr_html_(self) -> str:
-        return (f"<h3>{self.company_name}</h3><p>realm {self.realm_id}, country {self.country}</p>"
+        return (f"<h3>{html.escape(self.company_name)}</h3>"
+                f"<p>realm {html.escape(self.realm_id)}, country {html.escape(self.country)}</p>"
                 + self.customers.to_html(index=False))
 
 
