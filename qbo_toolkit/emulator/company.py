@@ -44,6 +44,13 @@ USD = {"value": "USD", "name": "United States Dollar"}
 CUSTOM_FIELD = [{"DefinitionId": "1", "Name": "Crew #", "Type": "StringType"}]
 _BAD_NAME_CHARS = re.compile(r"[:\t\n\r]")
 _DIGITS = re.compile(r"^\d+$")
+# JSON values QBO maps onto objects or arrays of its schema; a value of another type is refused (2010).
+# Fields named ...Ref or ...Addr are objects too.
+_OBJECT_FIELDS = frozenset({"PrimaryPhone", "AlternatePhone", "Mobile", "Fax", "WebAddr", "BillEmail", "BillEmailCc",
+                            "BillEmailBcc", "TxnTaxDetail", "CustomerMemo", "MetaData", "CreditCardPayment",
+                            "DeliveryInfo"})
+_LIST_FIELDS = frozenset({"Line", "CustomField", "LinkedTxn"})
+MAX_AMOUNT = Decimal("1e15")  # QBO numbers have at most 15 digits; larger ones cannot even be rounded to cents
 
 # (field, max length) checked on name-list entities
 _CUSTOMER_LENGTHS = {
@@ -99,9 +106,17 @@ def money(value: Any, element: str) -> Decimal:
     except (InvalidOperation, ValueError):
         raise EmuFault(2050 if isinstance(value, str) else 2010, "Invalid Number",
                        f"Invalid number supplied: {value!r}", element) from None
-    if not amount.is_finite():
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
         raise EmuFault(2010, "Invalid Number", f"Invalid number supplied: {value!r}", element)
     return amount
+
+
+def expect(value: Any, kind: type, element: str) -> None:
+    """Refuse a value of the wrong JSON type (an object or an array expected); ``""`` and null are absent."""
+    if value is not None and value != "" and not isinstance(value, kind):
+        what = "an object" if kind is dict else "an array"
+        raise EmuFault(2010, "Request has invalid or unsupported property",
+                       f"Property Name:{element} must be {what} specified is unsupported or invalid", element)
 
 
 def cents(value: Decimal) -> Decimal:
@@ -199,9 +214,13 @@ class Company:
         if not isinstance(body, dict):
             raise EmuFault(2010, "Request has invalid or unsupported property",
                            f"Property Name:the request body must be a {spec.name} object")
-        for key in body:
+        for key, value in body.items():
             if key not in spec.known:
                 raise faults.unsupported_property(key, spec.name)
+            if key in _LIST_FIELDS:
+                expect(value, list, key)
+            elif key in _OBJECT_FIELDS or key.endswith(("Ref", "Addr")):
+                expect(value, dict, key)
         return clean({k: v for k, v in body.items() if k in spec.writable}) or {}
 
     def _current_for_update(self, spec: EntitySpec, body: Doc) -> Doc:
@@ -406,6 +425,7 @@ class Company:
     def _ref(self, doc: Doc, key: str, entity: str, element: str | None = None, *,
              required: bool = False, active: bool = True) -> Doc | None:
         element = element or key
+        expect(doc.get(key), dict, element)
         id_ = ref_id(doc, key)
         if id_ is None:
             if required:
@@ -464,7 +484,7 @@ class Company:
         item_type = doc.get("Type")
         if item_type is None:
             raise faults.required_missing("Type")
-        if item_type not in ITEM_TYPES:
+        if not isinstance(item_type, str) or item_type not in ITEM_TYPES:
             raise EmuFault(2170, "Invalid Enumeration", f"Invalid Enumeration : {item_type}", "Type")
         if item_type == "Group":
             raise faults.business_validation("Bundles (Group items) cannot be created through the API.", "Type")
@@ -523,7 +543,7 @@ class Company:
             acct_type = SUBTYPE_TO_TYPE.get(str(subtype))
             if acct_type is None:
                 raise EmuFault(2170, "Invalid Enumeration", f"Invalid Enumeration : {subtype}", "AccountSubType")
-        if acct_type not in ACCOUNT_CLASSIFICATION:
+        if not isinstance(acct_type, str) or acct_type not in ACCOUNT_CLASSIFICATION:
             raise EmuFault(2170, "Invalid Enumeration", f"Invalid Enumeration : {acct_type}", "AccountType")
         doc["AccountType"] = acct_type
         doc.setdefault("AccountSubType", ACCOUNT_DEFAULT_SUBTYPE[acct_type])
@@ -603,6 +623,7 @@ class Company:
                 line.setdefault("Amount", Decimal(0))
             elif detail_type == "DiscountLineDetail":
                 detail = line.get("DiscountLineDetail", {}) or {}
+                expect(detail, dict, f"{element}.DiscountLineDetail")
                 if detail.get("PercentBased") in (True, "true") and "DiscountPercent" in detail:
                     pct = money(detail["DiscountPercent"], "Line.DiscountLineDetail.DiscountPercent")
                     line["Amount"] = cents(subtotal * pct / 100)
@@ -617,6 +638,7 @@ class Company:
                 raise EmuFault(2170, "Invalid Enumeration", f"Invalid Enumeration : {detail_type}",
                                f"{element}.DetailType")
             for key in ("LinkedTxn", "CustomField"):
+                expect(line.get(key), list, f"{element}.{key}")
                 if not line.get(key):
                     line.pop(key, None)
             line.pop("LineNum", None)
@@ -636,8 +658,7 @@ class Company:
         total = cents(subtotal - discount + tax)
         if total < 0:
             raise faults.business_validation("You must set a transaction amount.", "TotalAmt")
-        doc["TotalAmt"] = total
-        doc["HomeTotalAmt"] = total
+        doc["TotalAmt"] = total  # no HomeTotalAmt: only multicurrency companies return it (recorded reply)
         # header fields
         today = self._now().date()
         txn_date = parse_date(doc["TxnDate"], "TxnDate") if "TxnDate" in doc else today
@@ -664,8 +685,7 @@ class Company:
         for key in ("BillAddr", "ShipAddr"):
             if key not in doc and isinstance(customer.get(key), dict):
                 doc[key] = copy.deepcopy(customer[key])
-        if "BillEmail" not in doc and isinstance(customer.get("PrimaryEmailAddr"), dict):
-            doc["BillEmail"] = {"Address": customer["PrimaryEmailAddr"]["Address"]}
+        # BillEmail is not copied from the customer: the recorded reply for a customer with an e-mail has none
         doc.setdefault("CurrencyRef", dict(USD))
         doc.setdefault("CustomField", copy.deepcopy(CUSTOM_FIELD))
         doc.setdefault("ApplyTaxAfterDiscount", False)
@@ -691,6 +711,7 @@ class Company:
 
     def _sales_line(self, line: Doc, element: str) -> Decimal:
         detail = line.get("SalesItemLineDetail")
+        expect(detail, dict, f"{element}.SalesItemLineDetail")
         if not isinstance(detail, dict):
             detail = {}
         line["SalesItemLineDetail"] = detail
@@ -700,7 +721,7 @@ class Company:
                  if "UnitPrice" in detail else None)
         amount = money(line["Amount"], f"{element}.Amount") if "Amount" in line else None
         if qty is not None and price is not None and (qty != 0 or price != 0):
-            product = cents(qty * price)
+            product = cents(money(qty * price, f"{element}.Amount"))
             if amount is None:
                 amount = product
             elif cents(amount) != product:
@@ -765,7 +786,7 @@ class Company:
             detail = line.get("SalesItemLineDetail")
             if isinstance(detail, dict) and "Qty" in detail:
                 detail["Qty"] = Decimal(0)
-        doc["TotalAmt"] = doc["HomeTotalAmt"] = doc["Balance"] = Decimal(0)
+        doc["TotalAmt"] = doc["Balance"] = Decimal(0)
         doc.setdefault("TxnTaxDetail", {})["TotalTax"] = Decimal(0)
         note = doc.get("PrivateNote")
         doc["PrivateNote"] = f"Voided - {note}" if note else "Voided"
@@ -849,8 +870,10 @@ class Company:
         lines: list[Doc] = []
         seen: set[str] = set()
         for index, raw in enumerate(doc.get("Line") or []):
-            line = clean(raw) or {}
             element = f"Line[{index}]"
+            expect(raw, dict, element)
+            line = clean(raw) or {}
+            expect(line.get("LinkedTxn"), list, f"{element}.LinkedTxn")
             links = line.get("LinkedTxn") or []
             if not links:
                 raise faults.required_missing(f"{element}.LinkedTxn")
@@ -862,6 +885,7 @@ class Company:
                     f"The amount {amount} applied on line {index + 1} must be positive and in whole cents.",
                     f"{element}.Amount")
             for link in links:
+                expect(link, dict, f"{element}.LinkedTxn")
                 if link.get("TxnType") != "Invoice":
                     raise EmuFault(2170, "Invalid Enumeration",
                                    f"Invalid Enumeration : {link.get('TxnType')} (only Invoice links are emulated)",

@@ -41,7 +41,7 @@ Choices made where the evidence is thin (strict readings, see API_FACTS sections
   U+2019 (quickbooks-ruby#309) and U+2013 (QuickBooks-V3-PHP-SDK#397) this way; the allowed range is
   not documented, and ISO-8859-1 is the stated QuickBooks character set. So typographic quotes such as
   ``“`` and ``’`` fail here. ``parse(..., strict_charset=False)`` accepts any character.
-  (python-quickbooks cannot send such a query at all: http.client encodes a str body as ISO-8859-1.)
+  (python-quickbooks sends the query body as UTF-8, so such a query reaches the server and gets 4000.)
 * ``OR`` is recognised by the tokenizer (QBO's parser knows the token) but always rejected with 4000.
   ``ITERATOR`` is likewise listed as expected, as QBO does, but rejected with 4000.
 * ``Id`` and reference fields (``CustomerRef`` ...) compare numerically when both sides are digits;

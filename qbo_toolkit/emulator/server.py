@@ -179,7 +179,7 @@ class Emulator:
     def _reply(self, status: int, obj: Any) -> Response:
         if isinstance(obj, dict) and "time" not in obj:
             obj = {**obj, "time": reply_time(self.clock.now())}
-        headers = {"intuit_tid": f"1-{secrets.token_hex(4)}-{secrets.token_hex(12)}",
+        headers = {"intuit_tid": _tid(),
                    "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private", "Expires": "0"}
         return Response.json(status, obj, headers)
 
@@ -219,9 +219,7 @@ class Emulator:
         except EmuFault as fault:
             resp = self._fault(fault)
         except Exception as exc:  # a bug in the emulator: answer like QBO's SystemFault, keep serving
-            resp = self._fault(EmuFault(10000, "An application error has occurred while processing your request",
-                                        f"System Failure Error: {type(exc).__name__}: {exc}", status=500,
-                                        ftype="SystemFault"))
+            resp = self._fault(_system_fault(exc))
         self.log.append({
             "at": reply_time(self.clock.now()), "method": req.method, "path": req.path,
             "query": {k: v for k, v in req.query.items() if k != "query"}, "realm": realm,
@@ -290,7 +288,10 @@ class Emulator:
             entity = BY_SEGMENT[segment]
             if entity == "CompanyInfo":
                 if parts[1] != company.realm:
-                    raise faults.invalid_id(parts[1])
+                    if not parts[1].isdigit():
+                        raise faults.invalid_id(parts[1])
+                    raise faults.object_not_found(f"Object Not Found : CompanyInfo with Id {parts[1]} was not found.",
+                                                  "Id")
                 return self._reply(200, {"CompanyInfo": company.store.get(company.realm, "CompanyInfo", company.realm)})
             return self._reply(200, {entity: company.read(entity, parts[1])})
         raise faults.unsupported_operation(req.path)
@@ -302,28 +303,32 @@ class Emulator:
         if request_id is not None and len(request_id) > limit:
             raise faults.string_length("requestid", limit, len(request_id))
         key = f"{company.realm}:{request_id}"
+
+        def remember(resp: Response) -> None:
+            if request_id:
+                self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode(),
+                                                  "headers": resp.headers})
+
         with self.store.lock:
             if request_id:
                 seen = self.store.kv_get("replay", key)
                 if seen is not None:
                     self._count("replayed")
-                    return Response(seen["status"], seen["body"].encode(),
-                                    {"Content-Type": "application/json;charset=utf-8"})
-            if segment == "batch":
-                resp = self._reply(200, self.batch(company, _parse_json(req.body)))
-            else:
-                try:
+                    headers = dict(seen.get("headers") or {"Content-Type": "application/json;charset=utf-8"})
+                    headers["intuit_tid"] = _tid()  # a new request, a new transaction id
+                    return Response(seen["status"], seen["body"].encode(), headers)
+            try:
+                if segment == "batch":
+                    resp = self._reply(200, self.batch(company, _parse_json(req.body)))
+                    remember(resp)
+                else:
                     with self.store.transaction():
                         resp = self._write(company, req, BY_SEGMENT[segment])
-                        if request_id:
-                            self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode()})
-                except EmuFault as fault:
-                    resp = self._fault(fault)
-                    if request_id:  # a refusal is an answer too: the same request gets it again
-                        self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode()})
-                return resp
-            if request_id:
-                self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode()})
+                        remember(resp)
+            except EmuFault as fault:
+                # a refusal is an answer too (a single write's or a whole batch's): the same request gets it again
+                resp = self._fault(fault)
+                remember(resp)
             return resp
 
     def _write(self, company: Company, req: Request, entity: str) -> Response:
@@ -366,6 +371,8 @@ class Emulator:
                 out.append({**self._batch_item(company, item), "bId": bid})
             except EmuFault as fault:
                 out.append({"Fault": fault.fault(), "bId": bid})
+            except Exception as exc:  # an emulator bug in one item must not hide what the others did
+                out.append({"Fault": _system_fault(exc).fault(), "bId": bid})
         return {"BatchItemResponse": out}
 
     def _batch_item(self, company: Company, item: Doc) -> Doc:
@@ -453,17 +460,31 @@ class Emulator:
         if what == "stats":
             return Response.json(200, self.stats())
         if what == "requests":
-            limit = int(req.query.get("limit", "200"))
-            return Response.json(200, {"requests": list(self.log)[-limit:]})
+            try:
+                limit = int(req.query.get("limit", "200"))
+            except ValueError:
+                return Response.json(400, {"error": "limit must be a whole number"})
+            rows = list(self.log)
+            # the last `limit` entries (rows[-0:] would be all of them)
+            return Response.json(200, {"requests": rows[len(rows) - limit:] if limit > 0 else []})
         return Response.json(404, {"error": "not found"})
 
 
+def _tid() -> str:
+    return f"1-{secrets.token_hex(4)}-{secrets.token_hex(12)}"
+
+
 def _decode_text(body: bytes) -> str:
-    """A query sent as text: UTF-8, or ISO-8859-1 as python-quickbooks sends it (requests encodes str bodies so)."""
+    """A query sent as text: UTF-8 (what python-quickbooks sends today), else read as ISO-8859-1."""
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         return body.decode("iso-8859-1")
+
+
+def _system_fault(exc: Exception) -> EmuFault:
+    return EmuFault(10000, "An application error has occurred while processing your request",
+                    f"System Failure Error: {type(exc).__name__}: {exc}", status=500, ftype="SystemFault")
 
 
 def _parse_json(body: bytes) -> Any:
@@ -479,6 +500,9 @@ def _parse_json(body: bytes) -> Any:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY every reply waits ~40 ms for
+    # the client's delayed ACK (Nagle), on a keep-alive connection as on a new one
+    disable_nagle_algorithm = True
     server_version = "nginx"
     sys_version = ""
     emulator: Emulator  # set on the subclass made per server
@@ -552,10 +576,15 @@ class EmulatorServer:
             tmp.replace(path)
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="qbo-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="qbo-emulator", daemon=True)
         self._thread.start()
         self.write_info()
         return self
+
+    def _remove_info(self) -> None:
+        if self.config.info_file:
+            Path(self.config.info_file).unlink(missing_ok=True)
 
     def stop(self) -> None:
         self.httpd.shutdown()
@@ -563,8 +592,7 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.emulator.store.close()
-        if self.config.info_file:
-            Path(self.config.info_file).unlink(missing_ok=True)
+        self._remove_info()
 
     def serve_forever(self) -> None:
         self.write_info()
@@ -573,6 +601,7 @@ class EmulatorServer:
         finally:
             self.httpd.server_close()
             self.emulator.store.close()
+            self._remove_info()  # as stop() does: a stale file would point the next script at a dead port
 
 
 @contextmanager
