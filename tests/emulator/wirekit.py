@@ -30,7 +30,8 @@ from quickbooks.objects.payment import Payment, PaymentLine
 
 from qbo_toolkit.emulator import EmulatorServer
 
-SAMPLES = Path(os.environ.get("QBO_SAMPLES_DIR", "/work/shared/qbo/samples"))
+# ../shared/qbo/samples beside the checkout (CI lays a copy of shared/ there), or QBO_SAMPLES_DIR
+SAMPLES = Path(os.environ.get("QBO_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "qbo" / "samples"))
 TIMEOUT = 10
 
 
