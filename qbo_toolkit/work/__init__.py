@@ -1,0 +1,1 @@
+"""The WORK store: the field-service system of record (clients, items, invoices, payments, company)."""
