@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from .errors import AuthError, ConfigError, QboError, QboToolkitError
@@ -29,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the authorization")
     con.add_argument("--reset", action="store_true", help="allow connecting to a different company than before")
 
+    syn = sub.add_parser("sync", help="run the sync once (initial the first time, incremental after)")
+    syn.add_argument("--params", default=None, help="YAML: settings (a path or a mapping), work_db, dry_run")
+    syn.add_argument("--settings", default=None, help="settings YAML (overrides the params file's)")
+    syn.add_argument("--work-db", default=None, help="SQLAlchemy URL of the WORK store")
+    syn.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
+    syn.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     sub.add_parser("status", help="show the stored connection")
     sub.add_parser("disconnect", help="revoke the connection and forget its tokens (history is kept)")
     return parser
@@ -45,6 +53,8 @@ def _run(args: argparse.Namespace) -> int:
         conn = connect(args.environment, open_browser=not args.no_browser, timeout=args.timeout, reset=args.reset)
         print(f"Connected to {conn.company_name} (realm {conn.realm_id}, {conn.environment}).")
         return 0
+    if args.command == "sync":
+        return _sync(args)
     if args.command == "status":
         conn = connection()
         print(f"Connected to {conn.company_name} (realm {conn.realm_id}, {conn.environment}).")
@@ -53,6 +63,31 @@ def _run(args: argparse.Namespace) -> int:
         print(disconnect().message)
         return 0
     return 2
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from .sync.api import run_sync
+
+    params: dict[str, Any] = {}
+    if args.params:
+        params = yaml.safe_load(Path(args.params).read_text()) or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{args.params} must hold a mapping", path=args.params)
+    settings = args.settings or params.get("settings")
+    if isinstance(settings, str) and args.params and not Path(settings).is_absolute():
+        settings = str((Path(args.params).parent / settings).resolve()) if not Path(settings).exists() else settings
+    result = run_sync(settings, store=args.work_db or params.get("work_db"),
+                      dry_run=args.dry_run or bool(params.get("dry_run", False)),
+                      progress=not args.no_progress and bool(params.get("progress", True)))
+    print(result)
+    failed = result.counts.get("failed", 0)
+    if failed:
+        print(f"{failed} record(s) failed: see the activity log", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,578 @@
+"""Load clients, invoices and payments from CSV files into the WORK store.
+
+The columns are documented in ``docs/work-csv.md``. Each import reads the whole file, checks every
+row, loads the rows that are fine in one transaction, and reports each bad row by file, line and
+column (:class:`RowError`), so one typo never blocks a thousand good rows and is never silently
+dropped either.
+
+What is strict, and why:
+
+* Dates are ISO ``YYYY-MM-DD`` only. ``03/04/2026`` is March 4th in one country and April 3rd in
+  another; guessing would put invoices in the wrong month.
+* Money is plain digits with an optional sign and at most two decimals (``1234.50``): no currency
+  symbols, no thousands separators, no fractions of a cent.
+* Text is taken exactly as written, surrounding spaces included; references (``client``, ``item``,
+  ``invoice_number``, ``parent_display_name``) must match a name or number exactly.
+* The header must name known columns (case and surrounding spaces are forgiven there): a misspelt
+  column would otherwise be ignored and its data lost. A file that cannot be used at all (unknown or
+  missing required columns, no header, not UTF-8) raises :class:`WorkDataError` and loads nothing.
+
+Imports only add records; importing the same file twice adds the clients twice (their names need not
+be unique) and reports every invoice number as already used.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+from ..errors import WorkDataError
+from .store import WorkStore, validate_client, validate_invoice, validate_payment
+
+__all__ = [
+    "CLIENT_COLUMNS",
+    "INVOICE_COLUMNS",
+    "PAYMENT_COLUMNS",
+    "ImportReport",
+    "RowError",
+    "import_clients",
+    "import_invoices",
+    "import_payments",
+]
+
+_ADDRESS_PARTS: Final = ("line1", "line2", "city", "state", "postal_code", "country")
+CLIENT_COLUMNS: Final = (
+    "display_name",
+    "company_name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile",
+    *(f"billing_{part}" for part in _ADDRESS_PARTS),
+    *(f"service_{part}" for part in _ADDRESS_PARTS),
+    "notes",
+    "active",
+    "parent_display_name",
+)
+INVOICE_COLUMNS: Final = (
+    "number",
+    "client",
+    "issue_date",
+    "due_date",
+    "status",
+    "item",
+    "description",
+    "qty",
+    "unit_price",
+    "taxable",
+    "tax_amount",
+)
+PAYMENT_COLUMNS: Final = ("invoice_number", "date", "amount", "method", "reference")
+
+_CLIENT_REQUIRED: Final = ("display_name",)
+_INVOICE_REQUIRED: Final = ("number", "client", "issue_date")
+_PAYMENT_REQUIRED: Final = ("invoice_number", "date", "amount")
+#: Invoice columns that describe the whole invoice: repeated (or left blank) on its other lines.
+_INVOICE_HEADER: Final = ("client", "issue_date", "due_date", "status", "tax_amount")
+
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONEY: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
+_FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
+#: "lines[2].qty" in a store error -> line 2 of the invoice, CSV column "qty".
+_LINE_FIELD: Final = re.compile(r"lines\[(\d+)\]\.(\w+)")
+_STORE_TO_CSV: Final = {"client_id": "client", "item_id": "item", "invoice_id": "invoice_number"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in one row: ``field`` is the CSV column (None when the row as a whole is bad)."""
+
+    file: str
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import did: ``loaded`` records (clients, invoices or payments), their ``ids``, the errors."""
+
+    file: str
+    loaded: int
+    errors: list[RowError] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        return f"{self.file}: {self.loaded} loaded, {len(self.errors)} error(s)"
+
+
+class _BadValue(Exception):
+    """A cell that does not parse; carries the column and a message for the RowError."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+@dataclass
+class _Row:
+    line: int
+    cells: dict[str, str]
+
+    def get(self, column: str) -> str:
+        return self.cells.get(column, "")
+
+
+class _Collector:
+    """Errors of one file, at most one per (line, column), in line order."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[RowError] = []
+        self.bad_lines: set[int] = set()
+
+    def add(self, line: int, column: str | None, message: str) -> None:
+        self.errors.append(RowError(self.file, line, column, message))
+        self.bad_lines.add(line)
+
+    def sorted(self) -> list[RowError]:
+        return sorted(self.errors, key=lambda error: error.line)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _read(
+    path: str | os.PathLike[str], columns: Sequence[str], required: Sequence[str], errors: _Collector
+) -> Iterator[_Row]:
+    """Rows of ``path`` as column -> text, with the line each row starts on.
+
+    Blank lines are skipped; a row with the wrong number of cells is reported and skipped; a row the
+    csv module cannot parse at all ends the file there (what follows cannot be trusted).
+    """
+    file = errors.file
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise WorkDataError(f"cannot read {file}: {exc.strerror}", file=file) from None
+    try:
+        content = raw.decode("utf-8-sig")  # Excel writes a byte-order mark
+    except UnicodeDecodeError as exc:
+        # A wrong encoding garbles every accented name: refuse the file rather than load half of it.
+        line = raw[: exc.start].count(b"\n") + 1
+        raise WorkDataError(
+            f"{file} is not UTF-8 text (line {line}); save it as CSV UTF-8 and import again", file=file, line=line
+        ) from None
+    with io.StringIO(content, newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise WorkDataError(f"{file} has no readable header: {exc}", file=file, line=1) from None
+        if header is None:
+            raise WorkDataError(f"{file} is empty (expected a header row)", file=file, line=1)
+        names = [name.strip().lower() for name in header]
+        while names and not names[-1]:  # spreadsheets export empty trailing columns
+            names.pop()
+        unknown = [name for name in names if name not in columns]
+        if unknown:
+            raise WorkDataError(
+                f"{file} has unknown column(s) {', '.join(map(repr, unknown))}; known columns: {', '.join(columns)}",
+                file=file,
+                line=1,
+                field=unknown[0],
+            )
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise WorkDataError(f"{file} repeats column(s) {', '.join(repeated)}", file=file, line=1, field=repeated[0])
+        missing = [name for name in required if name not in names]
+        if missing:
+            raise WorkDataError(
+                f"{file} lacks required column(s) {', '.join(missing)}", file=file, line=1, field=missing[0]
+            )
+        previous_end = reader.line_num
+        while True:
+            start = previous_end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                errors.add(start, None, f"cannot be read as CSV ({exc}); the rest of the file was not read")
+                return
+            previous_end = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) > len(names) and not any(cell.strip() for cell in cells[len(names) :]):
+                cells = cells[: len(names)]
+            if len(cells) != len(names):
+                errors.add(start, None, f"has {len(cells)} fields, the header has {len(names)}")
+                continue
+            yield _Row(start, dict(zip(names, cells, strict=True)))
+
+
+def _date(row: _Row, column: str, *, required: bool) -> dt.date | None:
+    text = row.get(column).strip()
+    if not text:
+        if required:
+            raise _BadValue(column, "is required")
+        return None
+    if not _DATE.fullmatch(text):
+        raise _BadValue(column, f"{text!r} is not a date as YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _BadValue(column, f"{text!r} is not a real date") from None
+
+
+def _money(row: _Row, column: str, *, default: Decimal | None = None) -> Decimal:
+    text = row.get(column).strip()
+    if not text:
+        if default is None:
+            raise _BadValue(column, "is required")
+        return default
+    if not _MONEY.fullmatch(text):
+        raise _BadValue(column, f"{text!r} is not an amount (digits and a decimal point only, e.g. 1234.50)")
+    amount = Decimal(text)
+    if amount != amount.quantize(Decimal("0.01")):
+        raise _BadValue(column, f"{text!r} has fractions of a cent")
+    return amount
+
+
+def _number(row: _Row, column: str, default: Decimal) -> Decimal:
+    text = row.get(column).strip()
+    if not text:
+        return default
+    if not _MONEY.fullmatch(text):
+        raise _BadValue(column, f"{text!r} is not a number")
+    return Decimal(text)
+
+
+def _flag(row: _Row, column: str, default: bool) -> bool:
+    text = row.get(column).strip().lower()
+    if not text:
+        return default
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _BadValue(column, f"{row.get(column)!r} is not true or false (true/false, yes/no, 1/0)")
+
+
+def _store_field(name: str | None) -> tuple[int | None, str | None]:
+    """A store error's field as (line index within an invoice or None, CSV column or None)."""
+    if name is None or name in ("lines", "total"):  # about the invoice as a whole
+        return None, None
+    match = _LINE_FIELD.fullmatch(name)
+    if match:
+        return int(match.group(1)), _STORE_TO_CSV.get(match.group(2), match.group(2))
+    return None, _STORE_TO_CSV.get(name, name)
+
+
+def _label(path: str | os.PathLike[str]) -> str:
+    return os.fspath(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Clients
+# --------------------------------------------------------------------------------------------
+
+
+def import_clients(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
+    """Add the clients of a CSV file; see ``docs/work-csv.md`` for the columns.
+
+    ``parent_display_name`` names the parent (for a site or sub-client): a client already in the
+    store or another row of the file (in any order). It must match exactly one client.
+    """
+    errors = _Collector(_label(path))
+    pending: list[tuple[_Row, dict[str, Any], str]] = []
+    for row in _read(path, CLIENT_COLUMNS, _CLIENT_REQUIRED, errors):
+        fields: dict[str, Any] = {
+            column: row.get(column) for column in CLIENT_COLUMNS if column not in ("active", "parent_display_name")
+        }
+        try:
+            fields["active"] = _flag(row, "active", True)
+        except _BadValue as bad:
+            errors.add(row.line, bad.column, bad.message)
+            continue
+        try:
+            validate_client(fields, label=f"client {fields['display_name'].strip() or '(no name)'}")
+        except WorkDataError as exc:
+            errors.add(row.line, exc.field, exc.message)
+            continue
+        pending.append((row, fields, row.get("parent_display_name")))
+
+    ids: list[int] = []
+    with store.begin() as conn:
+        in_store = store.client_ids_by_name({parent for _, _, parent in pending if parent}, conn=conn)
+        in_file: dict[str, list[int]] = {}  # name -> lines of this file's rows with that name
+        for row, fields, _ in pending:
+            in_file.setdefault(fields["display_name"], []).append(row.line)
+        loaded_by_line: dict[int, int] = {}
+        waiting: list[tuple[_Row, dict[str, Any], str]] = []
+        for row, fields, parent in pending:
+            if not parent:
+                waiting.append((row, fields, parent))
+                continue
+            matches = len(in_store.get(parent, ())) + len(in_file.get(parent, ()))
+            if matches == 0:
+                errors.add(row.line, "parent_display_name", f"no client is called {parent!r}")
+            elif matches > 1:
+                errors.add(row.line, "parent_display_name", f"{matches} clients are called {parent!r}; it is ambiguous")
+            else:
+                waiting.append((row, fields, parent))
+        # Load in rounds: rows whose parent is known (or absent) first, then their children, ...
+        while waiting:
+            ready: list[tuple[_Row, dict[str, Any]]] = []
+            later: list[tuple[_Row, dict[str, Any], str]] = []
+            for row, fields, parent in waiting:
+                if not parent:
+                    ready.append((row, fields))
+                elif parent in in_store:
+                    ready.append((row, {**fields, "parent_id": in_store[parent][0]}))
+                else:
+                    parent_line = in_file[parent][0]
+                    if parent_line in loaded_by_line:
+                        ready.append((row, {**fields, "parent_id": loaded_by_line[parent_line]}))
+                    elif parent_line in errors.bad_lines:
+                        errors.add(row.line, "parent_display_name", f"its parent (line {parent_line}) was not loaded")
+                    else:
+                        later.append((row, fields, parent))
+            if not ready:
+                for row, _, parent in later:
+                    errors.add(row.line, "parent_display_name", f"the parents starting at {parent!r} form a loop")
+                break
+            new_ids = store.bulk_add_clients([fields for _, fields in ready], conn=conn)
+            for (row, _), new_id in zip(ready, new_ids, strict=True):
+                loaded_by_line[row.line] = new_id
+            waiting = later
+        ids = [loaded_by_line[line] for line in sorted(loaded_by_line)]
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+# --------------------------------------------------------------------------------------------
+# Invoices
+# --------------------------------------------------------------------------------------------
+
+
+def import_invoices(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
+    """Add the invoices of a CSV file with one row per invoice line; see ``docs/work-csv.md``.
+
+    The rows of one invoice share its ``number`` (they need not be adjacent); the invoice columns
+    (client, dates, status, tax_amount) are given on its first row and either repeated identically
+    or left blank on the others. An invoice with any bad row is not loaded at all, and its first row
+    says so. ``client`` must match exactly one client's display name; ``item`` an item's name. A
+    blank ``unit_price`` takes the item's rate; a blank ``qty`` is 1.
+    """
+    errors = _Collector(_label(path))
+    groups: dict[str, list[_Row]] = {}
+    for row in _read(path, INVOICE_COLUMNS, _INVOICE_REQUIRED, errors):
+        number = row.get("number")
+        if not number.strip():
+            errors.add(row.line, "number", "is required")
+            continue
+        groups.setdefault(number, []).append(row)
+
+    ids: list[int] = []
+    with store.begin() as conn:
+        clients = store.client_ids_by_name({rows[0].get("client") for rows in groups.values()}, conn=conn)
+        items = {item.name: item for item in store.items(conn=conn)}
+        taken = store.invoices_by_number(groups, conn=conn)
+        ready: list[dict[str, Any]] = []
+        for number, rows in groups.items():
+            invoice = _invoice_fields(number, rows, clients, items, errors)
+            if invoice is None:
+                continue
+            if number in taken:
+                errors.add(rows[0].line, "number", f"invoice {number!r} already exists in WORK")
+                continue
+            try:
+                validate_invoice(invoice, label=f"invoice {number}")
+            except WorkDataError as exc:
+                index, column = _store_field(exc.field)
+                errors.add(rows[index or 0].line, column, exc.message)
+                _not_loaded(number, rows, errors)
+                continue
+            ready.append(invoice)
+        if ready:
+            ids = store.bulk_add_invoices(ready, conn=conn)
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def _not_loaded(number: str, rows: Sequence[_Row], errors: _Collector) -> None:
+    bad = [row.line for row in rows if row.line in errors.bad_lines]
+    if len(rows) > 1:
+        listed = ", ".join(map(str, bad))
+        message = f"invoice {number!r} was not loaded because of the errors on line(s) {listed}"
+        errors.add(rows[0].line, "number", message)
+
+
+def _invoice_fields(
+    number: str,
+    rows: Sequence[_Row],
+    clients: Mapping[str, list[int]],
+    items: Mapping[str, Any],
+    errors: _Collector,
+) -> dict[str, Any] | None:
+    """The add_invoice arguments for one invoice's rows, or None (errors recorded)."""
+    first = rows[0]
+    failed = False
+
+    def check(row: _Row, parse: Callable[[], Any]) -> Any:
+        nonlocal failed
+        try:
+            return parse()
+        except _BadValue as bad:
+            errors.add(row.line, bad.column, bad.message)
+            failed = True
+            return None
+
+    for row in rows[1:]:
+        for column in _INVOICE_HEADER:
+            value = row.get(column)
+            if value.strip() and value != first.get(column):
+                errors.add(row.line, column, f"{value!r} differs from {first.get(column)!r} on line {first.line}")
+                failed = True
+
+    client_name = first.get("client")
+    client_id: int | None = None
+    matches = clients.get(client_name, [])
+    if not client_name.strip():
+        errors.add(first.line, "client", "is required")
+        failed = True
+    elif not matches:
+        errors.add(first.line, "client", f"no client is called {client_name!r}")
+        failed = True
+    elif len(matches) > 1:
+        errors.add(first.line, "client", f"{len(matches)} clients are called {client_name!r}; it is ambiguous")
+        failed = True
+    else:
+        client_id = matches[0]
+    issue_date = check(first, partial(_date, first, "issue_date", required=True))
+    due_date = check(first, partial(_date, first, "due_date", required=False))
+    tax_amount = check(first, partial(_money, first, "tax_amount", default=Decimal("0.00")))
+    status = first.get("status").strip().lower() or "open"
+
+    lines: list[dict[str, Any]] = []
+    for row in rows:
+        item_name = row.get("item")
+        item = items.get(item_name) if item_name.strip() else None
+        if item_name.strip() and item is None:
+            errors.add(row.line, "item", f"no item is called {item_name!r}")
+            failed = True
+        default_price = item.rate if item is not None else None
+        unit_price = check(row, partial(_money, row, "unit_price", default=default_price))
+        qty = check(row, partial(_number, row, "qty", Decimal(1)))
+        taxable = check(row, partial(_flag, row, "taxable", False))
+        lines.append(
+            {
+                "item_id": item.id if item is not None else None,
+                "description": row.get("description"),
+                "qty": qty,
+                "unit_price": unit_price,
+                "taxable": taxable,
+            }
+        )
+    if failed:
+        _not_loaded(number, rows, errors)
+        return None
+    return {
+        "number": number,
+        "client_id": client_id,
+        "issue_date": issue_date,
+        "due_date": due_date,
+        "status": status,
+        "tax_amount": tax_amount,
+        "lines": lines,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Payments
+# --------------------------------------------------------------------------------------------
+
+
+def import_payments(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
+    """Add the payments of a CSV file; see ``docs/work-csv.md``.
+
+    ``invoice_number`` names a live invoice (not void, not deleted). Payments on one invoice, those
+    already stored plus the file's in order, may not add up to more than its total.
+    """
+    errors = _Collector(_label(path))
+    parsed: list[tuple[_Row, str, dt.date, Decimal]] = []
+    for row in _read(path, PAYMENT_COLUMNS, _PAYMENT_REQUIRED, errors):
+        number = row.get("invoice_number")
+        if not number.strip():
+            errors.add(row.line, "invoice_number", "is required")
+            continue
+        try:
+            day = _date(row, "date", required=True)
+            amount = _money(row, "amount")
+        except _BadValue as bad:
+            errors.add(row.line, bad.column, bad.message)
+            continue
+        assert day is not None
+        parsed.append((row, number, day, amount))
+
+    ids: list[int] = []
+    with store.begin() as conn:
+        invoices = store.invoices_by_number({number for _, number, _, _ in parsed}, conn=conn)
+        paid = store.paid_amounts([invoice.id for invoice in invoices.values()], conn=conn)
+        ready: list[dict[str, Any]] = []
+        for row, number, day, amount in parsed:
+            invoice = invoices.get(number)
+            if invoice is None:
+                errors.add(row.line, "invoice_number", f"no invoice is numbered {number!r}")
+                continue
+            if invoice.deleted or invoice.status == "void":
+                state = "deleted" if invoice.deleted else "void"
+                errors.add(row.line, "invoice_number", f"invoice {number!r} is {state}")
+                continue
+            fields = {
+                "invoice_id": invoice.id,
+                "date": day,
+                "amount": amount,
+                "method": row.get("method"),
+                "reference": row.get("reference"),
+            }
+            try:
+                validate_payment(fields, label=f"payment on invoice {number}")
+            except WorkDataError as exc:
+                errors.add(row.line, _store_field(exc.field)[1], exc.message)
+                continue
+            running = paid.get(invoice.id, Decimal("0.00")) + amount
+            if running > invoice.total:
+                errors.add(
+                    row.line,
+                    "amount",
+                    f"{amount} would bring payments on invoice {number!r} to {running}, "
+                    f"more than its total {invoice.total}",
+                )
+                continue
+            paid[invoice.id] = running
+            ready.append(fields)
+        if ready:
+            ids = store.bulk_add_payments(ready, conn=conn)
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
