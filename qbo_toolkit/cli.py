@@ -29,6 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
     con.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
     con.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the authorization")
     con.add_argument("--reset", action="store_true", help="allow connecting to a different company than before")
+    con.add_argument("--headless", action="store_true",
+                     help="local emulator started with --auto-approve only: approve without a browser")
+
+    demo = sub.add_parser("demo-data", help="load the deterministic demo business into the WORK store")
+    demo.add_argument("--work-db", default=None, help="SQLAlchemy URL (default: the toolkit home's work.sqlite3)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--clients", type=int, default=300)
+    demo.add_argument("--invoices", type=int, default=1500)
+    demo.add_argument("--payments", type=int, default=1000)
 
     syn = sub.add_parser("sync", help="run the sync once (initial the first time, incremental after)")
     syn.add_argument("--params", default=None, help="YAML: settings (a path or a mapping), work_db, dry_run")
@@ -47,10 +56,22 @@ def _run(args: argparse.Namespace) -> int:
         from .emulator import cli as emulator_cli
 
         return emulator_cli.run(args)
-    from .connection import connect, connection, disconnect
+    from .connection import connect, connect_headless, connection, disconnect
 
+    if args.command == "demo-data":
+        from .work.demo import generate_demo
+        from .work.store import WorkStore
+
+        summary = generate_demo(WorkStore(args.work_db), seed=args.seed, clients=args.clients,
+                                invoices=args.invoices, payments=args.payments)
+        print(f"demo data: {summary.clients} clients, {summary.invoices} invoices, {summary.payments} payments")
+        return 0
     if args.command == "connect":
-        conn = connect(args.environment, open_browser=not args.no_browser, timeout=args.timeout, reset=args.reset)
+        if args.headless:
+            conn = connect_headless(reset=args.reset)
+        else:
+            conn = connect(args.environment, open_browser=not args.no_browser, timeout=args.timeout,
+                           reset=args.reset)
         print(f"Connected to {conn.company_name} (realm {conn.realm_id}, {conn.environment}).")
         return 0
     if args.command == "sync":

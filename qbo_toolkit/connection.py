@@ -36,8 +36,10 @@ from .auth.tokens import TokenStore
 from .errors import CompanyMismatch, ConfigError, ReconnectNeeded
 from .paths import toolkit_home
 from .qbo.client import QboClient
+from .qbo.transport import RateLimits
 
-__all__ = ["Binding", "ConnectAttempt", "Connection", "connect", "connection", "disconnect", "start_connect"]
+__all__ = ["Binding", "ConnectAttempt", "Connection", "connect", "connect_headless", "connection", "disconnect",
+           "start_connect"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Connection:
 
     @cached_property
     def client(self) -> QboClient:
-        return QboClient(self.session, self.realm_id, self.session.endpoints.api_base_url)
+        return _client(self.session, self.realm_id)
 
     def _repr_html_(self) -> str:
         import html
@@ -96,8 +98,15 @@ def _store(store: TokenStore | None) -> TokenStore:
     return store if store is not None else TokenStore()
 
 
+def _client(session: TokenSession, realm_id: str) -> QboClient:
+    """The realm's client. A local emulator that runs its limits faster (``--time-scale``) gets a
+    limiter running at the same speed, so demos and tests use the whole (scaled) ceiling."""
+    scale = float(session.credentials.emulator_info.get("time_scale") or 1.0)
+    return QboClient(session, realm_id, session.endpoints.api_base_url, limits=RateLimits(time_scale=scale))
+
+
 def _company_name(session: TokenSession, realm_id: str) -> str:
-    info = QboClient(session, realm_id, session.endpoints.api_base_url).company_info()
+    info = _client(session, realm_id).company_info()
     return str(getattr(info, "CompanyName", "") or "")
 
 
@@ -171,6 +180,23 @@ def connect(environment: str | None = None, *, open_browser: bool = True, timeou
     if attempt.listening:
         return attempt.wait(timeout)
     return attempt.complete((ask or input)("Paste the URL of the page the browser landed on: "))
+
+
+def connect_headless(*, reset: bool = False, store: TokenStore | None = None, **settings: Any) -> Connection:
+    """Connect to a local emulator started with ``--auto-approve``, acting as the browser (demos, CI).
+
+    Refused for Intuit environments: a person must approve on QuickBooks' page there.
+    """
+    import requests
+
+    attempt = start_connect("local", reset=reset, listen=False, store=store, **settings)
+    if not attempt.pending.credentials.emulator_info.get("auto_approve"):
+        attempt.cancel()
+        raise ConfigError("headless connect needs a local emulator started with --auto-approve", key="environment")
+    answer = requests.get(attempt.url, allow_redirects=False, timeout=30)
+    if answer.status_code != 302 or "Location" not in answer.headers:
+        raise ConfigError("the emulator did not approve the authorization at once", key="environment")
+    return attempt.complete(answer.headers["Location"])
 
 
 def connection(realm_id: str | None = None, environment: str | None = None, *, store: TokenStore | None = None,
