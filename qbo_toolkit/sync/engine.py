@@ -71,8 +71,13 @@ class SyncResult:
     pending_matches: int = 0
 
     def __str__(self) -> str:
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
-        return f"run {self.run_id} ({self.kind}{', dry run' if self.dry_run else ''}): {parts or 'nothing to do'}"
+        c = self.counts
+        words = {"ok": "done", "failed": "failed (see the activity log)", "skipped": "skipped",
+                 "held": "waiting for a match decision"}
+        parts = [f"{c[k]} {v}" for k, v in words.items() if c.get(k)]
+        detail = ", ".join(f"{k.replace('.', ' ')} {v}" for k, v in sorted(c.items()) if k.count(".") == 2)
+        head = f"sync run {self.run_id} ({self.kind}{', dry run' if self.dry_run else ''}, {self.requests} requests)"
+        return f"{head}: {', '.join(parts) or 'nothing to do'}" + (f"\n  {detail}" if detail else "")
 
 
 def _rid(*parts: object) -> str:
@@ -137,6 +142,9 @@ class SyncEngine:
         self.counts: Counter[str] = Counter()
         self.dry_run = False
         self.actions: list[Action] = []
+        self.assumed: dict[str, dict[int, Link]] = {}  # dry run: records assumed created or linked
+        self.unblocked: dict[str, set[str]] = {}  # blocked:<entity> keys to clear when the run completes
+        self.acted: set[tuple[str, int]] = set()  # records a later stage must not count again (progress)
 
     # ================================================================================== public
     def run(self, *, dry_run: bool = False) -> SyncResult:
@@ -151,6 +159,9 @@ class SyncEngine:
         self.dry_run = dry_run
         self.counts = Counter()
         self.actions = []
+        self.assumed = {}
+        self.unblocked = {}
+        self.acted = set()
         self.run_id = self.state.start_run(kind, dry_run=dry_run)
         status = "ok"
         result = SyncResult(self.run_id, kind, dry_run)
@@ -178,6 +189,10 @@ class SyncEngine:
                     self.state.set_value(conn, "initialized", True)
                     self.state.set_value(conn, "work_revision", work_revision)
                     self.state.set_value(conn, "cdc_since", customers_plan.server_time.isoformat())
+                    for entity, keys in self.unblocked.items():
+                        blocked = self.state.get_value(f"blocked:{entity}", {}, conn)
+                        self.state.set_value(conn, f"blocked:{entity}",
+                                             {k: v for k, v in blocked.items() if k not in keys})
         except BaseException:
             status = "failed"
             raise
@@ -203,6 +218,18 @@ class SyncEngine:
         cls = entity_class(entity)
         assert cls is not None
         return _as_dict(self.client.read(cls, qbo_id))
+
+    def _links(self, entity: str) -> dict[int, Link]:
+        """The id map of ``entity``; in a dry run with the records this run assumed created or linked."""
+        links = self.state.links(entity)
+        if self.dry_run:
+            links.update(self.assumed.get(entity, {}))
+        return links
+
+    def _assume(self, entity: str, work_id: int, qbo_id: str = "0") -> None:
+        """Dry run: plan later stages as if this record were in QBO."""
+        self.assumed.setdefault(entity, {})[work_id] = Link(entity, work_id, qbo_id, "0", 0, None, None, None,
+                                                             "active")
 
     def _requests(self) -> int:
         stats = getattr(self.client.transport, "stats", None)
@@ -230,7 +257,9 @@ class SyncEngine:
         (``"customer:12"``): try again once that record is in QBO. Otherwise it waits for a change in
         WORK or for the user's retry, so an unchanged bad record is not reported again every run."""
         if self.dry_run:
-            self.actions.append(Action("fail", entity, direction, work_id, qbo_id, {}, message, field))
+            last = self.actions[-1] if self.actions else None
+            if last is None or (last.kind, last.entity, last.work_id) != ("fail", entity, work_id):
+                self.actions.append(Action("fail", entity, direction, work_id, qbo_id, {}, message, field))
             self._note(None, entity=entity, direction=direction, action=action, outcome="failed", work_id=work_id,
                        qbo_id=qbo_id, field=field, message=message)
             return
@@ -258,10 +287,9 @@ class SyncEngine:
             if dep == dependency and int(dep_id) in linked and linked[int(dep_id)].state == "active":
                 ready.update(ids)
         if ready and not self.dry_run:
-            with self.store.engine.begin() as conn:
-                remaining = {k: v for k, v in blocked.items()
-                             if not (k.startswith(dependency + ":") and int(k.partition(":")[2]) in linked)}
-                self.state.set_value(conn, f"blocked:{entity}", remaining)
+            # forgotten only when the run completes: a run that dies before sending them finds them again
+            self.unblocked.setdefault(entity, set()).update(
+                k for k in blocked if k.startswith(dependency + ":") and int(k.partition(":")[2]) in linked)
         return ready
 
     def _clear_pending(self, conn: Any, entity: str, work_id: int) -> None:
@@ -346,6 +374,8 @@ class SyncEngine:
             for qbo_id in list(customers):
                 link = by_qbo.get(qbo_id)
                 if link is not None and link.work_id not in clients:
+                    if str(customers[qbo_id].get("SyncToken")) == link.sync_token:
+                        continue  # the CDC overlap: this version was synced already, nothing new on either side
                     client = self.store.get_client(link.work_id)
                     if client is not None:
                         clients[client.id] = client
@@ -431,6 +461,11 @@ class SyncEngine:
             qbo_vals = cmap.customer_values(customer)
             if link.qbo_name and qbo_vals.get("display_name") == link.qbo_name and base is not None:
                 qbo_vals["display_name"] = base.get("display_name")  # the name we fixed for QBO
+            company = self.store.company() if base is not None and self.settings.use_default_state else None
+            if company is not None and company.default_state:
+                for key in ("billing.state", "service.state"):
+                    if not qbo_vals.get(key) and base is not None and base.get(key) == company.default_state:
+                        qbo_vals[key] = company.default_state  # the default state WORK filled in (not a change)
             qbo_time = _qbo_time(customer)
         outcome = merge(work_vals, qbo_vals, base, policy=self.settings.conflict_policy,
                         work_updated=client.updated_at, qbo_updated=qbo_time)
@@ -481,6 +516,7 @@ class SyncEngine:
         client, customer = plan.clients[work_id], plan.customers[qbo_id]
         link = Link("customer", work_id, qbo_id, str(customer.get("SyncToken", "0")), 0, None, None, None, "active")
         if self.dry_run:
+            self._assume("customer", work_id, qbo_id)
             self._note(None, entity="customer", direction="both", action="link", outcome="ok", work_id=work_id,
                        qbo_id=qbo_id, message=action.reason)
             return
@@ -555,11 +591,16 @@ class SyncEngine:
                                  work_version=client.version, base=outcome.values,
                                  fingerprint=cmap.fingerprint(outcome.values),
                                  qbo_name=link.qbo_name if link else None)
-            if not quiet or outcome.changed:
-                where = [f"to QuickBooks: {', '.join(sorted(outcome.to_qbo))}" if outcome.to_qbo else "",
-                         f"to WORK: {', '.join(sorted(outcome.to_work))}" if outcome.to_work else ""]
+            where = [f"to QuickBooks: {', '.join(sorted(outcome.to_qbo))}" if outcome.to_qbo else "",
+                     f"to WORK: {', '.join(sorted(outcome.to_work))}" if outcome.to_work else ""]
+            message = "; ".join(w for w in where if w)
+            if quiet:  # the follow-up of a link: logged, but the link already counted as this record's progress
+                if outcome.changed:
+                    self.state.record(conn, self.run_id, entity="customer", direction="both", action="update",
+                                      outcome="ok", work_id=work_id, qbo_id=qbo_id, message=message)
+            else:
                 self._note(conn, entity="customer", direction="both", action="update", outcome="ok",
-                           work_id=work_id, qbo_id=qbo_id, message="; ".join(w for w in where if w))
+                           work_id=work_id, qbo_id=qbo_id, message=message)
             for conflict in outcome.conflicts:
                 self.state.record(conn, self.run_id, entity="customer", direction="both", action="conflict",
                                   outcome="ok", work_id=work_id, qbo_id=qbo_id, field=conflict.field,
@@ -597,7 +638,7 @@ class SyncEngine:
         if self.settings.name_policy == "fix" and check_display_name(fix_name(client.display_name)) is None:
             fixed = fix_name(client.display_name)
             return (suffixed_name(fixed, attempt) if attempt > 1 else fixed), None, None
-        return None, f"client {client.id}: {problem.message}", problem.field
+        return None, f"client {client.id}: {problem.message}", "display_name"  # the WORK field, not DisplayName
 
     def _create_customers(self, actions: Sequence[Action], clients: Mapping[int, Client],
                           links: Mapping[int, Link], attempt: int = 1) -> None:
@@ -621,7 +662,7 @@ class SyncEngine:
                 parent = "0"  # dry run: the parent is planned in this same run
             payload = cmap.client_to_customer(client, parent_qbo_id=parent, display_name=name)
             if self.dry_run:
-                self.actions.append(Action("create", "customer", "to_qbo", client.id, None, {"name": name}, ""))
+                self._assume("customer", client.id)
                 self._note(None, entity="customer", direction="to_qbo", action="create", outcome="ok",
                            work_id=client.id, message=f"create customer {name!r}")
                 continue
@@ -743,7 +784,7 @@ class SyncEngine:
     def _sync_invoices(self, initial: bool, item_ids: dict[int | None, str]) -> None:
         settings = self.settings
         assert settings.integration_date is not None
-        customers = self.state.links("customer")
+        customers = self._links("customer")
         links = self.state.links("invoice")
         dismissed = self.state.dismissed("invoice")
         creates: list[BatchOp] = []
@@ -772,6 +813,7 @@ class SyncEngine:
                 assert customer_link is not None
                 payload = imap.invoice_to_qbo(inv, customer_id=customer_link.qbo_id, item_ids=item_ids)
                 if self.dry_run:
+                    self._assume("invoice", inv.id)
                     self._note(None, entity="invoice", direction="to_qbo", action="create", outcome="ok",
                                work_id=inv.id, message=f"create invoice {inv.number}")
                     continue
@@ -808,6 +850,8 @@ class SyncEngine:
                 with self.store.engine.begin() as conn:
                     self.state.save_link(conn, "invoice", inv.id, link.qbo_id, sync_token=link.sync_token,
                                          work_version=inv.version, fingerprint=fingerprint)
+            self._note(None, entity="invoice", direction="to_qbo", action="skip", outcome="skipped", work_id=inv.id,
+                       qbo_id=link.qbo_id, message=f"invoice {inv.number}: nothing QuickBooks holds changed")
             return
         if self.dry_run:
             self._note(None, entity="invoice", direction="to_qbo", action="update", outcome="ok", work_id=inv.id,
@@ -853,6 +897,7 @@ class SyncEngine:
             plink = payment_links.get(payment.id)
             if plink is not None and plink.state == "active":
                 self._delete_payment(payment, plink, reason=f"invoice {inv.number} is {how}ed in WORK")
+                self.acted.add(("payment", payment.id))
         token = str(_as_dict(self._read("Invoice", link.qbo_id))["SyncToken"])
         try:
             if how == "void":
@@ -891,14 +936,14 @@ class SyncEngine:
     def _sync_payments(self, initial: bool) -> None:
         settings = self.settings
         assert settings.integration_date is not None
-        invoice_links = self.state.links("invoice")
-        customer_links = self.state.links("customer")
+        invoice_links = self._links("invoice")
+        customer_links = self._links("customer")
         links = self.state.links("payment")
         dismissed = self.state.dismissed("payment")
         invoices: dict[int, Invoice | None] = {}
         creates: list[BatchOp] = []
         for pay in self._payment_candidates(initial):
-            if pay.id in dismissed:
+            if pay.id in dismissed or ("payment", pay.id) in self.acted:
                 continue
             if pay.invoice_id not in invoices:
                 invoices[pay.invoice_id] = self.store.get_invoice(pay.invoice_id)
@@ -953,7 +998,7 @@ class SyncEngine:
             assert res.error is not None
             text, element = self._error_text(res.error, f"payment {work_id}")
             if res.error.code == "6000" and "open balance" in (res.error.detail or ""):
-                element = element or "amount"
+                element = "amount"  # the WORK field at fault (QBO names its own: Line[0].Amount)
             self._fail("payment", "to_qbo", "create", work_id, text, field=element)
             return
         qbo = _as_dict(res.obj)
@@ -967,6 +1012,8 @@ class SyncEngine:
     def _update_payment(self, pay: Payment, link: Link, payload: Mapping[str, Any]) -> None:
         fingerprint = _fingerprint(payload)
         if fingerprint == link.fingerprint:
+            self._note(None, entity="payment", direction="to_qbo", action="skip", outcome="skipped", work_id=pay.id,
+                       qbo_id=link.qbo_id, message=f"payment {pay.id}: nothing QuickBooks holds changed")
             return
         fields = {k: payload[k] for k in ("TotalAmt", "TxnDate", "Line", "PaymentRefNum", "PrivateNote",
                                           "DepositToAccountRef") if k in payload}

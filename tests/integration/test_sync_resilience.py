@@ -1,0 +1,211 @@
+"""A sync killed at random moments, and a sync through injected faults, ends with everything in
+QBO exactly once; so does a disconnect and reconnect in the middle of a history."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from synckit import SETTINGS, World, check_consistent, is_read, open_world
+
+from qbo_toolkit.connection import connect_headless, disconnect
+from qbo_toolkit.errors import ReconnectNeeded
+from qbo_toolkit.qbo.client import BatchOp, BatchResult
+from qbo_toolkit.sync.api import run_sync
+from qbo_toolkit.sync.engine import SyncEngine
+
+CRASH_DEMO = {"clients": 60, "invoices": 300, "payments": 200}
+FAULT_DEMO = {"clients": 100, "invoices": 400, "payments": 300}
+
+#: One sync run in its own process, as a scheduled job would run it.
+RUNNER = """
+import json, sys
+from qbo_toolkit.settings import Settings
+from qbo_toolkit.sync.api import run_sync
+result = run_sync(Settings.from_mapping(json.loads(sys.argv[1])), store=sys.argv[2])
+print(json.dumps({"status": result.status, "requests": result.requests}))
+"""
+
+
+def start_runner(w: World) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(SETTINGS.to_dict()), w.url],
+                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_requests(w: World, mark: int, count: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Until ``count`` data requests arrived since ``mark`` (or the process ended)."""
+    deadline = time.monotonic() + timeout
+    while len(w.data_requests(mark)) < count and proc.poll() is None:
+        assert time.monotonic() < deadline, "the sync process made no progress"
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def crashy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    # each request takes ~0.1 s (6 service seconds at time scale 60) so a run is long enough to kill;
+    # long-lived access tokens: a kill during a refresh would lose the rotated refresh token
+    with open_world(tmp_path, monkeypatch, demo=CRASH_DEMO, latency_mean=6.0, latency_jitter=3.0,
+                    access_ttl=10**7) as world:
+        yield world
+
+
+@pytest.mark.slow
+def test_killed_at_random_moments_then_run_to_completion(crashy: World) -> None:
+    w = crashy
+    rng = random.Random(20260101)
+    kills = 0
+    seen: list[object] = []  # per run: requests answered, links, outbox batches (for a failure's message)
+    # later runs live longer: each restart re-reads what it needs, so every stage gets its kill
+    windows = [(0.2, 0.6), (0.4, 1.0), (0.8, 1.6), (1.2, 2.2), (1.5, 3.0)]
+    for low, high in windows:
+        time.sleep(0.3)  # the killed run's requests still in the emulator finish first (not to be counted)
+        mark = w.log_mark()
+        proc = start_runner(w)
+        try:
+            wait_for_requests(w, mark, 1, proc)  # the interpreter is up and the run has begun
+            time.sleep(rng.uniform(low, high))
+            if proc.poll() is None:
+                proc.kill()  # SIGKILL: no cleanup, no finally
+                kills += 1
+        finally:
+            proc.wait(timeout=30)
+        state = w.state
+        seen.append((len(w.data_requests(mark)), {e: len(state.links(e)) for e in ("customer", "invoice", "payment")},
+                     [len(body) for _, _, body in state.outbox()]))
+    assert kills >= 3, f"the runs finished before they could be killed: make them slower {seen}"
+    assert w.state.links("invoice"), f"no run got as far as the invoices: {seen}"
+    w.emu.emulator.config.latency_mean = w.emu.emulator.config.latency_jitter = 0.0
+    final = w.sync()
+    assert final.status == "ok"
+    assert final.counts["failed"] == 0 or {e.field for e in w.activity(final, outcome="failed")} <= {
+        "display_name", "client_id", "invoice_id"}, seen
+    check_consistent(w)
+    again = w.sync()
+    assert again.requests <= 3 and again.counts["ok"] == 0, (again.requests, again.counts)
+
+
+def test_a_finished_run_in_a_subprocess_leaves_nothing_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 10}) as w:
+        proc = start_runner(w)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["status"] == "ok"
+        check_consistent(w)
+        assert w.sync().counts["ok"] == 0
+
+
+class Crash(BaseException):
+    """The process dies here (a BaseException: nothing in the engine may swallow it)."""
+
+
+class CrashingEngine(SyncEngine):
+    """Dies at one exact point of a batch of ``entity``: ``before`` it is sent, or ``after`` QBO
+    wrote it and before the first answer is recorded (a reply lost with the process)."""
+
+    def __init__(self, *args: Any, entity: str, when: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.crash_entity, self.when = entity, when
+
+    def _send(self, ops: Sequence[BatchOp], handle: Callable[[BatchOp, BatchResult], None]) -> None:
+        if not ops or ops[0].entity != self.crash_entity:
+            return super()._send(ops, handle)
+        if self.when == "before":
+            raise Crash
+
+        def die(_op: BatchOp, _res: BatchResult) -> None:
+            raise Crash
+
+        return super()._send(ops, die)
+
+
+def add_invoice_for(w: World, role: str, number: str) -> int:
+    hours = w.store.item_by_name("Hours")
+    assert hours is not None
+    inv = w.store.add_invoice(number, w.awkward(role), date(2026, 2, 2), lines=[
+        {"item_id": hours.id, "description": "Labor", "qty": Decimal("3"), "unit_price": Decimal("75.00")}])
+    w.store.add_payment(inv.id, date(2026, 2, 10), Decimal("100.00"), "check", "5521")
+    return inv.id
+
+
+@pytest.mark.parametrize(("entity", "when"), [("Customer", "before"), ("Customer", "after"), ("Invoice", "before"),
+                                              ("Invoice", "after"), ("Payment", "before"), ("Payment", "after")])
+def test_a_crash_at_a_batch_loses_and_repeats_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entity: str,
+                                                      when: str) -> None:
+    with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 10}) as w:
+        invoice_id = add_invoice_for(w, "colon", "T-COLON-1")
+        w.sync()  # the colon client is refused; its invoice and payment wait for it
+        assert invoice_id not in w.state.links("invoice")
+        w.store.update_client(w.awkward("colon"), display_name="Acme - North Branch")
+        engine = CrashingEngine(w.store, w.conn.client, SETTINGS, entity=entity, when=when)
+        with pytest.raises(Crash):
+            engine.run()
+        again = w.sync()
+        assert again.status == "ok"
+        assert invoice_id in w.state.links("invoice"), "the waiting invoice was forgotten"
+        assert len(w.store.payments(invoice_id=invoice_id)) == 1
+        check_consistent(w)
+        assert w.sync().counts["ok"] == 0
+
+
+def test_injected_faults_do_not_stop_the_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_world(tmp_path, monkeypatch, demo=FAULT_DEMO, error_rate=0.1, throttle_rate=0.05, drop_rate=0.02,
+                    lost_reply_rate=0.02, seed=11) as w:
+        result = w.sync()
+        assert result.status == "ok"
+        runs = 1
+        # a passing fault that outlasted every retry leaves its record pending for the next run; the
+        # awkward names (and what waits for them) are the only other failures
+        expected = {"display_name", "client_id", "invoice_id"}
+        while {e.field for e in w.activity(result, outcome="failed")} - expected and runs < 3:
+            result = w.sync()
+            runs += 1
+        stats = w.emu.emulator.stats()
+        cfg = w.emu.emulator.config
+        cfg.error_rate = cfg.throttle_rate = cfg.drop_rate = cfg.lost_reply_rate = 0.0
+        injected = {k: v for k, v in stats["counts"].items() if str(k).startswith("injected")}
+        assert sum(injected.values()) >= 5, stats  # the faults really happened
+        check_consistent(w)
+        again = w.sync()
+        assert again.counts["ok"] == 0 and again.requests <= 3, (again.counts, again.requests)
+
+
+def test_disconnect_keeps_the_id_map_and_a_run_while_disconnected_fails_cleanly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 30, "payments": 20}) as w:
+        w.sync()
+        links = {e: w.state.links(e) for e in ("customer", "invoice", "payment")}
+        revision = w.store.max_revision()
+        old_client = w.conn
+        assert disconnect().realm_id == w.realm
+        mark = w.log_mark()
+        with pytest.raises(ReconnectNeeded, match="connect"):
+            run_sync(SETTINGS, store=w.store)  # the stored connection is gone
+        with pytest.raises(ReconnectNeeded, match="connect"):
+            run_sync(SETTINGS, store=w.store, conn=old_client)  # a connection object kept from before
+        assert [e for e in w.data_requests(mark) if not is_read(e)] == []
+        assert w.store.max_revision() == revision
+        assert {e: w.state.links(e) for e in links} == links
+        assert w.state.runs(1)[0]["status"] == "failed"
+
+        # a change made while disconnected goes once reconnected; nothing else is created
+        amy = w.awkward("amy_exact")
+        w.store.update_client(amy, phone="(650) 555-0000")
+        w.conn = connect_headless()
+        assert w.conn.realm_id == old_client.realm_id
+        result = run_sync(SETTINGS, store=w.store, conn=w.conn)
+        assert result.kind == "incremental" and result.status == "ok"
+        assert result.counts["ok"] == 1 and result.counts["customer.update.ok"] == 1, result.counts
+        assert w.customer_of(amy)["PrimaryPhone"]["FreeFormNumber"] == "(650) 555-0000"
+        after = {e: w.state.links(e) for e in ("invoice", "payment")}
+        assert after == {e: links[e] for e in after}
+        check_consistent(w)
