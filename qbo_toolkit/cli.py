@@ -46,6 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
     syn.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    run = sub.add_parser("run", help="run a job notebook with papermill into a dated folder (exit 0/1/2)")
+    run.add_argument("notebook", help="e.g. notebooks/reconcile.ipynb")
+    run.add_argument("--params", default=None, help="YAML parameters (checked against the notebook)")
+    run.add_argument("--output-root", default="output", help="dated run folders go here")
+
+    rec = sub.add_parser("reconcile", help="reconcile WORK and QBO without a notebook (exit 0/1/2)")
+    rec.add_argument("--settings", default=None, help="settings YAML (gives the integration date)")
+    rec.add_argument("--work-db", default=None)
+    rec.add_argument("--as-of", default=None, help="YYYY-MM-DD (default today)")
+    rec.add_argument("--tolerance", default="0.00")
+    rec.add_argument("--output-dir", default=None, help="write report.html, CSV, Excel and summary.json here")
+
     sub.add_parser("status", help="show the stored connection")
     sub.add_parser("disconnect", help="revoke the connection and forget its tokens (history is kept)")
     return parser
@@ -76,6 +88,17 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "sync":
         return _sync(args)
+    if args.command == "run":
+        from .runner import main_run
+
+        return main_run(args.notebook, args.params, args.output_root)
+    if args.command == "reconcile":
+        from .runner import EXIT_DIFFERENCES, EXIT_OK, reconcile_job
+
+        result = reconcile_job(settings=args.settings, work_db=args.work_db, as_of=args.as_of,
+                               tolerance=args.tolerance, output_dir=args.output_dir)
+        print(result)
+        return EXIT_OK if result.in_agreement else EXIT_DIFFERENCES
     if args.command == "status":
         conn = connection()
         print(f"Connected to {conn.company_name} (realm {conn.realm_id}, {conn.environment}).")

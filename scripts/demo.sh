@@ -26,7 +26,7 @@ echo "emulator: $("$BIN/python" -c 'import json,sys; i=json.load(open(sys.argv[1
 
 "$BIN/qbo-toolkit" demo-data --work-db "$WORK_DB"
 "$BIN/qbo-toolkit" connect --headless
-"$BIN/qbo-toolkit" sync --params parameters/demo.yaml --work-db "$WORK_DB"
+"$BIN/qbo-toolkit" sync --params parameters/sync-cli.demo.yaml --work-db "$WORK_DB"
 echo
 echo "executed notebook: $OUT/connect_demo.ipynb"
 echo "WORK store:        $OUT/work.sqlite3 (activity log in its sync_activity table)"
