@@ -1,0 +1,48 @@
+"""Reconciliation: prove that WORK and QuickBooks agree, or show where they do not.
+
+Compute, then an immutable result, then render, then save::
+
+    work, qbo, links = extract_work(store), extract_qbo(client), extract_links(state)   # extract.py
+    result = reconcile(work, qbo, links, as_of=date.today(), integration_date=...)        # compare.py (pure)
+    result.in_agreement, result.differences, result.frame("invoices_total")              # result.py (frozen)
+    html = to_html(result); to_csv(result, folder); to_excel(result, path)               # render.py
+
+or all of it against the live systems with :func:`reconcile_live` (api.py). Frames and their
+columns are described in :mod:`.frames`; categories in :data:`.result.CATEGORIES`.
+"""
+
+from .api import reconcile_live
+from .compare import AGING_BUCKETS, reconcile
+from .extract import extract_links, extract_qbo, extract_work
+from .frames import (
+    LinkFrames,
+    QboFrames,
+    WorkFrames,
+    link_frames_from_records,
+    qbo_frames_from_records,
+    work_frames_from_records,
+)
+from .render import to_csv, to_excel, to_html
+from .result import CATEGORIES, Category, ReconResult, Total
+
+__all__ = [
+    "AGING_BUCKETS",
+    "CATEGORIES",
+    "Category",
+    "LinkFrames",
+    "QboFrames",
+    "ReconResult",
+    "Total",
+    "WorkFrames",
+    "extract_links",
+    "extract_qbo",
+    "extract_work",
+    "link_frames_from_records",
+    "qbo_frames_from_records",
+    "reconcile",
+    "reconcile_live",
+    "to_csv",
+    "to_excel",
+    "to_html",
+    "work_frames_from_records",
+]

@@ -1,0 +1,76 @@
+"""Reconcile the live systems in one call: the entry point of the notebook, the CLI and jobs.
+
+::
+
+    from qbo_toolkit.recon import reconcile_live, to_html
+    result = reconcile_live(conn, store, settings="parameters/settings.yaml")
+    result.in_agreement, result.differences
+    Path("report.html").write_text(to_html(result))      # the caller decides where files go
+
+It reads the id map first, then WORK, then QBO (so a record the sync links while this runs shows up
+at worst as unlinked, never as a false pair), and compares with :func:`.compare.reconcile`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..qbo.client import QboClient
+from ..settings import Settings, load_settings
+from ..sync.state import SyncState
+from ..work.store import WorkStore
+from .compare import DEFAULT_DUE_DAYS, reconcile
+from .extract import extract_links, extract_qbo, extract_work
+from .result import ReconResult
+
+__all__ = ["LiveConnection", "reconcile_live"]
+
+
+class LiveConnection(Protocol):
+    """What is needed of :class:`qbo_toolkit.connection.Connection`: the realm and its client."""
+
+    @property
+    def realm_id(self) -> str: ...
+
+    @property
+    def client(self) -> QboClient: ...
+
+
+def reconcile_live(
+    conn: LiveConnection,
+    store: WorkStore,
+    *,
+    as_of: date | None = None,
+    tolerance: Decimal = Decimal("0"),
+    settings: Settings | str | Path | Mapping[str, Any] | None = None,
+    integration_date: date | None = None,
+    default_due_days: int = DEFAULT_DUE_DAYS,
+) -> ReconResult:
+    """Extract the id map, WORK and QBO, and compare them.
+
+    ``as_of`` (aging day) defaults to today. The integration date is ``integration_date`` if given,
+    else the one in ``settings`` (a :class:`~qbo_toolkit.settings.Settings`, a YAML path or a
+    mapping); without either, every record is expected on both sides. With the settings'
+    ``use_default_state`` (the default), an empty QBO customer state agrees with the WORK company's
+    default state, as the sync fills it in.
+    """
+    chosen = load_settings(settings)
+    company = store.company()
+    default_state = company.default_state if chosen.use_default_state and company is not None else None
+    links = extract_links(SyncState(store.engine, conn.realm_id))
+    work = extract_work(store)
+    qbo = extract_qbo(conn.client)
+    return reconcile(
+        work,
+        qbo,
+        links,
+        as_of=as_of or date.today(),
+        integration_date=integration_date or chosen.integration_date,
+        tolerance=tolerance,
+        default_state=default_state or None,
+        default_due_days=default_due_days,
+    )

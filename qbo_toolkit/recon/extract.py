@@ -1,0 +1,220 @@
+"""Read both sides, and the sync's id map, into the frames of :mod:`.frames`.
+
+* :func:`extract_qbo` pages through QBO's customers (inactive ones included: their names and
+  balances still count), invoices and payments with the toolkit's client (``MAXRESULTS 1000``,
+  ordered by Id so paging neither skips nor repeats), keeping only the fields the comparison needs,
+  page by page, so a large company never sits in memory as python-quickbooks objects.
+* :func:`extract_work` reads the WORK store through its API (deleted and void invoices and deleted
+  payments included: "deleted on one side only" needs them).
+* :func:`extract_links` reads the id map with each link's ``synced_at``, the customer matches
+  waiting in the match preview, and when the last sync run ended.
+
+Money goes from ``Decimal`` (python-quickbooks runs with ``use_decimal=True``; WORK keeps
+``Decimal``) straight to whole cents (:func:`.money.to_cents`), never through a float. An amount
+with a fraction of a cent is refused with the record named. The column docs are in :mod:`.frames`;
+``frames_from_records`` helpers for tests and benchmarks live there too and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ..qbo.query import MAX_PAGE_SIZE, Select, select
+from ..sync.state import SyncState, links_table
+from ..work.store import WorkStore
+from .frames import (
+    CUSTOMER_COLUMNS,
+    LINK_COLUMNS,
+    MATCH_COLUMNS,
+    PAYMENT_LINE_COLUMNS,
+    QBO_INVOICE_COLUMNS,
+    QBO_PAYMENT_COLUMNS,
+    LinkFrames,
+    QboFrames,
+    WorkFrames,
+    link_frames_from_records,
+    qbo_frames_from_records,
+    work_frames_from_records,
+)
+from .money import to_cents
+
+__all__ = [
+    "QueryClient",
+    "extract_links",
+    "extract_qbo",
+    "extract_work",
+    "link_frames_from_records",
+    "qbo_frames_from_records",
+    "work_frames_from_records",
+]
+
+#: The sync entities the reconciliation reads links for (the id map also holds items).
+LINKED_ENTITIES = ("customer", "invoice", "payment")
+
+
+class QueryClient(Protocol):
+    """What extraction needs of :class:`~qbo_toolkit.qbo.client.QboClient`: paged queries."""
+
+    def iter_query(self, query: Select, *, page_size: int = ...) -> Iterator[list[Any]]: ...
+
+
+def _as_dict(obj: Any) -> Mapping[str, Any]:
+    if isinstance(obj, Mapping):
+        return obj
+    to_dict = getattr(obj, "to_dict", None)
+    if to_dict is None:
+        raise TypeError(f"cannot read a {type(obj).__name__} as a QBO record")
+    return dict(to_dict())
+
+
+def _get(record: Mapping[str, Any], *path: str) -> Any:
+    value: Any = record
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _money(record: Mapping[str, Any], entity: str, *path: str) -> int:
+    try:
+        return to_cents(_get(record, *path))
+    except ValueError as exc:
+        raise ValueError(f"QBO {entity} {record.get('Id')}: {'.'.join(path)}: {exc}") from None
+
+
+def _flag(value: Any) -> bool:
+    """QBO's ``Active``: absent means true; python-quickbooks may hand it over as text."""
+    if isinstance(value, str):
+        return value.strip().lower() != "false"
+    return value is not False
+
+
+def _columns(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(list(rows), columns=list(names))
+
+
+def _pages(client: QueryClient, query: Select, page_size: int) -> Iterator[Mapping[str, Any]]:
+    for page in client.iter_query(query, page_size=page_size):
+        for obj in page:
+            yield _as_dict(obj)
+
+
+def _customer(c: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        c["Id"], _text(c.get("DisplayName")), _text(_get(c, "PrimaryEmailAddr", "Address")),
+        _text(_get(c, "PrimaryPhone", "FreeFormNumber")), _text(_get(c, "BillAddr", "CountrySubDivisionCode")),
+        _flag(c.get("Active")), _money(c, "Customer", "Balance"), _get(c, "MetaData", "LastUpdatedTime"),
+    )
+
+
+def _invoice(i: Mapping[str, Any]) -> tuple[Any, ...]:
+    total = _money(i, "Invoice", "TotalAmt")
+    voided = total == 0 and _text(i.get("PrivateNote")).startswith("Voided")
+    return (
+        i["Id"], _text(i.get("DocNumber")), _get(i, "CustomerRef", "value"), i.get("TxnDate") or None,
+        i.get("DueDate") or None, total, _money(i, "Invoice", "TxnTaxDetail", "TotalTax"),
+        _money(i, "Invoice", "Balance"), voided, _get(i, "MetaData", "LastUpdatedTime"),
+    )
+
+
+def _payment(p: Mapping[str, Any], lines: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """One payment row; its applied lines go to ``lines``. A line linked to several invoices (rare)
+    counts its amount against the first of them."""
+    applied = 0
+    for index, line in enumerate(p.get("Line") or ()):
+        invoices = [t for t in (_get(line, "LinkedTxn") or ()) if _get(t, "TxnType") == "Invoice"]
+        amount = _line_amount(p, line, index)
+        for position, txn in enumerate(invoices):
+            lines.append((p["Id"], txn.get("TxnId"), amount if position == 0 else 0))
+        if invoices:
+            applied += amount
+    total = _money(p, "Payment", "TotalAmt")
+    unapplied = _money(p, "Payment", "UnappliedAmt") if p.get("UnappliedAmt") not in (None, "") else total - applied
+    return (p["Id"], _get(p, "CustomerRef", "value"), p.get("TxnDate") or None, total, unapplied,
+            _get(p, "MetaData", "LastUpdatedTime"))
+
+
+def _line_amount(payment: Mapping[str, Any], line: Any, index: int) -> int:
+    try:
+        return to_cents(_get(line, "Amount"))
+    except ValueError as exc:
+        raise ValueError(f"QBO Payment {payment.get('Id')}: Line[{index}].Amount: {exc}") from None
+
+
+def _stamps(frame: pd.DataFrame) -> pd.DataFrame:
+    """QBO's ``LastUpdatedTime`` text (with its UTC offset) as UTC timestamps."""
+    stamps = pd.to_datetime(frame["last_updated"], utc=True, format="ISO8601")
+    return frame.assign(last_updated=stamps)
+
+
+def extract_qbo(client: QueryClient, *, page_size: int = MAX_PAGE_SIZE) -> QboFrames:
+    """QBO's customers (inactive included), invoices, payments and payment lines, read page by page."""
+    customers = _columns((_customer(c) for c in _pages(client, select("Customer").include_inactive(), page_size)),
+                         list(CUSTOMER_COLUMNS))
+    invoices = _columns((_invoice(i) for i in _pages(client, select("Invoice"), page_size)),
+                        list(QBO_INVOICE_COLUMNS))
+    lines: list[tuple[Any, ...]] = []
+    payments = _columns((_payment(p, lines) for p in _pages(client, select("Payment"), page_size)),
+                        list(QBO_PAYMENT_COLUMNS))
+    return QboFrames(
+        customers=_stamps(customers),
+        invoices=_stamps(invoices),
+        payments=_stamps(payments),
+        payment_lines=_columns(lines, list(PAYMENT_LINE_COLUMNS)),
+    )
+
+
+def extract_work(store: WorkStore) -> WorkFrames:
+    """The WORK store's clients (inactive included), invoices (deleted and void included) and
+    payments (deleted included). ``paid``/``balance`` follow from the live payments."""
+    clients = _columns(
+        ((c.id, c.display_name, c.email, c.phone, c.billing.state, c.active) for c in store.clients(True)),
+        ["work_id", "display_name", "email", "phone", "billing_state", "active"],
+    )
+    invoices = _columns(
+        ((i.id, i.number, i.client_id, i.issue_date, i.due_date, i.status, i.deleted, to_cents(i.total),
+          to_cents(i.tax_amount)) for i in store.invoices(include_deleted=True)),
+        ["work_id", "number", "client_id", "issue_date", "due_date", "status", "deleted", "total_cents", "tax_cents"],
+    )
+    payments = _columns(
+        ((p.id, p.invoice_id, p.date, to_cents(p.amount), p.deleted) for p in store.payments(include_deleted=True)),
+        ["work_id", "invoice_id", "date", "amount_cents", "deleted"],
+    )
+    return WorkFrames(clients=clients, invoices=invoices, payments=payments)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored time as aware UTC (SQLite gives naive UTC back)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def extract_links(state: SyncState) -> LinkFrames:
+    """The id map of customers, invoices and payments with ``synced_at``, the pending customer
+    matches, and the end of the last sync run that wrote (dry runs do not count)."""
+    query = sa.select(links_table.c.entity, *(links_table.c[name] for name in LINK_COLUMNS)).where(
+        links_table.c.realm == state.realm, links_table.c.entity.in_(LINKED_ENTITIES))
+    with state.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    by_entity: dict[str, list[tuple[Any, ...]]] = {entity: [] for entity in LINKED_ENTITIES}
+    for row in rows:
+        entity, work_id, qbo_id, link_state, qbo_name, synced_at = tuple(row)
+        by_entity[entity].append((work_id, qbo_id, link_state, qbo_name or "", _utc(synced_at)))
+    frames = {entity: _columns(found, list(LINK_COLUMNS)) for entity, found in by_entity.items()}
+    pending = _columns(((m["work_id"], m["qbo_id"], m["kind"]) for m in state.matches("pending")),
+                       list(MATCH_COLUMNS))
+    finished = [_utc(run["finished_at"]) for run in state.runs(limit=50)
+                if run.get("finished_at") is not None and not run.get("dry_run")]
+    last = max((stamp for stamp in finished if stamp is not None), default=None)
+    return LinkFrames(frames["customer"], frames["invoice"], frames["payment"], pending, last)

@@ -1,0 +1,319 @@
+"""The frozen outcome of a reconciliation: summary figures and one DataFrame per category.
+
+:func:`qbo_toolkit.recon.compare.reconcile` computes a :class:`ReconResult`; :mod:`.render` turns it
+into HTML, CSV or Excel without computing anything again; only the caller writes files. The result
+is immutable (a frozen dataclass over read-only mappings; :meth:`ReconResult.frame` hands out
+copies, which copy-on-write makes free), so a report, a CSV export and an exit code made from one
+result always agree.
+
+Categories (:data:`CATEGORIES`) are either *differences* (they count against agreement) or
+*information* (records that are rightly on one side only: dated before the integration date,
+drafts, or waiting for a customer match decision). Every category frame has the columns listed in
+its :class:`Category`, even when empty. Conventions in every frame:
+
+* money is whole cents in ``int64`` columns named ``*_cents`` (``Int64`` where it may be missing);
+* ``difference*`` is always QBO minus WORK;
+* ``work_id`` / ``qbo_id`` are ``Int64`` where one side may be absent;
+* ``match`` says how a pair was found: ``link`` (the sync's id map), ``number`` (same invoice
+  number, not in the id map) or ``name`` (same customer name, not in the id map).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+
+from .money import cents_to_decimal
+
+__all__ = ["CATEGORIES", "CATEGORY_NAMES", "Category", "ReconResult", "Total"]
+
+
+@dataclass(frozen=True)
+class Category:
+    """One kind of finding: its key (CSV file and Excel sheet name), the entity, whether it is a
+    difference or information, a title and a sentence for the report, and its columns."""
+
+    name: str
+    entity: str
+    kind: Literal["difference", "information"]
+    title: str
+    description: str
+    columns: tuple[str, ...]
+
+
+def _cat(name: str, entity: str, title: str, description: str, columns: str,
+         kind: Literal["difference", "information"] = "difference") -> Category:
+    return Category(name, entity, kind, title, description, tuple(columns.split()))
+
+
+_FIELD_PAIR: Final = "work_id qbo_id number match"
+#: Every category, in report order.
+CATEGORIES: Final[tuple[Category, ...]] = (
+    _cat("customers_unlinked", "customers", "Customers not linked",
+         "Clients or customers without a partner in the id map: on one side only, linked to a record that is "
+         "gone, or present on both sides under the same name without a link.",
+         "side work_id qbo_id name reason"),
+    _cat("customers_fields", "customers", "Customer field differences",
+         "Linked customers whose name, e-mail, phone or billing state differ (the name QBO is expected to "
+         "have is the one the sync gave it; an empty QBO state stands for the company's default state).",
+         "work_id qbo_id match field work qbo"),
+    _cat("customers_inactive_one_side", "customers", "Inactive on one side only",
+         "Linked customers that are active on one side and inactive on the other.",
+         "work_id qbo_id name work_active qbo_active"),
+    _cat("customer_balances", "customers", "Customer open balances",
+         "Linked customers whose open balance differs: WORK's open invoices against QBO's customer Balance, "
+         "each without the invoices that are not expected on the other side.",
+         "work_id qbo_id name work_open_cents work_outside_cents qbo_balance_cents qbo_outside_cents "
+         "difference_cents"),
+    _cat("invoices_missing_in_qbo", "invoices", "Invoices missing in QBO",
+         "WORK invoices that should be in QBO and were never sent (a linked invoice that QBO no longer has "
+         "counts as deleted on one side).",
+         "work_id number client_id date total_cents balance_cents reason"),
+    _cat("invoices_missing_in_work", "invoices", "Invoices missing in WORK",
+         "QBO invoices (from the integration date) that WORK does not have.",
+         "qbo_id work_id doc_number customer_qbo_id date total_cents balance_cents reason"),
+    _cat("invoices_total", "invoices", "Invoice total differences",
+         "Invoices whose total differs.", f"{_FIELD_PAIR} work_cents qbo_cents difference_cents"),
+    _cat("invoices_tax", "invoices", "Invoice tax differences",
+         "Invoices whose sales tax differs.", f"{_FIELD_PAIR} work_cents qbo_cents difference_cents"),
+    _cat("invoices_balance", "invoices", "Invoice balance differences",
+         "Invoices whose open balance (total less payments) differs.",
+         f"{_FIELD_PAIR} work_cents qbo_cents difference_cents"),
+    _cat("invoices_date", "invoices", "Invoice date differences",
+         "Invoices whose date (WORK issue date, QBO TxnDate) differs.",
+         f"{_FIELD_PAIR} work_date qbo_date difference_days"),
+    _cat("invoices_due_date", "invoices", "Invoice due date differences",
+         "Invoices with a WORK due date that QBO does not have.",
+         f"{_FIELD_PAIR} work_date qbo_date difference_days"),
+    _cat("invoices_customer", "invoices", "Invoice customer differences",
+         "Invoices billed to another customer than the WORK client's partner.",
+         f"{_FIELD_PAIR} work_client_id expected_qbo_customer qbo_customer"),
+    _cat("invoices_number", "invoices", "Invoice number differences",
+         "Linked invoices whose QBO DocNumber is not the WORK invoice number.",
+         "work_id qbo_id match work_number qbo_number"),
+    _cat("invoices_void_or_deleted", "invoices", "Voided or deleted on one side only",
+         "Invoices that are void or deleted on one side and not on the other.",
+         "work_id qbo_id number work_status qbo_status"),
+    _cat("payments_missing_in_qbo", "payments", "Payments missing in QBO",
+         "WORK payments that should be in QBO and are not.",
+         "work_id qbo_id invoice_id date amount_cents reason"),
+    _cat("payments_missing_in_work", "payments", "Payments missing in WORK",
+         "QBO payments (from the integration date) that WORK does not have, or has deleted.",
+         "qbo_id work_id customer_qbo_id date amount_cents reason"),
+    _cat("payments_amount", "payments", "Payment amount differences",
+         "Linked payments whose amount differs.", "work_id qbo_id work_cents qbo_cents difference_cents"),
+    _cat("payments_date", "payments", "Payment date differences",
+         "Linked payments whose date differs.", "work_id qbo_id work_date qbo_date difference_days"),
+    _cat("payments_applied_to", "payments", "Payments applied to another invoice",
+         "Linked payments that QBO applies to other invoices than the WORK payment's invoice.",
+         "work_id qbo_id work_invoice_id expected_qbo_invoice qbo_invoices qbo_applied_cents"),
+    _cat("payments_unapplied", "payments", "Unapplied payment amounts in QBO",
+         "QBO payments with money not applied to any invoice (customer credit WORK does not know of).",
+         "qbo_id work_id customer_qbo_id date amount_cents unapplied_cents"),
+    _cat("aging_buckets", "receivables", "A/R aging differences",
+         "Aging buckets (days past due as of the report date) whose open amounts differ.",
+         "bucket work_count work_cents qbo_count qbo_cents difference_cents"),
+    _cat("changed_in_qbo", "sync", "Changed in QBO after the sync",
+         "Linked records that QBO changed after the sync last wrote or saw them.",
+         "entity work_id qbo_id synced_at last_updated"),
+    _cat("invoices_not_expected", "invoices", "Invoices not expected on the other side",
+         "Invoices that rightly exist on one side only: dated before the integration date, drafts, and "
+         "invoices voided or deleted in WORK before they were sent.",
+         "side work_id qbo_id number date total_cents reason", "information"),
+    _cat("payments_not_expected", "payments", "Payments not expected on the other side",
+         "Payments that rightly exist on one side only: dated before the integration date, on invoices that "
+         "do not go to QBO, or deleted in WORK before they were sent.",
+         "side work_id qbo_id invoice_id date amount_cents reason", "information"),
+    _cat("awaiting_match", "customers", "Waiting for a match decision",
+         "Customers held in the sync's match preview, and the WORK invoices and payments that wait for them.",
+         "entity work_id qbo_id label reason", "information"),
+)
+CATEGORY_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in CATEGORIES)
+_BY_NAME: Final[Mapping[str, Category]] = MappingProxyType({c.name: c for c in CATEGORIES})
+
+
+@dataclass(frozen=True)
+class Total:
+    """A figure on both sides: a count, or money in cents (``unit="money"``), with QBO − WORK."""
+
+    name: str
+    title: str
+    unit: Literal["count", "money"]
+    work: int
+    qbo: int
+
+    @property
+    def difference(self) -> int:
+        return self.qbo - self.work
+
+    def as_text(self, value: int) -> str:
+        return str(cents_to_decimal(value)) if self.unit == "money" else str(value)
+
+
+def _json_value(value: Any, column: str) -> Any:
+    """One cell as JSON: cents as decimal text, dates as ISO text, missing as None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if column.endswith("_cents"):
+        return str(cents_to_decimal(int(value)))
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value.tzinfo is None and value == value.normalize() else value.isoformat()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class ReconResult:
+    """What :func:`~qbo_toolkit.recon.compare.reconcile` found.
+
+    ``frames`` maps each name of :data:`CATEGORY_NAMES` to its frame; ``tables`` holds the full
+    side-by-side tables behind two categories (``aging``: every bucket, behind ``aging_buckets``;
+    ``open_balances``: every paired customer, behind ``customer_balances``); ``totals`` the figures
+    on both sides (records in scope: without the *information* ones). ``counts`` (rows per
+    category) is derived from ``frames``.
+    """
+
+    as_of: date
+    integration_date: date | None
+    tolerance: Decimal
+    frames: Mapping[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame]
+    totals: tuple[Total, ...]
+    counts: Mapping[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.frames) - set(CATEGORY_NAMES)
+        missing = set(CATEGORY_NAMES) - set(self.frames)
+        if unknown or missing:
+            raise ValueError(f"categories unknown {sorted(unknown)} / missing {sorted(missing)}")
+        object.__setattr__(self, "frames", MappingProxyType(dict(self.frames)))
+        object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
+        object.__setattr__(self, "counts", MappingProxyType({name: len(self.frames[name]) for name in CATEGORY_NAMES}))
+
+    # -- reading -------------------------------------------------------------------------------
+    @staticmethod
+    def category(name: str) -> Category:
+        """The :class:`Category` called ``name`` (KeyError listing the names otherwise)."""
+        try:
+            return _BY_NAME[name]
+        except KeyError:
+            raise KeyError(f"no category {name!r}; categories: {', '.join(CATEGORY_NAMES)}") from None
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """A copy of category ``name``'s frame (free under copy-on-write; the result stays unchanged)."""
+        self.category(name)
+        return self.frames[name].copy()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A copy of the full table ``aging`` or ``open_balances``."""
+        return self.tables[name].copy()
+
+    @property
+    def differences(self) -> dict[str, int]:
+        """Rows per *difference* category (zeros included), in report order."""
+        return {c.name: self.counts[c.name] for c in CATEGORIES if c.kind == "difference"}
+
+    @property
+    def information(self) -> dict[str, int]:
+        """Rows per *information* category."""
+        return {c.name: self.counts[c.name] for c in CATEGORIES if c.kind == "information"}
+
+    @property
+    def difference_count(self) -> int:
+        return sum(self.differences.values())
+
+    def total(self, name: str) -> Total:
+        for total in self.totals:
+            if total.name == name:
+                return total
+        raise KeyError(f"no total {name!r}; totals: {', '.join(t.name for t in self.totals)}")
+
+    # -- verdicts ------------------------------------------------------------------------------
+    def exceeds(self, thresholds: Mapping[str, int | Decimal] | None = None) -> dict[str, int | Decimal]:
+        """What goes beyond ``thresholds``: ``{name: found}`` (empty when within all of them).
+
+        Keys are difference category names (the number of rows allowed), ``"total"`` (the number
+        of difference rows allowed over all categories) or total names (the absolute QBO − WORK
+        difference allowed, a count or an amount such as ``Decimal("5.00")``; totals not named are
+        not checked). A category not named allows no row, unless ``"total"`` is given: then only
+        the categories named are limited one by one. Money found is a Decimal. Unknown names raise
+        KeyError, so a typo cannot pass silently.
+        """
+        thresholds = dict(thresholds or {})
+        totals = {t.name: t for t in self.totals}
+        for key in thresholds:
+            if key != "total" and key not in totals and (key not in _BY_NAME or _BY_NAME[key].kind != "difference"):
+                known = [*self.differences, "total", *totals]
+                raise KeyError(f"no difference category or total {key!r}; known: {', '.join(known)}")
+        found: dict[str, int | Decimal] = {}
+        overall = "total" in thresholds
+        if overall and self.difference_count > int(thresholds["total"]):
+            found["total"] = self.difference_count
+        for name, count in self.differences.items():
+            if name in thresholds or not overall:
+                if count > int(thresholds.get(name, 0)):
+                    found[name] = count
+        for name, total in totals.items():
+            if name not in thresholds:
+                continue
+            if total.unit == "money":
+                amount = abs(cents_to_decimal(total.difference))
+                if amount > Decimal(str(thresholds[name])):
+                    found[name] = amount
+            elif abs(total.difference) > int(thresholds[name]):
+                found[name] = abs(total.difference)
+        return found
+
+    @property
+    def in_agreement(self) -> bool:
+        """True when no difference category has a row (money already compared with ``tolerance``)."""
+        return not self.exceeds()
+
+    # -- export ----------------------------------------------------------------------------------
+    def to_dict(self, *, records: bool = True) -> dict[str, Any]:
+        """A JSON-serialisable dict: verdict, counts, totals and tables, and (with ``records``) every
+        category's rows. Money is decimal text (``"12.30"``) under the column name without ``_cents``,
+        dates ISO text, missing values None."""
+        data: dict[str, Any] = {
+            "as_of": self.as_of.isoformat(),
+            "integration_date": self.integration_date.isoformat() if self.integration_date else None,
+            "tolerance": str(self.tolerance),
+            "in_agreement": self.in_agreement,
+            "difference_count": self.difference_count,
+            "differences": self.differences,
+            "information": self.information,
+            "totals": {
+                t.name: {"title": t.title, "unit": t.unit, "work": t.as_text(t.work), "qbo": t.as_text(t.qbo),
+                         "difference": t.as_text(t.difference)}
+                for t in self.totals
+            },
+            "tables": {name: _records(frame) for name, frame in self.tables.items()},
+        }
+        if records:
+            data["categories"] = {name: _records(self.frames[name]) for name in CATEGORY_NAMES}
+        return data
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts; a money column loses its ``_cents`` suffix, as its value is now an amount."""
+    columns = list(frame.columns)
+    keys = [column.removesuffix("_cents") for column in columns]
+    return [
+        {key: _json_value(value, column) for key, column, value in zip(keys, columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
