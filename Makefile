@@ -32,6 +32,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
+	bash scripts/nbval.sh
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -x -m "not slow"

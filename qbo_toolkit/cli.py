@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("notebook", help="e.g. notebooks/reconcile.ipynb")
     run.add_argument("--params", default=None, help="YAML parameters (checked against the notebook)")
     run.add_argument("--output-root", default="output", help="dated run folders go here")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="one more parameter (a string), after the file's")
 
     rec = sub.add_parser("reconcile", help="reconcile WORK and QBO without a notebook (exit 0/1/2)")
     rec.add_argument("--settings", default=None, help="settings YAML (gives the integration date)")
@@ -91,7 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "run":
         from .runner import main_run
 
-        return main_run(args.notebook, args.params, args.output_root)
+        extra = dict(item.split("=", 1) for item in args.param)
+        return main_run(args.notebook, args.params, args.output_root, extra)
     if args.command == "reconcile":
         from .runner import EXIT_DIFFERENCES, EXIT_OK, reconcile_job
 

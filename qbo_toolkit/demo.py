@@ -48,9 +48,15 @@ def _loopback_only(url: str) -> None:
         raise ValueError(f"the demo connects to a local emulator only, not {urlsplit(url).hostname}")
 
 
-def connect_emulator(info_file: str | Path) -> QuickBooks:
-    """Authorize against an emulator started with ``--auto-approve`` and return a client for its realm."""
-    info: dict[str, Any] = json.loads(Path(info_file).read_text())
+def connect_emulator(info_file: str | Path | None) -> QuickBooks:
+    """Authorize against an emulator started with ``--auto-approve`` and return a client for its realm.
+
+    ``info_file`` is the emulator's ``--info-file``; None reads the path from ``QBO_EMULATOR_INFO``.
+    """
+    path = info_file or os.environ.get("QBO_EMULATOR_INFO")
+    if not path:
+        raise ValueError("no emulator info file: pass emulator_info or set QBO_EMULATOR_INFO")
+    info: dict[str, Any] = json.loads(Path(path).read_text())
     _loopback_only(info["base_url"])
     # requests-oauthlib refuses plain http; the emulator is on loopback, so allow it for this process
     os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
@@ -72,7 +78,7 @@ def connect_emulator(info_file: str | Path) -> QuickBooks:
     return client
 
 
-def company_overview(info_file: str | Path, customers: int = 5) -> CompanyOverview:
+def company_overview(info_file: str | Path | None = None, customers: int = 5) -> CompanyOverview:
     """Company name, realm and the first few customers, read through python-quickbooks."""
     qb = connect_emulator(info_file)
     company = CompanyInfo.get(qb.company_id, qb=qb)

@@ -210,9 +210,16 @@ def run_notebook(notebook: str | Path, params_file: str | Path | None = None, *,
     return RunOutcome(folder, executed, int(summary.get("exit_code", EXIT_OK)), summary)
 
 
-def main_run(notebook: str, params_file: str | None, output_root: str) -> int:
+def main_run(notebook: str, params_file: str | None, output_root: str,
+             extra: Mapping[str, Any] | None = None) -> int:
+    import logging
+
+    # papermill logs each cell's output (the sync's progress bar included) at INFO: show it
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("traitlets", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        outcome = run_notebook(notebook, params_file, output_root=output_root)
+        outcome = run_notebook(notebook, params_file, output_root=output_root, extra=extra)
     except QboToolkitError as exc:
         print(f"qbo-toolkit run: {exc}")
         return EXIT_ERROR

@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
 OUT=$PWD/artifacts/demo/$(date +%Y%m%d-%H%M%S)
-mkdir -p "$OUT"
+mkdir -p "$OUT/home"
 INFO="$OUT/emulator.json"
 export QBO_TOOLKIT_HOME="$OUT/home"     # the demo's tokens and state stay inside its output folder
 export QBO_EMULATOR_INFO="$INFO"
-WORK_DB="sqlite:///$OUT/work.sqlite3"
+WORK_DB="sqlite:///$OUT/home/work.sqlite3"   # the toolkit home's store: the notebooks use it by default
 # QBO's limits (40 batch requests a minute) run 30x faster in the demo; the client's limiter follows.
 TIME_SCALE=${QBO_DEMO_TIME_SCALE:-30}
 
@@ -26,7 +26,16 @@ echo "emulator: $("$BIN/python" -c 'import json,sys; i=json.load(open(sys.argv[1
 
 "$BIN/qbo-toolkit" demo-data --work-db "$WORK_DB"
 "$BIN/qbo-toolkit" connect --headless
-"$BIN/qbo-toolkit" sync --params parameters/sync-cli.demo.yaml --work-db "$WORK_DB"
+# the sync, then the reconciliation, each through papermill into a dated folder
+set +e
+"$BIN/qbo-toolkit" run notebooks/sync.ipynb --params parameters/sync.demo.yaml --output-root "$OUT/runs" \
+    2>&1 | grep -v "Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook"
+"$BIN/qbo-toolkit" run notebooks/reconcile.ipynb --params parameters/reconcile.demo.yaml --output-root "$OUT/runs" \
+    2>&1 | grep -v "Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook\|<\|^\s*$"
+set -e
 echo
-echo "executed notebook: $OUT/connect_demo.ipynb"
-echo "WORK store:        $OUT/work.sqlite3 (activity log in its sync_activity table)"
+echo "connect notebook:  $OUT/connect_demo.ipynb"
+echo "sync notebook:     $(ls "$OUT"/runs/sync-*/sync.ipynb)"
+echo "reconcile notebook: $(ls "$OUT"/runs/reconcile-*/reconcile.ipynb)"
+echo "HTML report:       $(ls "$OUT"/runs/reconcile-*/report.html)"
+echo "WORK store:        $OUT/home/work.sqlite3 (activity log in its sync_activity table)"

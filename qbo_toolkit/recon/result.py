@@ -177,7 +177,7 @@ def _json_value(value: Any, column: str) -> Any:
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ReconResult:
     """What :func:`~qbo_toolkit.recon.compare.reconcile` found.
 
@@ -283,6 +283,23 @@ class ReconResult:
     def in_agreement(self) -> bool:
         """True when no difference category has a row (money already compared with ``tolerance``)."""
         return not self.exceeds()
+
+    # -- display ---------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        """The verdict and the figures, for a terminal, a log or a papermill output (no frames)."""
+        head = (f"Reconciliation as of {self.as_of.isoformat()}: "
+                + ("in agreement" if self.in_agreement else f"{self.difference_count} difference(s)"))
+        lines = [head]
+        lines += [f"  {self.category(n).title}: {c}" for n, c in self.differences.items() if c]
+        lines += [f"  ({self.category(n).title}: {c})" for n, c in self.information.items() if c]
+        lines += [f"  {t.title}: WORK {t.as_text(t.work)}, QBO {t.as_text(t.qbo)}" for t in self.totals]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the whole report (summary tiles, sections, charts)."""
+        from .render import to_html
+
+        return to_html(self)
 
     # -- export ----------------------------------------------------------------------------------
     def to_dict(self, *, records: bool = True) -> dict[str, Any]:

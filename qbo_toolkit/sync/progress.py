@@ -128,9 +128,12 @@ class TqdmReporter(NullReporter):
         self.bar: Any = None
 
     def start(self, run_id: int, kind: str, total: int) -> None:
-        from tqdm.auto import tqdm
+        import sys
 
-        self.bar = tqdm(total=total, desc=f"sync {kind}", unit="rec", **self.kwargs)
+        from tqdm import tqdm  # the text bar: it reads well in a terminal and in a papermill log
+
+        options = {"mininterval": 0.5 if sys.stderr.isatty() else 2.0, "file": sys.stderr, **self.kwargs}
+        self.bar = tqdm(total=total, desc=f"sync {kind}", unit="rec", **options)
 
     def stage(self, name: str) -> None:
         if self.bar is not None:
