@@ -33,7 +33,7 @@ __all__ = ["CallbackListener", "Grant", "PendingAuthorization", "begin", "exchan
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>qbo-toolkit</title>
 <style>body{{font-family:system-ui,sans-serif;margin:4rem auto;max-width:32rem;color:#222}}</style></head>
-<body><h1>{title}</h1><p>{text}</p></body></html>"""
+<body><h1>{title}</h1><p>{text}</p>{script}</body></html>"""
 
 
 class CallbackListener:
@@ -59,9 +59,11 @@ class CallbackListener:
                 query = parse_qs(urlsplit(self.path).query)
                 if "error" in query:
                     title, text = "Not connected", "QuickBooks was not connected. You can close this tab."
-                else:
+                    script = ""
+                else:  # as the seed says: when the authorization succeeds, the window closes
                     title, text = "Connected", "You can close this tab and return to qbo-toolkit."
-                body = _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
+                    script = "<script>setTimeout(function () { window.close(); }, 800);</script>"
+                body = _PAGE.format(title=html.escape(title), text=html.escape(text), script=script).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))

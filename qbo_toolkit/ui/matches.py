@@ -1,0 +1,175 @@
+"""The match preview: weak and multiple customer matches, accepted or rejected one by one.
+
+Before the first sync creates anything, WORK clients are matched with the QuickBooks customers that
+are already there (:func:`qbo_toolkit.mapping.matching.match_customers`, the function the engine
+uses). Exact matches link by themselves. A *weak* match (same name, nothing else in common; or a
+close name) and a *multiple* match (two clients called "Bill's Windsurf Shop", one customer) wait
+for a person: **Accept** links that client to that customer; **Reject** means "not the same":
+the client is created as a new customer instead.
+
+:func:`find_matches` records the waiting pairs in the sync state exactly as the engine's first run
+would (``SyncState.save_matches``, which keeps earlier decisions), so the decisions made here are the
+ones that first run honours. The engine's dry run plans the same holds but does not record them
+(it writes nothing); once it does, this module can list them from :func:`qbo_toolkit.sync.api.match_preview`
+alone. Later, the status screen shows the same panel for matches still waiting.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..connection import Connection
+from ..sync.api import confirm_match, match_preview
+from ..sync.state import SyncState
+from ..work.store import WorkStore
+from .common import AppContext, Guard, button, css, replace_children, set_visible
+
+__all__ = ["MatchController", "MatchPanel", "MatchRow", "find_matches"]
+
+
+@dataclass(frozen=True)
+class MatchRow:
+    """One candidate pairing of a WORK client with a QBO customer."""
+
+    work_id: int
+    qbo_id: str
+    kind: str  # weak | multiple
+    score: float
+    reason: str
+    status: str  # pending | accepted | rejected
+    client_name: str
+    customer_name: str
+
+
+def _customers(conn: Connection) -> list[dict[str, Any]]:
+    """Every customer, inactive ones too (their names still block reuse), as QBO JSON-shaped dicts."""
+    from ..qbo.query import select
+
+    return [dict(c.to_dict()) for c in conn.client.query_all(select("Customer").include_inactive())]
+
+
+def find_matches(store: WorkStore, conn: Connection) -> dict[str, str]:
+    """Match the unlinked WORK clients with the unlinked QBO customers; record the weak and multiple
+    pairs as pending (earlier decisions stay). Returns the customers' names by id, for display."""
+    from ..mapping.matching import match_customers
+
+    state = SyncState(store.engine, conn.realm_id)
+    links = state.links("customer")
+    linked_qbo = {link.qbo_id for link in links.values()}
+    dismissed = state.dismissed("customer")
+    customers = _customers(conn)
+    names = {str(c.get("Id")): str(c.get("DisplayName") or "") for c in customers}
+    clients = [c for c in store.clients(include_inactive=True) if c.id not in links and c.id not in dismissed]
+    unlinked = [c for c in customers if str(c.get("Id")) not in linked_qbo]
+    result = match_customers(clients, unlinked)
+    rows: list[tuple[int, str, str, float, str]] = [
+        (m.client.id, str(m.customer["Id"]), "weak", float(m.score), m.reason) for m in result.weak]
+    for multi in result.multiple:
+        for client in multi.clients:
+            rows.extend((client.id, str(c["Id"]), "multiple", 0.0, multi.reason) for c in multi.customers)
+    if rows:
+        state.save_matches(rows)
+    return names
+
+
+class MatchController:
+    """The waiting matches and the decisions on them; no widgets."""
+
+    def __init__(self, ctx: AppContext, *, on_change: Callable[[], None] | None = None) -> None:
+        self.ctx = ctx
+        self.on_change = on_change
+        self.rows: list[MatchRow] = []
+        self._customer_names: dict[str, str] = {}
+        self._shown: set[int] = set()  # WORK ids listed in this session: decided ones stay visible
+
+    def find(self) -> list[MatchRow]:
+        """Match before the first sync and list what waits for a decision."""
+        self._customer_names.update(find_matches(self.ctx.store, self.ctx.live()))
+        return self.reload()
+
+    def reload(self) -> list[MatchRow]:
+        """The pending matches, plus the ones decided while this panel was open (so a decision shows)."""
+        conn = self.ctx.live()
+        state = SyncState(self.ctx.store.engine, conn.realm_id)
+        links = state.links("customer")
+        taken = {link.qbo_id for link in links.values()}
+        # a pairing is moot once the client is linked, or its customer was linked to another client
+        pending = [m for m in match_preview(store=self.ctx.store, realm=conn.realm_id)
+                   if int(m["work_id"]) not in links and str(m["qbo_id"]) not in taken]
+        self._shown |= {int(m["work_id"]) for m in pending}
+        rows = [m for m in state.matches() if int(m["work_id"]) in self._shown
+                and not (m["status"] == "pending" and str(m["qbo_id"]) in taken)]
+        missing = {str(m["qbo_id"]) for m in rows} - set(self._customer_names)
+        if missing:
+            self._customer_names.update({str(c.get("Id")): str(c.get("DisplayName") or "") for c in _customers(conn)})
+        self.rows = [self._row(m) for m in rows]
+        if self.on_change is not None:
+            self.on_change()
+        return self.rows
+
+    def _row(self, m: Mapping[str, Any]) -> MatchRow:
+        client = self.ctx.store.get_client(int(m["work_id"]))
+        return MatchRow(int(m["work_id"]), str(m["qbo_id"]), str(m["kind"]), float(m["score"] or 0.0),
+                        str(m["reason"] or ""), str(m["status"]), client.display_name if client else "",
+                        self._customer_names.get(str(m["qbo_id"]), ""))
+
+    @property
+    def pending(self) -> list[MatchRow]:
+        return [r for r in self.rows if r.status == "pending"]
+
+    def decide(self, work_id: int, qbo_id: str, accept: bool) -> None:
+        """Accept this pairing (the client's other candidates are rejected) or reject the client's
+        candidates (it will be created as a new customer). Takes effect in the next sync."""
+        confirm_match(work_id, qbo_id, accept=accept, store=self.ctx.store, realm=self.ctx.live().realm_id)
+        self.reload()
+
+
+class MatchPanel:
+    """The list with Accept and Reject per row, and (before the first sync) a Continue button."""
+
+    def __init__(self, controller: MatchController, guard: Guard, *, on_continue: Callable[[], None] | None = None,
+                 title: str = "Check these matches before the first sync") -> None:
+        self.controller = controller
+        self.guard = guard
+        self.title = widgets.HTML()
+        self._title = title
+        self.rows = css(widgets.VBox(), "qbo-match-rows")
+        self.continue_button = button("Continue to the first sync", "qbo-matches-continue", button_style="primary")
+        if on_continue is not None:
+            self.continue_button.on_click(guard.callback(on_continue))
+        set_visible(self.continue_button, on_continue is not None)
+        self.widget = css(widgets.VBox([self.title, self.rows, self.continue_button]), "qbo-matches")
+        controller.on_change = self.refresh
+        self.refresh()
+
+    def refresh(self) -> None:
+        rows = self.controller.rows
+        waiting = len(self.controller.pending)
+        self.title.value = (
+            f"<h4>{html.escape(self._title)}</h4><p>These WORK clients may already be QuickBooks customers. "
+            "<b>Accept</b> links the two; <b>Reject</b> creates the client as a new customer. Clients you do "
+            f"not decide on wait (they are not synced) until you do. {waiting} waiting.</p>")
+        replace_children(self.rows, [self._row_widget(row) for row in rows])
+
+    def _row_widget(self, row: MatchRow) -> widgets.Widget:
+        kind = "weak match" if row.kind == "weak" else "several candidates"
+        status = {"pending": "waiting", "accepted": "✓ accepted", "rejected": "✗ rejected"}.get(row.status, row.status)
+        text = widgets.HTML(
+            f"<span class='qbo-match-text' style='display:block;white-space:normal;line-height:1.3'>"
+            f"<b>{html.escape(row.client_name)}</b> (WORK #{row.work_id}) ↔ "
+            f"<b>{html.escape(row.customer_name)}</b> (QuickBooks #{html.escape(row.qbo_id)})<br>"
+            f"<small style='color:#555'>{html.escape(kind)}: {html.escape(row.reason)}</small></span>",
+            layout=widgets.Layout(width="60%"))
+        state = css(widgets.HTML(f"<b>{html.escape(status)}</b>", layout=widgets.Layout(width="10em")),
+                    "qbo-match-status")
+        accept = button("Accept", "qbo-match-accept", button_style="success", disabled=row.status == "accepted")
+        reject = button("Reject", "qbo-match-reject", disabled=row.status == "rejected")
+        accept.on_click(self.guard.callback(self.controller.decide, row.work_id, row.qbo_id, True))
+        reject.on_click(self.guard.callback(self.controller.decide, row.work_id, row.qbo_id, False))
+        box = css(widgets.HBox([text, state, accept, reject]), "qbo-match-row", f"qbo-match-{row.work_id}-{row.qbo_id}")
+        return box

@@ -1,0 +1,605 @@
+"""The three screens, driven headlessly with ``.value`` and ``Button.click()`` against a real emulator.
+
+Each test gets a fresh emulator (auto-approve, QBO time 60x faster) whose registered redirect URI is
+a free loopback port, so the toolkit's listener catches the "browser" (``requests`` following the
+emulator's redirect), a scratch toolkit home (tests/conftest.py) and a WORK store holding the demo
+business (30 clients, 60 invoices, 40 payments). The demo business matches the emulator's seed
+company on purpose: "Cool Cars" is a weak match and the two "Bill's Windsurf Shop" clients a
+multiple one (3 rows in the match preview), and some records fail (a colon in a name, names of a
+QBO vendor and employee, invoices of those clients), which gives Retry and Dismiss something to do.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from uikit import (
+    WAIT,
+    auth_link,
+    browse,
+    connect_app,
+    emulator,
+    fill_settings,
+    option_labels,
+    press_cancel,
+    redirect_location,
+    table_rows,
+    text_of,
+    visible,
+    wait_for,
+)
+
+from qbo_toolkit.auth.tokens import TokenStore
+from qbo_toolkit.connection import Binding
+from qbo_toolkit.emulator import EmulatorServer
+from qbo_toolkit.qbo.transport import reset_limiters
+from qbo_toolkit.settings import Settings
+from qbo_toolkit.sync.state import SyncState
+from qbo_toolkit.ui import App
+from qbo_toolkit.work.demo import generate_demo
+from qbo_toolkit.work.store import WorkStore
+
+INTEGRATION_DATE = date(2026, 1, 1)  # the demo business's: most invoices are dated after it
+PENDING_MATCHES = 3  # Cool Cars (weak), Bill's Windsurf Shop x2 (multiple)
+
+
+@pytest.fixture
+def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    reset_limiters()  # each emulator starts with empty rate windows; so must the client's limiter
+    with emulator(tmp_path) as server:
+        monkeypatch.setenv("QBO_EMULATOR_INFO", str(tmp_path / "emulator.json"))
+        yield server
+    reset_limiters()
+
+
+@pytest.fixture
+def work_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'work.sqlite3'}"
+    store = WorkStore(url)
+    generate_demo(store, clients=30, invoices=60, payments=40)
+    store.close()
+    return url
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, work_url: str) -> Iterator[Callable[..., App]]:
+    apps: list[App] = []
+
+    def make(**kwargs: Any) -> App:
+        kwargs.setdefault("settings_path", tmp_path / "settings.yaml")
+        kwargs.setdefault("work_url", work_url)
+        kwargs.setdefault("poll_interval", 0.02)
+        kwargs.setdefault("connect_timeout", 20.0)
+        app = App(**kwargs)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.wait(WAIT)
+        app.close()
+
+
+@pytest.fixture
+def settings_app(emu: EmulatorServer, make_app: Callable[..., App]) -> App:
+    """Connected through the connect screen; on the settings screen."""
+    app = make_app()
+    connect_app(app)
+    assert app.screen == "settings", app.messages.text
+    return app
+
+
+def enable(app: App, **choices: Any) -> None:
+    choices.setdefault("since", INTEGRATION_DATE)
+    fill_settings(app, **choices)
+    assert not app.settings_screen.enable.disabled, app.settings_screen.problem_text
+    app.settings_screen.enable.click()
+    assert app.worker.join(WAIT)  # matching runs off the main thread
+
+
+@pytest.fixture
+def synced_app(settings_app: App) -> App:
+    """Enabled with every entity, matches left undecided, the initial sync finished."""
+    app = settings_app
+    enable(app)
+    assert app.screen == "matches", app.messages.text
+    app.match_panel.continue_button.click()
+    assert app.status.wait(WAIT)
+    assert app.status.last_result is not None, app.messages.text
+    return app
+
+
+# ============================================================================================ connect
+
+
+def test_opens_on_the_connect_screen_when_not_connected(emu: EmulatorServer, make_app: Callable[..., App]) -> None:
+    app = make_app()
+    assert app.screen == "connect"
+    assert "Not connected" in app.badge.value
+    screen = app.connect_screen
+    assert "qbo-connect" in screen.connect_button._dom_classes
+    assert screen.connect_button.description == "Connect to QuickBooks"
+    assert not visible(screen.link) and not visible(screen.paste_box)  # nothing to wait for yet
+    assert app.messages.text == ""
+
+
+def test_connecting_opens_a_new_tab_and_moves_to_settings_by_itself(emu: EmulatorServer,
+                                                                    make_app: Callable[..., App]) -> None:
+    app = make_app()
+    screen = app.connect_screen
+    screen.connect_button.click()
+    assert app.connect.waiting and app.connect.attempt is not None and app.connect.attempt.listening
+    assert 'target="_blank"' in screen.link.value
+    url = auth_link(app)
+    assert url.startswith(emu.info["authorization_endpoint"])
+    script = screen.opener.outputs[0]["data"]["application/javascript"]
+    assert "window.open(" in script and "_blank" in script
+    assert "Waiting for QuickBooks" in screen.status.value
+    assert app.screen == "connect"  # the click returned at once; the wait runs in the background
+
+    browse(url)  # the user approves; the browser lands on the toolkit's listener
+    wait_for(lambda: app.screen == "settings", what="the settings screen")
+    assert app.connect.wait(WAIT)
+    assert "Connected to Larkspur Landscaping & Repair" in app.messages.text
+    badge = text_of(app.badge.value)
+    assert "Larkspur Landscaping & Repair" in badge and emu.info["realm_id"] in badge and "local" in badge
+    assert TokenStore().realms() == [emu.info["realm_id"]]
+    assert not app.connect.waiting
+
+
+def test_cancelling_on_the_authorization_page_says_so_and_offers_to_try_again(
+        emu: EmulatorServer, make_app: Callable[..., App]) -> None:
+    emu.emulator.oauth.auto_approve = False  # show the consent page, where the user presses Cancel
+    app = make_app()
+    app.connect_screen.connect_button.click()
+    press_cancel(auth_link(app))
+    wait_for(lambda: app.messages.text, what="the error sentence")
+    assert app.connect.wait(WAIT)
+    assert app.messages.kind == "error"
+    assert "cancelled" in app.messages.text and "Connect to QuickBooks" in app.messages.text
+    assert app.screen == "connect" and not app.connect.waiting
+    assert not visible(app.connect_screen.status)  # no longer "waiting"
+    assert TokenStore().realms() == []
+    # the way forward works: connect again, approve this time
+    emu.emulator.oauth.auto_approve = True
+    connect_app(app)
+    assert app.screen == "settings"
+
+
+def test_nobody_approving_in_time_ends_with_a_sentence(emu: EmulatorServer, make_app: Callable[..., App]) -> None:
+    app = make_app(connect_timeout=0.4)
+    app.connect_screen.connect_button.click()
+    assert app.connect.wait(WAIT)
+    assert app.messages.kind == "error"
+    assert "Nobody finished the QuickBooks authorization within 0.4 seconds" in app.messages.text
+    assert "try again" in app.messages.text
+    assert app.screen == "connect" and not app.connect.waiting
+
+
+def test_stop_waiting_frees_the_listener_and_a_new_attempt_works(emu: EmulatorServer,
+                                                                  make_app: Callable[..., App]) -> None:
+    app = make_app()
+    app.connect_screen.connect_button.click()
+    first = auth_link(app)
+    app.connect_screen.cancel_button.click()
+    assert app.connect.wait(WAIT)
+    assert not app.connect.waiting and app.messages.text == ""  # a cancelled wait ends silently
+    assert not visible(app.connect_screen.link)
+    connect_app(app)  # the port is free again for the new attempt's listener
+    assert app.screen == "settings"
+    assert first not in app.connect_screen.link.value
+
+
+def test_paste_fallback_when_no_listener_can_run(emu: EmulatorServer, make_app: Callable[..., App]) -> None:
+    port = urlsplit(emu.info["redirect_uris"][0]).port
+    with socket.socket() as blocker:  # something else holds the redirect port: no listener
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        app = make_app()
+        screen = app.connect_screen
+        screen.connect_button.click()
+        assert app.connect.attempt is not None and not app.connect.attempt.listening
+        assert visible(screen.paste_box) and "paste it below" in screen.status.value
+        location = redirect_location(auth_link(app))
+        # an address from another attempt (wrong state) is refused with a sentence, nothing stored
+        screen.paste.value = location.replace("state=", "state=forged")
+        screen.paste_button.click()
+        assert "did not belong to this connection attempt" in app.messages.text
+        assert app.screen == "connect" and TokenStore().realms() == []
+        # the genuine address still works
+        screen.paste.value = location
+        screen.paste_button.click()
+    assert app.screen == "settings", app.messages.text
+    assert TokenStore().realms() == [emu.info["realm_id"]]
+
+
+def test_pasting_without_an_attempt_or_an_address_explains(emu: EmulatorServer,
+                                                           make_app: Callable[..., App]) -> None:
+    app = make_app()
+    app.connect_screen.paste_button.click()
+    assert "Connect to QuickBooks" in app.messages.text
+    app.connect_screen.connect_button.click()
+    app.connect_screen.paste_button.click()  # empty box
+    assert "paste the whole address" in app.messages.text.lower()
+    app.connect_screen.cancel_button.click()
+
+
+# ============================================================================================ settings
+
+
+def test_settings_form_shows_the_seed_options(settings_app: App) -> None:
+    form = settings_app.settings_screen
+    assert form.clients.value is True and form.clients.disabled is True  # always on
+    assert form.use_default_state.value is True
+    assert form.default_state.value == "CA"  # the WORK company's default state, editable
+    assert not form.default_state.disabled
+    assert form.invoices.value is False
+    assert not visible(form.invoice_box)
+    assert not visible(form.payments) and form.payments.disabled  # offered only with invoices
+    assert not visible(form.payment_box)
+    assert form.integration_date.value == date.today()
+    # nothing required is missing with clients only
+    assert form.problem_text == "" and not form.enable.disabled
+    assert "Ready" in form.problems.value
+
+
+def test_account_dropdowns_are_filled_from_the_company(settings_app: App) -> None:
+    form = settings_app.settings_screen
+    form.invoices.value = True
+    revenue = option_labels(form.revenue_account)[1:]
+    items = option_labels(form.item_account)[1:]
+    assert revenue == ["Landscaping Services (Income)", "Sales of Product Income (Income)", "Services (Income)"]
+    assert items == ["Cost of Goods Sold (Cost of Goods Sold)", "Job Supplies (Expense)",
+                     "Subcontractor Costs (Cost of Goods Sold)"]
+    assert all("Fees Billed" not in label for label in revenue)  # inactive accounts are not offered
+    form.payments.value = True
+    deposit = option_labels(form.deposit_account)[1:]
+    assert deposit[0] == "Undeposited Funds (Other Current Asset)"  # first
+    assert sorted(deposit[1:]) == ["Checking (Bank)", "Savings (Bank)"]
+
+
+def test_every_settings_validation_message(settings_app: App) -> None:
+    form = settings_app.settings_screen
+
+    def problems() -> str:
+        return form.problem_text
+
+    # invoices without accounts: both dropdowns appear, both are required
+    form.invoices.value = True
+    assert visible(form.invoice_box) and visible(form.payments) and not form.payments.disabled
+    assert "Send invoice information to" in problems() and "Send item information to" in problems()
+    assert form.enable.disabled
+    assert "Send invoice information to" in text_of(form.problems.value)  # the label says it too
+    form.revenue_account.value = form.revenue_account.options[1][1]
+    assert "Send invoice information to" not in problems() and "Send item information to" in problems()
+    form.item_account.value = form.item_account.options[1][1]
+    assert problems() == "" and not form.enable.disabled
+
+    # payments without a deposit account
+    form.payments.value = True
+    assert visible(form.payment_box)
+    assert "Send payment information to" in problems() and form.enable.disabled
+    form.deposit_account.value = form.deposit_account.options[1][1]
+    assert problems() == "" and not form.enable.disabled
+
+    # payments without invoices is impossible: turning invoices off turns payments off and hides it
+    form.invoices.value = False
+    assert form.payments.value is False and form.payments.disabled and not visible(form.payments)
+    assert not visible(form.invoice_box) and not visible(form.payment_box)
+    form.payments.value = True  # even when forced (a stale browser, a script)
+    assert form.payments.value is False
+    assert settings_app.settings.choice.payments is False
+    assert problems() == ""
+
+    # "use default state" needs a state; clearing the date is refused too
+    form.default_state.value = ""
+    assert "default state" in problems() and form.enable.disabled
+    form.use_default_state.value = False
+    assert problems() == "" and not visible(form.default_state)
+    form.integration_date.value = None
+    assert "integration date" in problems()
+    form.integration_date.value = INTEGRATION_DATE
+    assert problems() == ""
+
+    # clicking Enable while something is missing explains instead of failing silently
+    form.invoices.value = True
+    assert problems() == ""  # the accounts chosen before survived being hidden
+    form.revenue_account.value = ""  # "— choose an account —"
+    assert form.enable.disabled
+    form.enable.disabled = False  # as if the browser sent the click anyway
+    form.enable.click()
+    assert settings_app.screen == "settings"
+    assert "Send invoice information to" in settings_app.messages.text
+
+
+def test_enable_saves_the_settings_and_the_default_state_then_previews_matches(
+        settings_app: App, tmp_path: Path, work_url: str) -> None:
+    app = settings_app
+    enable(app, payments=False, state="OR")
+    assert app.screen == "matches", app.messages.text
+    saved = Settings.from_yaml(tmp_path / "settings.yaml")
+    assert saved.invoices and not saved.payments and saved.integration_date == INTEGRATION_DATE
+    assert saved.revenue_account == "1" and saved.item_account == "9"  # Services, Subcontractor Costs
+    company = WorkStore(work_url).company()
+    assert company is not None and company.default_state == "OR"
+
+    panel = app.match_panel
+    rows = {(r.client_name, r.customer_name, r.kind) for r in app.matches.rows}
+    assert len(app.matches.pending) == PENDING_MATCHES
+    assert ("Cool Cars", "Cool Cars", "weak") in rows
+    assert sum(1 for r in app.matches.rows if r.kind == "multiple") == 2
+    assert len(panel.rows.children) == PENDING_MATCHES
+    assert "3 waiting" in panel.title.value
+
+    # accept the weak match, reject one of the multiple ones; each row shows its decision
+    cool = next(r for r in app.matches.rows if r.kind == "weak")
+    row = next(w for w in panel.rows.children if f"qbo-match-{cool.work_id}-{cool.qbo_id}" in w._dom_classes)
+    row.children[2].click()  # Accept
+    bills = next(r for r in app.matches.rows if r.kind == "multiple")
+    row = next(w for w in panel.rows.children if f"qbo-match-{bills.work_id}-{bills.qbo_id}" in w._dom_classes)
+    row.children[3].click()  # Reject
+    statuses = {(r.work_id, r.qbo_id): r.status for r in app.matches.rows}
+    assert statuses[(cool.work_id, cool.qbo_id)] == "accepted"
+    assert statuses[(bills.work_id, bills.qbo_id)] == "rejected"
+    assert len(app.matches.pending) == 1
+    assert sorted(text_of(w.children[1].value).strip() for w in panel.rows.children) == [
+        "waiting", "✓ accepted", "✗ rejected"]
+
+    panel.continue_button.click()
+    assert app.screen == "status"
+    assert app.status.wait(WAIT)
+    # the first sync honoured the decisions: Cool Cars linked to the existing customer
+    state = SyncState(app.ctx.store.engine, emu_realm(app))
+    links = state.links("customer")
+    assert links[cool.work_id].qbo_id == cool.qbo_id
+    assert bills.work_id not in links or links[bills.work_id].qbo_id != bills.qbo_id
+
+
+def writes(emu: EmulatorServer) -> list[dict[str, Any]]:
+    """The data writes QuickBooks received (creates, updates, batches), from the emulator's log."""
+    return [r for r in list(emu.emulator.log)
+            if r["method"] == "POST" and r["path"].startswith("/v3/") and not r["path"].endswith("/query")]
+
+
+def emu_realm(app: App) -> str:
+    assert app.ctx.conn is not None
+    return app.ctx.conn.realm_id
+
+
+def test_enable_without_matches_goes_straight_to_status(emu: EmulatorServer, make_app: Callable[..., App],
+                                                        tmp_path: Path) -> None:
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"  # no WORK clients: nothing to match
+    app = make_app(work_url=empty)
+    connect_app(app)
+    assert app.settings_screen.default_state.value == ""  # no company details yet
+    app.settings_screen.default_state.value = "WA"
+    enable(app, invoices=False)
+    assert app.screen == "status", app.messages.text
+    assert app.status.wait(WAIT)
+    company = WorkStore(empty).company()
+    assert company is not None and company.default_state == "WA"
+    assert company.name == "Larkspur Landscaping & Repair"
+
+
+def test_a_refused_account_is_explained(settings_app: App, emu: EmulatorServer) -> None:
+    """The company changed between loading the form and enabling: enable checks again, says why."""
+    form = settings_app.settings_screen
+    fill_settings(settings_app, payments=False, since=INTEGRATION_DATE)
+    form.revenue_account.options = [*form.revenue_account.options, ("Gone (Income)", "999")]
+    form.revenue_account.value = "999"
+    form.enable.click()
+    assert settings_app.screen == "settings"
+    assert "'Send invoice information to': account 999 does not exist" in settings_app.messages.text
+
+
+# ============================================================================================ status
+
+
+def test_initial_sync_moves_the_bar_live_and_reaches_100(settings_app: App, emu: EmulatorServer) -> None:
+    app = settings_app
+    enable(app)
+    emu.emulator.config.latency_mean = 6.0  # 0.1 s a request: the sync takes a couple of seconds
+    bar = app.status_screen.bar
+    seen: list[tuple[int, int]] = []
+    bar.observe(lambda change: seen.append((bar.value, bar.max)), names="value")
+    app.match_panel.continue_button.click()
+    # the click returned while the sync runs on its thread: the kernel stays free
+    assert app.screen == "status" and app.status.running
+    assert app.status_screen.sync_button.disabled and app.status_screen.disconnect_button.disabled
+    app.status_screen.entity_filter.value = "customer"  # the screen answers meanwhile
+    wait_for(lambda: 0 < bar.value < bar.max, what="a partly filled bar")
+    label = text_of(app.status_screen.progress_label.value)
+    assert "Initial sync:" in label and " of " in label
+    assert app.status.wait(WAIT)
+    assert bar.max == app.status.progress.total > 100
+    assert bar.value == bar.max  # 100%
+    assert any(0 < value < top for value, top in seen), seen
+    assert [v for v, _ in seen] == sorted(v for v, _ in seen) or seen[-1][0] == bar.max
+    assert "Initial sync finished" in text_of(app.status_screen.progress_label.value)
+    assert bar.bar_style == "warning"  # some demo records fail on purpose
+    assert not app.status_screen.sync_button.disabled
+    result = app.status.last_result
+    assert result is not None and result.kind == "initial" and result.counts["ok"] > 50
+    assert result.pending_matches == PENDING_MATCHES
+    assert f"{PENDING_MATCHES} possible match(es) wait for your decision" in app.messages.text
+
+
+def test_status_shows_checks_crosses_and_accounts(settings_app: App) -> None:
+    app = settings_app
+    enable(app, payments=False)
+    app.match_panel.continue_button.click()
+    assert app.status.wait(WAIT)
+    rows = {r.label: r for r in app.status.sync_settings()}
+    assert rows["Clients"].on and rows["Invoices"].on and not rows["Payments"].on
+    assert "Services" in rows["Invoices"].detail and "Subcontractor Costs" in rows["Invoices"].detail
+    assert "CA" in rows["Clients"].detail
+    markup = app.status_screen.settings_html.value
+    assert markup.count("qbo-on") == 2 and markup.count("qbo-off") == 1
+    assert "✓" in markup and "✗" in markup
+    assert "2026-01-01" in markup
+    header = app.status_screen.header
+    assert header.children[-1] is app.status_screen.disconnect_button  # upper right
+    assert header.layout.justify_content == "space-between"
+    # the matches left undecided are offered again on the status screen
+    assert visible(app.status_screen.match_panel.widget)
+    assert len(app.status_screen.match_panel.rows.children) == PENDING_MATCHES
+
+
+def test_matches_decided_on_the_status_screen_apply_in_the_next_sync(synced_app: App) -> None:
+    app = synced_app
+    panel = app.status_screen.match_panel
+    assert len(panel.controller.pending) == PENDING_MATCHES
+    first, second = sorted((r for r in panel.controller.rows if r.kind == "multiple"), key=lambda r: r.work_id)
+    assert first.qbo_id == second.qbo_id  # two WORK clients, one QBO customer
+    row = next(w for w in panel.rows.children if f"qbo-match-{first.work_id}-{first.qbo_id}" in w._dom_classes)
+    row.children[2].click()  # Accept
+    assert [r.status for r in panel.controller.rows if r.work_id == first.work_id] == ["accepted"]
+    assert any("accepted" in text_of(w.children[1].value) for w in panel.rows.children)  # redrawn
+    app.status_screen.sync_button.click()
+    assert app.status.wait(WAIT)
+    links = SyncState(app.ctx.store.engine, emu_realm(app)).links("customer")
+    assert links[first.work_id].qbo_id == first.qbo_id
+    # the other client's candidate is taken now: it no longer waits (only Cool Cars does)
+    assert [(r.client_name, r.kind) for r in panel.controller.pending] == [("Cool Cars", "weak")]
+    assert "1 possible match(es)" in app.messages.text
+
+
+def test_runs_table_and_record_filters(synced_app: App) -> None:
+    screen = synced_app.status_screen
+    runs = table_rows(screen.runs_html.value)
+    assert len(runs) == 1 and runs[0][1] == "initial" and runs[0][4] == "ok"
+    records = table_rows(screen.records_html.value)
+    assert len(records) > 100
+    assert {"Client", "Invoice", "Payment"} <= {row[2].split()[0] for row in records}
+    screen.entity_filter.value = "invoice"
+    records = table_rows(screen.records_html.value)
+    assert records and {row[2].split()[0] for row in records} == {"Invoice"}
+    screen.outcome_filter.value = "failed"
+    records = table_rows(screen.records_html.value)
+    assert records and {row[5] for row in records} == {"failed"}
+    assert {row[2].split()[0] for row in records} == {"Invoice"}
+    failures = screen.failure_rows.children
+    assert failures and all("qbo-failure-invoice" in " ".join(r._dom_classes) for r in failures)
+    screen.outcome_filter.value = "ok"
+    assert {row[5] for row in table_rows(screen.records_html.value)} == {"done"}
+    assert screen.failure_rows.children == ()  # failures are not "done"
+    screen.entity_filter.value = "payment"
+    screen.outcome_filter.value = "held"
+    assert table_rows(screen.records_html.value) == []
+    assert "No records match" in screen.records_html.value
+    # by run: the only run holds everything; the choice survives a refresh
+    screen.entity_filter.value, screen.outcome_filter.value = "", ""
+    everything = table_rows(screen.records_html.value)
+    run_id = int(runs[0][0])
+    screen.run_filter.value = run_id
+    assert table_rows(screen.records_html.value) == everything
+    screen.refresh_log()
+    assert screen.run_filter.value == run_id
+
+
+def test_retry_and_dismiss_a_failed_record(synced_app: App) -> None:
+    app = synced_app
+    screen = app.status_screen
+    screen.entity_filter.value = "customer"
+    rows = list(screen.failure_rows.children)
+    assert len(rows) >= 3  # the colon, the vendor's and the employee's names
+    state = SyncState(app.ctx.store.engine, emu_realm(app))
+
+    def failure_row(work_id: int) -> Any:
+        return next(r for r in screen.failure_rows.children if f"qbo-failure-customer-{work_id}" in r._dom_classes)
+
+    colon = next(e for e in app.status.failures(entity="customer") if "colon" in e.message)
+    vendor = next(e for e in app.status.failures(entity="customer") if "Cal Telephone" in e.message)
+    failure_row(colon.work_id).children[1].click()  # Retry
+    assert app.messages.kind == "info" and f"Client {colon.work_id} goes to QuickBooks again" in app.messages.text
+    assert all(f"qbo-failure-customer-{colon.work_id}" not in r._dom_classes for r in screen.failure_rows.children)
+    assert colon.work_id in state.get_value("pending:customer", [])
+    failure_row(vendor.work_id).children[2].click()  # Dismiss
+    assert "dismissed" in app.messages.text
+    assert vendor.work_id in state.dismissed("customer")
+    assert len(screen.failure_rows.children) == len(rows) - 2
+    resolved = {e.work_id: e.resolved for e in state.activity(entity="customer", outcome="failed")}
+    assert resolved[colon.work_id] == "retried" and resolved[vendor.work_id] == "dismissed"
+    assert "retried" in screen.records_html.value and "dismissed" in screen.records_html.value
+    # Sync now sends the retried record again (it fails again: the name still has a colon)
+    screen.sync_button.click()
+    assert app.status.wait(WAIT)
+    result = app.status.last_result
+    assert result is not None and result.kind == "incremental"
+    again = [e for e in state.activity(entity="customer", outcome="failed") if e.run_id == result.run_id]
+    assert [e.work_id for e in again] == [colon.work_id]
+    assert vendor.work_id not in {e.work_id for e in app.status.failures(entity="customer")}
+
+
+def test_preview_is_a_dry_run(synced_app: App, emu: EmulatorServer) -> None:
+    app = synced_app
+    store = app.ctx.store
+    client = store.clients()[-1]
+    store.update_client(client.id, phone="(555) 010-9999")  # something for the next run to send
+    before = len(writes(emu))
+    screen = app.status_screen
+    screen.preview_button.click()
+    assert app.status.wait(WAIT)
+    assert app.status.last_preview is not None and app.status.last_preview.dry_run
+    text = text_of(screen.preview_html.value)
+    assert "Preview (dry run), nothing written" in text
+    assert "Client" in text and "update" in text
+    assert "(dry run)" in text_of(screen.runs_html.value)
+    assert len(writes(emu)) == before  # nothing was sent to QuickBooks
+    assert screen.bar.value == screen.bar.max  # the initial sync's bar is left alone
+    # the real run then sends it
+    screen.sync_button.click()
+    assert app.status.wait(WAIT)
+    assert app.status.last_result is not None and app.status.last_result.counts["customer.update.ok"] >= 1
+
+
+def test_disconnect_asks_first_then_revokes_keeps_history_and_reconnects(
+        synced_app: App, emu: EmulatorServer, make_app: Callable[..., App]) -> None:
+    app = synced_app
+    screen = app.status_screen
+    realm = emu_realm(app)
+    screen.disconnect_button.click()
+    assert visible(screen.confirm_box) and "Disconnect from Larkspur" in text_of(screen.confirm_text.value)
+    screen.keep_button.click()
+    assert not visible(screen.confirm_box) and app.screen == "status"
+    assert TokenStore().realms() == [realm]
+
+    screen.disconnect_button.click()
+    screen.confirm_button.click()
+    assert app.screen == "connect"
+    assert "Disconnected" in app.messages.text and "kept" in app.messages.text
+    assert "Not connected" in app.badge.value
+    assert TokenStore().realms() == []
+    assert emu.emulator.oauth.stats().get("revokes", 0) >= 1
+    binding = Binding.load()
+    assert binding is not None and binding.realm_id == realm and binding.disconnected_at
+    assert SyncState(app.ctx.store.engine, realm).runs()  # history kept
+
+    # connecting again resumes: settings are enabled, so straight to the status screen with its history
+    connect_app(app)
+    assert app.screen == "status", app.messages.text
+    assert "initial" in text_of(screen.runs_html.value)
+    # and a new app on the same home opens on the status screen
+    again = make_app()
+    assert again.screen == "status"
+
+
+def test_reconnect_needed_during_a_sync_returns_to_connect(synced_app: App, emu: EmulatorServer) -> None:
+    app = synced_app
+    tokens = TokenStore().load(emu_realm(app))
+    assert tokens is not None
+    requests.post(emu.base_url + "/v2/oauth2/tokens/revoke", json={"token": tokens.refresh_token},
+                  auth=(emu.info["client_id"], emu.info["client_secret"]), timeout=10)
+    app.status_screen.sync_button.click()
+    assert app.status.wait(WAIT)
+    assert app.messages.kind == "error"
+    assert "connect again" in app.messages.text
+    assert app.screen == "connect"
+    assert "stopped" in text_of(app.status_screen.progress_label.value)
