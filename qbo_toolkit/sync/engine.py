@@ -40,15 +40,13 @@ from ..errors import DuplicateName, QboError, StaleObject
 from ..mapping import customers as cmap
 from ..mapping import invoices as imap
 from ..mapping import payments as pmap
-from ..mapping.matching import match_customers
 from ..mapping.names import check_display_name, suffixed_name
 from ..qbo.client import BatchOp, BatchResult, QboClient, entity_class
 from ..qbo.query import select
 from ..settings import Settings, SettingsError
 from ..work.models import Address, Client, Invoice, Payment
 from ..work.store import WorkStore
-from .merge import merge
-from .plan import Action, plan_invoice, plan_payment
+from .plan import Action, plan_customer_merge, plan_customers, plan_invoice, plan_payment
 from .progress import NullReporter, RecordOutcome, Reporter
 from .state import Link, SyncState
 
@@ -102,15 +100,6 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     to_dict = getattr(obj, "to_dict", None)
     return dict(to_dict()) if to_dict is not None else dict(vars(obj))
 
-
-def _qbo_time(customer: Mapping[str, Any]) -> datetime | None:
-    stamp = (customer.get("MetaData") or {}).get("LastUpdatedTime")
-    if not stamp:
-        return None
-    try:
-        return datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return None
 
 
 def _constant(request_id: str) -> Callable[[int, Sequence[BatchOp]], str]:
@@ -379,106 +368,24 @@ class SyncEngine:
                     client = self.store.get_client(link.work_id)
                     if client is not None:
                         clients[client.id] = client
-        actions: list[Action] = []
-        dismissed = self.state.dismissed("customer")
-        # 1. linked pairs: merge
-        for work_id, client in sorted(clients.items()):
-            link = links.get(work_id)
-            if link is None:
-                continue
-            customer = customers.get(link.qbo_id)
-            actions.extend(self._plan_merge(client, customer, link))
-        # 2. unlinked on both sides: match before creating anything
-        unlinked_clients = [c for wid, c in sorted(clients.items()) if wid not in links and wid not in dismissed]
-        unlinked_customers = [c for qid, c in sorted(customers.items(), key=lambda kv: int(kv[0]))
-                              if qid not in by_qbo and not (c.get("ParentRef") and _level(c) > 1)]
-        decided: dict[int, dict[str, Any]] = {int(m["work_id"]): m for m in self.state.matches("accepted")}
-        rejected = {(m["work_id"], m["qbo_id"]) for m in self.state.matches("rejected")}
-        pending_rows: list[tuple[int, str, str, float, str]] = []
-        result = match_customers(unlinked_clients, unlinked_customers)
-        held_clients: set[int] = set()
-        held_customers: set[str] = set()
-        linked_now: set[int] = set()
-        linked_qbo_now: set[str] = set()
-        for m in result.exact:
-            actions.append(Action("link", "customer", "both", m.client.id, str(m.customer["Id"]), {}, m.reason))
-            linked_now.add(m.client.id)
-            linked_qbo_now.add(str(m.customer["Id"]))
-        for m in result.weak:
-            qid = str(m.customer["Id"])
-            accepted = decided.get(m.client.id)
-            if (m.client.id, qid) in rejected:
-                continue
-            if self.settings.accept_weak_matches or (accepted and accepted["qbo_id"] == qid):
-                actions.append(Action("link", "customer", "both", m.client.id, qid, {}, m.reason))
-                linked_now.add(m.client.id)
-                linked_qbo_now.add(qid)
-            else:
-                pending_rows.append((m.client.id, qid, "weak", float(m.score), m.reason))
-                held_clients.add(m.client.id)
-                held_customers.add(qid)
-        for mm in result.multiple:
-            for client in mm.clients:
-                accepted = decided.get(client.id)
-                candidates = [str(c["Id"]) for c in mm.customers]
-                if accepted and accepted["qbo_id"] in candidates and accepted["qbo_id"] not in linked_qbo_now:
-                    actions.append(Action("link", "customer", "both", client.id, accepted["qbo_id"], {},
-                                          "confirmed by the user"))
-                    linked_now.add(client.id)
-                    linked_qbo_now.add(accepted["qbo_id"])
-                    continue
-                if all((client.id, qid) in rejected for qid in candidates):
-                    continue
-                for qid in candidates:
-                    pending_rows.append((client.id, qid, "multiple", 0.0, mm.reason))
-                held_clients.add(client.id)
-            for candidate in mm.customers:
-                if str(candidate["Id"]) not in linked_qbo_now:
-                    held_customers.add(str(candidate["Id"]))
+        decided = {int(m["work_id"]): str(m["qbo_id"]) for m in self.state.matches("accepted")}
+        rejected = {(int(m["work_id"]), str(m["qbo_id"])) for m in self.state.matches("rejected")}
+        actions, pending_rows = plan_customers(
+            clients, customers, links, dismissed=self.state.dismissed("customer"), accepted=decided,
+            rejected=rejected, accept_weak=self.settings.accept_weak_matches, policy=self.settings.conflict_policy,
+            default_state=self._default_state())
         if pending_rows and not self.dry_run:
             self.state.save_matches(pending_rows)
-        for client in unlinked_clients:
-            if client.id in linked_now or client.id in held_clients:
-                continue
-            actions.append(Action("create", "customer", "to_qbo", client.id, None, {}, "new in WORK"))
-        for customer in unlinked_customers:
-            qid = str(customer["Id"])
-            if qid in linked_qbo_now or qid in held_customers:
-                continue
-            actions.append(Action("create", "customer", "to_work", None, qid, {}, "new in QuickBooks"))
-        for work_id in sorted(held_clients):
-            actions.append(Action("hold", "customer", "both", work_id, None, {},
-                                  "a weak or multiple match waits for confirmation in the match preview"))
         return SyncEngine.CustomerPlan(actions, server_time, clients, customers)
 
+    def _default_state(self) -> str | None:
+        """The company's default state when "use default state when blank" is on."""
+        company = self.store.company() if self.settings.use_default_state else None
+        return company.default_state if company is not None and company.default_state else None
+
     def _plan_merge(self, client: Client, customer: dict[str, Any] | None, link: Link) -> list[Action]:
-        base = link.base
-        work_vals = cmap.client_values(client)
-        if customer is None:
-            qbo_vals = dict(base or {})
-            qbo_time = None
-        else:
-            qbo_vals = cmap.customer_values(customer)
-            if link.qbo_name and qbo_vals.get("display_name") == link.qbo_name and base is not None:
-                qbo_vals["display_name"] = base.get("display_name")  # the name we fixed for QBO
-            company = self.store.company() if base is not None and self.settings.use_default_state else None
-            if company is not None and company.default_state:
-                for key in ("billing.state", "service.state"):
-                    if not qbo_vals.get(key) and base is not None and base.get(key) == company.default_state:
-                        qbo_vals[key] = company.default_state  # the default state WORK filled in (not a change)
-            qbo_time = _qbo_time(customer)
-        outcome = merge(work_vals, qbo_vals, base, policy=self.settings.conflict_policy,
-                        work_updated=client.updated_at, qbo_updated=qbo_time)
-        token = str(customer.get("SyncToken")) if customer is not None else link.sync_token
-        if not outcome.changed:
-            if base != outcome.values:
-                return [Action("rebase", "customer", "none", client.id, link.qbo_id,
-                               {"values": outcome.values, "token": token}, "")]
-            return []
-        fields: dict[str, Any] = {"merge": outcome, "token": token}
-        return [Action("update", "customer", "both", client.id, link.qbo_id, fields,
-                       "changed in " + " and ".join(s for s, d in (("WORK", outcome.to_qbo),
-                                                                  ("QuickBooks", outcome.to_work)) if d))]
+        return plan_customer_merge(client, customer, link, policy=self.settings.conflict_policy,
+                                   default_state=self._default_state())
 
     def _act_customers(self, plan: CustomerPlan) -> None:
         self.actions.extend(plan.actions)
@@ -1057,12 +964,6 @@ def fix_name(name: str) -> str:
     text = " ".join(name.replace(":", " -").replace("\t", " ").replace("\n", " ").replace("\r", " ").split())
     return text[:490].rstrip() or "Unnamed client"
 
-
-def _level(customer: Mapping[str, Any]) -> int:
-    try:
-        return int(customer.get("Level") or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _client_changes(client: Client, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,14 +8,18 @@ executes them; ``dry_run`` shows them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from ..work.models import Invoice, Payment
+from ..mapping import customers as cmap
+from ..mapping.matching import match_customers
+from ..work.models import Client, Invoice, Payment
+from .merge import merge
 from .state import Link
 
-__all__ = ["Action", "plan_invoice", "plan_payment"]
+__all__ = ["Action", "plan_customer_merge", "plan_customers", "plan_invoice", "plan_payment"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,132 @@ def plan_payment(pay: Payment, link: Link | None, inv: Invoice | None, invoice_l
     if link.work_version == pay.version:
         return act("skip", "unchanged")
     return act("update", f"payment {pay.id} changed in WORK")
+
+
+def plan_customer_merge(client: Client, customer: Mapping[str, Any] | None, link: Link, *, policy: str,
+                    default_state: str | None) -> list[Action]:
+    """A linked pair: the three-way merge of its fields as an ``update``, a ``rebase`` or nothing."""
+    base = link.base
+    work_vals = cmap.client_values(client)
+    if customer is None:
+        qbo_vals = dict(base or {})
+        qbo_time = None
+    else:
+        qbo_vals = cmap.customer_values(customer)
+        if link.qbo_name and qbo_vals.get("display_name") == link.qbo_name and base is not None:
+            qbo_vals["display_name"] = base.get("display_name")  # the name we fixed for QBO
+        if default_state and base is not None:
+            for key in ("billing.state", "service.state"):
+                if not qbo_vals.get(key) and base.get(key) == default_state:
+                    qbo_vals[key] = default_state  # the default state WORK filled in (not a change)
+        qbo_time = _qbo_time(customer)
+    outcome = merge(work_vals, qbo_vals, base, policy=policy,
+                    work_updated=client.updated_at, qbo_updated=qbo_time)
+    token = str(customer.get("SyncToken")) if customer is not None else link.sync_token
+    if not outcome.changed:
+        if base != outcome.values:
+            return [Action("rebase", "customer", "none", client.id, link.qbo_id,
+                           {"values": outcome.values, "token": token}, "")]
+        return []
+    fields: dict[str, Any] = {"merge": outcome, "token": token}
+    return [Action("update", "customer", "both", client.id, link.qbo_id, fields,
+                   "changed in " + " and ".join(s for s, d in (("WORK", outcome.to_qbo),
+                                                              ("QuickBooks", outcome.to_work)) if d))]
+
+
+def plan_customers(clients: Mapping[int, Client], customers: Mapping[str, dict[str, Any]], links: Mapping[int, Link], *,
+                   dismissed: set[int], accepted: Mapping[int, str], rejected: set[tuple[int, str]],
+                   accept_weak: bool, policy: str, default_state: str | None
+                   ) -> tuple[list[Action], list[tuple[int, str, str, float, str]]]:
+    """Actions for the customers in play, and the weak or multiple matches to ask the user about.
+
+    Linked pairs are merged field by field; unlinked records on both sides are matched before
+    anything is created (exact matches link, weak and multiple ones are held unless accepted);
+    what is left is created on the other side. ``accepted`` maps a WORK client to the QBO customer
+    the user confirmed; ``rejected`` holds the pairs the user refused.
+    """
+    accepted_by_client = accepted
+    actions: list[Action] = []
+    by_qbo = {link.qbo_id: link for link in links.values()}
+    # 1. linked pairs: merge
+    for work_id, client in sorted(clients.items()):
+        link = links.get(work_id)
+        if link is None:
+            continue
+        customer = customers.get(link.qbo_id)
+        actions.extend(plan_customer_merge(client, customer, link, policy=policy, default_state=default_state))
+    # 2. unlinked on both sides: match before creating anything
+    unlinked_clients = [c for wid, c in sorted(clients.items()) if wid not in links and wid not in dismissed]
+    unlinked_customers = [c for qid, c in sorted(customers.items(), key=lambda kv: int(kv[0]))
+                          if qid not in by_qbo and not (c.get("ParentRef") and _level(c) > 1)]
+    pending_rows: list[tuple[int, str, str, float, str]] = []
+    result = match_customers(unlinked_clients, unlinked_customers)
+    held_clients: set[int] = set()
+    held_customers: set[str] = set()
+    linked_now: set[int] = set()
+    linked_qbo_now: set[str] = set()
+    for m in result.exact:
+        actions.append(Action("link", "customer", "both", m.client.id, str(m.customer["Id"]), {}, m.reason))
+        linked_now.add(m.client.id)
+        linked_qbo_now.add(str(m.customer["Id"]))
+    for m in result.weak:
+        qid = str(m.customer["Id"])
+        chosen = accepted_by_client.get(m.client.id)
+        if (m.client.id, qid) in rejected:
+            continue
+        if accept_weak or chosen == qid:
+            actions.append(Action("link", "customer", "both", m.client.id, qid, {}, m.reason))
+            linked_now.add(m.client.id)
+            linked_qbo_now.add(qid)
+        else:
+            pending_rows.append((m.client.id, qid, "weak", float(m.score), m.reason))
+            held_clients.add(m.client.id)
+            held_customers.add(qid)
+    for mm in result.multiple:
+        for client in mm.clients:
+            chosen = accepted_by_client.get(client.id)
+            candidates = [str(c["Id"]) for c in mm.customers]
+            if chosen is not None and chosen in candidates and chosen not in linked_qbo_now:
+                actions.append(Action("link", "customer", "both", client.id, chosen, {},
+                                      "confirmed by the user"))
+                linked_now.add(client.id)
+                linked_qbo_now.add(chosen)
+                continue
+            if all((client.id, qid) in rejected for qid in candidates):
+                continue
+            for qid in candidates:
+                pending_rows.append((client.id, qid, "multiple", 0.0, mm.reason))
+            held_clients.add(client.id)
+        for candidate in mm.customers:
+            if str(candidate["Id"]) not in linked_qbo_now:
+                held_customers.add(str(candidate["Id"]))
+    for client in unlinked_clients:
+        if client.id in linked_now or client.id in held_clients:
+            continue
+        actions.append(Action("create", "customer", "to_qbo", client.id, None, {}, "new in WORK"))
+    for customer in unlinked_customers:
+        qid = str(customer["Id"])
+        if qid in linked_qbo_now or qid in held_customers:
+            continue
+        actions.append(Action("create", "customer", "to_work", None, qid, {}, "new in QuickBooks"))
+    for work_id in sorted(held_clients):
+        actions.append(Action("hold", "customer", "both", work_id, None, {},
+                              "a weak or multiple match waits for confirmation in the match preview"))
+    return actions, pending_rows
+
+
+def _level(customer: Mapping[str, Any]) -> int:
+    try:
+        return int(customer.get("Level") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _qbo_time(customer: Mapping[str, Any]) -> datetime | None:
+    stamp = (customer.get("MetaData") or {}).get("LastUpdatedTime")
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
