@@ -40,6 +40,9 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	@bash scripts/demo.sh
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --size full
+
 emulator: $(STAMP)
 	$(BIN)/qbo-toolkit emulator --port 8760 --data-dir .qbo-toolkit/emulator
 

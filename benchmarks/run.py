@@ -1,0 +1,513 @@
+# ruff: noqa: S603, S607, S108 - a benchmark driver: runs the project's own tools, scratch in /dev/shm
+"""qbo-toolkit benchmarks: every figure measured in one run, printed as one table.
+
+    .venv/bin/python benchmarks/run.py --size full     # writes benchmarks/RESULTS.md
+    .venv/bin/python benchmarks/run.py --size smoke    # tiny sizes, prints only (the smoke test)
+
+Measures (see benchmarks/README.md): initial sync against the rate ceiling, the naive
+python-quickbooks loop on the same data, a no-op incremental sync, the 1M-row reconciliation
+against datacompy, and ``make demo`` wall time. Each emulator runs as its own process
+(``qbo-toolkit emulator``) so the client and the server do not share one interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+INTEGRATION_DATE = date(2026, 1, 1)
+
+# QBO's limits (the emulator's defaults) and the ceiling they allow for writes, per service minute:
+# 40 batch requests of 30 operations, plus the rest of the 500 requests as single operations.
+PER_MINUTE, BATCH_PER_MINUTE, BATCH_ITEMS = 500, 40, 30
+CEILING_OPS_PER_MIN = BATCH_PER_MINUTE * BATCH_ITEMS + (PER_MINUTE - BATCH_PER_MINUTE)  # 1660
+LATENCY_MEAN, LATENCY_JITTER = 0.225, 0.075  # scaled seconds: 150-300 ms
+
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {"sync": {"clients": 2000, "invoices": 10000, "payments": 8000}, "time_scale": 30.0,
+             "noop": {"clients": 20_000, "invoices": 20_000}, "recon_rows": 1_000_000, "recon_diffs": 3000,
+             "demo": True},
+    "smoke": {"sync": {"clients": 40, "invoices": 60, "payments": 40}, "time_scale": 600.0,
+              "noop": {"clients": 40, "invoices": 60}, "recon_rows": 2000, "recon_diffs": 60, "demo": False},
+}
+
+
+@dataclass
+class Row:
+    measure: str
+    ours: str
+    baseline: str
+    ratio: str
+    goal: str
+    ok: bool | None  # None: not judged (information only)
+
+    @property
+    def verdict(self) -> str:
+        return "-" if self.ok is None else ("pass" if self.ok else "FAIL")
+
+
+# --------------------------------------------------------------------------------------------
+# Emulators and connections
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def emulator(workdir: Path, *args: str) -> Iterator[dict[str, Any]]:
+    """A ``qbo-toolkit emulator`` process (auto-approve, long-lived tokens); yields its info."""
+    info = workdir / "emulator.json"
+    log = open(workdir / "emulator.log", "w")
+    proc = subprocess.Popen([str(BIN / "qbo-toolkit"), "emulator", "--port", "0", "--auto-approve",
+                             "--access-ttl", "1e9", "--info-file", str(info), *args],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            if info.exists() and info.stat().st_size:
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"emulator exited: {(workdir / 'emulator.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+        time.sleep(0.05)
+        yield json.loads(info.read_text())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def connect(workdir: Path) -> Any:
+    """connect_headless() with this workdir's toolkit home and emulator info file."""
+    from qbo_toolkit.connection import connect_headless
+    from qbo_toolkit.qbo.transport import reset_limiters
+
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
+    os.environ["QBO_TOOLKIT_HOME"] = str(home)
+    os.environ["QBO_EMULATOR_INFO"] = str(workdir / "emulator.json")
+    reset_limiters()
+    return connect_headless()
+
+
+def settings() -> Any:
+    from qbo_toolkit.settings import Settings
+
+    # seed accounts: 1 Services (Income), 9 Subcontractor Costs (COGS), 4 Undeposited Funds
+    return Settings(invoices=True, revenue_account="1", item_account="9", payments=True, deposit_account="4",
+                    integration_date=INTEGRATION_DATE)
+
+
+def work_store(workdir: Path, sizes: dict[str, int]) -> Any:
+    from qbo_toolkit.work.demo import generate_demo
+    from qbo_toolkit.work.store import WorkStore
+
+    store = WorkStore(f"sqlite:///{workdir}/work.sqlite3")
+    generate_demo(store, integration_date=INTEGRATION_DATE, **sizes)
+    return store
+
+
+# --------------------------------------------------------------------------------------------
+# 1 + 2: initial sync against the ceiling, and the naive python-quickbooks loop
+# --------------------------------------------------------------------------------------------
+
+
+def emulator_args(scale: float) -> list[str]:
+    return ["--time-scale", str(scale), "--latency", str(LATENCY_MEAN), "--jitter", str(LATENCY_JITTER)]
+
+
+def measure_sync(size: dict[str, Any], tmp: Path) -> tuple[dict[str, Any], Any]:
+    from qbo_toolkit.sync.engine import SyncEngine
+
+    scale = size["time_scale"]
+    workdir = tmp / "sync"
+    workdir.mkdir()
+    store = work_store(workdir, size["sync"])
+    with emulator(workdir, *emulator_args(scale)):
+        conn = connect(workdir)
+        engine = SyncEngine(store, conn.client, settings())
+        before = conn.client.transport.stats.snapshot()
+        started = time.perf_counter()
+        result = engine.run()
+        seconds = time.perf_counter() - started
+        after = conn.client.transport.stats.snapshot()
+    stats = {k: after[k] - before[k] for k in after}
+    written = sum(v for k, v in result.counts.items() if k.count(".") == 2 and k.endswith(".ok")
+                  and k.split(".")[1] in ("create", "created", "link", "linked", "update", "updated"))
+    ok = int(result.counts.get("ok", 0))
+    scaled_minutes = seconds * scale / 60.0
+    return {"seconds": seconds, "scaled_minutes": scaled_minutes, "ops": ok, "written": written,
+            "ops_per_min": ok / scaled_minutes, "requests": stats["requests"], "throttled": stats["throttled"],
+            "retries": stats["retries"], "counts": dict(result.counts), "status": result.status}, store
+
+
+def naive_push(store: Any, client: Any) -> dict[str, Any]:
+    """The naive peer: python-quickbooks objects, one ``save()`` per record, in order, no batching,
+    no limiter. (It does share the toolkit's mapping functions to build each payload, and retries a
+    record once after a 429, as a plain loop would have to just to finish.)"""
+    from quickbooks import QuickBooks
+    from quickbooks.objects.customer import Customer
+    from quickbooks.objects.invoice import Invoice
+    from quickbooks.objects.item import Item
+    from quickbooks.objects.payment import Payment
+    from requests_oauthlib import OAuth2Session
+
+    from qbo_toolkit.mapping.customers import client_to_customer
+    from qbo_toolkit.mapping.invoices import invoice_to_qbo, item_to_qbo
+    from qbo_toolkit.mapping.payments import payment_to_qbo
+
+    # what python-quickbooks builds from an intuit-oauth AuthClient: a plain OAuth2Session
+    session = OAuth2Session(token={"access_token": client.transport_token, "token_type": "Bearer"})
+    qb = QuickBooks(company_id=client.realm_id, minorversion=75, use_decimal=True)
+    qb.session = session
+    qb.api_url_v3 = client.api_base_url
+    counts = {"ok": 0, "failed": 0, "requests": 0, "throttled": 0}
+
+    def save(obj: Any) -> str | None:
+        for _attempt in range(5):
+            counts["requests"] += 1
+            try:
+                obj.save(qb=qb)
+                counts["ok"] += 1
+                return str(obj.Id)
+            except Exception as exc:
+                if os.environ.get("BENCH_DEBUG"):
+                    print(f"naive: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+                if "429" in str(exc) or "ThrottleExceeded" in str(exc) or "3001" in str(exc):
+                    counts["throttled"] += 1
+                    time.sleep(0.1)
+                    continue
+                counts["failed"] += 1
+                return None
+        counts["failed"] += 1
+        return None
+
+    item_ids: dict[int | None, str] = {}
+    for item in store.items():
+        qid = save(Item.from_json(item_to_qbo(item, income_account_id="1", expense_account_id="9")))
+        if qid is None:  # already there (the seed company has a few): use it
+            counts["requests"] += 1
+            found = Item.filter(Name=item.name, qb=qb)
+            qid = str(found[0].Id) if found else None
+        if qid:
+            item_ids[item.id] = qid
+    if item_ids:
+        item_ids[None] = next(iter(item_ids.values()))
+    customers: dict[int, str] = {}
+    for c in sorted(store.clients(), key=lambda c: (c.parent_id is not None, c.id)):
+        parent = customers.get(c.parent_id) if c.parent_id is not None else None
+        if c.parent_id is not None and parent is None:
+            counts["failed"] += 1
+            continue
+        qid = save(Customer.from_json(client_to_customer(c, parent_qbo_id=parent)))
+        if qid:
+            customers[c.id] = qid
+    invoices: dict[int, str] = {}
+    invoice_client: dict[int, int] = {}
+    for inv in store.invoices():
+        invoice_client[inv.id] = inv.client_id
+        if inv.status != "open" or inv.issue_date < INTEGRATION_DATE or inv.client_id not in customers:
+            continue
+        try:
+            payload = invoice_to_qbo(inv, customer_id=customers[inv.client_id], item_ids=item_ids)
+        except KeyError:
+            counts["failed"] += 1
+            continue
+        qid = save(Invoice.from_json(payload))
+        if qid:
+            invoices[inv.id] = qid
+    for pay in store.payments():
+        inv_qbo = invoices.get(pay.invoice_id)
+        if inv_qbo is None:
+            continue
+        customer_id = customers.get(invoice_client[pay.invoice_id])
+        if customer_id is None:
+            counts["failed"] += 1
+            continue
+        save(Payment.from_json(payment_to_qbo(pay, customer_id=customer_id, invoice_qbo_id=inv_qbo,
+                                              deposit_account_id="4")))
+    return counts
+
+
+def measure_naive(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    scale = size["time_scale"]
+    workdir = tmp / "naive"
+    workdir.mkdir()
+    store = work_store(workdir, size["sync"])
+    with emulator(workdir, *emulator_args(scale)):
+        conn = connect(workdir)
+        conn.client.transport_token = conn.session.tokens.access_token
+        started = time.perf_counter()
+        counts = naive_push(store, conn.client)
+        seconds = time.perf_counter() - started
+    store.close()
+    return {"seconds": seconds, "scaled_minutes": seconds * scale / 60.0, **counts}
+
+
+# --------------------------------------------------------------------------------------------
+# 3: no-op incremental sync
+# --------------------------------------------------------------------------------------------
+
+
+def measure_noop(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    """Load N clients and N invoices through the engine against an unthrottled, very fast emulator
+    (the in-sync state), then time one more engine run: it should find nothing to do."""
+    from qbo_toolkit.sync.engine import SyncEngine
+
+    workdir = tmp / "noop"
+    workdir.mkdir()
+    sizes = {**size["noop"], "payments": 0}
+    store = work_store(workdir, sizes)
+    with emulator(workdir, "--time-scale", "100000", "--no-throttle"):
+        conn = connect(workdir)
+        load_started = time.perf_counter()
+        initial = SyncEngine(store, conn.client, settings()).run()
+        load_seconds = time.perf_counter() - load_started
+        started = time.perf_counter()
+        noop = SyncEngine(store, conn.client, settings()).run()
+        seconds = time.perf_counter() - started
+    store.close()
+    changed = {k: v for k, v in noop.counts.items() if k in ("ok", "failed")}
+    return {"seconds": seconds, "requests": noop.requests, "kind": noop.kind, "changed": changed,
+            "load_seconds": load_seconds, "load_requests": initial.requests, "load_ok": initial.counts.get("ok", 0),
+            "clients": sizes["clients"], "invoices": sizes["invoices"]}
+
+
+# --------------------------------------------------------------------------------------------
+# 4: reconciliation vs datacompy (each in a child process: its own peak RSS)
+# --------------------------------------------------------------------------------------------
+
+CHILD_OURS = """
+import json, resource, sys, time
+from datetime import date
+from qbo_toolkit.recon import reconcile
+from qbo_toolkit.recon.sample import sample_frames, synthetic_frames
+n, diffs, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+reconcile(*sample_frames(), as_of=date(2026, 3, 31))  # warm-up: pandas' lazy imports
+work, qbo, links = synthetic_frames(n, differences=diffs, seed=11)
+t = time.perf_counter()
+r = reconcile(work, qbo, links, as_of=date(2026, 6, 30), integration_date=date(2026, 1, 1))
+s = time.perf_counter() - t
+def nums(cat, col):
+    f = r.frame(cat)
+    return sorted(str(x) for x in f[col]) if len(f) else []
+cols = {c: list(r.frame(c).columns) for c in ("invoices_total", "invoices_date", "invoices_missing_in_qbo",
+                                              "invoices_missing_in_work")}
+def pick(cat):
+    f = r.frame(cat)
+    for col in ("number", "work_number", "doc_number", "qbo_number"):
+        if col in f.columns and f[col].notna().all():
+            return sorted(str(x) for x in f[col])
+    raise SystemExit(f"no number column in {cat}: {list(f.columns)}")
+sets = {"total": pick("invoices_total"), "date": pick("invoices_date"),
+        "work_only": pick("invoices_missing_in_qbo"), "qbo_only": pick("invoices_missing_in_work")}
+json.dump({"seconds": s, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+           "sets": sets}, open(out, "w"))
+"""
+
+CHILD_DATACOMPY = """
+import json, resource, sys, time
+import datacompy
+from qbo_toolkit.recon.sample import synthetic_frames
+n, diffs, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+work, qbo, links = synthetic_frames(n, differences=diffs, seed=11)
+w = work.invoices.rename(columns={"issue_date": "date"})[["number", "total_cents", "date"]]
+q = qbo.invoices.rename(columns={"doc_number": "number", "txn_date": "date"})[["number", "total_cents", "date"]]
+t = time.perf_counter()
+cmp = datacompy.PandasCompare(w, q, join_columns="number", df1_name="work", df2_name="qbo")
+mismatch = cmp.all_mismatch()
+work_only, qbo_only = cmp.df1_unq_rows, cmp.df2_unq_rows
+s = time.perf_counter() - t
+m = mismatch
+sets = {"total": sorted(m.loc[m["total_cents_work"] != m["total_cents_qbo"], "number"].astype(str)),
+        "date": sorted(mismatch.loc[mismatch["date_work"] != mismatch["date_qbo"], "number"].astype(str)),
+        "work_only": sorted(work_only["number"].astype(str)), "qbo_only": sorted(qbo_only["number"].astype(str))}
+json.dump({"seconds": s, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+           "sets": sets}, open(out, "w"))
+"""
+
+
+def _child(code: str, n: int, diffs: int, out: Path) -> dict[str, Any]:
+    subprocess.run([sys.executable, "-c", code, str(n), str(diffs), str(out)], check=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def measure_recon(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    n, diffs = size["recon_rows"], size["recon_diffs"]
+    ours = _child(CHILD_OURS, n, diffs, tmp / "recon-ours.json")
+    base = _child(CHILD_DATACOMPY, n, diffs, tmp / "recon-datacompy.json")
+    same = ours["sets"] == base["sets"]
+    planted = sum(len(v) for v in ours["sets"].values())
+    return {"rows": n, "planted": diffs, "found": planted, "same": same, "ours_seconds": ours["seconds"],
+            "ours_rss": ours["peak_rss"], "base_seconds": base["seconds"], "base_rss": base["peak_rss"],
+            "diff_detail": {k: (len(ours["sets"][k]), len(base["sets"][k])) for k in ours["sets"]}}
+
+
+# --------------------------------------------------------------------------------------------
+# 5: make demo
+# --------------------------------------------------------------------------------------------
+
+
+def measure_demo(size: dict[str, Any]) -> dict[str, Any]:
+    if not size["demo"]:
+        # smoke: the script parses; running it takes a minute
+        subprocess.run(["bash", "-n", str(ROOT / "scripts" / "demo.sh")], check=True)
+        return {"seconds": None, "rc": 0}
+    started = time.perf_counter()
+    proc = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+    return {"seconds": seconds, "rc": proc.returncode}
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------
+
+
+def _mb(b: float) -> str:
+    return f"{b / 2**20:,.0f} MB"
+
+
+def table(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    s, nv, noop, rc, demo = r.get("sync"), r.get("naive"), r.get("noop"), r.get("recon"), r.get("demo")
+    if s:
+        frac = s["ops_per_min"] / CEILING_OPS_PER_MIN
+        rows.append(Row("1. initial sync: operations per scaled minute / ceiling",
+                        f"{s['ops_per_min']:,.0f}/min ({s['ops']:,} ops in {s['scaled_minutes']:.1f} scaled min)",
+                        f"ceiling {CEILING_OPS_PER_MIN:,}/min", f"{frac:.1%}", ">= 90%", frac >= 0.90))
+        share = s["throttled"] / max(s["requests"], 1)
+        rows.append(Row("1. initial sync: requests answered 429", f"{s['throttled']} of {s['requests']:,}",
+                        "-", f"{share:.2%}", "<= 1%", share <= 0.01))
+    if s and nv:
+        ratio = nv["seconds"] / s["seconds"]
+        rows.append(Row("2. same data vs naive python-quickbooks loop (wall time)",
+                        f"{s['seconds']:.1f} s ({s['ops']:,} ok)",
+                        f"{nv['seconds']:.1f} s ({nv['ok']:,} ok, {nv['failed']} failed, {nv['throttled']} 429)",
+                        f"{ratio:.1f}x faster", ">= 5x", ratio >= 5))
+    if noop:
+        rows.append(Row(f"3. no-op incremental sync ({noop['clients']:,} clients, {noop['invoices']:,} invoices): "
+                        "API requests", str(noop["requests"]), "-", "-", "<= 3", noop["requests"] <= 3))
+        rows.append(Row("3. no-op incremental sync: local time", f"{noop['seconds']:.2f} s", "-", "-", "< 2 s",
+                        noop["seconds"] < 2))
+    if rc:
+        ratio = rc["base_seconds"] / rc["ours_seconds"]
+        rows.append(Row(f"4. reconcile {rc['rows']:,} invoices/side: time", f"{rc['ours_seconds']:.2f} s",
+                        f"datacompy {rc['base_seconds']:.2f} s", f"{ratio:.1f}x faster", "< 5 s and >= 3x",
+                        rc["ours_seconds"] < 5 and ratio >= 3))
+        rows.append(Row("4. reconcile: peak RSS (child process)", _mb(rc["ours_rss"]),
+                        f"datacompy {_mb(rc['base_rss'])}", "-", "< 2 GB", rc["ours_rss"] < 2 * 2**30))
+        rows.append(Row("4. reconcile: same differences found", f"{rc['found']:,} ({rc['planted']:,} planted)",
+                        "datacompy: " + ("same sets" if rc["same"] else "DIFFERENT sets"), "-", "equal sets",
+                        rc["same"]))
+    if demo:
+        if demo["seconds"] is None:
+            rows.append(Row("5. make demo wall time", "not run (smoke: syntax only)", "-", "-", "< 90 s", None))
+        else:
+            rows.append(Row("5. make demo wall time (bash scripts/demo.sh)",
+                            f"{demo['seconds']:.1f} s" + ("" if demo["rc"] == 0 else f" (exit {demo['rc']})"),
+                            "-", "-", "< 90 s", demo["rc"] == 0 and demo["seconds"] < 90))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    out = ["| measure | ours | baseline | ratio | goal | pass/fail |", "|---|---|---|---|---|---|"]
+    out += [f"| {r.measure} | {r.ours} | {r.baseline} | {r.ratio} | {r.goal} | {r.verdict} |" for r in rows]
+    return "\n".join(out)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GB RAM, Linux {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+MEASURES = ("sync", "naive", "noop", "recon", "demo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="smoke")
+    parser.add_argument("--only", nargs="*", choices=MEASURES, help="run only these measures")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--no-write", action="store_true", help="full size, but do not write RESULTS.md")
+    parser.add_argument("--fraction", type=float, default=1.0,
+                        help="scale the sync and no-op record counts by this factor (stated in RESULTS.md)")
+    parser.add_argument("--tmp", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+                        help="where the scratch WORK stores and emulators live (default /dev/shm)")
+    args = parser.parse_args(argv)
+    size = dict(SIZES[args.size])
+    if args.fraction != 1.0:
+        size["sync"] = {k: max(int(v * args.fraction), 40) for k, v in size["sync"].items()}
+        size["noop"] = {k: max(int(v * args.fraction), 40) for k, v in size["noop"].items()}
+    wanted = set(args.only or MEASURES)
+    raw: dict[str, Any] = {}
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="qbo-bench-", dir=args.tmp) as t:
+        tmp = Path(t)
+        for name in MEASURES:
+            if name not in wanted:
+                continue
+            t0 = time.perf_counter()
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            if name == "sync":
+                raw["sync"], store = measure_sync(size, tmp)
+                store.close()
+            elif name == "naive":
+                raw["naive"] = measure_naive(size, tmp)
+            elif name == "noop":
+                raw["noop"] = measure_noop(size, tmp)
+            elif name == "recon":
+                raw["recon"] = measure_recon(size, tmp)
+            elif name == "demo":
+                raw["demo"] = measure_demo(size)
+            print(f"[bench] {name}: {time.perf_counter() - t0:.1f} s {json.dumps(raw[name], default=str)[:600]}",
+                  file=sys.stderr, flush=True)
+    rows = table(raw)
+    text = render(rows)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(raw, indent=2, default=str))
+    if args.size == "full" and not args.no_write:
+        command = "make bench  (.venv/bin/python benchmarks/run.py " + shlex.join(argv or sys.argv[1:]) + ")"
+        sizes = (f"sync {size['sync']}, time scale {size['time_scale']:g}, latency {LATENCY_MEAN - LATENCY_JITTER:g}-"
+                 f"{LATENCY_MEAN + LATENCY_JITTER:g} scaled s; no-op {size['noop']}; reconciliation "
+                 f"{size['recon_rows']:,} rows/side, {size['recon_diffs']:,} planted; scratch stores in {args.tmp}")
+        (ROOT / "benchmarks" / "RESULTS.md").write_text(
+            f"# Benchmark results\n\n* Machine: {machine()}\n* Date: {started:%Y-%m-%d %H:%M} UTC\n"
+            f"* Command: `{command}`\n* Sizes: {sizes}\n"
+            f"* Ceiling: {BATCH_PER_MINUTE} batches/min x {BATCH_ITEMS} ops + ({PER_MINUTE} - {BATCH_PER_MINUTE}) "
+            f"single requests/min = {CEILING_OPS_PER_MIN:,} operations per scaled minute\n\n{text}\n\n"
+            f"Raw figures:\n\n```json\n{json.dumps(raw, indent=2, default=str)}\n```\n")
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
