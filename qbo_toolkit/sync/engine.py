@@ -29,8 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -119,7 +120,7 @@ def _parse_key(key: str) -> tuple[str, int, int, str]:
 
 class SyncEngine:
     def __init__(self, store: WorkStore, client: QboClient, settings: Settings, *,
-                 reporter: Reporter | None = None, today: date | None = None) -> None:
+                 reporter: Reporter | None = None, today: date | None = None, concurrency: int = 4) -> None:
         self.store = store
         self.client = client
         self.realm = client.realm_id
@@ -127,6 +128,7 @@ class SyncEngine:
         self.reporter: Reporter = reporter or NullReporter()
         self.state = SyncState(store.engine, self.realm)
         self.today = today
+        self.concurrency = concurrency  # batches in flight at once (QBO allows 10 requests in flight)
         self.run_id = 0
         self.counts: Counter[str] = Counter()
         self.dry_run = False
@@ -295,18 +297,32 @@ class SyncEngine:
 
     # ---------------------------------------------------------------------------------- batches
     def _send(self, ops: Sequence[BatchOp], handle: Callable[[BatchOp, BatchResult], None]) -> None:
-        """Send ops in chunks of 30 through the outbox; ``handle`` records each answer."""
-        for start in range(0, len(ops), BATCH):
-            chunk = list(ops[start:start + BATCH])
-            rid = _chunk_rid(chunk)
-            body = [{"op": o.op, "entity": o.entity, "payload": o.payload, "key": o.key} for o in chunk]
-            with self.store.engine.begin() as conn:
-                self.state.add_outbox(conn, rid, "batch", body)
-            results = self.client.batch(chunk, request_id=_constant(rid))
-            for op, res in zip(chunk, results, strict=True):
+        """Send ops in chunks of 30 through the outbox; ``handle`` records each answer.
+
+        Up to ``concurrency`` batches are in flight at once (QBO allows 10 requests in flight and the
+        client's limiter keeps every rate); their answers are recorded on this thread, in the order
+        the batches were sent, so the WORK store and the activity log see one writer.
+        """
+        chunks = [list(ops[start:start + BATCH]) for start in range(0, len(ops), BATCH)]
+        in_flight: deque[tuple[list[BatchOp], str, Future[list[BatchResult]]]] = deque()
+
+        def record(chunk: list[BatchOp], rid: str, future: Future[list[BatchResult]]) -> None:
+            for op, res in zip(chunk, future.result(), strict=True):
                 handle(op, res)
             with self.store.engine.begin() as conn:
                 self.state.clear_outbox(conn, rid)
+
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="qbo-batch") as pool:
+            for chunk in chunks:
+                rid = _chunk_rid(chunk)
+                body = [{"op": o.op, "entity": o.entity, "payload": o.payload, "key": o.key} for o in chunk]
+                with self.store.engine.begin() as conn:
+                    self.state.add_outbox(conn, rid, "batch", body)
+                in_flight.append((chunk, rid, pool.submit(self.client.batch, chunk, request_id=_constant(rid))))
+                if len(in_flight) >= self.concurrency:
+                    record(*in_flight.popleft())
+            while in_flight:
+                record(*in_flight.popleft())
 
     def _recover_outbox(self) -> None:
         """Resend what a crashed run sent but did not record (same requestid: QBO replays)."""
