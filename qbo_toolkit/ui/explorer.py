@@ -1,0 +1,531 @@
+"""Explore a reconciliation's differences in JupyterLab: filter, open a record, send it back to the sync.
+
+::
+
+    from qbo_toolkit.ui.explorer import Explorer, show_explorer
+    explorer = show_explorer(settings="parameters/settings.yaml")   # reconciles the live systems
+    explorer.filter(category="invoices_total", customer="alpha", min_amount=Decimal("0.01"))
+    explorer.record("invoices_total:0")          # field / WORK / QBO / differs
+    explorer.send_to_retry("invoices_total:0")   # the next sync run sends WORK invoice 2 again
+
+:class:`Explorer` is a controller with plain methods (tests and scripts call them) over one table
+built once from the :class:`~qbo_toolkit.recon.result.ReconResult`: a row per difference, every
+*difference* category together, with the category, entity, WORK and QBO ids, number or name,
+customer, date, amount and difference (QBO − WORK) as ``Decimal``. Filters are vectorised masks
+over that table; money is compared in whole cents. Its ``widget`` is a thin layer whose callbacks
+are one line into the controller, wrapped in :class:`~.common.Guard` so errors become sentences.
+
+Rows are named by a *row key*, ``"<category>:<position>"`` (position in the category's frame).
+
+What the result does not say cannot be shown: the customer of a record is found from the record's
+own columns (names, WORK client ids and QBO customer ids, resolved through the open-balances table)
+and shared between rows of the same record; a record whose category carries none of them has no
+customer and is left out by a customer filter.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+
+from ..errors import QboToolkitError
+from ..recon.money import cents_to_decimal, to_cents
+from ..recon.result import CATEGORIES, ReconResult
+from .common import Guard, Messages, button, close_tree, css, html_table
+
+__all__ = ["COLUMNS", "Explorer", "RecordNotFound", "RetryRefused", "show_explorer"]
+
+RetryFn = Callable[[str, int], Any]
+
+#: Columns of :meth:`Explorer.filter`, in order (``key`` is also the index).
+COLUMNS: Final[tuple[str, ...]] = ("key", "category", "title", "entity", "work_id", "qbo_id", "number", "customer",
+                                   "date", "amount", "difference")
+#: The entity a category's rows are about, as the sync names it (``changed_in_qbo`` has its own column).
+_ENTITY: Final[Mapping[str, str]] = {"customers": "customer", "invoices": "invoice", "payments": "payment",
+                                     "receivables": "aging bucket"}
+_RETRYABLE: Final = frozenset({"customer", "invoice", "payment"})
+#: Columns that name a record, first found wins.
+_NUMBER_COLUMNS: Final = ("number", "doc_number", "work_number", "name", "label", "bucket")
+#: Columns holding a record's own amount, first found wins.
+_AMOUNT_COLUMNS: Final = ("total_cents", "amount_cents", "work_cents", "work_open_cents", "qbo_applied_cents")
+#: Columns holding a date, first found wins (tz-aware ones are taken in UTC).
+_DATE_COLUMNS: Final = ("date", "work_date", "qbo_date", "last_updated")
+#: Pairs of columns shown side by side although their names differ: (WORK, QBO, field).
+_PAIRS: Final = (
+    ("work_open_cents", "qbo_balance_cents", "open balance"),
+    ("work_outside_cents", "qbo_outside_cents", "not expected on the other side"),
+    ("expected_qbo_customer", "qbo_customer", "QBO customer id"),
+    ("expected_qbo_invoice", "qbo_invoices", "QBO invoice ids"),
+    ("synced_at", "last_updated", "last written (sync) / last updated (QBO)"),
+)
+#: Columns describing the finding rather than one side (shown above the field table).
+_CONTEXT: Final = frozenset({"side", "match", "reason", "difference_cents", "difference_days", "entity", "field",
+                             "work", "qbo", "work_id", "qbo_id"})
+#: What ``work_cents`` / ``qbo_cents`` hold, by category (else "amount").
+_CENTS_FIELD: Final[Mapping[str, str]] = {"invoices_total": "total", "invoices_tax": "tax",
+                                          "invoices_balance": "balance", "aging_buckets": "open amount"}
+_ALL: Final = "__all__"
+_MAX_ROWS: Final = 200
+
+
+class RecordNotFound(QboToolkitError, LookupError):
+    """No row with that key in this reconciliation."""
+
+
+class RetryRefused(QboToolkitError):
+    """The row cannot go back to the sync (no WORK record behind it); the message says why."""
+
+
+# --------------------------------------------------------------------------------------------
+# Building the combined table (once)
+# --------------------------------------------------------------------------------------------
+
+
+def _first(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    return next((name for name in names if name in frame.columns), None)
+
+
+def _ids(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame.columns:
+        return pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    return frame[name].astype("Int64")
+
+
+def _dates(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    return series.astype("datetime64[ns]")
+
+
+def _customer_names(result: ReconResult) -> tuple[pd.Series, pd.Series]:
+    """Customer names by WORK id and by QBO id, from the open-balances table and the category frames."""
+    parts = [result.table("open_balances")[["work_id", "qbo_id", "name"]]]
+    for name in ("customers_unlinked", "customers_inactive_one_side"):
+        parts.append(result.frame(name)[["work_id", "qbo_id", "name"]])
+    names = pd.concat(parts, ignore_index=True).astype({"work_id": "Int64", "qbo_id": "Int64", "name": "string"})
+    by_work = names.dropna(subset=["work_id"]).drop_duplicates("work_id").set_index("work_id")["name"]
+    by_qbo = names.dropna(subset=["qbo_id"]).drop_duplicates("qbo_id").set_index("qbo_id")["name"]
+    return by_work, by_qbo
+
+
+def _signed_missing(frame: pd.DataFrame, name: str, amount: pd.Series) -> pd.Series:
+    """The difference (QBO − WORK) of a record on one side only: minus its amount when only WORK has it."""
+    if name.endswith("_missing_in_qbo"):
+        return -amount
+    if name.endswith("_missing_in_work"):
+        return amount
+    if name == "payments_unapplied":
+        return frame["unapplied_cents"].astype("Int64")
+    return pd.Series(pd.NA, index=frame.index, dtype="Int64")
+
+
+def _category_rows(result: ReconResult, name: str, by_work: pd.Series, by_qbo: pd.Series) -> pd.DataFrame:
+    category = result.category(name)
+    frame = result.frame(name).reset_index(drop=True)
+    index = frame.index
+    out = pd.DataFrame(index=index)
+    out["key"] = name + ":" + pd.Series(index.astype(str), index=index)
+    out["category"] = name
+    out["title"] = category.title
+    out["entity"] = frame["entity"].astype("string") if "entity" in frame.columns else _ENTITY.get(
+        category.entity, category.entity)
+    out["work_id"] = _ids(frame, "work_id")
+    out["qbo_id"] = _ids(frame, "qbo_id")
+    number = _first(frame, _NUMBER_COLUMNS)
+    out["number"] = frame[number].astype("string") if number else pd.Series(pd.NA, index=index, dtype="string")
+    customer = pd.Series(pd.NA, index=index, dtype="string")
+    if category.entity == "customers" and "name" in frame.columns:
+        customer = frame["name"].astype("string")
+    if category.entity == "customers":
+        customer = customer.fillna(out["work_id"].map(by_work)).fillna(out["qbo_id"].map(by_qbo))
+    for column, lookup in (("client_id", by_work), ("work_client_id", by_work), ("customer_qbo_id", by_qbo),
+                           ("qbo_customer", by_qbo)):
+        if column in frame.columns:
+            customer = customer.fillna(frame[column].astype("Int64").map(lookup).astype("string"))
+    out["customer"] = customer.astype("string")
+    when = _first(frame, _DATE_COLUMNS)
+    out["date"] = _dates(frame[when]) if when else pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    amount = _first(frame, _AMOUNT_COLUMNS)
+    out["amount_cents"] = frame[amount].astype("Int64") if amount else pd.Series(pd.NA, index=index, dtype="Int64")
+    if "difference_cents" in frame.columns:
+        out["difference_cents"] = frame["difference_cents"].astype("Int64")
+    else:
+        out["difference_cents"] = _signed_missing(frame, name, out["amount_cents"])
+    return out
+
+
+def _decimals(cents: pd.Series) -> pd.Series:
+    """``Int64`` cents as ``Decimal`` amounts (``None`` where missing), once per table."""
+    values = [None if pd.isna(v) else cents_to_decimal(int(v)) for v in cents.to_numpy(dtype=object)]
+    return pd.Series(values, index=cents.index, dtype=object)
+
+
+def differences_table(result: ReconResult) -> pd.DataFrame:
+    """Every difference of ``result`` in one frame (columns :data:`COLUMNS` plus ``amount_cents`` and
+    ``difference_cents``), indexed by row key. Customers are shared between the rows of one record."""
+    by_work, by_qbo = _customer_names(result)
+    parts = [_category_rows(result, c.name, by_work, by_qbo) for c in CATEGORIES if c.kind == "difference"]
+    table = pd.concat(parts, ignore_index=True)
+    # one record (entity + id) shows its customer on every row that knows it on any
+    for side in ("work_id", "qbo_id"):
+        known = table.dropna(subset=[side, "customer"]).drop_duplicates(["entity", side])
+        lookup = known.set_index(["entity", side])["customer"]
+        keys = pd.MultiIndex.from_arrays([table["entity"], table[side]])
+        table["customer"] = table["customer"].fillna(pd.Series(lookup.reindex(keys).to_numpy(), index=table.index))
+    customers = table["entity"] == "customer"
+    table.loc[customers, "number"] = table.loc[customers, "number"].fillna(table.loc[customers, "customer"])
+    table["amount"] = _decimals(table["amount_cents"])
+    table["difference"] = _decimals(table["difference_cents"])
+    table = table.astype({"entity": "string", "category": "string", "title": "string", "customer": "string"})
+    return table.set_index("key", drop=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The controller
+# --------------------------------------------------------------------------------------------
+
+
+def _as_timestamp(day: date | str | None) -> pd.Timestamp | None:
+    if day is None or day == "":
+        return None
+    return pd.Timestamp(day).normalize()
+
+
+def _plain(value: Any, column: str) -> Any:
+    """One cell for the record view: money as Decimal, dates as ``date``, missing as None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if column.endswith("_cents"):
+        return cents_to_decimal(int(value))
+    if isinstance(value, pd.Timestamp):
+        return value.date() if value.tzinfo is None else value.tz_convert("UTC").isoformat()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _field_name(column: str) -> str:
+    """``work_cents`` -> ``amount``, ``qbo_balance_cents`` -> ``balance``, ``work_date`` -> ``date``."""
+    name = column.removeprefix("work_").removeprefix("qbo_")
+    name = "amount" if name in ("cents", "") else name.removesuffix("_cents")
+    return name.replace("_", " ")
+
+
+class Explorer:
+    """Filter a reconciliation's differences, see one record on both sides, send it back to the sync.
+
+    ``retry(entity, work_id)`` queues a WORK record for the next sync run; it defaults to
+    :func:`qbo_toolkit.sync.api.retry` with the default WORK store and the stored connection.
+    """
+
+    def __init__(self, result: ReconResult, *, retry: RetryFn | None = None) -> None:
+        self.result = result
+        self._retry = retry
+        self.table = differences_table(result)
+        self._widget: ExplorerWidget | None = None
+
+    # -- reading -----------------------------------------------------------------------------------
+    def filter(self, category: str | None = None, customer: str | None = None, date_from: date | str | None = None,
+               date_to: date | str | None = None, min_amount: Decimal | int | str | None = None) -> pd.DataFrame:
+        """The differences that pass every filter given (columns :data:`COLUMNS`, indexed by row key).
+
+        ``customer`` is a case-insensitive substring of the customer's name; ``date_from`` /
+        ``date_to`` include both ends (rows without a date are left out once either is given);
+        ``min_amount`` keeps rows whose difference (or, without one, amount) is at least that much
+        either way. An unknown category raises KeyError."""
+        table = self.table
+        mask = pd.Series(True, index=table.index)
+        if category:
+            self.result.category(category)
+            mask &= table["category"] == category
+        if customer and customer.strip():
+            found = table["customer"].str.contains(customer.strip(), case=False, regex=False)
+            mask &= found.fillna(False).astype(bool)
+        start, end = _as_timestamp(date_from), _as_timestamp(date_to)
+        if start is not None:
+            mask &= (table["date"] >= start).fillna(False)
+        if end is not None:
+            mask &= (table["date"] < end + pd.Timedelta(days=1)).fillna(False)
+        if min_amount is not None and min_amount != "":
+            floor = abs(to_cents(min_amount))
+            stake = table["difference_cents"].fillna(table["amount_cents"]).abs()
+            mask &= (stake >= floor).fillna(False).astype(bool)
+        return table.loc[mask.to_numpy(), list(COLUMNS)]
+
+    def row(self, row_key: str) -> pd.Series:
+        """The combined table's row ``row_key`` (RecordNotFound otherwise)."""
+        if row_key not in self.table.index:
+            raise RecordNotFound(f"there is no difference {row_key!r} in this reconciliation")
+        return self.table.loc[row_key]
+
+    def record(self, row_key: str) -> pd.DataFrame:
+        """The record behind ``row_key``, field by field: ``field``, ``WORK``, ``QBO`` and ``differs``.
+
+        Values come from the category frame's WORK and QBO columns (money as Decimal, dates as
+        ``date``); a record on one side only has its values on that side. The ids come first
+        (``differs`` when one side has none)."""
+        self.row(row_key)
+        name, position = row_key.rsplit(":", 1)
+        frame = self.result.frame(name)
+        values = {column: _plain(value, column) for column, value in frame.iloc[int(position)].items()}
+        rows: list[tuple[str, Any, Any, bool]] = []
+        used: set[str] = {"work_id", "qbo_id"}
+
+        def add(field: str, work: Any, qbo: Any, *, differs: bool | None = None) -> None:
+            rows.append((field, work, qbo, (work != qbo) if differs is None else differs))
+
+        if "work_id" in values or "qbo_id" in values:
+            work_id, qbo_id = values.get("work_id"), values.get("qbo_id")
+            add("id", work_id, qbo_id, differs=(work_id is None) != (qbo_id is None))
+        if {"field", "work", "qbo"} <= values.keys():
+            add(str(values["field"]), values["work"], values["qbo"])
+        for work_col, qbo_col, field in _PAIRS:
+            if work_col in values and qbo_col in values:
+                add(field, values[work_col], values[qbo_col])
+                used |= {work_col, qbo_col}
+        for column in values:
+            if column.startswith("work_") and column not in used and f"qbo_{column[5:]}" in values:
+                field = _CENTS_FIELD.get(name, "amount") if column == "work_cents" else _field_name(column)
+                add(field, values[column], values[f"qbo_{column[5:]}"])
+                used |= {column, f"qbo_{column[5:]}"}
+        side = self._side(name, values.get("side"))
+        for column, value in values.items():
+            if column in used or column in _CONTEXT:
+                continue
+            if column.startswith("work_") or (side == "WORK" and not column.startswith("qbo_")):
+                add(_field_name(column), value, None, differs=False)
+            elif column.startswith("qbo_") or side == "QBO":
+                add(_field_name(column), None, value, differs=False)
+            # columns shared by both sides (a number, a name, a bucket) are in :meth:`summary`
+        fields, work, qbo, differs = zip(*rows, strict=True) if rows else ((), (), (), ())
+        return pd.DataFrame({"field": pd.Series(fields, dtype=object), "WORK": pd.Series(work, dtype=object),
+                             "QBO": pd.Series(qbo, dtype=object), "differs": pd.Series(differs, dtype=bool)})
+
+    @staticmethod
+    def _side(name: str, side: Any) -> str:
+        """Which side a category's unprefixed columns describe: WORK, QBO or both."""
+        if name.endswith("_missing_in_qbo"):
+            return "WORK"
+        if name.endswith("_missing_in_work") or name == "payments_unapplied":
+            return "QBO"
+        return str(side) if side in ("WORK", "QBO") else "both"
+
+    def summary(self, row_key: str) -> str:
+        """One line about the finding: category, record, customer, match, reason, difference."""
+        row = self.row(row_key)
+        frame = self.result.frame(str(row["category"]))
+        extra = frame.iloc[int(row_key.rsplit(":", 1)[1])]
+        parts = [str(row["title"])]
+        if not pd.isna(row["number"]):
+            parts.append(f"{row['entity']} {row['number']}")
+        if not pd.isna(row["customer"]) and (pd.isna(row["number"]) or row["customer"] != row["number"]):
+            parts.append(f"customer {row['customer']}")
+        for column in ("match", "reason"):
+            if column in extra.index and not pd.isna(extra[column]):
+                parts.append(f"{column}: {extra[column]}")
+        if row["difference"] is not None:
+            parts.append(f"difference (QBO − WORK) {row['difference']}")
+        if "difference_days" in extra.index and not pd.isna(extra["difference_days"]):
+            parts.append(f"difference {int(extra['difference_days'])} day(s)")
+        return " · ".join(parts)
+
+    # -- acting ------------------------------------------------------------------------------------
+    def send_to_retry(self, row_key: str) -> str:
+        """Queue the WORK record behind ``row_key`` for the next sync run; returns what to tell the user.
+
+        Raises :class:`RetryRefused` (a sentence) for rows without a WORK record: on QBO's side only,
+        or not a single record (an aging bucket)."""
+        row = self.row(row_key)
+        entity = str(row["entity"])
+        label = f"{entity} {row['number']}" if not pd.isna(row["number"]) else entity
+        if entity not in _RETRYABLE:
+            raise RetryRefused(f"“{row['title']}” is about an {entity}, not one WORK record, so there is nothing to "
+                               "send back to the sync. Open the records behind it instead.")
+        if pd.isna(row["work_id"]):
+            raise RetryRefused(f"The {label} has no WORK id (it is in QuickBooks only), so there is nothing to send "
+                               "back to the sync. Fix it in QuickBooks, or create it in WORK first.")
+        work_id = int(row["work_id"])
+        retry = self._retry
+        if retry is None:
+            from ..sync.api import retry as sync_retry
+
+            retry = sync_retry
+        retry(entity, work_id)
+        return f"The {label} (WORK id {work_id}) goes back to the sync: the next run sends it to QuickBooks again."
+
+    # -- the widget ----------------------------------------------------------------------------------
+    @property
+    def widget(self) -> widgets.VBox:
+        """The explorer as one widget (built on first use)."""
+        if self._widget is None:
+            self._widget = ExplorerWidget(self)
+        return self._widget.widget
+
+    @property
+    def view(self) -> ExplorerWidget:
+        """The widget layer (its controls), built on first use."""
+        self.widget  # noqa: B018 - builds it
+        assert self._widget is not None
+        return self._widget
+
+    def close(self) -> None:
+        if self._widget is not None:
+            close_tree(self._widget.widget)
+            self._widget = None
+
+
+# --------------------------------------------------------------------------------------------
+# The widget layer: every callback is one line into the controller
+# --------------------------------------------------------------------------------------------
+
+
+def _money_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _parse_amount(text: str) -> Decimal | None:
+    text = text.strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise QboToolkitError(f"“{text}” is not an amount: type one like 10.00") from None
+    if not amount.is_finite():
+        raise QboToolkitError(f"“{text}” is not an amount: type one like 10.00")
+    return amount
+
+
+class ExplorerWidget:
+    """Filters, the results table, the record selector, the field-by-field view and the retry button."""
+
+    def __init__(self, explorer: Explorer, *, max_rows: int = _MAX_ROWS) -> None:
+        self.explorer = explorer
+        self.max_rows = max_rows
+        self.messages = Messages()
+        self.guard = Guard(self.messages)
+        counts = explorer.result.differences
+        options: list[tuple[str, str]] = [(f"All differences ({len(explorer.table)})", _ALL)]
+        options += [(f"{c.title} ({counts[c.name]})", c.name) for c in CATEGORIES
+                    if c.kind == "difference" and counts[c.name]]
+        self.category = css(widgets.Dropdown(options=options, value=_ALL, description="Category"),
+                            "qbo-explorer-category")
+        self.customer = css(widgets.Text(placeholder="part of a name", description="Customer"),
+                            "qbo-explorer-customer")
+        self.date_from = css(widgets.DatePicker(description="From"), "qbo-explorer-from")
+        self.date_to = css(widgets.DatePicker(description="To"), "qbo-explorer-to")
+        self.min_amount = css(widgets.Text(placeholder="0.00", description="At least"), "qbo-explorer-min-amount")
+        self.count = css(widgets.HTML(), "qbo-explorer-count")
+        self.results = css(widgets.HTML(), "qbo-explorer-results")
+        self.selector = css(widgets.Dropdown(options=[], description="Record"), "qbo-explorer-record-selector")
+        self.summary = css(widgets.HTML(), "qbo-explorer-summary")
+        self.record = css(widgets.HTML(), "qbo-explorer-record")
+        self.retry = button("Send back to the sync", "qbo-explorer-retry", icon="refresh")
+        self.rows = explorer.table.iloc[:0]
+        for control in (self.category, self.customer, self.date_from, self.date_to, self.min_amount):
+            control.observe(self.guard.callback(self.refresh), names="value")
+        self.selector.observe(self.guard.callback(self.show_record), names="value")
+        self.retry.on_click(self.guard.callback(self.send_to_retry))
+        filters = widgets.VBox([widgets.HBox([self.category, self.customer]),
+                                widgets.HBox([self.date_from, self.date_to, self.min_amount])])
+        self.widget = css(widgets.VBox([filters, self.count, self.results, self.selector, self.summary, self.record,
+                                        self.retry, self.messages.widget]), "qbo-explorer")
+        self.guard(self.refresh)
+
+    def filters(self) -> dict[str, Any]:
+        """The controls' values as :meth:`Explorer.filter` arguments."""
+        return {"category": None if self.category.value == _ALL else self.category.value,
+                "customer": self.customer.value or None, "date_from": self.date_from.value,
+                "date_to": self.date_to.value, "min_amount": _parse_amount(self.min_amount.value)}
+
+    def refresh(self) -> None:
+        """Filter again; redraw the table and the record selector (keeping the record if it still shows)."""
+        self.rows = self.explorer.filter(**self.filters())
+        shown = self.rows.head(self.max_rows)
+        hidden = len(self.rows) - len(shown)
+        self.count.value = html.escape(f"{len(self.rows)} difference(s)"
+                                       + (f"; the first {len(shown)} shown: narrow the filters" if hidden else ""))
+        dates = shown["date"].dt.strftime("%Y-%m-%d").fillna("")
+        table = zip(shown["title"], shown["entity"], shown["work_id"], shown["qbo_id"], shown["number"],
+                    shown["customer"], dates, shown["amount"].map(_money_text), shown["difference"].map(_money_text),
+                    strict=True)
+        self.results.value = html_table(
+            ["Category", "Entity", "WORK id", "QBO id", "Number / name", "Customer", "Date", "Amount",
+             "Difference (QBO − WORK)"],
+            ([("" if pd.isna(v) else v) for v in row] for row in table),
+            css_class="qbo-explorer-table", empty="No difference passes these filters.")
+        labels = (shown["title"] + " · " + shown["number"].fillna(shown["customer"]).fillna(shown["entity"])
+                  + shown["difference"].map(lambda v: "" if v is None else f" · {v}").astype("string"))
+        previous = self.selector.value
+        self.selector.options = list(zip(labels, shown["key"], strict=True))
+        keys = list(shown["key"])
+        self.selector.value = previous if previous in keys else (keys[0] if keys else None)
+        self.show_record()
+
+    def show_record(self) -> None:
+        key = self.selector.value
+        self.retry.disabled = key is None
+        if key is None:
+            self.summary.value = ""
+            self.record.value = ""
+            return
+        self.summary.value = f"<b>{html.escape(self.explorer.summary(key))}</b>"
+        record = self.explorer.record(key)
+        self.record.value = html_table(
+            ["Field", "WORK", "QBO", ""],
+            ((f, "" if w is None else w, "" if q is None else q, "≠ differs" if d else "")
+             for f, w, q, d in record.itertuples(index=False, name=None)),
+            css_class="qbo-explorer-fields")
+
+    def send_to_retry(self) -> None:
+        if self.selector.value is None:
+            raise QboToolkitError("choose a record first")
+        self.messages.info(self.explorer.send_to_retry(self.selector.value))
+
+
+# --------------------------------------------------------------------------------------------
+# In a notebook
+# --------------------------------------------------------------------------------------------
+
+
+def show_explorer(result: ReconResult | None = None, *, settings: Any = None, work_db: str | None = None,
+                  as_of: date | str | None = None, realm: str | None = None, retry: RetryFn | None = None,
+                  display: bool = True) -> Explorer:
+    """Build the explorer and display it; returns it.
+
+    Without ``result``, reconcile the live systems first: the stored connection (``realm``, or the
+    connected company) and the WORK store at ``work_db`` (default store when None), with
+    ``settings`` (a YAML path, mapping or Settings: the integration date) and ``as_of`` (a date or
+    ``YYYY-MM-DD``; today when None or ``"today"``). Retries then go to that store and company."""
+    if result is None:
+        from functools import partial
+
+        from ..connection import connection
+        from ..recon.api import reconcile_live
+        from ..runner import parse_day
+        from ..sync.api import retry as sync_retry
+        from ..work.store import WorkStore
+
+        conn = connection(realm)
+        store = WorkStore(work_db)
+        day = parse_day(as_of, "as_of")
+        result = reconcile_live(conn, store, as_of=day, settings=settings)
+        if retry is None:
+            retry = partial(sync_retry, store=store, realm=conn.realm_id)
+    explorer = Explorer(result, retry=retry)
+    if display:
+        from IPython.display import display as show
+
+        show(explorer.widget)
+    return explorer
