@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed
 ARTIFACTS := artifacts
 PORT ?= 0
 
-.PHONY: help install lint typecheck test test-fast demo emulator bench chaos clean
+.PHONY: help install lint typecheck test test-fast demo app emulator bench chaos clean
 
 help:
 	@echo "make demo   - install, start the emulator, run the demo notebook with papermill"
 	@echo "make test   - install, lint (ruff), type-check (mypy), run the tests (pytest)"
+	@echo "make app    - serve the screens (notebooks/app.ipynb) with Voila on a loopback port"
+	@echo "make bench  - the benchmarks (writes benchmarks/RESULTS.md)"
 	@echo "make emulator - run the QBO emulator in the foreground on port 8760"
 
 $(STAMP): pyproject.toml
@@ -31,6 +33,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
+	bash scripts/browser-deps.sh
 	$(BIN)/pytest -q -p no:cacheprovider
 	bash scripts/nbval.sh
 
@@ -42,6 +45,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --size full
+
+app: $(STAMP)
+	$(BIN)/qbo-toolkit app
 
 emulator: $(STAMP)
 	$(BIN)/qbo-toolkit emulator --port 8760 --data-dir .qbo-toolkit/emulator

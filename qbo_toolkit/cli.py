@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--tolerance", default="0.00")
     rec.add_argument("--output-dir", default=None, help="write report.html, CSV, Excel and summary.json here")
 
+    app = sub.add_parser("app", help="serve the screens (notebooks/app.ipynb) with Voila on a loopback port")
+    app.add_argument("--port", type=int, default=0, help="0: any free port")
+
     sub.add_parser("status", help="show the stored connection")
     sub.add_parser("disconnect", help="revoke the connection and forget its tokens (history is kept)")
     return parser
@@ -90,6 +93,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "sync":
         return _sync(args)
+    if args.command == "app":
+        from .app_server import main as app_main
+
+        return app_main(["--port", str(args.port)])
     if args.command == "run":
         from .runner import main_run
 

@@ -762,7 +762,7 @@ class SyncEngine:
             self.state.save_link(conn, "invoice", work_id, str(qbo["Id"]), sync_token=str(qbo.get("SyncToken", "0")),
                                  work_version=version, fingerprint=_fingerprint(op.payload))
             self._note(conn, entity="invoice", direction="to_qbo", action="create", outcome="ok", work_id=work_id,
-                       qbo_id=str(qbo["Id"]), message=f"created invoice {number} for {qbo.get('TotalAmt')}")
+                       qbo_id=str(qbo["Id"]), message=f"created invoice {number} for {_amount(qbo.get('TotalAmt'))}")
             self._clear_pending(conn, "invoice", work_id)
 
     def _update_invoice(self, inv: Invoice, link: Link, customer: Link, item_ids: dict[int | None, str]) -> None:
@@ -806,7 +806,8 @@ class SyncEngine:
             self.state.save_link(conn, "invoice", inv.id, link.qbo_id, sync_token=str(qbo.get("SyncToken")),
                                  work_version=inv.version, fingerprint=fingerprint)
             self._note(conn, entity="invoice", direction="to_qbo", action="update", outcome="ok", work_id=inv.id,
-                       qbo_id=link.qbo_id, message=f"updated invoice {inv.number}: total {qbo.get('TotalAmt')}")
+                       qbo_id=link.qbo_id,
+                       message=f"updated invoice {inv.number}: total {_amount(qbo.get('TotalAmt'))}")
             self._clear_pending(conn, "invoice", inv.id)
 
     def _remove_invoice(self, inv: Invoice, link: Link, how: str) -> None:
@@ -929,7 +930,7 @@ class SyncEngine:
             self.state.save_link(conn, "payment", work_id, str(qbo["Id"]), sync_token=str(qbo.get("SyncToken", "0")),
                                  work_version=version, fingerprint=_fingerprint(op.payload))
             self._note(conn, entity="payment", direction="to_qbo", action="create", outcome="ok", work_id=work_id,
-                       qbo_id=str(qbo["Id"]), message=f"created payment of {qbo.get('TotalAmt')}")
+                       qbo_id=str(qbo["Id"]), message=f"created payment of {_amount(qbo.get('TotalAmt'))}")
             self._clear_pending(conn, "payment", work_id)
 
     def _update_payment(self, pay: Payment, link: Link, payload: Mapping[str, Any]) -> None:
@@ -954,7 +955,7 @@ class SyncEngine:
             self.state.save_link(conn, "payment", pay.id, link.qbo_id, sync_token=str(qbo.get("SyncToken")),
                                  work_version=pay.version, fingerprint=fingerprint)
             self._note(conn, entity="payment", direction="to_qbo", action="update", outcome="ok", work_id=pay.id,
-                       qbo_id=link.qbo_id, message=f"updated payment: {qbo.get('TotalAmt')}")
+                       qbo_id=link.qbo_id, message=f"updated payment: {_amount(qbo.get('TotalAmt'))}")
             self._clear_pending(conn, "payment", pay.id)
 
     def _delete_payment(self, pay: Payment, link: Link, *, reason: str) -> None:
@@ -1000,8 +1001,12 @@ def _client_changes(client: Client, values: Mapping[str, Any]) -> dict[str, Any]
     return changes
 
 
-def _money(value: Any) -> Decimal:
-    return Decimal(str(value or 0))
+def _amount(value: Any) -> str:
+    """Money as the activity log shows it: two decimals (QBO prints 79.2 for 79.20)."""
+    try:
+        return f"{Decimal(str(value)):.2f}"
+    except (ArithmeticError, ValueError):
+        return str(value)
 
 
 def summarize(actions: Iterable[Action]) -> Counter[str]:
