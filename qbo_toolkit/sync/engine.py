@@ -692,17 +692,23 @@ class SyncEngine:
             count += len(self.store.changed_payments(after))
         return count
 
-    def _invoice_candidates(self, initial: bool) -> list[Invoice]:
+    def _candidates(self, entity: str, changed: Callable[[int], list[Any]], get: Callable[[int], Any],
+                    dependency: str, initial: bool) -> list[Any]:
+        """Records of ``entity`` to look at: changed in WORK since the last run, queued for a retry, or
+        waiting for a ``dependency`` record that is now in QBO; in id order."""
         after = 0 if initial else int(self.state.get_value("work_revision", 0))
-        found = {inv.id: inv for inv in self.store.changed_invoices(after)}
-        waiting = set(self.state.get_value("pending:invoice", []))
-        waiting |= self._unblocked("invoice", "customer", self.state.links("customer"))
+        found = {record.id: record for record in changed(after)}
+        waiting = set(self.state.get_value(f"pending:{entity}", []))
+        waiting |= self._unblocked(entity, dependency, self.state.links(dependency))
         for work_id in sorted(waiting):
             if int(work_id) not in found:
-                inv = self.store.get_invoice(int(work_id))
-                if inv is not None:
-                    found[inv.id] = inv
+                record = get(int(work_id))
+                if record is not None:
+                    found[record.id] = record
         return [found[k] for k in sorted(found)]
+
+    def _invoice_candidates(self, initial: bool) -> list[Invoice]:
+        return self._candidates("invoice", self.store.changed_invoices, self.store.get_invoice, "customer", initial)
 
     def _sync_invoices(self, initial: bool, item_ids: dict[int | None, str]) -> None:
         settings = self.settings
@@ -846,16 +852,7 @@ class SyncEngine:
 
     # ================================================================================== payments
     def _payment_candidates(self, initial: bool) -> list[Payment]:
-        after = 0 if initial else int(self.state.get_value("work_revision", 0))
-        found = {p.id: p for p in self.store.changed_payments(after)}
-        waiting = set(self.state.get_value("pending:payment", []))
-        waiting |= self._unblocked("payment", "invoice", self.state.links("invoice"))
-        for work_id in sorted(waiting):
-            if int(work_id) not in found:
-                pay = self.store.get_payment(int(work_id))
-                if pay is not None:
-                    found[pay.id] = pay
-        return [found[k] for k in sorted(found)]
+        return self._candidates("payment", self.store.changed_payments, self.store.get_payment, "invoice", initial)
 
     def _sync_payments(self, initial: bool) -> None:
         settings = self.settings
