@@ -154,33 +154,26 @@ def progress_percent(page: Any) -> float:
     return float(value)
 
 
-# ============================================================================================ Voila
+# ============================================================================================ shared steps
 
 
-def test_connect_settings_sync_disconnect_in_voila(browser: Any, voila_url: str, emu: Any, home: Path) -> None:
+class Timings:
+    """Seconds since the start of a walk, per step."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.steps: dict[str, float] = {}
+
+    def __call__(self, step: str) -> None:
+        self.steps[step] = round(time.monotonic() - self.started, 1)
+
+
+def connect_and_consent(context: Any, page: Any, emu: Any, consent_shot: str | None = None) -> str:
+    """Click Connect, approve on the emulator's consent page in the new tab (the app opens it itself,
+    else the user clicks the link), and land on the settings screen; say who opened the tab."""
     from playwright.sync_api import expect
 
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-
-    def mark(step: str) -> None:
-        timings[step] = round(time.monotonic() - started, 1)
-
-    # tall: Voila scrolls inside its own container, so a full-page screenshot is only the viewport
-    context = browser.new_context(viewport={"width": 1280, "height": 2000})
-    context.set_default_timeout(STEP_WAIT)
-    page = context.new_page()
-
-    # -- connect screen ---------------------------------------------------------------------------
-    page.goto(voila_url, wait_until="domcontentloaded", timeout=PAGE_WAIT)
     connect = page.locator("button.qbo-connect")
-    expect(connect).to_be_visible(timeout=PAGE_WAIT)
-    expect(connect).to_have_text(re.compile("Connect to QuickBooks"))
-    expect(page.locator(".qbo-connection")).to_contain_text("Not connected")
-    mark("connect screen")
-    shot(page, "01-connect.png")
-
-    # -- the consent page in a new tab: the app opens it itself, else the user clicks the link ------
     with context.expect_page(timeout=STEP_WAIT) as opened:
         connect.click()
         anchor = page.locator("a.qbo-auth-anchor")
@@ -195,15 +188,22 @@ def test_connect_settings_sync_disconnect_in_voila(browser: Any, voila_url: str,
     assert consent.url.startswith(emu.info["authorization_endpoint"]), consent.url
     approve = consent.locator("#connect")
     expect(approve).to_be_visible()
-    mark("consent page")
-    shot(consent, "02-consent.png")
+    if consent_shot:
+        shot(consent, consent_shot)
     approve.click()
     consent.wait_for_load_state("domcontentloaded")  # the toolkit's listener answers the redirect
 
-    # -- the app moved to the settings screen by itself ----------------------------------------------
+    # the app moves to the settings screen by itself
     page.bring_to_front()
     expect(page.locator(".qbo-screen-settings")).to_be_visible()
     expect(page.locator(".qbo-connection")).to_contain_text("Larkspur Landscaping & Repair")
+    return opened_by
+
+
+def fill_settings(page: Any) -> None:
+    """Invoices and Payments with their accounts and the integration date, until the app says Ready."""
+    from playwright.sync_api import expect
+
     revenue = page.locator(".qbo-revenue-account select")
     page.locator(".qbo-invoices input[type=checkbox]").check()
     expect(revenue).to_be_visible()
@@ -217,25 +217,31 @@ def test_connect_settings_sync_disconnect_in_voila(browser: Any, voila_url: str,
     expect(deposit).to_be_visible()
     choose(page, ".qbo-deposit-account", "Undeposited Funds")
     page.locator(".qbo-integration-date input").fill("2026-01-01")  # the demo business's integration date
-    enable = page.locator("button.qbo-enable")
-    expect(enable).to_be_enabled()
+    expect(page.locator("button.qbo-enable")).to_be_enabled()
     expect(page.locator(".qbo-problems")).to_contain_text("Ready")
-    mark("settings filled")
-    shot(page, "03-settings.png")
-    enable.click()
 
-    # -- the match preview (the demo business has possible matches), then the status screen --------
+
+def enable_integration(page: Any, mark: Timings, matches_shot: str | None = None) -> None:
+    """Enable Integration → (the match preview: the demo business has possible matches) → status."""
+    from playwright.sync_api import expect
+
+    page.locator("button.qbo-enable").click()
     status = page.locator(".qbo-screen-status")
     go_on = page.locator("button.qbo-matches-continue")
     expect(go_on.or_(status).first).to_be_visible()
     if go_on.is_visible():
         mark("match preview")
-        shot(page, "03b-matches.png")
+        if matches_shot:
+            shot(page, matches_shot)
         go_on.click()
     expect(status).to_be_visible()
     mark("status screen")
 
-    # -- the bar reaches 100% ------------------------------------------------------------------------
+
+def wait_for_full_bar(page: Any) -> list[float]:
+    """Sample the status screen's bar until it is at 100% and the sync is reported finished."""
+    from playwright.sync_api import expect
+
     seen: list[float] = []
     deadline = time.monotonic() + SYNC_WAIT / 1000
     label = page.locator(".qbo-progress-label")
@@ -252,10 +258,13 @@ def test_connect_settings_sync_disconnect_in_voila(browser: Any, voila_url: str,
     expect(run.nth(4)).to_have_text("ok")  # Status
     expect(page.locator(".qbo-messages")).to_contain_text("possible match(es) wait for your decision")
     expect(page.locator(".qbo-records-table tbody tr").nth(10)).to_be_attached()  # the run's records
-    mark("sync at 100%")
-    shot(page, "04-status-100.png")
+    return seen
 
-    # -- Disconnect, confirmed ---------------------------------------------------------------------------
+
+def disconnect(page: Any, emu: Any) -> None:
+    """Disconnect, confirmed: back on the connect screen, and QuickBooks was told."""
+    from playwright.sync_api import expect
+
     page.locator("button.qbo-disconnect").click()
     confirm = page.locator("button.qbo-disconnect-confirm")
     expect(confirm).to_be_visible()
@@ -264,12 +273,47 @@ def test_connect_settings_sync_disconnect_in_voila(browser: Any, voila_url: str,
     expect(page.locator(".qbo-screen-connect")).to_be_visible()
     expect(page.locator(".qbo-messages")).to_contain_text("Disconnected")
     expect(page.locator(".qbo-connection")).to_contain_text("Not connected")
+    assert emu.emulator.oauth.stats().get("revokes", 0) >= 1
+
+
+def report(where: str, mark: Timings, opened_by: str, seen: list[float]) -> None:
+    print(f"\n{where} timings (s since start): {mark.steps}; consent tab opened by {opened_by}; "
+          f"bar samples: {len(seen)}, partly filled seen: {any(0 < p < 100 for p in seen)}")
+
+
+# ============================================================================================ Voila
+
+
+def test_connect_settings_sync_disconnect_in_voila(browser: Any, voila_url: str, emu: Any, home: Path) -> None:
+    from playwright.sync_api import expect
+
+    mark = Timings()
+    # tall: Voila scrolls inside its own container, so a full-page screenshot is only the viewport
+    context = browser.new_context(viewport={"width": 1280, "height": 2000})
+    context.set_default_timeout(STEP_WAIT)
+    page = context.new_page()
+
+    page.goto(voila_url, wait_until="domcontentloaded", timeout=PAGE_WAIT)
+    connect = page.locator("button.qbo-connect")
+    expect(connect).to_be_visible(timeout=PAGE_WAIT)
+    expect(connect).to_have_text(re.compile("Connect to QuickBooks"))
+    expect(page.locator(".qbo-connection")).to_contain_text("Not connected")
+    mark("connect screen")
+    shot(page, "01-connect.png")
+
+    opened_by = connect_and_consent(context, page, emu, consent_shot="02-consent.png")
+    mark("settings screen")
+    fill_settings(page)
+    mark("settings filled")
+    shot(page, "03-settings.png")
+    enable_integration(page, mark, matches_shot="03b-matches.png")
+    seen = wait_for_full_bar(page)
+    mark("sync at 100%")
+    shot(page, "04-status-100.png")
+    disconnect(page, emu)
     mark("disconnected")
     shot(page, "05-disconnected.png")
-
-    assert emu.emulator.oauth.stats().get("revokes", 0) >= 1  # QuickBooks was told
-    print(f"\nbrowser timings (s since start): {timings}; consent tab opened by {opened_by}; "
-          f"bar samples: {len(seen)}, partly filled seen: {any(0 < p < 100 for p in seen)}")
+    report("voila", mark, opened_by, seen)
     context.close()
 
 
@@ -314,10 +358,11 @@ def lab_url(tmp_path: Path, app_env: dict[str, str]) -> Iterator[str]:
         log.close()
 
 
-def test_connect_in_jupyterlab(browser: Any, lab_url: str, emu: Any) -> None:
-    """The same Connect flow in JupyterLab: Run All from the Run menu once the kernel is really idle."""
+def test_connect_settings_sync_disconnect_in_jupyterlab(browser: Any, lab_url: str, emu: Any) -> None:
+    """The same walk in JupyterLab: Run All from the Run menu once the kernel is really idle."""
     from playwright.sync_api import expect
 
+    mark = Timings()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(STEP_WAIT)
     page = context.new_page()
@@ -328,22 +373,20 @@ def test_connect_in_jupyterlab(browser: Any, lab_url: str, emu: Any) -> None:
     page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
     connect = page.locator("button.qbo-connect")
     expect(connect).to_be_visible(timeout=PAGE_WAIT)
+    mark("connect screen")
     shot(page, "10-lab-connect.png")
 
-    with context.expect_page() as opened:
-        connect.click()
-        anchor = page.locator("a.qbo-auth-anchor")
-        expect(anchor).to_be_visible()
-        time.sleep(1.0)
-        if len(context.pages) == 1:
-            anchor.click()
-    consent = opened.value
-    consent.wait_for_load_state("domcontentloaded")
-    assert consent.url.startswith(emu.info["authorization_endpoint"]), consent.url
-    consent.locator("#connect").click()
-    consent.wait_for_load_state("domcontentloaded")
-    page.bring_to_front()
-    expect(page.locator(".qbo-screen-settings")).to_be_visible()
-    expect(page.locator(".qbo-connection")).to_contain_text("Larkspur Landscaping & Repair")
+    opened_by = connect_and_consent(context, page, emu)
+    mark("settings screen")
     shot(page, "11-lab-settings.png")
+    fill_settings(page)
+    mark("settings filled")
+    enable_integration(page, mark)
+    seen = wait_for_full_bar(page)
+    mark("sync at 100%")
+    shot(page, "12-lab-status-100.png")
+    disconnect(page, emu)
+    mark("disconnected")
+    shot(page, "13-lab-disconnected.png")
+    report("jupyterlab", mark, opened_by, seen)
     context.close()
