@@ -157,6 +157,18 @@ def _index(values: np.ndarray) -> pd.Index:
     return pd.Index(values.astype(np.int64, copy=False), copy=False)
 
 
+def _names_of(ids: np.ndarray, frame: pd.DataFrame, id_column: str) -> np.ndarray:
+    """The ``display_name`` of each of ``ids`` in ``frame`` (by ``id_column``), "" where it has none."""
+    cols = _Columns(frame)
+    positions = _index(cols[id_column]).get_indexer(ids.astype(np.int64, copy=False))
+    return _take(cols["display_name"].astype(object, copy=False), positions, "")
+
+
+def _customer(w_names: np.ndarray, q_names: np.ndarray) -> np.ndarray:
+    """Per pair: the WORK client's name where the WORK side has one, else the QBO customer's."""
+    return np.where(w_names != "", w_names, q_names).astype(object)
+
+
 # --------------------------------------------------------------------------------------------
 # Pairing
 # --------------------------------------------------------------------------------------------
@@ -412,6 +424,7 @@ class _InvoiceOutcome:
     w_not_expected: np.ndarray  # per WORK row
     w_waiting: np.ndarray  # per WORK row
     w_state: np.ndarray
+    w_customer: np.ndarray  # per WORK row: its client's name ("" if unknown)
     paired_work: np.ndarray  # WORK invoice ids with a QBO partner ...
     paired_qbo: np.ndarray  # ... and its QBO id
 
@@ -431,6 +444,9 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
     qv = _take(q["voided"], pq, False)
     both = has_w & has_q
     live = both & (ws <= _DRAFT) & ~qv
+    w_names = _names_of(w["client_id"], work.clients, "work_id")  # per WORK invoice row
+    customer = _customer(_take(w_names, pw, ""),
+                         _take(_names_of(q["customer_qbo_id"], qbo.customers, "qbo_id"), pq, ""))  # per pair
     frames: dict[str, pd.DataFrame] = {}
 
     # -- status on one side only: void or deleted in one place, not the other
@@ -442,6 +458,7 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
             np.where(has_q[one_side], _take(q["qbo_id"], pq[one_side], 0), _take(lk["qbo_id"], pairs.link[one_side], 0))
             .astype(np.int64), np.zeros(len(one_side), dtype=bool)),
         "number": _text(_take(w["number"], pw[one_side], "")),
+        "customer": _text(customer[one_side]),
         "work_status": _text(_STATUS_TEXT[ws[one_side]]),
         "qbo_status": _text(np.where(~has_q[one_side], "deleted", np.where(qv[one_side], "void", "open"))
                             .astype(object)),
@@ -462,6 +479,7 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
         "work_id": w["work_id"][pw[missing_q]],
         "number": _text(w["number"][pw[missing_q]]),
         "client_id": w["client_id"][pw[missing_q]],
+        "customer": _text(customer[missing_q]),
         "date": _dates(w["issue_date"][pw[missing_q]]),
         "total_cents": w["total_cents"][pw[missing_q]],
         "balance_cents": w["balance_cents"][pw[missing_q]],
@@ -481,6 +499,7 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
         "work_id": pd.arrays.IntegerArray(link_w.astype(np.int64), ~orphan[missing_w]),
         "doc_number": _text(q["doc_number"][pq[missing_w]]),
         "customer_qbo_id": q["customer_qbo_id"][pq[missing_w]],
+        "customer": _text(customer[missing_w]),
         "date": _dates(q["txn_date"][pq[missing_w]]),
         "total_cents": q["total_cents"][pq[missing_w]],
         "balance_cents": q["balance_cents"][pq[missing_w]],
@@ -498,6 +517,7 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
         "work_id": _ids(w["work_id"], pw[ne]),
         "qbo_id": _ids(q["qbo_id"], pq[ne]),
         "number": _text(np.where(ne_w, _take(w["number"], pw[ne], ""), _take(q["doc_number"], pq[ne], ""))),
+        "customer": _text(customer[ne]),
         "date": _dates(np.where(ne_w, w_date[ne], q_date[ne])),
         "total_cents": np.where(ne_w, _take(w["total_cents"], pw[ne], 0), _take(q["total_cents"], pq[ne], 0)),
         "reason": _text(np.where(ne_w, _INVOICE_REASONS[reason_w[ne]] + ": not expected in QBO",
@@ -521,7 +541,7 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
     def head(m: np.ndarray) -> dict[str, Any]:
         """The columns every field frame starts with, for the pairs ``m``."""
         return {"work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "number": _text(w["number"][a[m]]),
-                "match": _match_labels(source[m], "number")}
+                "customer": _text(customer[i[m]]), "match": _match_labels(source[m], "number")}
 
     for name, w_col, q_col in (("invoices_total", "total_cents", "total_cents"),
                                ("invoices_tax", "tax_cents", "tax_cents"),
@@ -553,7 +573,7 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
     differs_n = rough[_strip(wn[rough]) != _strip(qn[rough])]
     pick = linked[differs_n]
     frames["invoices_number"] = pd.DataFrame({
-        "work_id": w["work_id"][pw[pick]], "qbo_id": q["qbo_id"][pq[pick]],
+        "work_id": w["work_id"][pw[pick]], "qbo_id": q["qbo_id"][pq[pick]], "customer": _text(customer[pick]),
         "match": _text(np.full(len(pick), "link", dtype=object)),
         "work_number": _text(wn[differs_n]), "qbo_number": _text(qn[differs_n]),
     })
@@ -577,6 +597,7 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
         w_not_expected=w_not_expected,
         w_waiting=w_waiting,
         w_state=w_state,
+        w_customer=w_names,
         paired_work=w["work_id"][pw[both]].astype(np.int64),
         paired_qbo=q["qbo_id"][pq[both]].astype(np.int64),
     )
@@ -610,6 +631,8 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
     inv_pos = np.where(has_w, inv_pos, _NONE)
     partner = _index(invoices.paired_work).get_indexer(_take(w["invoice_id"], pw, 0).astype(np.int64))
     partner = np.where(has_w, partner, _NONE)
+    customer = _customer(_take(invoices.w_customer, inv_pos, ""),
+                         _take(_names_of(q["customer_qbo_id"], qbo.customers, "qbo_id"), pq, ""))  # per pair
     expected_invoice = _take(invoices.paired_qbo, partner, 0)
 
     # what each QBO payment's lines apply to
@@ -639,6 +662,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
         "work_id": w["work_id"][pw[missing_q]],
         "qbo_id": pd.arrays.IntegerArray(link_q.astype(np.int64), ~gone_in_qbo[missing_q]),
         "invoice_id": w["invoice_id"][pw[missing_q]],
+        "customer": _text(customer[missing_q]),
         "date": _dates(w["date"][pw[missing_q]]),
         "amount_cents": w["amount_cents"][pw[missing_q]],
         "reason": _text(np.where(gone_in_qbo[missing_q], "deleted in QBO",
@@ -658,6 +682,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
         "qbo_id": q["qbo_id"][pq[missing_w]],
         "work_id": pd.arrays.IntegerArray(link_w.astype(np.int64), src[missing_w] != _LINK),
         "customer_qbo_id": q["customer_qbo_id"][pq[missing_w]],
+        "customer": _text(customer[missing_w]),
         "date": _dates(q["txn_date"][pq[missing_w]]),
         "amount_cents": q["total_cents"][pq[missing_w]],
         "reason": _text(np.select(
@@ -674,6 +699,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
         "work_id": _ids(w["work_id"], pw[ne]),
         "qbo_id": _ids(q["qbo_id"], pq[ne]),
         "invoice_id": _ids(w["invoice_id"], pw[ne]),
+        "customer": _text(customer[ne]),
         "date": _dates(np.where(ne_w, w_date[ne], q_date[ne])),
         "amount_cents": np.where(ne_w, _take(w["amount_cents"], pw[ne], 0), _take(q["total_cents"], pq[ne], 0)),
         "reason": _text(np.where(ne_w, _PAYMENT_REASONS[reason_w[ne]] + ": not expected in QBO",
@@ -696,14 +722,14 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
     delta = qv - wv
     m = np.flatnonzero(np.abs(delta) > tol)
     frames["payments_amount"] = pd.DataFrame({
-        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "work_cents": wv[m], "qbo_cents": qv[m],
-        "difference_cents": delta[m],
+        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "customer": _text(customer[i[m]]),
+        "work_cents": wv[m], "qbo_cents": qv[m], "difference_cents": delta[m],
     })
     wd, qd = w["date"][a], q["txn_date"][b]
     m = np.flatnonzero(np.isnat(qd) | (wd != qd))
     frames["payments_date"] = pd.DataFrame({
-        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "work_date": _dates(wd[m]),
-        "qbo_date": _dates(qd[m]), "difference_days": _days(qd[m], wd[m]),
+        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "customer": _text(customer[i[m]]),
+        "work_date": _dates(wd[m]), "qbo_date": _dates(qd[m]), "difference_days": _days(qd[m], wd[m]),
     })
     expected = expected_invoice[i]
     known = partner[i] >= 0
@@ -714,7 +740,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
               .agg(lambda ids: ", ".join(str(x) for x in sorted(set(ids.tolist())))) if len(applied_to)
               else pd.Series(dtype=object))
     frames["payments_applied_to"] = pd.DataFrame({
-        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][rows],
+        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][rows], "customer": _text(customer[i[m]]),
         "work_invoice_id": w["invoice_id"][a[m]],
         "expected_qbo_invoice": pd.arrays.IntegerArray(expected[m].astype(np.int64), ~known[m]),
         "qbo_invoices": _text(listed.reindex(rows).fillna("").to_numpy(dtype=object)),
@@ -726,10 +752,13 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
     q_outside[pq[not_expected_q]] = True
     partner_w = np.full(len(q), _NONE, dtype=np.int64)
     partner_w[pq[has_q & has_w]] = pw[has_q & has_w]
+    q_customer = np.full(len(q), "", dtype=object)  # per QBO row: its pair's customer
+    q_customer[pq[has_q]] = customer[has_q]
     m = np.flatnonzero((q["unapplied_cents"] > tol) & ~q_outside)
     frames["payments_unapplied"] = pd.DataFrame({
         "qbo_id": q["qbo_id"][m], "work_id": _ids(w["work_id"], partner_w[m]),
-        "customer_qbo_id": q["customer_qbo_id"][m], "date": _dates(q["txn_date"][m]),
+        "customer_qbo_id": q["customer_qbo_id"][m], "customer": _text(q_customer[m]),
+        "date": _dates(q["txn_date"][m]),
         "amount_cents": q["total_cents"][m], "unapplied_cents": q["unapplied_cents"][m],
     })
 

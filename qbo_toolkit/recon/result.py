@@ -14,6 +14,8 @@ its :class:`Category`, even when empty. Conventions in every frame:
 * money is whole cents in ``int64`` columns named ``*_cents`` (``Int64`` where it may be missing);
 * ``difference*`` is always QBO minus WORK;
 * ``work_id`` / ``qbo_id`` are ``Int64`` where one side may be absent;
+* ``customer`` (every invoice and payment category) is the WORK client's display name when the
+  record is on the WORK side, else the QBO customer's DisplayName ("" when neither is known);
 * ``match`` says how a pair was found: ``link`` (the sync's id map), ``number`` (same invoice
   number, not in the id map) or ``name`` (same customer name, not in the id map).
 """
@@ -54,7 +56,7 @@ def _cat(name: str, entity: str, title: str, description: str, columns: str,
     return Category(name, entity, kind, title, description, tuple(columns.split()))
 
 
-_FIELD_PAIR: Final = "work_id qbo_id number match"
+_FIELD_PAIR: Final = "work_id qbo_id number customer match"
 #: Every category, in report order.
 CATEGORIES: Final[tuple[Category, ...]] = (
     _cat("customers_unlinked", "customers", "Customers not linked",
@@ -76,10 +78,10 @@ CATEGORIES: Final[tuple[Category, ...]] = (
     _cat("invoices_missing_in_qbo", "invoices", "Invoices missing in QBO",
          "WORK invoices that should be in QBO and were never sent (a linked invoice that QBO no longer has "
          "counts as deleted on one side).",
-         "work_id number client_id date total_cents balance_cents reason"),
+         "work_id number client_id customer date total_cents balance_cents reason"),
     _cat("invoices_missing_in_work", "invoices", "Invoices missing in WORK",
          "QBO invoices (from the integration date) that WORK does not have.",
-         "qbo_id work_id doc_number customer_qbo_id date total_cents balance_cents reason"),
+         "qbo_id work_id doc_number customer_qbo_id customer date total_cents balance_cents reason"),
     _cat("invoices_total", "invoices", "Invoice total differences",
          "Invoices whose total differs.", f"{_FIELD_PAIR} work_cents qbo_cents difference_cents"),
     _cat("invoices_tax", "invoices", "Invoice tax differences",
@@ -98,26 +100,26 @@ CATEGORIES: Final[tuple[Category, ...]] = (
          f"{_FIELD_PAIR} work_client_id expected_qbo_customer qbo_customer"),
     _cat("invoices_number", "invoices", "Invoice number differences",
          "Linked invoices whose QBO DocNumber is not the WORK invoice number.",
-         "work_id qbo_id match work_number qbo_number"),
+         "work_id qbo_id customer match work_number qbo_number"),
     _cat("invoices_void_or_deleted", "invoices", "Voided or deleted on one side only",
          "Invoices that are void or deleted on one side and not on the other.",
-         "work_id qbo_id number work_status qbo_status"),
+         "work_id qbo_id number customer work_status qbo_status"),
     _cat("payments_missing_in_qbo", "payments", "Payments missing in QBO",
          "WORK payments that should be in QBO and are not.",
-         "work_id qbo_id invoice_id date amount_cents reason"),
+         "work_id qbo_id invoice_id customer date amount_cents reason"),
     _cat("payments_missing_in_work", "payments", "Payments missing in WORK",
          "QBO payments (from the integration date) that WORK does not have, or has deleted.",
-         "qbo_id work_id customer_qbo_id date amount_cents reason"),
+         "qbo_id work_id customer_qbo_id customer date amount_cents reason"),
     _cat("payments_amount", "payments", "Payment amount differences",
-         "Linked payments whose amount differs.", "work_id qbo_id work_cents qbo_cents difference_cents"),
+         "Linked payments whose amount differs.", "work_id qbo_id customer work_cents qbo_cents difference_cents"),
     _cat("payments_date", "payments", "Payment date differences",
-         "Linked payments whose date differs.", "work_id qbo_id work_date qbo_date difference_days"),
+         "Linked payments whose date differs.", "work_id qbo_id customer work_date qbo_date difference_days"),
     _cat("payments_applied_to", "payments", "Payments applied to another invoice",
          "Linked payments that QBO applies to other invoices than the WORK payment's invoice.",
-         "work_id qbo_id work_invoice_id expected_qbo_invoice qbo_invoices qbo_applied_cents"),
+         "work_id qbo_id customer work_invoice_id expected_qbo_invoice qbo_invoices qbo_applied_cents"),
     _cat("payments_unapplied", "payments", "Unapplied payment amounts in QBO",
          "QBO payments with money not applied to any invoice (customer credit WORK does not know of).",
-         "qbo_id work_id customer_qbo_id date amount_cents unapplied_cents"),
+         "qbo_id work_id customer_qbo_id customer date amount_cents unapplied_cents"),
     _cat("aging_buckets", "receivables", "A/R aging differences",
          "Aging buckets (days past due as of the report date) whose open amounts differ.",
          "bucket work_count work_cents qbo_count qbo_cents difference_cents"),
@@ -127,11 +129,11 @@ CATEGORIES: Final[tuple[Category, ...]] = (
     _cat("invoices_not_expected", "invoices", "Invoices not expected on the other side",
          "Invoices that rightly exist on one side only: dated before the integration date, drafts, and "
          "invoices voided or deleted in WORK before they were sent.",
-         "side work_id qbo_id number date total_cents reason", "information"),
+         "side work_id qbo_id number customer date total_cents reason", "information"),
     _cat("payments_not_expected", "payments", "Payments not expected on the other side",
          "Payments that rightly exist on one side only: dated before the integration date, on invoices that "
          "do not go to QBO, or deleted in WORK before they were sent.",
-         "side work_id qbo_id invoice_id date amount_cents reason", "information"),
+         "side work_id qbo_id invoice_id customer date amount_cents reason", "information"),
     _cat("awaiting_match", "customers", "Waiting for a match decision",
          "Customers held in the sync's match preview, and the WORK invoices and payments that wait for them.",
          "entity work_id qbo_id label reason", "information"),

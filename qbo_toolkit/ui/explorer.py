@@ -17,10 +17,10 @@ are one line into the controller, wrapped in :class:`~.common.Guard` so errors b
 
 Rows are named by a *row key*, ``"<category>:<position>"`` (position in the category's frame).
 
-What the result does not say cannot be shown: the customer of a record is found from the record's
-own columns (names, WORK client ids and QBO customer ids, resolved through the open-balances table)
-and shared between rows of the same record; a record whose category carries none of them has no
-customer and is left out by a customer filter.
+What the result does not say cannot be shown: every invoice and payment category carries its
+record's ``customer``, and customer rows are named from their own ``name`` column or their ids
+(resolved through the open-balances table); a row without either (an aging bucket, an invoice or
+payment in ``changed_in_qbo``) has no customer and is left out by a customer filter.
 """
 
 from __future__ import annotations
@@ -145,10 +145,8 @@ def _category_rows(result: ReconResult, name: str, by_work: pd.Series, by_qbo: p
         customer = frame["name"].astype("string")
     if category.entity == "customers":
         customer = customer.fillna(out["work_id"].map(by_work)).fillna(out["qbo_id"].map(by_qbo))
-    for column, lookup in (("client_id", by_work), ("work_client_id", by_work), ("customer_qbo_id", by_qbo),
-                           ("qbo_customer", by_qbo)):
-        if column in frame.columns:
-            customer = customer.fillna(frame[column].astype("Int64").map(lookup).astype("string"))
+    if "customer" in frame.columns:  # every invoice and payment category names its customer
+        customer = frame["customer"].astype("string").replace("", pd.NA)
     out["customer"] = customer.astype("string")
     when = _first(frame, _DATE_COLUMNS)
     out["date"] = _dates(frame[when]) if when else pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
@@ -169,16 +167,10 @@ def _decimals(cents: pd.Series) -> pd.Series:
 
 def differences_table(result: ReconResult) -> pd.DataFrame:
     """Every difference of ``result`` in one frame (columns :data:`COLUMNS` plus ``amount_cents`` and
-    ``difference_cents``), indexed by row key. Customers are shared between the rows of one record."""
+    ``difference_cents``), indexed by row key."""
     by_work, by_qbo = _customer_names(result)
     parts = [_category_rows(result, c.name, by_work, by_qbo) for c in CATEGORIES if c.kind == "difference"]
     table = pd.concat(parts, ignore_index=True)
-    # one record (entity + id) shows its customer on every row that knows it on any
-    for side in ("work_id", "qbo_id"):
-        known = table.dropna(subset=[side, "customer"]).drop_duplicates(["entity", side])
-        lookup = known.set_index(["entity", side])["customer"]
-        keys = pd.MultiIndex.from_arrays([table["entity"], table[side]])
-        table["customer"] = table["customer"].fillna(pd.Series(lookup.reindex(keys).to_numpy(), index=table.index))
     customers = table["entity"] == "customer"
     table.loc[customers, "number"] = table.loc[customers, "number"].fillna(table.loc[customers, "customer"])
     table["amount"] = _decimals(table["amount_cents"])

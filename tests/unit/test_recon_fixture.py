@@ -97,8 +97,8 @@ def test_invoices(result: ReconResult) -> None:
     assert ids(result, "invoices_missing_in_qbo") == [7]
     assert ids(result, "invoices_missing_in_work", "qbo_id") == [208]
     assert rows(result, "invoices_total")[0] == {
-        "work_id": 2, "qbo_id": 202, "number": "W-1002", "match": "link", "work_cents": 25000, "qbo_cents": 25001,
-        "difference_cents": 1}
+        "work_id": 2, "qbo_id": 202, "number": "W-1002", "customer": "Alpha Plumbing", "match": "link",
+        "work_cents": 25000, "qbo_cents": 25001, "difference_cents": 1}
     assert [(r["work_id"], r["difference_cents"]) for r in rows(result, "invoices_tax")] == [(3, -825)]
     assert [(r["work_id"], r["difference_cents"]) for r in rows(result, "invoices_balance")] == [
         (2, 1), (3, 2000), (4, -2500), (5, 2500)]
@@ -123,6 +123,24 @@ def test_payments(result: ReconResult) -> None:
     assert [(r["qbo_id"], r["unapplied_cents"]) for r in rows(result, "payments_unapplied")] == [(306, 1500)]
     assert {(r["side"], r["work_id"] if r["side"] == "WORK" else r["qbo_id"])
             for r in rows(result, "payments_not_expected")} == {("WORK", 6), ("QBO", 307)}
+
+
+def test_invoice_and_payment_rows_name_their_customer(result: ReconResult) -> None:
+    # WORK's client name when the record is in WORK, else the QBO customer's DisplayName
+    for category in CATEGORIES:
+        if category.entity in ("invoices", "payments"):
+            assert "customer" in category.columns, category.name
+            assert result.frame(category.name)["customer"].notna().all(), category.name
+    def names(category: str) -> list[str]:
+        return [r["customer"] for r in rows(result, category)]
+
+    assert names("invoices_missing_in_qbo") == ["Delta Storage"]
+    assert names("invoices_missing_in_work") == ["Delta Storage"]  # QBO only: its QBO customer
+    assert names("invoices_customer") == ["Charlie's <Cafe> & Bar"]  # the WORK client, not the QBO customer
+    assert names("payments_missing_in_qbo") == ["Charlie's <Cafe> & Bar"]  # through its WORK invoice
+    assert names("payments_unapplied") == ["Alpha Plumbing"]
+    assert names("invoices_balance") == ["Alpha Plumbing", "Bravo Electric", "Bravo Electric",
+                                         "Charlie's <Cafe> & Bar"]
 
 
 def test_waiting_for_a_match_and_changed_after_sync(result: ReconResult) -> None:
@@ -262,7 +280,8 @@ def test_links_to_records_that_are_gone() -> None:
     work, qbo, links = tiny(qbo_invoices=[])  # linked, deleted in QBO
     found = reconcile(work, qbo, links, as_of=date(2026, 1, 31))
     assert rows(found, "invoices_void_or_deleted") == [
-        {"work_id": 1, "qbo_id": 90, "number": "S-1", "work_status": "open", "qbo_status": "deleted"}]
+        {"work_id": 1, "qbo_id": 90, "number": "S-1", "customer": "Solo", "work_status": "open",
+         "qbo_status": "deleted"}]
     deleted_both = [{"work_id": 1, "number": "S-1", "client_id": 1, "issue_date": date(2026, 1, 5),
                      "total": "100.00", "deleted": True}]
     work, qbo, links = tiny(invoices=deleted_both, qbo_invoices=[])
@@ -335,8 +354,8 @@ def test_to_dict_is_json_with_money_as_text(result: ReconResult) -> None:
     assert data["totals"]["invoice_amount"] == {"title": "Invoiced", "unit": "money", "work": "1178.25",
                                                 "qbo": "1228.26", "difference": "50.01"}
     assert data["categories"]["invoices_total"] == [
-        {"work_id": 2, "qbo_id": 202, "number": "W-1002", "match": "link", "work": "250.00", "qbo": "250.01",
-         "difference": "0.01"}]
+        {"work_id": 2, "qbo_id": 202, "number": "W-1002", "customer": "Alpha Plumbing", "match": "link",
+         "work": "250.00", "qbo": "250.01", "difference": "0.01"}]
     assert data["categories"]["invoices_missing_in_work"][0]["work_id"] is None  # missing: None
     assert data["categories"]["invoices_date"][0]["work_date"] == "2026-02-01"
     assert data["categories"]["changed_in_qbo"][0]["last_updated"] == "2026-03-31T11:00:00+00:00"

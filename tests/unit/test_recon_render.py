@@ -157,9 +157,9 @@ def test_csv_round_trip(result: ReconResult, tmp_path: Path) -> None:
         assert header == [c.removesuffix("_cents") for c in frame.columns], path.name
         assert body == expected_text(frame), path.name
     balance = (tmp_path / "out" / "invoices_balance.csv").read_text().splitlines()
-    assert balance[1] == "2,202,W-1002,link,250.00,250.01,0.01"
+    assert balance[1] == "2,202,W-1002,Alpha Plumbing,link,250.00,250.01,0.01"
     empty = (tmp_path / "out" / "invoices_number.csv").read_text()
-    assert empty == "work_id,qbo_id,match,work_number,qbo_number\n"
+    assert empty == "work_id,qbo_id,customer,match,work_number,qbo_number\n"
 
 
 def test_excel_round_trip(result: ReconResult, tmp_path: Path) -> None:
