@@ -39,7 +39,7 @@ CEILING_OPS_PER_MIN = BATCH_PER_MINUTE * BATCH_ITEMS + (PER_MINUTE - BATCH_PER_M
 LATENCY_MEAN, LATENCY_JITTER = 0.225, 0.075  # scaled seconds: 150-300 ms
 
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"sync": {"clients": 2000, "invoices": 10000, "payments": 8000}, "time_scale": 30.0,
+    "full": {"sync": {"clients": 2000, "invoices": 10000, "payments": 8000}, "time_scale": 10.0,
              "noop": {"clients": 20_000, "invoices": 20_000}, "recon_rows": 1_000_000, "recon_diffs": 3000,
              "demo": True},
     "smoke": {"sync": {"clients": 40, "invoices": 60, "payments": 40}, "time_scale": 600.0,
