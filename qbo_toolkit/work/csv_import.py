@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..errors import WorkDataError
-from .store import WorkStore, validate_client, validate_invoice, validate_payment
+from .store import CLIENT_TEXT_FIELDS, WorkStore, validate_client, validate_invoice, validate_payment
 
 __all__ = [
     "CLIENT_COLUMNS",
@@ -49,21 +49,8 @@ __all__ = [
     "import_payments",
 ]
 
-_ADDRESS_PARTS: Final = ("line1", "line2", "city", "state", "postal_code", "country")
-CLIENT_COLUMNS: Final = (
-    "display_name",
-    "company_name",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "mobile",
-    *(f"billing_{part}" for part in _ADDRESS_PARTS),
-    *(f"service_{part}" for part in _ADDRESS_PARTS),
-    "notes",
-    "active",
-    "parent_display_name",
-)
+# the store's client text fields, then what only a file has: the active flag and the parent's name
+CLIENT_COLUMNS: Final = (*CLIENT_TEXT_FIELDS, "active", "parent_display_name")
 INVOICE_COLUMNS: Final = (
     "number",
     "client",

@@ -100,8 +100,9 @@ _MONEY_LIMIT: Final = Decimal("1e16")
 _QTY_LIMIT: Final = Decimal("1e14")
 _ZERO: Final = Decimal("0.00")
 
-_ADDRESS_PARTS: Final = ("line1", "line2", "city", "state", "postal_code", "country")
-_CLIENT_TEXT: Final = (
+ADDRESS_PARTS: Final = ("line1", "line2", "city", "state", "postal_code", "country")
+
+CLIENT_TEXT_FIELDS: Final = (
     "display_name",
     "company_name",
     "first_name",
@@ -109,10 +110,11 @@ _CLIENT_TEXT: Final = (
     "email",
     "phone",
     "mobile",
-    *(f"billing_{part}" for part in _ADDRESS_PARTS),
-    *(f"service_{part}" for part in _ADDRESS_PARTS),
+    *(f"billing_{part}" for part in ADDRESS_PARTS),
+    *(f"service_{part}" for part in ADDRESS_PARTS),
     "notes",
 )
+_CLIENT_TEXT: Final = CLIENT_TEXT_FIELDS
 _CLIENT_COLUMNS: Final = (*_CLIENT_TEXT, "active", "parent_id")
 _CLIENT_DEFAULTS: Final[Mapping[str, Any]] = {**dict.fromkeys(_CLIENT_TEXT, ""), "active": True, "parent_id": None}
 _ITEM_COLUMNS: Final = ("name", "type", "rate", "active")
@@ -257,13 +259,13 @@ def _client_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Rec
             raise _unknown("client", extra)
     for prefix in addresses:
         address = fields[prefix]
-        if any(f"{prefix}_{part}" in fields for part in _ADDRESS_PARTS):
+        if any(f"{prefix}_{part}" in fields for part in ADDRESS_PARTS):
             raise TypeError(f"give {prefix}= or {prefix}_* fields, not both")
         if address is None:
             address = Address()
         if not isinstance(address, Address):
             raise rec.error(prefix, f"must be an Address, not {type(address).__name__}")
-        for part in _ADDRESS_PARTS:
+        for part in ADDRESS_PARTS:
             out[f"{prefix}_{part}"] = getattr(address, part)
     for key in _CLIENT_TEXT:
         if type(out[key]) is not str:
