@@ -18,7 +18,6 @@ code that writes report files: compute, then a frozen result, then render, then 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,22 +28,13 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, QboToolkitError
-from .settings import load_settings
+from .settings import NoDatesLoader, load_settings, looks_like_secret
 
 __all__ = ["EXIT_DIFFERENCES", "EXIT_ERROR", "EXIT_OK", "RunOutcome", "reconcile_job", "run_notebook", "sync_job"]
 
 EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
-_SECRET_KEY = re.compile(r"secret|token|password|api_key", re.IGNORECASE)
 
 
-class _NoDatesLoader(yaml.SafeLoader):
-    """Dates stay strings: the jobs parse them explicitly (papermill passes strings too)."""
-
-
-_NoDatesLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def parse_day(value: str | date | None, name: str) -> date | None:
@@ -158,12 +148,12 @@ class RunOutcome:
 def load_parameters(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(), Loader=_NoDatesLoader) or {}  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(path.read_text(), Loader=NoDatesLoader) or {}  # noqa: S506 - a SafeLoader subclass
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read parameters from {path}: {type(exc).__name__}", path=str(path)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of parameters", path=str(path))
-    secret = [k for k in data if _SECRET_KEY.search(str(k))]
+    secret = [k for k in data if looks_like_secret(k) and k != "client_id"]
     if secret:
         raise ConfigError(f"{path}: {', '.join(secret)} look like credentials; parameters never hold secrets "
                           "(use QBO_CLIENT_SECRET and the token store)", path=str(path))

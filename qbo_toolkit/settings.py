@@ -45,7 +45,7 @@ NAME_POLICIES: tuple[str, ...] = ("report", "fix")
 DEPOSIT_TYPES = ("Bank", "Other Current Asset")
 REVENUE_TYPES = ("Income", "Other Income")
 ITEM_ACCOUNT_TYPES = ("Expense", "Cost of Goods Sold", "Other Expense")
-_SECRET_KEY = re.compile(r"secret|token|password|client_id|api_key", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"secret|token|password|api_key", re.IGNORECASE)
 
 
 class SettingsError(ConfigError):
@@ -56,11 +56,16 @@ class SettingsError(ConfigError):
         self.problems = problems
 
 
-class _NoDatesLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without the timestamp resolver: dates stay strings."""
+def looks_like_secret(key: object) -> bool:
+    """A settings or parameters key that names a credential (never allowed in those files)."""
+    return bool(_SECRET_KEY.search(str(key))) or str(key).lower() == "client_id"
 
 
-_NoDatesLoader.yaml_implicit_resolvers = {
+class NoDatesLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without the timestamp resolver: dates stay strings, parsed explicitly."""
+
+
+NoDatesLoader.yaml_implicit_resolvers = {
     key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -159,7 +164,7 @@ class Settings:
         known = {f.name for f in fields(cls)}
         problems = [f"unknown setting {key!r} (known: {', '.join(sorted(known))})" for key in data if key not in known]
         problems += [f"{key!r} looks like a credential: settings never hold secrets (use QBO_CLIENT_SECRET and "
-                     "the token store)" for key in data if _SECRET_KEY.search(str(key))]
+                     "the token store)" for key in data if looks_like_secret(key)]
         if problems:
             raise SettingsError(problems, path=path)
         values: dict[str, Any] = {}
@@ -181,7 +186,7 @@ class Settings:
     def from_yaml(cls, path: str | Path) -> Settings:
         path = Path(path)
         try:
-            data = yaml.load(path.read_text(), Loader=_NoDatesLoader) or {}  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(path.read_text(), Loader=NoDatesLoader) or {}  # noqa: S506 - a SafeLoader subclass
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read settings from {path}: {type(exc).__name__}", path=str(path)) from None
         if not isinstance(data, dict):

@@ -21,14 +21,44 @@ from .engine import SyncEngine, SyncResult
 from .progress import Reporter, TqdmReporter
 from .state import SyncState
 
-__all__ = ["confirm_match", "dismiss", "enable_integration", "match_preview", "preview", "retry", "run_sync"]
+__all__ = ["accounts", "confirm_match", "customers", "dismiss", "enable_integration", "find_matches", "match_preview",
+           "preview", "retry", "run_sync"]
 
 
-def _accounts(conn: Connection) -> list[dict[str, Any]]:
+def accounts(conn: Connection) -> list[dict[str, Any]]:
+    """The connected company's accounts (active and not) as QBO JSON-shaped dicts."""
     from ..qbo.query import select
 
     return [row.to_dict() if hasattr(row, "to_dict") else dict(row)
             for row in conn.client.query_all(select("Account"))]
+
+
+def customers(conn: Connection) -> list[dict[str, Any]]:
+    """Every customer, inactive ones too (their names still block reuse), as QBO JSON-shaped dicts."""
+    from ..qbo.query import select
+
+    return [row.to_dict() if hasattr(row, "to_dict") else dict(row)
+            for row in conn.client.query_all(select("Customer").include_inactive())]
+
+
+def find_matches(store: WorkStore | str | None = None, conn: Connection | None = None) -> dict[str, str]:
+    """Plan the customer matching as the first sync will (the same pure planner) and record its weak and
+    multiple matches as pending, keeping earlier decisions. Returns the customers' names by id."""
+    from .plan import plan_customers
+
+    live = conn or connection()
+    work = store if isinstance(store, WorkStore) else WorkStore(store)
+    state = SyncState(work.engine, live.realm_id)
+    by_id = {str(c["Id"]): c for c in customers(live)}
+    _, pending = plan_customers(
+        {c.id: c for c in work.clients(include_inactive=True)}, by_id, state.links("customer"),
+        dismissed=state.dismissed("customer"),
+        accepted={int(m["work_id"]): str(m["qbo_id"]) for m in state.matches("accepted")},
+        rejected={(int(m["work_id"]), str(m["qbo_id"])) for m in state.matches("rejected")},
+        accept_weak=False, policy="newest_wins", default_state=None)
+    if pending:
+        state.save_matches(pending)
+    return {qid: str(c.get("DisplayName") or "") for qid, c in by_id.items()}
 
 
 def enable_integration(settings: Settings | str | Path | dict[str, Any], *, on: date | None = None,
@@ -37,7 +67,7 @@ def enable_integration(settings: Settings | str | Path | dict[str, Any], *, on: 
     chosen = load_settings(settings)
     problems = chosen.problems()
     live = conn or connection()
-    problems += chosen.check_accounts(_accounts(live))
+    problems += chosen.check_accounts(accounts(live))
     if problems:
         raise SettingsError(problems)
     enabled = chosen.enabled(on or date.today())

@@ -24,7 +24,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..connection import Connection
-from ..sync.api import confirm_match, match_preview
+from ..sync.api import confirm_match, customers, match_preview
+from ..sync.api import find_matches as sync_find_matches
 from ..sync.state import SyncState
 from ..work.store import WorkStore
 from .common import AppContext, Guard, button, css, replace_children, set_visible
@@ -46,35 +47,9 @@ class MatchRow:
     customer_name: str
 
 
-def _customers(conn: Connection) -> list[dict[str, Any]]:
-    """Every customer, inactive ones too (their names still block reuse), as QBO JSON-shaped dicts."""
-    from ..qbo.query import select
-
-    return [dict(c.to_dict()) for c in conn.client.query_all(select("Customer").include_inactive())]
-
-
 def find_matches(store: WorkStore, conn: Connection) -> dict[str, str]:
-    """Match the unlinked WORK clients with the unlinked QBO customers; record the weak and multiple
-    pairs as pending (earlier decisions stay). Returns the customers' names by id, for display."""
-    from ..mapping.matching import match_customers
-
-    state = SyncState(store.engine, conn.realm_id)
-    links = state.links("customer")
-    linked_qbo = {link.qbo_id for link in links.values()}
-    dismissed = state.dismissed("customer")
-    customers = _customers(conn)
-    names = {str(c.get("Id")): str(c.get("DisplayName") or "") for c in customers}
-    clients = [c for c in store.clients(include_inactive=True) if c.id not in links and c.id not in dismissed]
-    unlinked = [c for c in customers if str(c.get("Id")) not in linked_qbo]
-    result = match_customers(clients, unlinked)
-    rows: list[tuple[int, str, str, float, str]] = [
-        (m.client.id, str(m.customer["Id"]), "weak", float(m.score), m.reason) for m in result.weak]
-    for multi in result.multiple:
-        for client in multi.clients:
-            rows.extend((client.id, str(c["Id"]), "multiple", 0.0, multi.reason) for c in multi.customers)
-    if rows:
-        state.save_matches(rows)
-    return names
+    """The sync's own matching (``qbo_toolkit.sync.api.find_matches``); the screen only shows it."""
+    return sync_find_matches(store, conn)
 
 
 class MatchController:
@@ -106,7 +81,7 @@ class MatchController:
                 and not (m["status"] == "pending" and str(m["qbo_id"]) in taken)]
         missing = {str(m["qbo_id"]) for m in rows} - set(self._customer_names)
         if missing:
-            self._customer_names.update({str(c.get("Id")): str(c.get("DisplayName") or "") for c in _customers(conn)})
+            self._customer_names.update({str(c.get("Id")): str(c.get("DisplayName") or "") for c in customers(conn)})
         self.rows = [self._row(m) for m in rows]
         if self.on_change is not None:
             self.on_change()

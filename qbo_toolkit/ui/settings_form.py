@@ -40,7 +40,7 @@ from ..settings import (
     Settings,
     SettingsError,
 )
-from ..sync.api import enable_integration
+from ..sync.api import accounts, enable_integration
 from ..work.models import Company
 from .common import AppContext, Guard, button, css, set_visible
 
@@ -70,14 +70,10 @@ class Account:
 
 
 def load_accounts(conn: Connection) -> list[Account]:
-    """The company's accounts (one query, paged by the client)."""
-    from ..qbo.query import select
-
-    out = []
-    for row in conn.client.query_all(select("Account")):
-        out.append(Account(str(row.Id), str(row.Name or ""), str(row.AccountType or ""),
-                           str(getattr(row, "AccountSubType", "") or ""), bool(getattr(row, "Active", True))))
-    return out
+    """The company's accounts (:func:`qbo_toolkit.sync.api.accounts`, the list enabling checks against)."""
+    return [Account(str(a.get("Id")), str(a.get("Name") or ""), str(a.get("AccountType") or ""),
+                    str(a.get("AccountSubType") or ""), a.get("Active") not in (False, "false"))
+            for a in accounts(conn)]
 
 
 @dataclass(frozen=True)
