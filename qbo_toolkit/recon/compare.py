@@ -2,11 +2,13 @@
 
 How records are paired, per entity (customers, invoices, payments):
 
-1. **By the id map.** Each link pairs a WORK id with a QBO id. Both sides are looked up with
-   ``pandas.Index.get_indexer`` on ``int64`` ids (one hash lookup per row, no merge of wide frames),
-   which gives for every pair the row *position* on each side, or -1 when that side has no record.
-   Every later step gathers columns by those positions with numpy, so comparing a field is one
-   vectorised operation over all pairs, whatever the number of rows.
+1. **By the id map.** Each link pairs a WORK id with a QBO id. Both sides are looked up on their
+   ``int64`` ids (:class:`_Lookup`: a direct table ``id -> row`` when the ids are dense, as database
+   ids are, else a hash index; never a merge of wide frames), which gives for every pair the row
+   *position* on each side, or -1 when that side has no record. Every later step gathers columns by
+   those positions with numpy, so comparing a field is one vectorised operation over all pairs,
+   whatever the number of rows. References (an invoice's client, a payment's invoice) are followed
+   the same way, to row positions.
 2. **By a natural key, for what the id map does not cover.** Unlinked invoices pair on the invoice
    number (``DocNumber`` in QBO), unlinked customers on the display name (trimmed, case ignored, as
    QBO compares names). Only keys that occur once among the unlinked records of each side pair up;
@@ -35,6 +37,10 @@ link's ``synced_at`` and the end of the last sync run, each taken to the whole s
 (QBO's timestamps have no fraction), so the sync's own writes are never reported.
 
 Nothing here loops over rows in Python except to format the rows of differences that are reported.
+Text is never turned into Python strings for every row: raw texts are compared in Arrow (pandas'
+``str`` columns), only the rows that differ raw are trimmed and compared again, and names and
+numbers are fetched for the rows that are reported. Sums per customer and per aging bucket are
+``bincount`` over row positions, exact in ``int64`` (see :func:`_sum_rows`).
 """
 
 from __future__ import annotations
@@ -79,13 +85,64 @@ _NAT: Final = np.iinfo(np.int64).min
 # --------------------------------------------------------------------------------------------
 
 
+def _arrow_compute() -> Any:
+    """``pyarrow.compute`` when pandas has it (its text columns are then Arrow strings), else None."""
+    try:
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pandas without pyarrow keeps text as Python objects
+        return None
+    return pc
+
+
+_PC: Final[Any] = _arrow_compute()
+
+
+class _Lookup:
+    """The row position of ids in one column of unique ``int64`` ids; -1 for an id that is absent.
+
+    Database ids are usually dense (a counter), so when the ids span at most a few times their
+    number the lookup is a direct table (``table[id - lowest]``: one gather per key, no hashing);
+    otherwise it is pandas' hash index."""
+
+    def __init__(self, ids: np.ndarray) -> None:
+        ids = ids.astype(np.int64, copy=False)
+        self._table: np.ndarray | None = None
+        self._hash: pd.Index | None = None
+        self._lo = self._hi = 0
+        if not len(ids):
+            return
+        lo, hi = int(ids.min()), int(ids.max())
+        if hi - lo < 4 * len(ids) + 1024:
+            table = np.full(hi - lo + 1, _NONE, dtype=np.int64)
+            table[ids - lo] = np.arange(len(ids), dtype=np.int64)
+            self._table, self._lo, self._hi = table, lo, hi
+        else:
+            self._hash = pd.Index(ids, copy=False)
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        keys = keys.astype(np.int64, copy=False)
+        if self._table is not None:
+            if not len(keys) or (int(keys.min()) >= self._lo and int(keys.max()) <= self._hi):
+                return self._table[keys - self._lo]
+            inside = (keys >= self._lo) & (keys <= self._hi)
+            out = self._table[np.where(inside, keys - self._lo, 0)]
+            out[~inside] = _NONE
+            return out
+        if self._hash is not None:
+            return self._hash.get_indexer(keys).astype(np.int64, copy=False)
+        return np.full(len(keys), _NONE, dtype=np.int64)
+
+
 class _Columns:
     """A frame's columns as numpy arrays, converted once on first use (text as object arrays,
-    timestamps as int64 microseconds with NaT as the smallest int64)."""
+    timestamps as int64 microseconds with NaT as the smallest int64), and lookups on its id
+    columns. Text is converted whole only when most rows are wanted: :meth:`text` takes a few rows
+    and :meth:`equals` compares without making Python strings."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
         self._cache: dict[str, np.ndarray] = {}
+        self._lookups: dict[str, _Lookup] = {}
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -102,15 +159,70 @@ class _Columns:
             self._cache[column] = values
         return self._cache[column]
 
+    def lookup(self, column: str) -> _Lookup:
+        """Row positions by the (unique) ids of ``column``."""
+        if column not in self._lookups:
+            self._lookups[column] = _Lookup(self[column])
+        return self._lookups[column]
+
+    def text(self, column: str, positions: np.ndarray, fill: str = "") -> np.ndarray:
+        """The text of ``column`` at ``positions`` (``fill`` where a position is -1), an object array."""
+        if column in self._cache or 4 * len(positions) >= len(self.frame):
+            return _take(self[column], positions, fill)
+        series = self.frame[column]
+        missing = positions < 0
+        if not missing.any():
+            return series.take(positions).to_numpy(dtype=object)
+        values = series.take(np.where(missing, 0, positions)).to_numpy(dtype=object)
+        values[missing] = fill
+        return values
+
+    def equals(self, column: str, value: str) -> np.ndarray:
+        """``column == value`` per row (text)."""
+        if column in self._cache:
+            return np.asarray(self._cache[column] == value, dtype=bool)
+        return (self.frame[column] == value).to_numpy(dtype=bool)
+
+
+def _arrow_text(series: pd.Series) -> Any:
+    """The Arrow array behind a text column stored as Arrow strings (no copy), else None."""
+    dtype = series.dtype
+    if _PC is None or not isinstance(dtype, pd.StringDtype) or dtype.storage != "pyarrow":
+        return None
+    return series.array.__arrow_array__()
+
+
+def _unequal_text(w: _Columns, w_column: str, a: np.ndarray, q: _Columns, q_column: str,
+                  b: np.ndarray) -> np.ndarray:
+    """Per pair, whether WORK's ``w_column`` at ``a`` and QBO's ``q_column`` at ``b`` differ as raw text
+    (positions all >= 0). On Arrow strings this compares bytes in Arrow, without Python strings."""
+    left, right = _arrow_text(w.frame[w_column]), _arrow_text(q.frame[q_column])
+    if left is not None and right is not None and len(a):
+        try:
+            differs = _PC.fill_null(_PC.not_equal(_PC.take(left, a), _PC.take(right, b)), True)
+            return np.asarray(differs.to_numpy(), dtype=bool)
+        except (TypeError, ValueError, NotImplementedError):  # pragma: no cover - an unusual Arrow type
+            pass
+    return np.asarray(w[w_column][a] != q[q_column][b], dtype=bool)
+
 
 def _take(values: np.ndarray, positions: np.ndarray, fill: Any) -> np.ndarray:
     """``values[positions]`` with ``fill`` where a position is -1."""
     if not len(values):
         return np.full(len(positions), fill, dtype=values.dtype if values.dtype != object else object)
-    out = values[np.where(positions >= 0, positions, 0)]
-    if (positions < 0).any():
-        out = out.copy()
-        out[positions < 0] = fill
+    out = values[positions]  # -1 takes the last row, overwritten below
+    missing = positions < 0
+    if missing.any():
+        out[missing] = fill
+    return out
+
+
+def _via(lookup: _Lookup, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Follow a reference: ``ids`` (one per row of a frame) at ``positions`` (-1: none), looked up
+    in another frame with ``lookup``; -1 where there is no row or the id is not there."""
+    out = np.full(len(positions), _NONE, dtype=np.int64)
+    has = positions >= 0
+    out[has] = lookup(ids[positions[has]])
     return out
 
 
@@ -153,20 +265,55 @@ def _before(days: np.ndarray, limit: date | None) -> np.ndarray:
     return ~np.isnat(days) & (days < np.datetime64(limit, "s"))
 
 
-def _index(values: np.ndarray) -> pd.Index:
-    return pd.Index(values.astype(np.int64, copy=False), copy=False)
-
-
-def _names_of(ids: np.ndarray, frame: pd.DataFrame, id_column: str) -> np.ndarray:
-    """The ``display_name`` of each of ``ids`` in ``frame`` (by ``id_column``), "" where it has none."""
-    cols = _Columns(frame)
-    positions = _index(cols[id_column]).get_indexer(ids.astype(np.int64, copy=False))
-    return _take(cols["display_name"].astype(object, copy=False), positions, "")
-
-
-def _customer(w_names: np.ndarray, q_names: np.ndarray) -> np.ndarray:
-    """Per pair: the WORK client's name where the WORK side has one, else the QBO customer's."""
+def _names(clients: _Columns, client_rows: np.ndarray, customers: _Columns, customer_rows: np.ndarray) -> np.ndarray:
+    """Per row: the WORK client's display name (at ``client_rows``) where there is one, else the QBO
+    customer's (at ``customer_rows``); "" where neither is known (a row of -1)."""
+    w_names = clients.text("display_name", client_rows, "")
+    q_names = customers.text("display_name", customer_rows, "")
     return np.where(w_names != "", w_names, q_names).astype(object)
+
+
+def _sum_rows(rows: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Exact ``int64`` sums of ``values`` per row number in ``rows`` (-1: counted nowhere), ``size`` of them.
+
+    ``np.bincount`` adds in float64, which is exact while every partial sum stays below 2**53 cents
+    (checked: the largest magnitude times the count); beyond that, ``np.add.at`` adds in int64."""
+    counted = rows >= 0
+    if not counted.all():
+        rows, values = rows[counted], values[counted]
+    values = values.astype(np.int64, copy=False)
+    if not len(values):
+        return np.zeros(size, dtype=np.int64)
+    if max(-int(values.min()), int(values.max())) * len(values) < 2**53:
+        return np.bincount(rows, weights=values, minlength=size).astype(np.int64)
+    sums = np.zeros(size, dtype=np.int64)
+    np.add.at(sums, rows, values)
+    return sums
+
+
+@dataclass(frozen=True)
+class _Data:
+    """Every frame of both sides and the id map, as :class:`_Columns` shared by all steps."""
+
+    wc: _Columns
+    wi: _Columns
+    wp: _Columns
+    qc: _Columns
+    qi: _Columns
+    qp: _Columns
+    lc: _Columns
+    li: _Columns
+    lp: _Columns
+    work: WorkFrames
+    qbo: QboFrames
+    links: LinkFrames
+
+    @classmethod
+    def of(cls, work: WorkFrames, qbo: QboFrames, links: LinkFrames) -> _Data:
+        return cls(_Columns(work.clients), _Columns(work.invoices), _Columns(work.payments),
+                   _Columns(qbo.customers), _Columns(qbo.invoices), _Columns(qbo.payments),
+                   _Columns(links.customers), _Columns(links.invoices), _Columns(links.payments),
+                   work, qbo, links)
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,10 +339,11 @@ class _Pairs:
 
 
 def _pair(
-    w_ids: np.ndarray,
-    q_ids: np.ndarray,
-    link_w: np.ndarray,
-    link_q: np.ndarray,
+    w: _Columns,
+    w_id: str,
+    q: _Columns,
+    q_id: str,
+    links: _Columns,
     *,
     w_key: Callable[[np.ndarray], np.ndarray] | None = None,
     q_key: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -207,14 +355,18 @@ def _pair(
     ``w_key(positions)`` / ``q_key(positions)`` give the normalised keys of those rows (computed for
     unlinked rows only, which keeps string work small); ``*_keyable`` masks rows that may pair by key.
     """
-    lw = _index(w_ids).get_indexer(link_w.astype(np.int64, copy=False))
-    lq = _index(q_ids).get_indexer(link_q.astype(np.int64, copy=False))
-    kept = np.flatnonzero((lw >= 0) | (lq >= 0))
-    lw, lq = lw[kept], lq[kept]
-    w_linked = np.zeros(len(w_ids), dtype=bool)
-    w_linked[lw[lw >= 0]] = True
-    q_linked = np.zeros(len(q_ids), dtype=bool)
-    q_linked[lq[lq >= 0]] = True
+    lw = w.lookup(w_id)(links["work_id"])
+    lq = q.lookup(q_id)(links["qbo_id"])
+    w_all, q_all = not len(lw) or lw.min() >= 0, not len(lq) or lq.min() >= 0  # every link finds its records
+    if w_all or q_all:
+        kept = np.arange(len(lw), dtype=np.int64)
+    else:
+        kept = np.flatnonzero((lw >= 0) | (lq >= 0))
+        lw, lq = lw[kept], lq[kept]
+    w_linked = np.zeros(len(w), dtype=bool)
+    w_linked[lw if w_all else lw[lw >= 0]] = True
+    q_linked = np.zeros(len(q), dtype=bool)
+    q_linked[lq if q_all else lq[lq >= 0]] = True
     w_free = np.flatnonzero(~w_linked)
     q_free = np.flatnonzero(~q_linked)
     kw = kq = np.empty(0, dtype=np.int64)
@@ -237,9 +389,9 @@ def _pair(
     none_w = np.full(len(q_free), _NONE, dtype=np.int64)
     none_q = np.full(len(w_free), _NONE, dtype=np.int64)
     return _Pairs(
-        w=np.concatenate([lw, kw, w_free, none_w]).astype(np.int64),
-        q=np.concatenate([lq, kq, none_q, q_free]).astype(np.int64),
-        link=np.concatenate([kept, np.full(len(kw) + len(w_free) + len(q_free), _NONE)]).astype(np.int64),
+        w=np.concatenate([lw, kw, w_free, none_w]).astype(np.int64, copy=False),
+        q=np.concatenate([lq, kq, none_q, q_free]).astype(np.int64, copy=False),
+        link=np.concatenate([kept, np.full(len(kw) + len(w_free) + len(q_free), _NONE)]).astype(np.int64, copy=False),
         source=np.concatenate([
             np.full(len(kept), _LINK), np.full(len(kw), _KEYED), np.full(len(w_free), _WORK_ONLY),
             np.full(len(q_free), _QBO_ONLY),
@@ -261,16 +413,42 @@ def _differing_text(work: np.ndarray, qbo: np.ndarray) -> tuple[np.ndarray, np.n
     return rough[keep], w_clean[keep], q_clean[keep]
 
 
+def _differing(w: _Columns, w_column: str, a: np.ndarray, q: _Columns, q_column: str,
+               b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_differing_text` of WORK's ``w_column`` at ``a`` and QBO's ``q_column`` at ``b``, with the
+    raw comparison done on the columns themselves (see :func:`_unequal_text`)."""
+    rough = np.flatnonzero(_unequal_text(w, w_column, a, q, q_column, b))
+    w_clean, q_clean = _strip(w.text(w_column, a[rough])), _strip(q.text(q_column, b[rough]))
+    keep = w_clean != q_clean
+    return rough[keep], w_clean[keep], q_clean[keep]
+
+
+def _beyond(delta: np.ndarray, tol: int) -> np.ndarray:
+    """Rows where a money difference (whole cents) counts: ``|delta| > tol``."""
+    return np.flatnonzero(delta != 0 if tol == 0 else np.abs(delta) > tol)
+
+
 def _changed(entity: str, pairs: _Pairs, w: _Columns, q: _Columns, links: _Columns,
              last_sync: datetime | None) -> pd.DataFrame:
-    """Linked records whose QBO ``last_updated`` is after their link's ``synced_at`` and the last run."""
-    rows = np.flatnonzero((pairs.source == _LINK) & (pairs.q >= 0))
-    updated = _take(q["last_updated"], pairs.q[rows], _NAT)
-    synced = _take(links["synced_at"], pairs.link[rows], _NAT)
-    floor = np.where(synced == _NAT, _NAT, (synced // _SECOND) * _SECOND)
-    if last_sync is not None:
+    """Linked records whose QBO ``last_updated`` is after their link's ``synced_at`` and the last run.
+
+    With a last run, only QBO records updated after its end (to the second) can qualify, so those
+    are found first with one comparison over QBO's rows, and only their pairs are looked at."""
+    linked = (pairs.source == _LINK) & (pairs.q >= 0)
+    if last_sync is None:
+        rows = np.flatnonzero(linked)
+        updated = _take(q["last_updated"], pairs.q[rows], _NAT)
+        synced = _take(links["synced_at"], pairs.link[rows], _NAT)
+        floor = np.where(synced == _NAT, _NAT, (synced // _SECOND) * _SECOND)
+    else:
         last = int(np.datetime64(last_sync.replace(tzinfo=None), "us").astype(np.int64))
-        floor = np.maximum(floor, (last // _SECOND) * _SECOND)
+        last_floor = (last // _SECOND) * _SECOND
+        recent = q["last_updated"] > last_floor  # NaT is the smallest int64: never recent
+        rows = np.flatnonzero(linked & _take(recent, pairs.q, False)) if recent.any() else np.empty(0, np.int64)
+        updated = _take(q["last_updated"], pairs.q[rows], _NAT)
+        synced = _take(links["synced_at"], pairs.link[rows], _NAT)
+        # max(synced, last) to the whole second: the last run's end, except for links written after it
+        floor = np.maximum(np.where(synced == _NAT, _NAT, (synced // _SECOND) * _SECOND), last_floor)
     changed = (updated != _NAT) & (floor != _NAT) & (updated > floor)
     pick = rows[changed]
     return pd.DataFrame({
@@ -294,25 +472,25 @@ class _CustomerOutcome:
     changed: pd.DataFrame
     paired_work: np.ndarray  # WORK client ids with a QBO partner (link or name) ...
     paired_qbo: np.ndarray  # ... and that partner's QBO id
+    partner_known: np.ndarray  # per WORK client row: it has a QBO partner ...
+    partner_qbo: np.ndarray  # ... whose QBO id is this (0 where none)
     waiting_clients: np.ndarray  # WORK client ids held in the match preview
     counts: tuple[int, int]  # customers in scope on each side
 
 
-def _customers(work: WorkFrames, qbo: QboFrames, links: LinkFrames, *, default_state: str | None) -> _CustomerOutcome:
-    w, q, lk = _Columns(work.clients), _Columns(qbo.customers), _Columns(links.customers)
-    pending = links.pending_matches
+def _customers(d: _Data, *, default_state: str | None) -> _CustomerOutcome:
+    w, q, lk = d.wc, d.qc, d.lc
+    pending = d.links.pending_matches
     w_pending = np.isin(w["work_id"], pending["work_id"].to_numpy())
     q_pending = np.isin(q["qbo_id"], pending["qbo_id"].to_numpy())
     pairs = _pair(
-        w["work_id"], q["qbo_id"], lk["work_id"], lk["qbo_id"],
-        w_key=lambda pos: _strip(w["display_name"][pos], fold=True),
-        q_key=lambda pos: _strip(q["display_name"][pos], fold=True),
+        w, "work_id", q, "qbo_id", lk,
+        w_key=lambda pos: _strip(w.text("display_name", pos), fold=True),
+        q_key=lambda pos: _strip(q.text("display_name", pos), fold=True),
         w_keyable=~w_pending, q_keyable=~q_pending,
     )
     src, pw, pq = pairs.source, pairs.w, pairs.q
     has_w, has_q = pw >= 0, pq >= 0
-    w_name = _take(w["display_name"], pw, "")
-    q_name = _take(q["display_name"], pq, "")
 
     # one side only, or linked to a record that is gone
     w_wait = (src == _WORK_ONLY) & _take(w_pending, pw, False)
@@ -334,7 +512,7 @@ def _customers(work: WorkFrames, qbo: QboFrames, links: LinkFrames, *, default_s
         "side": _text(side),
         "work_id": _ids(w["work_id"], pw[u]),
         "qbo_id": _ids(q["qbo_id"], pq[u]),
-        "name": _text(np.where(has_w[u], w_name[u], q_name[u])),
+        "name": _text(np.where(has_w[u], w.text("display_name", pw[u]), q.text("display_name", pq[u]))),
         "reason": _text(reason),
     })
 
@@ -352,15 +530,13 @@ def _customers(work: WorkFrames, qbo: QboFrames, links: LinkFrames, *, default_s
         "entity": _text(np.full(len(wait), "customer", dtype=object)),
         "work_id": _ids(w["work_id"], pw[wait]),
         "qbo_id": _ids(q["qbo_id"], pq[wait]),
-        "label": _text(np.where(pw[wait] >= 0, w_name[wait], q_name[wait])),
+        "label": _text(np.where(pw[wait] >= 0, w.text("display_name", pw[wait]), q.text("display_name", pq[wait]))),
         "reason": _text(np.array(wait_reason, dtype=object)),
     })
 
     # field differences of pairs
     both = np.flatnonzero(has_w & has_q)
     a, b = pw[both], pq[both]
-    qbo_name = _take(lk["qbo_name"], pairs.link[both], "")
-    expected_name = np.where(qbo_name != "", qbo_name, w["display_name"][a])
     fields: list[pd.DataFrame] = []
 
     def field(name: str, pick: np.ndarray, work_values: np.ndarray, qbo_values: np.ndarray) -> None:
@@ -370,13 +546,18 @@ def _customers(work: WorkFrames, qbo: QboFrames, links: LinkFrames, *, default_s
             "field": np.full(len(pick), name, dtype=object), "work": work_values, "qbo": qbo_values,
         }))
 
-    for name, w_vals, q_vals in (
-        ("name", expected_name, q["display_name"][b]),
-        ("email", w["email"][a], q["email"][b]),
-        ("phone", w["phone"][a], q["phone"][b]),
-    ):
-        field(name, *_differing_text(w_vals, q_vals))
-    pick, w_state, q_state = _differing_text(w["billing_state"][a], q["billing_state"][b])
+    # the name QBO should have: the one the sync gave it (``qbo_name`` of the link), else WORK's
+    renamed = np.flatnonzero(~_take(lk.equals("qbo_name", ""), pairs.link[both], True))
+    plain = np.setdiff1d(np.arange(len(both)), renamed, assume_unique=True)
+    pick_p, w_p, q_p = _differing(w, "display_name", a[plain], q, "display_name", b[plain])
+    pick_r, w_r, q_r = _differing_text(lk.text("qbo_name", pairs.link[both[renamed]]),
+                                       q.text("display_name", b[renamed]))
+    pick = np.concatenate([plain[pick_p], renamed[pick_r]])
+    order = np.argsort(pick, kind="stable")
+    field("name", pick[order], np.concatenate([w_p, w_r])[order], np.concatenate([q_p, q_r])[order])
+    for name in ("email", "phone"):
+        field(name, *_differing(w, name, a, q, name, b))
+    pick, w_state, q_state = _differing(w, "billing_state", a, q, "billing_state", b)
     if default_state:
         # the sync fills an empty QBO state with the company's default state in WORK
         keep = ~((q_state == "") & (w_state == default_state.strip()))
@@ -395,14 +576,20 @@ def _customers(work: WorkFrames, qbo: QboFrames, links: LinkFrames, *, default_s
         "work_id": w["work_id"][a[off]], "qbo_id": q["qbo_id"][b[off]], "name": _text(w["display_name"][a[off]]),
         "work_active": w_active[off], "qbo_active": q_active[off],
     })
+    partner_known = np.zeros(len(w), dtype=bool)
+    partner_known[a] = True
+    partner_qbo = np.zeros(len(w), dtype=np.int64)
+    partner_qbo[a] = q["qbo_id"][b]
     return _CustomerOutcome(
         frames={"customers_unlinked": unlinked_frame, "customers_fields": fields_frame,
                 "customers_inactive_one_side": inactive},
         awaiting=awaiting,
-        changed=_changed("customer", pairs, w, q, lk, links.last_sync_at),
+        changed=_changed("customer", pairs, w, q, lk, d.links.last_sync_at),
         paired_work=w["work_id"][a].astype(np.int64),
         paired_qbo=q["qbo_id"][b].astype(np.int64),
-        waiting_clients=w["work_id"][w_pending & ~np.isin(w["work_id"], w["work_id"][a])].astype(np.int64),
+        partner_known=partner_known,
+        partner_qbo=partner_qbo,
+        waiting_clients=w["work_id"][w_pending & ~partner_known].astype(np.int64),
         counts=(int(len(w) - w_wait.sum()), int(len(q) - q_wait.sum())),
     )
 
@@ -424,85 +611,98 @@ class _InvoiceOutcome:
     w_not_expected: np.ndarray  # per WORK row
     w_waiting: np.ndarray  # per WORK row
     w_state: np.ndarray
-    w_customer: np.ndarray  # per WORK row: its client's name ("" if unknown)
-    paired_work: np.ndarray  # WORK invoice ids with a QBO partner ...
-    paired_qbo: np.ndarray  # ... and its QBO id
+    w_client_rows: np.ndarray  # per WORK row: its client's row in WORK's clients (-1 if unknown)
+    w_paired: np.ndarray  # per WORK row: it has a QBO partner ...
+    w_partner: np.ndarray  # ... whose QBO id is this (0 where none)
 
 
-def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _CustomerOutcome, *,
-              integration_date: date | None, tol: int) -> _InvoiceOutcome:
-    w, q, lk = _Columns(work.invoices), _Columns(qbo.invoices), _Columns(links.invoices)
+def _invoices(d: _Data, customers: _CustomerOutcome, *, integration_date: date | None, tol: int) -> _InvoiceOutcome:
+    w, q, lk = d.wi, d.qi, d.li
     pairs = _pair(
-        w["work_id"], q["qbo_id"], lk["work_id"], lk["qbo_id"],
-        w_key=lambda pos: _strip(w["number"][pos]), q_key=lambda pos: _strip(q["doc_number"][pos]),
+        w, "work_id", q, "qbo_id", lk,
+        w_key=lambda pos: _strip(w.text("number", pos)), q_key=lambda pos: _strip(q.text("doc_number", pos)),
     )
     src, pw, pq = pairs.source, pairs.w, pairs.q
+    n_pairs = len(src)
     has_w, has_q = pw >= 0, pq >= 0
-    status = w["status"]
-    w_state = np.select([w["deleted"], status == "void", status == "draft"], [_DELETED, _VOID, _DRAFT], _OPEN)
+    is_link = src == _LINK
+    # WORK state per row: deleted wins over void, void over draft
+    w_state = np.where(w.equals("status", "draft"), _DRAFT, _OPEN).astype(np.int8)
+    w_state[w.equals("status", "void")] = _VOID
+    w_state[w["deleted"]] = _DELETED
     ws = _take(w_state, pw, _DELETED)
     qv = _take(q["voided"], pq, False)
     both = has_w & has_q
     live = both & (ws <= _DRAFT) & ~qv
-    w_names = _names_of(w["client_id"], work.clients, "work_id")  # per WORK invoice row
-    customer = _customer(_take(w_names, pw, ""),
-                         _take(_names_of(q["customer_qbo_id"], qbo.customers, "qbo_id"), pq, ""))  # per pair
+    w_client_rows = d.wc.lookup("work_id")(w["client_id"])  # per WORK invoice row
+    q_customer = d.qc.lookup("qbo_id")
+
+    def customer(rows: np.ndarray) -> np.ndarray:
+        """The ``customer`` column for the pairs ``rows`` (names are looked up for reported rows only)."""
+        return _names(d.wc, _take(w_client_rows, pw[rows], _NONE),
+                      d.qc, _via(q_customer, q["customer_qbo_id"], pq[rows]))
+
     frames: dict[str, pd.DataFrame] = {}
 
     # -- status on one side only: void or deleted in one place, not the other
-    gone_in_qbo = (src == _LINK) & has_w & ~has_q & (ws != _DELETED)
+    gone_in_qbo = is_link & has_w & ~has_q & (ws != _DELETED)
     one_side = np.flatnonzero((both & ~live & ~((ws == _VOID) & qv)) | gone_in_qbo)
     frames["invoices_void_or_deleted"] = pd.DataFrame({
         "work_id": _ids(w["work_id"], pw[one_side]),
         "qbo_id": pd.arrays.IntegerArray(
             np.where(has_q[one_side], _take(q["qbo_id"], pq[one_side], 0), _take(lk["qbo_id"], pairs.link[one_side], 0))
             .astype(np.int64), np.zeros(len(one_side), dtype=bool)),
-        "number": _text(_take(w["number"], pw[one_side], "")),
-        "customer": _text(customer[one_side]),
+        "number": _text(w.text("number", pw[one_side])),
+        "customer": _text(customer(one_side)),
         "work_status": _text(_STATUS_TEXT[ws[one_side]]),
         "qbo_status": _text(np.where(~has_q[one_side], "deleted", np.where(qv[one_side], "void", "open"))
                             .astype(object)),
     })
 
-    # -- WORK only: not expected, waiting for its client, or missing in QBO
-    wo = src == _WORK_ONLY
-    w_date = _take(w["issue_date"], pw, np.datetime64("NaT"))
-    early = _before(w_date, integration_date)
-    client = _take(w["client_id"], pw, 0)
-    waiting_client = np.isin(client, customers.waiting_clients)
-    client_paired = np.isin(client, customers.paired_work)
-    reason_w = np.select([ws == _DELETED, ws == _VOID, ws == _DRAFT, early], [1, 2, 3, 4], 0)
-    not_expected_w = wo & (reason_w > 0)
-    waiting = wo & ~not_expected_w & waiting_client
-    missing_q = np.flatnonzero(wo & ~not_expected_w & ~waiting)
+    # -- WORK only: not expected, waiting for its client, or missing in QBO (worked out on those rows only)
+    wo_rows = np.flatnonzero(src == _WORK_ONLY)
+    wo_w = pw[wo_rows]
+    wo_state = w_state[wo_w]
+    wo_reason = np.select([wo_state == _DELETED, wo_state == _VOID, wo_state == _DRAFT,
+                           _before(w["issue_date"][wo_w], integration_date)], [1, 2, 3, 4], 0).astype(np.int8)
+    wo_waiting = (wo_reason == 0) & np.isin(w["client_id"][wo_w], customers.waiting_clients)
+    reason_w = np.zeros(n_pairs, dtype=np.int8)
+    reason_w[wo_rows] = wo_reason
+    not_expected_w = reason_w > 0
+    waiting = np.zeros(n_pairs, dtype=bool)
+    waiting[wo_rows] = wo_waiting
+    missing_q = wo_rows[(wo_reason == 0) & ~wo_waiting]
+    rows_w = pw[missing_q]
     frames["invoices_missing_in_qbo"] = pd.DataFrame({
-        "work_id": w["work_id"][pw[missing_q]],
-        "number": _text(w["number"][pw[missing_q]]),
-        "client_id": w["client_id"][pw[missing_q]],
-        "customer": _text(customer[missing_q]),
-        "date": _dates(w["issue_date"][pw[missing_q]]),
-        "total_cents": w["total_cents"][pw[missing_q]],
-        "balance_cents": w["balance_cents"][pw[missing_q]],
-        "reason": _text(np.where(client_paired[missing_q], "not in QBO", "not in QBO; its client is not in QBO either")
-                        .astype(object)),
+        "work_id": w["work_id"][rows_w],
+        "number": _text(w.text("number", rows_w)),
+        "client_id": w["client_id"][rows_w],
+        "customer": _text(customer(missing_q)),
+        "date": _dates(w["issue_date"][rows_w]),
+        "total_cents": w["total_cents"][rows_w],
+        "balance_cents": w["balance_cents"][rows_w],
+        "reason": _text(np.where(np.isin(w["client_id"][rows_w], customers.paired_work), "not in QBO",
+                                 "not in QBO; its client is not in QBO either").astype(object)),
     })
 
     # -- QBO only (or linked to a WORK invoice that is gone)
-    qo = src == _QBO_ONLY
-    q_date = _take(q["txn_date"], pq, np.datetime64("NaT"))
-    not_expected_q = qo & _before(q_date, integration_date)
-    orphan = (src == _LINK) & has_q & ~has_w
-    missing_w = np.flatnonzero((qo & ~not_expected_q) | orphan)
+    qo_rows = np.flatnonzero(src == _QBO_ONLY)
+    qo_early = _before(q["txn_date"][pq[qo_rows]], integration_date)
+    not_expected_q = np.zeros(n_pairs, dtype=bool)
+    not_expected_q[qo_rows[qo_early]] = True
+    orphan = is_link & has_q & ~has_w
+    missing_w = np.union1d(qo_rows[~qo_early], np.flatnonzero(orphan))
+    rows_q = pq[missing_w]
     link_w = _take(lk["work_id"], pairs.link[missing_w], 0)
     frames["invoices_missing_in_work"] = pd.DataFrame({
-        "qbo_id": q["qbo_id"][pq[missing_w]],
+        "qbo_id": q["qbo_id"][rows_q],
         "work_id": pd.arrays.IntegerArray(link_w.astype(np.int64), ~orphan[missing_w]),
-        "doc_number": _text(q["doc_number"][pq[missing_w]]),
-        "customer_qbo_id": q["customer_qbo_id"][pq[missing_w]],
-        "customer": _text(customer[missing_w]),
-        "date": _dates(q["txn_date"][pq[missing_w]]),
-        "total_cents": q["total_cents"][pq[missing_w]],
-        "balance_cents": q["balance_cents"][pq[missing_w]],
+        "doc_number": _text(q.text("doc_number", rows_q)),
+        "customer_qbo_id": q["customer_qbo_id"][rows_q],
+        "customer": _text(customer(missing_w)),
+        "date": _dates(q["txn_date"][rows_q]),
+        "total_cents": q["total_cents"][rows_q],
+        "balance_cents": q["balance_cents"][rows_q],
         "reason": _text(np.where(orphan[missing_w],
                                  pd.Series(link_w, dtype=str).radd("linked to WORK invoice ")
                                  .add(", which WORK does not have").to_numpy(),
@@ -516,9 +716,10 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
         "side": _text(np.where(ne_w, "WORK", "QBO").astype(object)),
         "work_id": _ids(w["work_id"], pw[ne]),
         "qbo_id": _ids(q["qbo_id"], pq[ne]),
-        "number": _text(np.where(ne_w, _take(w["number"], pw[ne], ""), _take(q["doc_number"], pq[ne], ""))),
-        "customer": _text(customer[ne]),
-        "date": _dates(np.where(ne_w, w_date[ne], q_date[ne])),
+        "number": _text(np.where(ne_w, w.text("number", pw[ne]), q.text("doc_number", pq[ne]))),
+        "customer": _text(customer(ne)),
+        "date": _dates(np.where(ne_w, _take(w["issue_date"], pw[ne], np.datetime64("NaT")),
+                                _take(q["txn_date"], pq[ne], np.datetime64("NaT")))),
         "total_cents": np.where(ne_w, _take(w["total_cents"], pw[ne], 0), _take(q["total_cents"], pq[ne], 0)),
         "reason": _text(np.where(ne_w, _INVOICE_REASONS[reason_w[ne]] + ": not expected in QBO",
                                  "dated before the integration date: not expected in WORK").astype(object)),
@@ -528,8 +729,8 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
         "entity": _text(np.full(len(wait_rows), "invoice", dtype=object)),
         "work_id": _ids(w["work_id"], pw[wait_rows]),
         "qbo_id": pd.array([pd.NA] * len(wait_rows), dtype="Int64"),
-        "label": _text(w["number"][pw[wait_rows]]),
-        "reason": _text(pd.Series(client[wait_rows], dtype=str).radd("its client ")
+        "label": _text(w.text("number", pw[wait_rows])),
+        "reason": _text(pd.Series(w["client_id"][pw[wait_rows]], dtype=str).radd("its client ")
                         .add(" waits for a match decision").to_numpy(dtype=object)),
     })
 
@@ -540,56 +741,62 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
 
     def head(m: np.ndarray) -> dict[str, Any]:
         """The columns every field frame starts with, for the pairs ``m``."""
-        return {"work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "number": _text(w["number"][a[m]]),
-                "customer": _text(customer[i[m]]), "match": _match_labels(source[m], "number")}
+        return {"work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "number": _text(w.text("number", a[m])),
+                "customer": _text(customer(i[m])), "match": _match_labels(source[m], "number")}
 
     for name, w_col, q_col in (("invoices_total", "total_cents", "total_cents"),
                                ("invoices_tax", "tax_cents", "tax_cents"),
                                ("invoices_balance", "balance_cents", "balance_cents")):
         wv, qv_ = w[w_col][a], q[q_col][b]
         delta = qv_ - wv
-        m = np.flatnonzero(np.abs(delta) > tol)
+        m = _beyond(delta, tol)
         frames[name] = pd.DataFrame({**head(m), "work_cents": wv[m], "qbo_cents": qv_[m], "difference_cents": delta[m]})
     for name, w_col, q_col in (("invoices_date", "issue_date", "txn_date"),
                                ("invoices_due_date", "due_date", "due_date")):
         wd, qd = w[w_col][a], q[q_col][b]
-        differs = ~np.isnat(wd) & (np.isnat(qd) | (wd != qd))
-        m = np.flatnonzero(differs)
+        # as int64 (NaT the smallest): a WORK date that is set and differs, a missing QBO one included
+        wdi = wd.view(np.int64)
+        m = np.flatnonzero((wdi != qd.view(np.int64)) & (wdi != _NAT))
         frames[name] = pd.DataFrame({**head(m), "work_date": _dates(wd[m]), "qbo_date": _dates(qd[m]),
                                      "difference_days": _days(qd[m], wd[m])})
-    clients = w["client_id"][a]
-    partner_pos = _index(customers.paired_work).get_indexer(clients.astype(np.int64))
-    expected = _take(customers.paired_qbo, partner_pos, 0)
+    client_rows = w_client_rows[a]
+    known = _take(customers.partner_known, client_rows, False)
+    expected = _take(customers.partner_qbo, client_rows, 0)
     actual = q["customer_qbo_id"][b]
-    m = np.flatnonzero((partner_pos < 0) | (expected != actual))
+    m = np.flatnonzero(~known | (expected != actual))
     frames["invoices_customer"] = pd.DataFrame({
-        **head(m), "work_client_id": clients[m],
-        "expected_qbo_customer": pd.arrays.IntegerArray(expected[m].astype(np.int64), partner_pos[m] < 0),
+        **head(m), "work_client_id": w["client_id"][a[m]],
+        "expected_qbo_customer": pd.arrays.IntegerArray(expected[m].astype(np.int64), ~known[m]),
         "qbo_customer": actual[m],
     })
-    linked = np.flatnonzero(both & (src == _LINK))
-    wn, qn = w["number"][pw[linked]], q["doc_number"][pq[linked]]
-    rough = np.flatnonzero(wn != qn)
-    differs_n = rough[_strip(wn[rough]) != _strip(qn[rough])]
-    pick = linked[differs_n]
+    linked = np.flatnonzero(both & is_link)
+    rough = np.flatnonzero(_unequal_text(w, "number", pw[linked], q, "doc_number", pq[linked]))
+    wn, qn = w.text("number", pw[linked[rough]]), q.text("doc_number", pq[linked[rough]])
+    keep = _strip(wn) != _strip(qn)
+    pick = linked[rough[keep]]
     frames["invoices_number"] = pd.DataFrame({
-        "work_id": w["work_id"][pw[pick]], "qbo_id": q["qbo_id"][pq[pick]], "customer": _text(customer[pick]),
+        "work_id": w["work_id"][pw[pick]], "qbo_id": q["qbo_id"][pq[pick]], "customer": _text(customer(pick)),
         "match": _text(np.full(len(pick), "link", dtype=object)),
-        "work_number": _text(wn[differs_n]), "qbo_number": _text(qn[differs_n]),
+        "work_number": _text(wn[keep]), "qbo_number": _text(qn[keep]),
     })
 
     # -- scope flags per row, for totals, balances and aging
     w_not_expected = np.zeros(len(w), dtype=bool)
-    w_not_expected[pw[not_expected_w]] = True
+    w_not_expected[wo_w[wo_reason > 0]] = True
     w_waiting = np.zeros(len(w), dtype=bool)
-    w_waiting[pw[waiting]] = True
+    w_waiting[wo_w[wo_waiting]] = True
     w_outside = w_not_expected | w_waiting
     q_outside = np.zeros(len(q), dtype=bool)
-    q_outside[pq[not_expected_q]] = True
+    q_outside[pq[qo_rows[qo_early]]] = True
+    paired = np.flatnonzero(both)
+    w_paired = np.zeros(len(w), dtype=bool)
+    w_paired[pw[paired]] = True
+    w_partner = np.zeros(len(w), dtype=np.int64)
+    w_partner[pw[paired]] = q["qbo_id"][pq[paired]]
     return _InvoiceOutcome(
         frames=frames,
         awaiting=awaiting,
-        changed=_changed("invoice", pairs, w, q, lk, links.last_sync_at),
+        changed=_changed("invoice", pairs, w, q, lk, d.links.last_sync_at),
         w_in=(w_state <= _DRAFT) & ~w_outside,
         q_in=~q["voided"].astype(bool) & ~q_outside,
         w_outside=w_outside,
@@ -597,9 +804,9 @@ def _invoices(work: WorkFrames, qbo: QboFrames, links: LinkFrames, customers: _C
         w_not_expected=w_not_expected,
         w_waiting=w_waiting,
         w_state=w_state,
-        w_customer=w_names,
-        paired_work=w["work_id"][pw[both]].astype(np.int64),
-        paired_qbo=q["qbo_id"][pq[both]].astype(np.int64),
+        w_client_rows=w_client_rows,
+        w_paired=w_paired,
+        w_partner=w_partner,
     )
 
 
@@ -616,36 +823,39 @@ class _PaymentOutcome:
     totals: tuple[Total, Total]
 
 
-def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _InvoiceOutcome, *,
-              integration_date: date | None, tol: int) -> _PaymentOutcome:
-    w, q, lk = _Columns(work.payments), _Columns(qbo.payments), _Columns(links.payments)
-    wi = _Columns(work.invoices)
-    pairs = _pair(w["work_id"], q["qbo_id"], lk["work_id"], lk["qbo_id"])
+def _payments(d: _Data, invoices: _InvoiceOutcome, *, integration_date: date | None, tol: int) -> _PaymentOutcome:
+    w, q, lk, wi = d.wp, d.qp, d.lp, d.wi
+    pairs = _pair(w, "work_id", q, "qbo_id", lk)
     src, pw, pq = pairs.source, pairs.w, pairs.q
     has_w, has_q = pw >= 0, pq >= 0
     deleted = _take(w["deleted"], pw, True)
     frames: dict[str, pd.DataFrame] = {}
 
     # the invoice each WORK payment pays: its row in WORK, and its QBO partner
-    inv_pos = _index(wi["work_id"]).get_indexer(_take(w["invoice_id"], pw, 0).astype(np.int64))
-    inv_pos = np.where(has_w, inv_pos, _NONE)
-    partner = _index(invoices.paired_work).get_indexer(_take(w["invoice_id"], pw, 0).astype(np.int64))
-    partner = np.where(has_w, partner, _NONE)
-    customer = _customer(_take(invoices.w_customer, inv_pos, ""),
-                         _take(_names_of(q["customer_qbo_id"], qbo.customers, "qbo_id"), pq, ""))  # per pair
-    expected_invoice = _take(invoices.paired_qbo, partner, 0)
+    inv_pos = np.where(has_w, wi.lookup("work_id")(_take(w["invoice_id"], pw, 0)), _NONE)
+    partner_known = _take(invoices.w_paired, inv_pos, False)
+    expected_invoice = np.where(partner_known, _take(invoices.w_partner, inv_pos, 0), 0)
+    q_customer = d.qc.lookup("qbo_id")
+
+    def customer(rows: np.ndarray) -> np.ndarray:
+        """The ``customer`` column for the pairs ``rows``: the client of the WORK payment's invoice, else
+        the QBO payment's customer."""
+        return _names(d.wc, _take(invoices.w_client_rows, inv_pos[rows], _NONE),
+                      d.qc, _via(q_customer, q["customer_qbo_id"], pq[rows]))
 
     # what each QBO payment's lines apply to
-    lines = qbo.payment_lines
-    line_pos = _index(q["qbo_id"]).get_indexer(lines["payment_qbo_id"].to_numpy(dtype=np.int64))
-    grouped = (pd.DataFrame({"p": line_pos, "inv": lines["invoice_qbo_id"].to_numpy(dtype=np.int64),
-                             "amt": lines["amount_cents"].to_numpy(dtype=np.int64)})
-               .loc[line_pos >= 0].groupby("p").agg(lo=("inv", "min"), hi=("inv", "max"), applied=("amt", "sum")))
-    lo = np.full(len(q), _NONE, dtype=np.int64)
-    hi = np.full(len(q), _NONE, dtype=np.int64)
-    applied = np.zeros(len(q), dtype=np.int64)
-    at = grouped.index.to_numpy(dtype=np.int64)
-    lo[at], hi[at], applied[at] = grouped["lo"].to_numpy(), grouped["hi"].to_numpy(), grouped["applied"].to_numpy()
+    lines = d.qbo.payment_lines
+    line_pos = q.lookup("qbo_id")(lines["payment_qbo_id"].to_numpy(dtype=np.int64))
+    counted = line_pos >= 0
+    on, line_invoice = line_pos[counted], lines["invoice_qbo_id"].to_numpy(dtype=np.int64)[counted]
+    lo = np.full(len(q), np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(len(q), np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(lo, on, line_invoice)
+    np.maximum.at(hi, on, line_invoice)
+    applied = _sum_rows(line_pos, lines["amount_cents"].to_numpy(dtype=np.int64), len(q))
+    without = np.bincount(on, minlength=len(q)) == 0
+    lo[without] = _NONE
+    hi[without] = _NONE
 
     # -- WORK only: not expected, waiting, or missing in QBO
     wo = src == _WORK_ONLY
@@ -662,11 +872,11 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
         "work_id": w["work_id"][pw[missing_q]],
         "qbo_id": pd.arrays.IntegerArray(link_q.astype(np.int64), ~gone_in_qbo[missing_q]),
         "invoice_id": w["invoice_id"][pw[missing_q]],
-        "customer": _text(customer[missing_q]),
+        "customer": _text(customer(missing_q)),
         "date": _dates(w["date"][pw[missing_q]]),
         "amount_cents": w["amount_cents"][pw[missing_q]],
         "reason": _text(np.where(gone_in_qbo[missing_q], "deleted in QBO",
-                                 np.where(partner[missing_q] >= 0, "not in QBO",
+                                 np.where(partner_known[missing_q], "not in QBO",
                                           "not in QBO; its invoice is not in QBO either")).astype(object)),
     })
 
@@ -682,7 +892,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
         "qbo_id": q["qbo_id"][pq[missing_w]],
         "work_id": pd.arrays.IntegerArray(link_w.astype(np.int64), src[missing_w] != _LINK),
         "customer_qbo_id": q["customer_qbo_id"][pq[missing_w]],
-        "customer": _text(customer[missing_w]),
+        "customer": _text(customer(missing_w)),
         "date": _dates(q["txn_date"][pq[missing_w]]),
         "amount_cents": q["total_cents"][pq[missing_w]],
         "reason": _text(np.select(
@@ -699,7 +909,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
         "work_id": _ids(w["work_id"], pw[ne]),
         "qbo_id": _ids(q["qbo_id"], pq[ne]),
         "invoice_id": _ids(w["invoice_id"], pw[ne]),
-        "customer": _text(customer[ne]),
+        "customer": _text(customer(ne)),
         "date": _dates(np.where(ne_w, w_date[ne], q_date[ne])),
         "amount_cents": np.where(ne_w, _take(w["amount_cents"], pw[ne], 0), _take(q["total_cents"], pq[ne], 0)),
         "reason": _text(np.where(ne_w, _PAYMENT_REASONS[reason_w[ne]] + ": not expected in QBO",
@@ -720,19 +930,19 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
     a, b = pw[i], pq[i]
     wv, qv = w["amount_cents"][a], q["total_cents"][b]
     delta = qv - wv
-    m = np.flatnonzero(np.abs(delta) > tol)
+    m = _beyond(delta, tol)
     frames["payments_amount"] = pd.DataFrame({
-        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "customer": _text(customer[i[m]]),
+        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "customer": _text(customer(i[m])),
         "work_cents": wv[m], "qbo_cents": qv[m], "difference_cents": delta[m],
     })
     wd, qd = w["date"][a], q["txn_date"][b]
     m = np.flatnonzero(np.isnat(qd) | (wd != qd))
     frames["payments_date"] = pd.DataFrame({
-        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "customer": _text(customer[i[m]]),
+        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][b[m]], "customer": _text(customer(i[m])),
         "work_date": _dates(wd[m]), "qbo_date": _dates(qd[m]), "difference_days": _days(qd[m], wd[m]),
     })
     expected = expected_invoice[i]
-    known = partner[i] >= 0
+    known = partner_known[i]
     m = np.flatnonzero(~known | (lo[b] != expected) | (hi[b] != expected))
     rows = b[m]
     applied_to = lines.assign(_p=line_pos).loc[np.isin(line_pos, rows)]
@@ -740,7 +950,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
               .agg(lambda ids: ", ".join(str(x) for x in sorted(set(ids.tolist())))) if len(applied_to)
               else pd.Series(dtype=object))
     frames["payments_applied_to"] = pd.DataFrame({
-        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][rows], "customer": _text(customer[i[m]]),
+        "work_id": w["work_id"][a[m]], "qbo_id": q["qbo_id"][rows], "customer": _text(customer(i[m])),
         "work_invoice_id": w["invoice_id"][a[m]],
         "expected_qbo_invoice": pd.arrays.IntegerArray(expected[m].astype(np.int64), ~known[m]),
         "qbo_invoices": _text(listed.reindex(rows).fillna("").to_numpy(dtype=object)),
@@ -752,12 +962,15 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
     q_outside[pq[not_expected_q]] = True
     partner_w = np.full(len(q), _NONE, dtype=np.int64)
     partner_w[pq[has_q & has_w]] = pw[has_q & has_w]
-    q_customer = np.full(len(q), "", dtype=object)  # per QBO row: its pair's customer
-    q_customer[pq[has_q]] = customer[has_q]
+    pair_of_q = np.full(len(q), _NONE, dtype=np.int64)  # per QBO row: its pair
+    pair_of_q[pq[has_q]] = np.flatnonzero(has_q)
     m = np.flatnonzero((q["unapplied_cents"] > tol) & ~q_outside)
+    unapplied_customer = np.full(len(m), "", dtype=object)
+    with_pair = pair_of_q[m] >= 0
+    unapplied_customer[with_pair] = customer(pair_of_q[m][with_pair])
     frames["payments_unapplied"] = pd.DataFrame({
         "qbo_id": q["qbo_id"][m], "work_id": _ids(w["work_id"], partner_w[m]),
-        "customer_qbo_id": q["customer_qbo_id"][m], "customer": _text(q_customer[m]),
+        "customer_qbo_id": q["customer_qbo_id"][m], "customer": _text(unapplied_customer),
         "date": _dates(q["txn_date"][m]),
         "amount_cents": q["total_cents"][m], "unapplied_cents": q["unapplied_cents"][m],
     })
@@ -771,7 +984,7 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
         Total("payment_amount", "Payments received", "money", int(w["amount_cents"][w_in].sum()),
               int(q["total_cents"][q_in].sum())),
     )
-    return _PaymentOutcome(frames, awaiting, _changed("payment", pairs, w, q, lk, links.last_sync_at), totals)
+    return _PaymentOutcome(frames, awaiting, _changed("payment", pairs, w, q, lk, d.links.last_sync_at), totals)
 
 
 # --------------------------------------------------------------------------------------------
@@ -779,29 +992,24 @@ def _payments(work: WorkFrames, qbo: QboFrames, links: LinkFrames, invoices: _In
 # --------------------------------------------------------------------------------------------
 
 
-def _sum_by(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Sum of ``values`` per key, for each of ``wanted`` (0 where a key has none), exactly in int64."""
-    if not len(keys):
-        return np.zeros(len(wanted), dtype=np.int64)
-    sums = pd.Series(values.astype(np.int64)).groupby(keys.astype(np.int64)).sum()
-    return sums.reindex(wanted.astype(np.int64), fill_value=0).to_numpy(dtype=np.int64)
-
-
-def _balances(work: WorkFrames, qbo: QboFrames, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *,
+def _balances(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *,
               tol: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every paired customer's open balance on both sides (the table), and those that differ."""
-    wi, qi = _Columns(work.invoices), _Columns(qbo.invoices)
-    wc, qc = _Columns(work.clients), _Columns(qbo.customers)
+    """Every paired customer's open balance on both sides (the table), and those that differ.
+    Sums are per client (customer) row: each invoice adds to its client's row, in exact int64."""
+    wi, qi, wc, qc = d.wi, d.qi, d.wc, d.qc
     work_ids, qbo_ids = customers.paired_work, customers.paired_qbo
+    w_pos = wc.lookup("work_id")(work_ids)
+    q_pos = qc.lookup("qbo_id")(qbo_ids)
     open_rows = invoices.w_state <= _DRAFT
+    client_rows = np.where(open_rows, invoices.w_client_rows, _NONE)
     balance = wi["balance_cents"]
-    work_open = _sum_by(wi["client_id"][open_rows], balance[open_rows], work_ids)
-    outside = open_rows & invoices.w_outside
-    work_outside = _sum_by(wi["client_id"][outside], balance[outside], work_ids)
-    q_pos = _index(qc["qbo_id"]).get_indexer(qbo_ids)
+    work_open = _sum_rows(client_rows, balance, len(wc))[w_pos]
+    outside = np.flatnonzero(open_rows & invoices.w_outside)
+    work_outside = _sum_rows(client_rows[outside], balance[outside], len(wc))[w_pos]
     qbo_balance = _take(qc["balance_cents"], q_pos, 0).astype(np.int64)
-    qbo_outside = _sum_by(qi["customer_qbo_id"][invoices.q_outside], qi["balance_cents"][invoices.q_outside], qbo_ids)
-    w_pos = _index(wc["work_id"]).get_indexer(work_ids)
+    q_out = np.flatnonzero(invoices.q_outside)
+    qbo_outside = _sum_rows(qc.lookup("qbo_id")(qi["customer_qbo_id"][q_out]), qi["balance_cents"][q_out],
+                            len(qc))[q_pos]
     difference = (qbo_balance - qbo_outside) - (work_open - work_outside)
     table = pd.DataFrame({
         "work_id": work_ids, "qbo_id": qbo_ids, "name": _text(_take(wc["display_name"], w_pos, "")),
@@ -813,24 +1021,29 @@ def _balances(work: WorkFrames, qbo: QboFrames, customers: _CustomerOutcome, inv
 
 
 def _buckets(due: np.ndarray, as_of: date) -> np.ndarray:
-    """Bucket index (see :data:`AGING_BUCKETS`) for each due date (datetime64[s])."""
-    late = (np.datetime64(as_of, "s").astype(np.int64) - due.astype(np.int64)) // 86_400
-    return np.select([late <= 0, late <= 30, late <= 60, late <= 90], [0, 1, 2, 3], 4)
+    """Bucket index (see :data:`AGING_BUCKETS`) for each due date (datetime64[s]): the number of the
+    limits 0, 30, 60 and 90 that the days past due exceed (``days > k`` is ``seconds >= (k + 1) days``)."""
+    late = np.datetime64(as_of, "s").astype(np.int64) - due.astype(np.int64)  # seconds past due
+    bucket = np.zeros(len(due), dtype=np.int8)
+    for limit in (0, 30, 60, 90):
+        bucket += late >= (limit + 1) * 86_400
+    return bucket
 
 
-def _aging(work: WorkFrames, qbo: QboFrames, invoices: _InvoiceOutcome, *, as_of: date, due_days: int,
+def _aging(d: _Data, invoices: _InvoiceOutcome, *, as_of: date, due_days: int,
            tol: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Open amounts per bucket on both sides (the table), and the buckets that differ."""
-    wi, qi = _Columns(work.invoices), _Columns(qbo.invoices)
     offset = np.timedelta64(due_days * 86_400, "s")
     sides: list[tuple[np.ndarray, np.ndarray]] = []
-    for cols, mask, date_col in ((wi, invoices.w_in, "issue_date"), (qi, invoices.q_in, "txn_date")):
-        rows = mask & (cols["balance_cents"] > 0)
+    for cols, mask, date_col in ((d.wi, invoices.w_in, "issue_date"), (d.qi, invoices.q_in, "txn_date")):
+        rows = np.flatnonzero(mask & (cols["balance_cents"] > 0))
         due = cols["due_date"][rows]
-        due = np.where(np.isnat(due), cols[date_col][rows] + offset, due)
+        undated = np.isnat(due)
+        if undated.any():
+            due[undated] = cols[date_col][rows[undated]] + offset
         bucket = _buckets(due, as_of)
         counts = np.bincount(bucket, minlength=len(AGING_BUCKETS)).astype(np.int64)
-        sums = _sum_by(bucket, cols["balance_cents"][rows], np.arange(len(AGING_BUCKETS)))
+        sums = _sum_rows(bucket, cols["balance_cents"][rows], len(AGING_BUCKETS))
         sides.append((counts, sums))
     (w_count, w_sum), (q_count, q_sum) = sides
     table = pd.DataFrame({
@@ -877,11 +1090,12 @@ def reconcile(
     ``default_due_days``: when an invoice without a due date falls due, for aging.
     """
     tol = tolerance_cents(tolerance)
-    customers = _customers(work, qbo, links, default_state=default_state)
-    invoices = _invoices(work, qbo, links, customers, integration_date=integration_date, tol=tol)
-    payments = _payments(work, qbo, links, invoices, integration_date=integration_date, tol=tol)
-    balances, balance_differences = _balances(work, qbo, customers, invoices, tol=tol)
-    aging, aging_differences = _aging(work, qbo, invoices, as_of=as_of, due_days=default_due_days, tol=tol)
+    d = _Data.of(work, qbo, links)
+    customers = _customers(d, default_state=default_state)
+    invoices = _invoices(d, customers, integration_date=integration_date, tol=tol)
+    payments = _payments(d, invoices, integration_date=integration_date, tol=tol)
+    balances, balance_differences = _balances(d, customers, invoices, tol=tol)
+    aging, aging_differences = _aging(d, invoices, as_of=as_of, due_days=default_due_days, tol=tol)
     frames: dict[str, pd.DataFrame] = {
         **customers.frames, **invoices.frames, **payments.frames,
         "customer_balances": balance_differences,
@@ -890,7 +1104,7 @@ def reconcile(
         "awaiting_match": pd.concat([customers.awaiting, invoices.awaiting, payments.awaiting], ignore_index=True),
     }
     frames = {name: _ordered(name, frame) for name, frame in frames.items()}
-    wi, qi = _Columns(work.invoices), _Columns(qbo.invoices)
+    wi, qi = d.wi, d.qi
     totals = (
         Total("customers", "Customers", "count", *customers.counts),
         Total("invoices", "Invoices", "count", int(invoices.w_in.sum()), int(invoices.q_in.sum())),
