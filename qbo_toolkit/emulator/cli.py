@@ -57,8 +57,12 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def run(args: argparse.Namespace) -> int:
     server = EmulatorServer(config_from_args(args))
-    # one JSON line describing the emulator, so scripts can connect without reading code
-    print(json.dumps(server.info), flush=True)
+    # one JSON line describing the emulator, so scripts can connect without reading code; with an
+    # info file (mode 0600) the client secret stays there, out of the logs stdout ends up in
+    info = dict(server.info)
+    if args.info_file:
+        info["client_secret"] = "*** (in the info file)"  # noqa: S105 - a mask, not a secret
+    print(json.dumps(info), flush=True)
 
     def _stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

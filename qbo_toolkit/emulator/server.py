@@ -17,6 +17,7 @@ It binds 127.0.0.1 only. Routes:
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import secrets
@@ -572,7 +573,11 @@ class EmulatorServer:
             path = Path(self.config.info_file)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_text(json.dumps(self.info) + "\n")
+            # it holds the client secret: readable by its owner only, from its first byte
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                os.fchmod(out.fileno(), 0o600)
+                out.write(json.dumps(self.info) + "\n")
             tmp.replace(path)
 
     def start(self) -> EmulatorServer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -325,7 +326,10 @@ def test_command_line_prints_info_and_stops_on_sigterm(tmp_path: Path) -> None:
         deadline = time.monotonic() + 10
         while not info_file.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert json.loads(info_file.read_text()) == printed
+        written = json.loads(info_file.read_text())
+        assert stat.S_IMODE(info_file.stat().st_mode) == 0o600  # it holds the client secret
+        assert written["client_secret"] not in line  # the printed line (a log, often) does not
+        assert {**written, "client_secret": printed["client_secret"]} == printed
         discovery = requests.get(printed["discovery_url"], timeout=5)
         assert discovery.json()["token_endpoint"].startswith(printed["base_url"])
         proc.send_signal(signal.SIGTERM)
