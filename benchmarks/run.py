@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,8 @@ CEILING_OPS_PER_MIN = BATCH_PER_MINUTE * BATCH_ITEMS + (PER_MINUTE - BATCH_PER_M
 LATENCY_MEAN, LATENCY_JITTER = 0.225, 0.075  # scaled seconds: 150-300 ms
 
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"sync": {"clients": 2000, "invoices": 10000, "payments": 8000}, "time_scale": 10.0,
-             "noop": {"clients": 20_000, "invoices": 20_000}, "recon_rows": 1_000_000, "recon_diffs": 3000,
+    "full": {"sync": {"clients": 2000, "invoices": 10000, "payments": 8000}, "time_scale": 5.0,
+             "noop": {"clients": 100_000, "invoices": 100_000}, "recon_rows": 1_000_000, "recon_diffs": 3000,
              "demo": True},
     "smoke": {"sync": {"clients": 40, "invoices": 60, "payments": 40}, "time_scale": 600.0,
               "noop": {"clients": 40, "invoices": 60}, "recon_rows": 2000, "recon_diffs": 60, "demo": False},
@@ -75,7 +75,7 @@ def emulator(workdir: Path, *args: str) -> Iterator[dict[str, Any]]:
                              "--access-ttl", "1e9", "--info-file", str(info), *args],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        for _ in range(300):
+        for _ in range(3600):  # up to 3 minutes: with --data-dir it first loads every stored record
             if info.exists() and info.stat().st_size:
                 break
             if proc.poll() is not None:
@@ -139,7 +139,7 @@ def measure_sync(size: dict[str, Any], tmp: Path) -> tuple[dict[str, Any], Any]:
     workdir = tmp / "sync"
     workdir.mkdir()
     store = work_store(workdir, size["sync"])
-    with emulator(workdir, *emulator_args(scale)):
+    with emulator(workdir, *emulator_args(scale)) as info:
         conn = connect(workdir)
         engine = SyncEngine(store, conn.client, settings())
         before = conn.client.transport.stats.snapshot()
@@ -147,6 +147,7 @@ def measure_sync(size: dict[str, Any], tmp: Path) -> tuple[dict[str, Any], Any]:
         result = engine.run()
         seconds = time.perf_counter() - started
         after = conn.client.transport.stats.snapshot()
+        kinds = request_kinds(info)
     stats = {k: after[k] - before[k] for k in after}
     written = sum(v for k, v in result.counts.items() if k.count(".") == 2 and k.endswith(".ok")
                   and k.split(".")[1] in ("create", "created", "link", "linked", "update", "updated"))
@@ -154,7 +155,27 @@ def measure_sync(size: dict[str, Any], tmp: Path) -> tuple[dict[str, Any], Any]:
     scaled_minutes = seconds * scale / 60.0
     return {"seconds": seconds, "scaled_minutes": scaled_minutes, "ops": ok, "written": written,
             "ops_per_min": ok / scaled_minutes, "requests": stats["requests"], "throttled": stats["throttled"],
-            "retries": stats["retries"], "counts": dict(result.counts), "status": result.status}, store
+            "retries": stats["retries"], "kinds": kinds, "counts": dict(result.counts), "status": result.status}, store
+
+
+def request_kinds(info: dict[str, Any]) -> dict[str, int]:
+    """The data requests the emulator answered, by kind: batch requests, single writes, reads (from its
+    request log, which keeps the last 10,000)."""
+    import requests
+
+    log = requests.get(f"{info['inspect_url']}/requests", params={"limit": 100_000}, timeout=30).json()["requests"]
+    kinds = {"batch": 0, "single": 0, "read": 0}
+    for entry in log:
+        path = str(entry["path"])
+        if not path.startswith("/v3/"):
+            continue
+        if path.rstrip("/").endswith("/batch"):
+            kinds["batch"] += 1
+        elif entry["method"] == "GET" or path.rstrip("/").endswith("/query"):
+            kinds["read"] += 1
+        else:
+            kinds["single"] += 1
+    return kinds
 
 
 def naive_push(store: Any, client: Any) -> dict[str, Any]:
@@ -264,28 +285,195 @@ def measure_naive(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
 # 3: no-op incremental sync
 # --------------------------------------------------------------------------------------------
 
+#: How long before the timed run the initial sync ran: a scheduled run finds records an earlier run
+#: wrote an hour ago, not seconds ago (which the 5-minute overlap of its CDC window would read back).
+SYNC_AGE_SECONDS = 3600.0
+
+
+def in_sync_state(store: Any, summary: Any, workdir: Path) -> dict[str, Any]:
+    """Bring ``store`` and an emulator company (kept in ``workdir/emulator-data``) to the state an
+    initial sync leaves, as if it had run an hour ago (:data:`SYNC_AGE_SECONDS`).
+
+    An emulator runs in this process (HTTP on 127.0.0.1 as always) with its company clock an hour
+    behind. :func:`bulk_in_sync` creates the plain records in its company ahead, then the engine's
+    own initial run syncs everything else over HTTP and records the sync's position, which is then
+    moved back by the same hour (the CDC position is where the initial run started). The emulator
+    keeps its state in its SQLite store for ``qbo-toolkit emulator --data-dir`` to serve next.
+    ``tests/benchmarks/test_noop_state.py`` checks that this leaves what an initial sync alone leaves."""
+    from qbo_toolkit.emulator import EmulatorConfig, serve
+    from qbo_toolkit.sync.engine import SyncEngine
+    from qbo_toolkit.sync.state import SyncState
+
+    started = time.perf_counter()
+    config = EmulatorConfig(data_dir=str(workdir / "emulator-data"), auto_approve=True, access_ttl=1e9,
+                            time_scale=100000, throttle=False, info_file=str(workdir / "emulator.json"))
+    with serve(config) as server:
+        server.clock.advance(-SYNC_AGE_SECONDS)
+        bulk = bulk_in_sync(store, summary, server.emulator)
+        bulk_seconds = time.perf_counter() - started
+        conn = connect(workdir)
+        initial = SyncEngine(store, conn.client, settings()).run()
+    state = SyncState(store.engine, config.realm_id)
+    position = datetime.fromisoformat(state.get_value("cdc_since")) - timedelta(seconds=SYNC_AGE_SECONDS)
+    with store.engine.begin() as tx:
+        state.set_value(tx, "cdc_since", position.isoformat())
+    return {"bulk": bulk, "bulk_seconds": bulk_seconds, "seconds": time.perf_counter() - started,
+            "requests": initial.requests, "counts": dict(initial.counts)}
+
+
+def bulk_in_sync(store: Any, summary: Any, emu: Any) -> dict[str, int]:
+    """Do ahead what an initial sync does for the plain records, in the company of the emulator
+    ``emu`` (in-process, through its own business rules, without HTTP).
+
+    Created: the WORK items the invoices use, each plain client (not one of the demo's awkward
+    cases, not a sub-client, one the engine's own planner would create in QBO) as a Customer, and
+    each of their invoices the planner would send as an Invoice, with the payloads the engine sends
+    (the toolkit's mapping functions, through the same JSON encoding). Each record QBO accepts is
+    linked in the id map with exactly what the engine records for a create (QBO's Id and SyncToken,
+    the WORK version, the customer's base values and fingerprint, the invoice payload's fingerprint)
+    and logged as the engine logs it, in a run of its own. A record QBO refuses is left out: the
+    engine's own initial run (which :func:`in_sync_state` runs next) meets it again, like everything
+    this step leaves out (awkward cases, sub-clients, the seed company's customers)."""
+    from decimal import Decimal
+
+    import sqlalchemy as sa
+
+    from qbo_toolkit.emulator.faults import EmuFault
+    from qbo_toolkit.mapping import customers as cmap
+    from qbo_toolkit.mapping import invoices as imap
+    from qbo_toolkit.mapping.names import check_display_name
+    from qbo_toolkit.qbo.client import _dumps
+    from qbo_toolkit.sync.engine import _amount, _fingerprint
+    from qbo_toolkit.sync.plan import plan_customers, plan_invoice
+    from qbo_toolkit.sync.state import Link, SyncState, activity_table, links_table
+
+    cfg = settings()
+    company = emu.companies[emu.config.realm_id]
+    state = SyncState(store.engine, emu.config.realm_id)
+    counts = {"customers": 0, "invoices": 0, "items": 0, "refused": 0}
+
+    def create(entity: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        body = json.loads(_dumps(payload), parse_float=Decimal)  # what the wire carries
+        try:
+            with emu.store.transaction():  # one transaction per record, as a batch item has
+                return dict(company.save(entity, body))
+        except EmuFault:
+            counts["refused"] += 1
+            return None
+
+    awkward = set(summary.awkward.values())  # client, invoice and payment ids: harmless overlaps
+    clients = {c.id: c for c in store.clients(include_inactive=True)}
+    company_row = store.company()
+    default_state = company_row.default_state if cfg.use_default_state and company_row is not None else None
+    actions, _pending = plan_customers(
+        clients, {d["Id"]: dict(d) for d in company.all("Customer")}, {}, dismissed=set(), accepted={},
+        rejected=set(), accept_weak=cfg.accept_weak_matches, policy=cfg.conflict_policy,
+        default_state=default_state or None)
+    to_create = sorted(int(a.work_id or 0) for a in actions if a.kind == "create" and a.direction == "to_qbo")
+    run_id = state.start_run("initial", dry_run=False)
+    realm = emu.config.realm_id
+    links: list[dict[str, Any]] = []  # the rows SyncState.save_link and .record write, written in bulk below
+    entries: list[dict[str, Any]] = []
+
+    def link(entity: str, work_id: int, qbo: dict[str, Any], version: int, *, base: Any = None,
+             fingerprint: str | None = None, message: str) -> None:
+        now = datetime.now(UTC)
+        links.append({"realm": realm, "entity": entity, "work_id": work_id, "qbo_id": str(qbo["Id"]),
+                      "sync_token": str(qbo.get("SyncToken", "0")), "work_version": version,
+                      "base": json.dumps(base, sort_keys=True, default=str) if base is not None else None,
+                      "fingerprint": fingerprint, "qbo_name": None, "state": "active", "synced_at": now})
+        entries.append({"run_id": run_id, "realm": realm, "at": now, "entity": entity, "direction": "to_qbo",
+                        "work_id": work_id, "qbo_id": str(qbo["Id"]), "action": "create", "outcome": "ok",
+                        "field": None, "message": message, "resolved": None})
+
+    customer_qbo: dict[int, str] = {}
+    with store.engine.begin() as conn:
+        # items, as the engine's item stage finds or creates them
+        items = company.all("Item")
+        default = next((d for d in items if d["Name"] == "Services"), None)
+        item_ids: dict[int | None, str] = {None: str(default["Id"])} if default else {}
+        if default:
+            state.set_value(conn, "default_item", str(default["Id"]))
+        for item in store.items():
+            qbo = next((d for d in company.all("Item") if d["Name"] == item.name), None) or create(
+                "Item", imap.item_to_qbo(item, income_account_id=str(cfg.revenue_account),
+                                         expense_account_id=cfg.item_account))
+            if qbo is not None:
+                item_ids[item.id] = str(qbo["Id"])
+                state.save_link(conn, "item", item.id, str(qbo["Id"]), sync_token=str(qbo.get("SyncToken", "0")),
+                                work_version=item.version)
+                counts["items"] += 1
+        for work_id in to_create:
+            client = clients[work_id]
+            if (work_id in awkward or client.parent_id is not None or cmap.validate_client(client)
+                    or check_display_name(client.display_name) is not None):
+                continue
+            name = client.display_name
+            qbo = create("Customer", cmap.client_to_customer(client, parent_qbo_id=None, display_name=name))
+            if qbo is None:
+                continue
+            values = cmap.client_values(client)
+            link("customer", work_id, qbo, client.version, base=values, fingerprint=cmap.fingerprint(values),
+                 message=f"created customer {name!r}")
+            customer_qbo[work_id] = str(qbo["Id"])
+            counts["customers"] += 1
+        if cfg.invoices and None in item_ids:
+            assert cfg.integration_date is not None
+            today = date.today()
+            for inv in store.invoices():
+                client = clients.get(inv.client_id)
+                if inv.id in awkward or inv.client_id not in customer_qbo or client is None:
+                    continue
+                customer = Link("customer", inv.client_id, customer_qbo[inv.client_id], "0", 0, None, None, None,
+                                "active")  # all plan_invoice reads of it: that it exists and is active
+                action = plan_invoice(inv, None, customer, integration_date=cfg.integration_date, today=today,
+                                      client_active=client.active)
+                if action.kind != "create" or imap.validate_invoice(inv):
+                    continue
+                try:
+                    payload = imap.invoice_to_qbo(inv, customer_id=customer_qbo[inv.client_id], item_ids=item_ids)
+                except KeyError:
+                    continue
+                qbo = create("Invoice", payload)
+                if qbo is None:
+                    continue
+                link("invoice", inv.id, qbo, inv.version, fingerprint=_fingerprint(payload),
+                     message=f"created invoice {payload.get('DocNumber', inv.id)} for {_amount(qbo.get('TotalAmt'))}")
+                counts["invoices"] += 1
+        if links:
+            conn.execute(sa.insert(links_table), links)
+            conn.execute(sa.insert(activity_table), entries)
+    state.finish_run(run_id, "ok", {"ok": counts["customers"] + counts["invoices"]}, 0)
+    return counts
+
 
 def measure_noop(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
-    """Load N clients and N invoices through the engine against an unthrottled, very fast emulator
-    (the in-sync state), then time one more engine run: it should find nothing to do."""
+    """N clients and N invoices in sync (:func:`in_sync_state`); through a separate emulator process,
+    the first incremental run (it reads back, through CDC, the customers the initial run wrote), then
+    one more engine run, timed: it should find nothing to do."""
     from qbo_toolkit.sync.engine import SyncEngine
+    from qbo_toolkit.work.demo import generate_demo
+    from qbo_toolkit.work.store import WorkStore
 
     workdir = tmp / "noop"
     workdir.mkdir()
     sizes = {**size["noop"], "payments": 0}
-    store = work_store(workdir, sizes)
-    with emulator(workdir, "--time-scale", "100000", "--no-throttle"):
+    store = WorkStore(f"sqlite:///{workdir}/work.sqlite3")
+    summary = generate_demo(store, integration_date=INTEGRATION_DATE, **sizes)
+    load = in_sync_state(store, summary, workdir)
+    with emulator(workdir, "--data-dir", str(workdir / "emulator-data"), "--time-scale", "100000", "--no-throttle"):
         conn = connect(workdir)
-        load_started = time.perf_counter()
-        initial = SyncEngine(store, conn.client, settings()).run()
-        load_seconds = time.perf_counter() - load_started
+        first = SyncEngine(store, conn.client, settings()).run()
         started = time.perf_counter()
         noop = SyncEngine(store, conn.client, settings()).run()
         seconds = time.perf_counter() - started
     store.close()
     changed = {k: v for k, v in noop.counts.items() if k in ("ok", "failed")}
     return {"seconds": seconds, "requests": noop.requests, "kind": noop.kind, "changed": changed,
-            "load_seconds": load_seconds, "load_requests": initial.requests, "load_ok": initial.counts.get("ok", 0),
+            "load_seconds": load["seconds"], "bulk_seconds": load["bulk_seconds"], "bulk": load["bulk"],
+            "load_requests": load["requests"], "load_ok": load["counts"].get("ok", 0), "load_counts": load["counts"],
+            "first_incremental": {"seconds": first.seconds, "requests": first.requests,
+                                  "changed": {k: v for k, v in first.counts.items() if k in ("ok", "failed")}},
             "clients": sizes["clients"], "invoices": sizes["invoices"]}
 
 
@@ -293,9 +481,24 @@ def measure_noop(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
 # 4: reconciliation vs datacompy (each in a child process: its own peak RSS)
 # --------------------------------------------------------------------------------------------
 
+# The child's own peak RSS: VmHWM, the high-water mark of its memory since it started. (ru_maxrss
+# would do where there is no /proc, but on Linux a child's ru_maxrss starts from its parent's size at
+# the fork, which is the benchmark process itself, large after the no-op measure.)
+PEAK_RSS = """
+def peak_rss():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+"""
+
 CHILD_OURS = """
 import json, resource, sys, time
-from datetime import date
+""" + PEAK_RSS + """from datetime import date
 from qbo_toolkit.recon import reconcile
 from qbo_toolkit.recon.sample import sample_frames, synthetic_frames
 n, diffs, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -317,13 +520,13 @@ def pick(cat):
     raise SystemExit(f"no number column in {cat}: {list(f.columns)}")
 sets = {"total": pick("invoices_total"), "date": pick("invoices_date"),
         "work_only": pick("invoices_missing_in_qbo"), "qbo_only": pick("invoices_missing_in_work")}
-json.dump({"seconds": s, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+json.dump({"seconds": s, "peak_rss": peak_rss(),
            "sets": sets}, open(out, "w"))
 """
 
 CHILD_DATACOMPY = """
 import json, resource, sys, time
-import datacompy
+""" + PEAK_RSS + """import datacompy
 from qbo_toolkit.recon.sample import synthetic_frames
 n, diffs, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 work, qbo, links = synthetic_frames(n, differences=diffs, seed=11)
@@ -338,7 +541,7 @@ m = mismatch
 sets = {"total": sorted(m.loc[m["total_cents_work"] != m["total_cents_qbo"], "number"].astype(str)),
         "date": sorted(mismatch.loc[mismatch["date_work"] != mismatch["date_qbo"], "number"].astype(str)),
         "work_only": sorted(work_only["number"].astype(str)), "qbo_only": sorted(qbo_only["number"].astype(str))}
-json.dump({"seconds": s, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+json.dump({"seconds": s, "peak_rss": peak_rss(),
            "sets": sets}, open(out, "w"))
 """
 
@@ -392,8 +595,10 @@ def table(r: dict[str, Any]) -> list[Row]:
     s, nv, noop, rc, demo = r.get("sync"), r.get("naive"), r.get("noop"), r.get("recon"), r.get("demo")
     if s:
         frac = s["ops_per_min"] / CEILING_OPS_PER_MIN
+        kinds = s.get("kinds") or {}
+        sent = f"; {kinds['batch']:,} batch + {kinds['single']:,} single requests" if kinds else ""
         rows.append(Row("1. initial sync: operations per scaled minute / ceiling",
-                        f"{s['ops_per_min']:,.0f}/min ({s['ops']:,} ops in {s['scaled_minutes']:.1f} scaled min)",
+                        f"{s['ops_per_min']:,.0f}/min ({s['ops']:,} ops in {s['scaled_minutes']:.1f} scaled min{sent})",
                         f"ceiling {CEILING_OPS_PER_MIN:,}/min", f"{frac:.1%}", ">= 90%", frac >= 0.90))
         share = s["throttled"] / max(s["requests"], 1)
         rows.append(Row("1. initial sync: requests answered 429", f"{s['throttled']} of {s['requests']:,}",

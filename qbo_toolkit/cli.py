@@ -1,6 +1,7 @@
 """The ``qbo-toolkit`` command. Errors become a sentence and an exit code here, in one place.
 
-Exit codes: 0 ok, 1 differences found (reconciliation jobs), 2 error, 130 interrupted.
+Exit codes: 0 ok, 1 differences found (reconciliation jobs) or rows refused (``import``), 2 error,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--clients", type=int, default=300)
     demo.add_argument("--invoices", type=int, default=1500)
     demo.add_argument("--payments", type=int, default=1000)
+
+    imp = sub.add_parser("import", help="load a clients, invoices or payments CSV file into the WORK store "
+                                        "(exit 0 all rows loaded, 1 some refused, 2 unusable file)")
+    imp.add_argument("kind", choices=["clients", "invoices", "payments"])
+    imp.add_argument("file", help="CSV file; columns in docs/work-csv.md")
+    imp.add_argument("--store", "--work-db", dest="store", default=None,
+                     help="SQLAlchemy URL of the WORK store (default: the toolkit home's work.sqlite3)")
 
     syn = sub.add_parser("sync", help="run the sync once (initial the first time, incremental after)")
     syn.add_argument("--params", default=None, help="YAML: settings (a path or a mapping), work_db, dry_run")
@@ -79,8 +87,12 @@ def _run(args: argparse.Namespace) -> int:
         from .work.demo import generate_demo
         from .work.store import WorkStore
 
-        summary = generate_demo(WorkStore(args.work_db), seed=args.seed, clients=args.clients,
-                                invoices=args.invoices, payments=args.payments)
+        try:
+            summary = generate_demo(WorkStore(args.work_db), seed=args.seed, clients=args.clients,
+                                    invoices=args.invoices, payments=args.payments)
+        except ValueError as exc:  # sizes the demo cannot be made with
+            print(f"qbo-toolkit demo-data: {exc}", file=sys.stderr)
+            return 2
         print(f"demo data: {summary.clients} clients, {summary.invoices} invoices, {summary.payments} payments")
         return 0
     if args.command == "connect":
@@ -93,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "sync":
         return _sync(args)
+    if args.command == "import":
+        return _import(args)
     if args.command == "app":
         from .app_server import main as app_main
 
@@ -141,6 +155,22 @@ def _sync(args: argparse.Namespace) -> int:
     failed = result.counts.get("failed", 0)
     if failed:
         print(f"{failed} record(s) failed: see the activity log", file=sys.stderr)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .sync.imports import import_csv, row_message
+
+    result = import_csv(args.store, args.kind, args.file)
+    print(result)
+    for error in result.report.errors:
+        print(f"  refused: {row_message(error)}")
+    if result.report.errors:
+        where = ("listed in the activity log" if result.run_id is not None else
+                 "not in an activity log: no QuickBooks company is connected yet")
+        print(f"{len(result.report.errors)} row(s) refused ({where}); fix them and import those rows again",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,6 +12,8 @@ absent).
 * :mod:`.payments`: payment -> Payment linked to its invoice.
 * :mod:`.matching`: which existing QBO customers are which WORK clients (exact / weak /
   multiple / none), before anything is created.
+* :mod:`.states`: US states, territories and DC, for the state of a US address.
+* :mod:`.dates`: plausible transaction dates (1900-01-01 to 366 days after the run's date).
 
 Validation never alters data: each ``validate_*`` returns :class:`FieldProblem` s naming the
 record and the WORK field to fix. Values dicts (``*_values``) compare field by field with
@@ -34,12 +36,15 @@ from qbo_toolkit.mapping.customers import (
     customer_to_client_fields,
     customer_values,
     sparse_customer_fields,
+    state_problems,
     validate_client,
 )
+from qbo_toolkit.mapping.dates import date_problem
 from qbo_toolkit.mapping.invoices import (
     INVOICE_KEYS,
     NON,
     TAX,
+    invoice_date_problems,
     invoice_differences,
     invoice_to_qbo,
     invoice_values,
@@ -62,6 +67,7 @@ from qbo_toolkit.mapping.names import (
 )
 from qbo_toolkit.mapping.payments import (
     PAYMENT_KEYS,
+    payment_date_problems,
     payment_note,
     payment_to_qbo,
     payment_values,
@@ -69,6 +75,7 @@ from qbo_toolkit.mapping.payments import (
     validate_payment,
 )
 from qbo_toolkit.mapping.problems import FieldProblem
+from qbo_toolkit.mapping.states import US_STATES, state_problem
 
 __all__ = [
     "CLIENT_FIELDS",
@@ -79,6 +86,7 @@ __all__ = [
     "NON",
     "PAYMENT_KEYS",
     "TAX",
+    "US_STATES",
     "ClientField",
     "ClientValues",
     "FieldProblem",
@@ -95,7 +103,9 @@ __all__ = [
     "customer_parent_id",
     "customer_to_client_fields",
     "customer_values",
+    "date_problem",
     "fingerprint",
+    "invoice_date_problems",
     "invoice_differences",
     "invoice_to_qbo",
     "invoice_values",
@@ -105,6 +115,7 @@ __all__ = [
     "normalise_email",
     "normalise_name",
     "normalise_phone",
+    "payment_date_problems",
     "payment_note",
     "payment_to_qbo",
     "payment_values",
@@ -112,6 +123,8 @@ __all__ = [
     "qbo_item_values",
     "qbo_payment_values",
     "sparse_customer_fields",
+    "state_problem",
+    "state_problems",
     "suffixed_name",
     "validate_client",
     "validate_invoice",

@@ -13,8 +13,9 @@ else here is derived from that table:
   is how a sparse update removes a value);
 * :func:`client_to_customer`: the create payload (empty fields omitted);
 * :func:`validate_client`: every value QBO would refuse, as :class:`FieldProblem` naming the WORK
-  field. Nothing is truncated or altered to fit a limit (values are only trimmed of surrounding
-  whitespace, which QBO trims itself).
+  field, and every US address whose state is not a US state (:func:`state_problems`, also run on
+  the values an update sends). Nothing is truncated or altered to fit a limit (values are only
+  trimmed of surrounding whitespace, which QBO trims itself).
 
 Sub-clients become QBO sub-customers (``Job``, ``ParentRef``, ``BillWithParent``); the parent's QBO
 id comes from the caller's id map, so the parent link is not one of the compared fields.
@@ -30,6 +31,7 @@ from typing import Any, Final, TypeAlias
 from qbo_toolkit.mapping._common import changed_fields, fingerprint, get_path, ref_value, text
 from qbo_toolkit.mapping.names import check_display_name
 from qbo_toolkit.mapping.problems import FieldProblem
+from qbo_toolkit.mapping.states import state_problem
 from qbo_toolkit.work.models import Address, Client
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "customer_values",
     "fingerprint",
     "sparse_customer_fields",
+    "state_problems",
     "validate_client",
 ]
 
@@ -296,12 +299,32 @@ def customer_to_client_fields(customer: Mapping[str, Any], *, default_state: str
     return fields
 
 
+def state_problems(
+    values: Mapping[str, Value], record: str, *, keys: Iterable[str] | None = None
+) -> list[FieldProblem]:
+    """Billing and service addresses in the United States (country blank or US) whose state is not a
+    US state, territory or DC (:func:`~qbo_toolkit.mapping.states.state_problem`), as problems on
+    ``billing.state`` / ``service.state``. ``values`` is a complete values dict; with ``keys`` (the
+    keys an update sends) only an address with its state or country among them is checked."""
+    wanted = None if keys is None else set(keys)
+    problems: list[FieldProblem] = []
+    for which in ("billing", "service"):
+        state_key, country_key = f"{which}.state", f"{which}.country"
+        if wanted is not None and state_key not in wanted and country_key not in wanted:
+            continue
+        message = state_problem(text(values.get(state_key)), text(values.get(country_key)))
+        if message is not None:
+            problems.append(FieldProblem("client", record, state_key, f"{which} address: {message}"))
+    return problems
+
+
 def validate_client(client: Client) -> list[FieldProblem]:
     """Every value of ``client`` that QBO would refuse, in :data:`CLIENT_FIELDS` order.
 
     DisplayName: empty, ``:``/tab/new line, more than 500 characters. Other fields: longer than
     QBO allows (company, first and last name 100; e-mail 100; phones 30; address lines 500, city
     and state 255, postal code 30, country 255; notes 2000). An e-mail needs ``@`` and a dot after it.
+    A US address (country blank or US) needs a US state or none (:func:`state_problems`).
     """
     record = str(client.id)
     problems: list[FieldProblem] = []
@@ -330,4 +353,5 @@ def validate_client(client: Client) -> list[FieldProblem]:
                     f"{value!r} is not an e-mail address QBO accepts (it needs an @ and a dot, no spaces)",
                 )
             )
+    problems.extend(p for p in state_problems(values, record) if p.field not in {q.field for q in problems})
     return problems

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any, Final, TypeAlias
 
 from qbo_toolkit.mapping._common import changed_fields, fingerprint, get_path, money_text, number_text, ref_value, text
+from qbo_toolkit.mapping.dates import date_problem
 from qbo_toolkit.mapping.problems import FieldProblem
 from qbo_toolkit.types import is_whole_cents
 from qbo_toolkit.work.models import Invoice, InvoiceLine, Item, cents
@@ -29,6 +30,7 @@ __all__ = [
     "InvoiceValue",
     "InvoiceValues",
     "fingerprint",
+    "invoice_date_problems",
     "invoice_differences",
     "invoice_to_qbo",
     "invoice_values",
@@ -148,6 +150,18 @@ def validate_invoice(invoice: Invoice) -> list[FieldProblem]:
             f"{invoice.total} is not lines {invoice.subtotal} + tax {cents(invoice.tax_amount)} = {expected}, "
             "the total QBO would record (each line is Qty × UnitPrice rounded half-up to the cent)",
         )
+    return problems
+
+
+def invoice_date_problems(invoice: Invoice, *, today: date) -> list[FieldProblem]:
+    """``issue_date`` or ``due_date`` before 1900 or more than 366 days after ``today`` (the run's
+    date): a typo QBO would take as it is (see :mod:`qbo_toolkit.mapping.dates`)."""
+    problems: list[FieldProblem] = []
+    for field, value in (("issue_date", invoice.issue_date), ("due_date", invoice.due_date)):
+        message = date_problem(value, today=today) if value is not None else None
+        if message is not None:
+            label = "issue date" if field == "issue_date" else "due date"
+            problems.append(FieldProblem("invoice", str(invoice.id), field, f"the {label} {message}"))
     return problems
 
 

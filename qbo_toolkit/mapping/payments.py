@@ -11,10 +11,12 @@ reports it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
 from qbo_toolkit.mapping._common import fingerprint, money_text, ref_value, text
+from qbo_toolkit.mapping.dates import date_problem
 from qbo_toolkit.mapping.problems import FieldProblem
 from qbo_toolkit.types import is_whole_cents
 from qbo_toolkit.work.models import Payment
@@ -23,6 +25,7 @@ __all__ = [
     "PAYMENT_KEYS",
     "PAYMENT_REF_MAX",
     "fingerprint",
+    "payment_date_problems",
     "payment_note",
     "payment_to_qbo",
     "payment_values",
@@ -99,6 +102,13 @@ def validate_payment(payment: Payment, *, invoice_total: Decimal | None) -> list
     if len(payment_note(payment)) > PRIVATE_NOTE_MAX:
         problem("method", f"too long for QBO's PrivateNote (at most {PRIVATE_NOTE_MAX} characters)")
     return problems
+
+
+def payment_date_problems(payment: Payment, *, today: date) -> list[FieldProblem]:
+    """``date`` before 1900 or more than 366 days after ``today`` (the run's date): a typo QBO would
+    take as it is (see :mod:`qbo_toolkit.mapping.dates`)."""
+    message = date_problem(payment.date, today=today)
+    return [] if message is None else [FieldProblem("payment", str(payment.id), "date", f"the date {message}")]
 
 
 def payment_values(payment: Payment, *, customer_id: str, invoice_qbo_id: str) -> dict[str, str]:

@@ -393,13 +393,15 @@ class QboClient:
             return cast(E, cast(Any, obj).save(qb=self.qb, request_id=rid))
 
     def create_from(self, entity: EntityRef, payload: Mapping[str, Any], *, request_id: str,
-                    record: str | None = None) -> Any:
-        """Create from a plain JSON payload (only the fields given are sent)."""
+                    record: str | None = None, raw: bool = False) -> Any:
+        """Create from a plain JSON payload (only the fields given are sent). ``raw``: return QBO's
+        object as the JSON dict it sent rather than as a python-quickbooks object (cheaper, for
+        callers that only read a few fields)."""
         rid = _check_request_id(request_id)
         name = entity_name(entity)
         with self._boundary(name, record or f"requestid {rid}"):
             reply = self.qb.create_object(name, _dumps(payload), request_id=rid)
-        return _from_json(name, reply[name])
+        return dict(reply[name]) if raw else _from_json(name, reply[name])
 
     def update(self, obj: E, *, request_id: str, record: str | None = None) -> E:
         """Full update of ``obj`` (python-quickbooks ``save``): writable fields left unset are
@@ -467,6 +469,7 @@ class QboClient:
         *,
         request_id: Callable[[int, Sequence[BatchOp]], str] | None = None,
         chunk_size: int = BATCH_SIZE,
+        raw: bool = False,
     ) -> Iterator[list[BatchResult]]:
         """Send ``items`` in chunks of ``chunk_size`` and yield each chunk's results in item order.
 
@@ -475,6 +478,8 @@ class QboClient:
         be deterministic, so a re-run replays instead of writing twice. Without it a chunk is not
         retried after a 5xx or a lost reply (it might have been applied). A failure of a whole
         request (401, 429 or 5xx after the retries, a batch-level Fault) raises the mapped error.
+        ``raw``: each result's ``obj`` is QBO's JSON dict rather than a python-quickbooks object
+        (cheaper, for callers that only read a few fields).
         """
         if isinstance(chunk_size, bool) or not 1 <= chunk_size <= BATCH_SIZE:
             raise ValueError(f"chunk_size must be 1..{BATCH_SIZE}, got {chunk_size!r}")
@@ -483,11 +488,11 @@ class QboClient:
         for item in items:
             chunk.append(item)
             if len(chunk) == chunk_size:
-                yield self._batch_chunk(index, chunk, request_id)
+                yield self._batch_chunk(index, chunk, request_id, raw)
                 index += 1
                 chunk = []
         if chunk:
-            yield self._batch_chunk(index, chunk, request_id)
+            yield self._batch_chunk(index, chunk, request_id, raw)
 
     def batch(
         self,
@@ -495,12 +500,15 @@ class QboClient:
         *,
         request_id: Callable[[int, Sequence[BatchOp]], str] | None = None,
         chunk_size: int = BATCH_SIZE,
+        raw: bool = False,
     ) -> list[BatchResult]:
         """All results of :meth:`iter_batch`, in item order."""
-        return [r for results in self.iter_batch(items, request_id=request_id, chunk_size=chunk_size) for r in results]
+        return [r for results in self.iter_batch(items, request_id=request_id, chunk_size=chunk_size, raw=raw)
+                for r in results]
 
     def _batch_chunk(
-        self, index: int, chunk: Sequence[BatchOp], request_id: Callable[[int, Sequence[BatchOp]], str] | None
+        self, index: int, chunk: Sequence[BatchOp], request_id: Callable[[int, Sequence[BatchOp]], str] | None,
+        raw: bool = False,
     ) -> list[BatchResult]:
         rid = _check_request_id(request_id(index, chunk), MAX_BATCH_REQUEST_ID) if request_id else None
         bids = [f"b{i}" for i in range(len(chunk))]
@@ -539,8 +547,8 @@ class QboClient:
                 error = fault_to_error(answer["Fault"], intuit_tid=tid, entity=op.entity, record=op.key)
                 results.append(BatchResult(op.key, False, None, error))
             elif isinstance(answer.get(op.entity), Mapping):
-                raw = answer[op.entity]
-                obj = dict(raw) if op.op == "delete" else _from_json(op.entity, raw)
+                found = answer[op.entity]
+                obj = dict(found) if op.op == "delete" or raw else _from_json(op.entity, found)
                 results.append(BatchResult(op.key, True, obj, None))
             else:
                 error = QboServerError(

@@ -5,7 +5,7 @@ Two pieces sit between python-quickbooks and the network:
 * :class:`RateLimiter`, one per realm (:func:`limiter_for`), shared by every client of that realm in
   the process. QBO allows 500 requests per minute, 10 per second and 40 batch requests per minute
   per realm, and about 10 requests in flight (API_FACTS §7); going over costs a 429 and, per Intuit,
-  a 60 s pause. The limiter makes callers wait *before* sending instead, so a healthy run is never
+  a 60 s pause. The limiter makes callers wait *before* sending instead, so a healthy run is not
   throttled.
 * :class:`ResilientSession`, a requests-compatible object for ``QuickBooks.session``: it takes a
   permit from the limiter, sets a default timeout, refreshes the ``Authorization`` header from the
@@ -27,11 +27,22 @@ seconds pass per real second, so a benchmark against an emulator running a "minu
 of a real one (``EmulatorConfig(time_scale=...)``) uses the full ceiling and backs off briefly.
 Against Intuit it is 1.
 
-How the limiter stays exact: a request counts in the sliding windows from the moment it is sent and
-is stamped with the time its reply (or failure) *arrived*. QBO saw it somewhere in between, so when
-the client's stamp has left a window the server's has too, whatever the latency. The ``safety``
-margin (default 0.97 of the per-minute and batch ceilings) leaves room for other apps or processes
-sharing the realm and for a server that counts in fixed rather than sliding windows.
+How the limiter stays under QBO's count: a request counts in the sliding windows from the moment it
+is sent. In the per-minute windows it is stamped with the time its reply (or failure) *arrived*.
+QBO saw it somewhere in between, so when the client's stamp has left a window the server's has too,
+whatever the latency; a latency is small against a minute. Against a second it is not: counted
+until its reply, a request with QBO's 150-300 ms would hold a slot of the per-second window for
+1.15-1.3 s, and 10 of them a second could not even fill 500 a minute. So the per-second window
+counts a request until ``RateLimits.arrival_margin`` after it was sent (or its reply, if sooner):
+QBO counts a request when it arrives, a moment after it leaves (``arrival_margin=None`` restores the
+exact count). The ``safety`` margin (default 0.97 of the per-minute and batch ceilings) leaves room
+for other apps or processes sharing the realm and for a server that counts in fixed rather than
+sliding windows.
+
+Sending both kinds at once: :meth:`RateLimiter.try_acquire` grants a permit only if one is free now
+(with ``leave_for_batches``, a single request uses only the room the batch ceiling leaves over), and
+:meth:`ResilientSession.holding` sends a thread's next request under a permit taken that way. The
+sync engine uses both to send batch and single requests side by side at the whole ceiling.
 """
 
 from __future__ import annotations
@@ -40,9 +51,10 @@ import math
 import random
 import threading
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -95,8 +107,15 @@ class RateLimits:
 
     ``time_scale`` is service seconds per real second (1 against Intuit; the emulator's
     ``time_scale`` in benchmarks). ``safety`` is the share of the per-minute and batch ceilings the
-    limiter fills; the per-second and in-flight ceilings are used in full because the limiter's
-    accounting of them is exact (see the module docstring).
+    limiter fills; the per-second and in-flight ceilings are used in full (see the module docstring).
+
+    ``arrival_margin`` (service seconds) bounds how long after the limiter lets a request go QBO
+    receives it (and counts it): the per-second window counts a request from then until
+    ``arrival_margin`` after it was let go, or until its reply if that came sooner. ``None``
+    counts it until its reply, whatever the latency: exact, but then a second of the window lasts
+    a second plus the latency, and with QBO's 150-300 ms that alone keeps a client under 500 a
+    minute. The margin is at least ``arrival_floor`` real seconds (the client's own delay
+    between the permit and the socket does not shrink with ``time_scale``).
     """
 
     per_minute: int = 500
@@ -105,6 +124,8 @@ class RateLimits:
     max_in_flight: int = 10
     time_scale: float = 1.0
     safety: float = 0.97
+    arrival_margin: float | None = 0.2
+    arrival_floor: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("per_minute", "per_second", "batch_per_minute", "max_in_flight"):
@@ -115,6 +136,10 @@ class RateLimits:
             raise ValueError(f"RateLimits.time_scale must be a positive number, got {self.time_scale!r}")
         if not (isinstance(self.safety, int | float) and 0 < self.safety <= 1):
             raise ValueError(f"RateLimits.safety must be in (0, 1], got {self.safety!r}")
+        for name in ("arrival_margin", "arrival_floor"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"RateLimits.{name} must be a number >= 0, got {value!r}")
 
     @property
     def minute_cap(self) -> int:
@@ -136,25 +161,41 @@ class RateLimits:
         """A service second in real seconds."""
         return 1.0 / self.time_scale
 
+    @property
+    def arrival_span(self) -> float | None:
+        """``arrival_margin`` in real seconds (at least ``arrival_floor``), or None: count until the reply."""
+        if self.arrival_margin is None:
+            return None
+        return max(self.arrival_margin / self.time_scale, self.arrival_floor)
+
 
 class Permit:
     """The right to have one request in flight. Release it (or leave its ``with`` block) when the
     reply or the failure has arrived: that moment is what the windows count from. Releasing twice
     is harmless."""
 
-    __slots__ = ("_done", "_limiter", "is_batch", "waited")
+    __slots__ = ("_done", "_limiter", "granted", "is_batch", "waited")
 
-    def __init__(self, limiter: RateLimiter, is_batch: bool, waited: float) -> None:
+    def __init__(self, limiter: RateLimiter, is_batch: bool, waited: float, granted: float = 0.0) -> None:
         self._limiter = limiter
         self._done = False
         self.is_batch = is_batch
         #: real seconds the caller was held back before this permit was granted
         self.waited = waited
+        #: the limiter's clock when it was granted
+        self.granted = granted
 
     def release(self) -> None:
         if not self._done:
             self._done = True
-            self._limiter._release(self.is_batch)
+            self._limiter._release(self.is_batch, self.granted)
+
+    def sending(self) -> None:
+        """The request goes out now: count it in the per-second window from now rather than from
+        when the permit was granted (a permit taken by a dispatcher for a worker thread, or one
+        that waited for the limiter, starts later than granted)."""
+        if not self._done:
+            self.granted = self._limiter._restamp(self.granted)
 
     def __enter__(self) -> Permit:
         return self
@@ -188,6 +229,9 @@ class RateLimiter:
         self._cond = threading.Condition()
         self._done: deque[float] = deque()  # completion stamps of all requests, oldest first
         self._done_batch: deque[float] = deque()
+        self._done_single: deque[float] = deque()  # the requests that were not batch requests
+        self._done_second: list[float] = []  # per-second stamps (see RateLimits.arrival_margin), sorted
+        self._granted: list[float] = []  # when the requests in flight were let go
         self._inflight = 0
         self._inflight_batch = 0
 
@@ -218,48 +262,103 @@ class RateLimiter:
                 if wait <= 0 and not blocked:
                     break
                 self._pause(wait if wait > 0 else None)
-            self._inflight += 1
-            if is_batch:
-                self._inflight_batch += 1
-        return Permit(self, is_batch, max(0.0, self._clock() - start))
+            return self._grant(now, is_batch, max(0.0, now - start))
 
-    def wait_needed(self, is_batch: bool = False) -> float | None:
-        """Seconds until a request could start now (0.0: at once; None: only after one in flight
-        finishes). For tests and progress displays; :meth:`acquire` does the waiting."""
+    def try_acquire(self, is_batch: bool = False, *, leave_for_batches: bool = False) -> Permit | None:
+        """A :class:`Permit` if one more request fits every window right now, else None (never waits).
+
+        ``leave_for_batches`` (for a single request sent alongside batch requests): the single may
+        use only the part of the per-minute window that the batch ceiling leaves over
+        (``minute_cap - batch_cap`` single requests in any minute), so singles can never crowd out
+        the batch requests the batch window still allows. A caller that sends both kinds at once
+        thus gets the whole ceiling: ``batch_cap`` batches and the rest as single requests.
+        """
         with self._cond:
             now = self._clock()
             self._prune(now)
-            wait, blocked = self._wait_needed(now, is_batch)
+            wait, blocked = self._wait_needed(now, is_batch, leave_for_batches)
+            if wait > 0 or blocked:
+                return None
+            return self._grant(now, is_batch, 0.0)
+
+    def wait_needed(self, is_batch: bool = False, *, leave_for_batches: bool = False) -> float | None:
+        """Seconds until a request could start now (0.0: at once; None: only after one in flight
+        finishes). For tests, progress displays and callers of :meth:`try_acquire`; :meth:`acquire`
+        does the waiting."""
+        with self._cond:
+            now = self._clock()
+            self._prune(now)
+            wait, blocked = self._wait_needed(now, is_batch, leave_for_batches)
             return None if blocked and wait <= 0 else max(0.0, wait)
 
     # -- internals -------------------------------------------------------------------------------
-    def _release(self, is_batch: bool) -> None:
+    def _grant(self, now: float, is_batch: bool, waited: float) -> Permit:
+        """Count one more request in flight (the lock is held)."""
+        self._inflight += 1
+        if is_batch:
+            self._inflight_batch += 1
+        insort(self._granted, now)
+        return Permit(self, is_batch, waited, now)
+
+    def _restamp(self, granted: float) -> float:
+        with self._cond:
+            now = self._clock()
+            index = bisect_left(self._granted, granted)
+            if index < len(self._granted) and self._granted[index] == granted:
+                del self._granted[index]
+            insort(self._granted, now)
+            return now
+
+    def _release(self, is_batch: bool, granted: float) -> None:
         with self._cond:
             now = self._clock()
             self._inflight = max(0, self._inflight - 1)
+            index = bisect_left(self._granted, granted)
+            if index < len(self._granted) and self._granted[index] == granted:
+                del self._granted[index]
+            margin = self._limits.arrival_span
+            insort(self._done_second, now if margin is None else min(now, granted + margin))
             self._done.append(now)
             if is_batch:
                 self._inflight_batch = max(0, self._inflight_batch - 1)
                 self._done_batch.append(now)
+            else:
+                self._done_single.append(now)
             self._cond.notify_all()
 
     def _prune(self, now: float) -> None:
         horizon = now - self._limits.minute_span
-        for stamps in (self._done, self._done_batch):
+        for stamps in (self._done, self._done_batch, self._done_single):
             while stamps and stamps[0] <= horizon:
                 stamps.popleft()
+        gone = bisect_right(self._done_second, now - self._limits.second_span)
+        if gone:
+            del self._done_second[:gone]
 
-    def _wait_needed(self, now: float, is_batch: bool) -> tuple[float, bool]:
+    def _wait_needed(self, now: float, is_batch: bool, leave_for_batches: bool = False) -> tuple[float, bool]:
         """(seconds until the timed windows admit one more, blocked-until-a-release)."""
         lim = self._limits
-        windows: list[tuple[deque[float], int, int, float]] = [
+        windows: list[tuple[Sequence[float], int, int, float]] = [
             (self._done, self._inflight, lim.minute_cap, lim.minute_span),
-            (self._done, self._inflight, lim.per_second, lim.second_span),
         ]
+        margin = lim.arrival_span
+        if margin is None:
+            windows.append((self._done_second, self._inflight, lim.per_second, lim.second_span))
         if is_batch:
             windows.append((self._done_batch, self._inflight_batch, lim.batch_cap, lim.minute_span))
+        elif leave_for_batches:
+            windows.append((self._done_single, self._inflight - self._inflight_batch,
+                            max(1, lim.minute_cap - lim.batch_cap), lim.minute_span))
         blocked = self._inflight >= lim.max_in_flight
         wait = 0.0
+        if margin is not None:
+            # the per-second window: a request in flight counts until `margin` after it was let go
+            span = lim.second_span
+            ends = sorted([*(s + span for s in self._done_second), *(g + margin + span for g in self._granted)])
+            ends = ends[bisect_right(ends, now):]
+            excess = len(ends) - lim.per_second + 1
+            if excess > 0:
+                wait = ends[excess - 1] - now
         for stamps, inflight, cap, span in windows:
             first = bisect_right(stamps, now - span)  # stamps[first:] are still inside the window
             recent = len(stamps) - first
@@ -477,6 +576,21 @@ class ResilientSession:
         """Forget the calling thread's last reply, so a stale one cannot classify a new error."""
         self._local.last = LastResponse()
 
+    @contextmanager
+    def holding(self, permit: Permit) -> Iterator[None]:
+        """Send the calling thread's next request under ``permit`` (one taken beforehand with
+        :meth:`RateLimiter.try_acquire`, e.g. by a dispatcher that decides what to send by what the
+        windows allow) instead of waiting for a new one. A retry of that request waits as usual.
+        The permit is released when its reply arrives, or here if no request used it."""
+        self._local.permit = permit
+        try:
+            yield
+        finally:
+            left = getattr(self._local, "permit", None)
+            self._local.permit = None
+            if left is not None:
+                left.release()
+
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
         if callable(close):
@@ -510,8 +624,15 @@ class ResilientSession:
             kwargs["headers"] = headers
             response: requests.Response | None = None
             failure: Exception | None = None
-            with self.limiter.acquire(is_batch) as permit:
+            held: Permit | None = getattr(self._local, "permit", None)
+            if held is not None:
+                self._local.permit = None
+                if held.is_batch != is_batch:  # not the kind it was taken for: give it back
+                    held.release()
+                    held = None
+            with held or self.limiter.acquire(is_batch) as permit:
                 self.stats.add(requests=1, limiter_wait=permit.waited)
+                permit.sending()
                 try:
                     response = self.inner.request(method, url, **kwargs)
                 except TRANSPORT_ERRORS as exc:

@@ -1,4 +1,4 @@
-"""The sync engine: plan, then act, one transaction per record, safe to re-run after any failure.
+"""The sync engine: plan, then act, each record atomically, safe to re-run after any failure.
 
 A run goes through four stages, each planned before it acts:
 
@@ -13,12 +13,18 @@ A run goes through four stages, each planned before it acts:
    the payments QBO holds for them).
 4. **payments** (WORK -> QBO, for invoices already in QBO): create, update, delete.
 
+Sending. Creations go as the stage plans them, as batch requests (30 operations) and single
+requests side by side, paced to fill QBO's ceiling (:class:`_Stream`); answers are recorded on the
+planning thread.
+
 Safety. Every QBO write carries a deterministic requestid (entity, WORK id, version, operation;
-for a batch, a hash of its operations). A batch is written to the outbox before it is sent and
-cleared after its answers are recorded; a run first resends what the outbox holds, unchanged, so
-QBO replays answers instead of writing twice. The id-map row, the activity entry and any WORK
-write of one record share one transaction. Hence a run killed at any point and run again creates
-no duplicate and loses nothing.
+for a streamed request, a hash of the run and its operations). A streamed request, batch or single,
+is written to the outbox (with its kind and requestid) before it is sent, and removed in the
+transaction that records its answers; a run first resends what the outbox holds, unchanged, so QBO
+replays answers instead of writing twice. The id-map row, the activity entry and any WORK write of
+one record share one transaction (for a streamed request: the one that records all its answers and
+removes it from the outbox). Hence a run killed at any point and run again creates no duplicate and
+loses nothing.
 
 ``dry_run`` plans every stage and writes nothing (creations are assumed to succeed so later stages
 can be planned).
@@ -31,19 +37,23 @@ import json
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ..errors import DuplicateName, QboError, StaleObject
+from sqlalchemy.engine import Connection
+
+from ..errors import DuplicateName, QboError, QboValidationError, StaleObject
 from ..mapping import customers as cmap
 from ..mapping import invoices as imap
 from ..mapping import payments as pmap
 from ..mapping.names import check_display_name, suffixed_name
 from ..qbo.client import BatchOp, BatchResult, QboClient, entity_class
 from ..qbo.query import select
+from ..qbo.transport import Permit, RateLimits
 from ..settings import Settings, SettingsError
 from ..work.models import Address, Client, Invoice, Payment
 from ..work.store import WorkStore
@@ -55,6 +65,14 @@ __all__ = ["SyncEngine", "SyncResult"]
 
 CDC_OVERLAP = timedelta(minutes=5)
 BATCH = 30
+#: The pace a little above the windows' rates, so that the limiter's windows, not the pace, are
+#: what holds a stage back once it runs: time lost to a slow moment is caught up.
+PACE = 1.05
+#: A stage's last few operations go as single requests when the request budget allows: a batch
+#: slot carries 30 operations, and the next stage can use it.
+SINGLE_TAIL = 8
+#: Up to this many records in play, a stage reads their links by key instead of the whole id map.
+PARTIAL_LINKS = 20_000
 
 
 @dataclass
@@ -86,9 +104,112 @@ def _rid(*parts: object) -> str:
     return "qt-" + hashlib.sha1(text.encode()).hexdigest()[:40]  # noqa: S324 - an id, not security
 
 
-def _chunk_rid(ops: Sequence[BatchOp]) -> str:
-    text = json.dumps([(o.entity, o.op, o.key) for o in ops])
+def _chunk_rid(run_id: int, ops: Sequence[BatchOp]) -> str:
+    """A batch request's requestid (<= 36 characters): the run and the operations it carries. It is
+    stored in the outbox before the request is sent, and a resend reads it from there. The run is in
+    it so that a record sent again in a later run (after the user's retry) is really sent again,
+    instead of getting the earlier refusal replayed."""
+    text = json.dumps([run_id, *((o.entity, o.op, o.key) for o in ops)])
     return "qtb-" + hashlib.sha1(text.encode()).hexdigest()[:32]  # noqa: S324 - an id, not security
+
+
+def _single_rid(run_id: int, op: BatchOp) -> str:
+    """A single request's requestid: the run and the operation (see :func:`_chunk_rid`)."""
+    text = json.dumps([run_id, op.entity, op.op, op.key])
+    return "qts-" + hashlib.sha1(text.encode()).hexdigest()[:32]  # noqa: S324 - an id, not security
+
+
+def _outbox_body(ops: Sequence[BatchOp]) -> list[dict[str, Any]]:
+    return [{"op": o.op, "entity": o.entity, "payload": o.payload, "key": o.key} for o in ops]
+
+
+class _Pace:
+    """Token buckets that spread batch and single requests evenly over the minute, at the rates the
+    limiter's windows allow (``batch_cap`` batches and ``minute_cap - batch_cap`` singles a minute).
+
+    The limiter alone would let a stage send its whole minute of batch requests in the first
+    seconds, and then only singles: QBO (and the emulator) would get bursts of work, and the
+    answers would come back in bursts for one thread to record. Evenly spread, the same ceiling
+    keeps both sides busy all the time. A small bucket lets a stage catch up after a short pause
+    (a stage's planning, a slow answer); the limiter's windows remain the hard limit.
+    """
+
+    def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        span = limits.minute_span
+        self.rate = {"batch": PACE * limits.batch_cap / span,
+                     "single": PACE * max(1, limits.minute_cap - limits.batch_cap) / span}
+        self.size = {"batch": 2.0, "single": 4.0}
+        self.tokens = dict(self.size)
+        self.clock = clock
+        self.at = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        elapsed, self.at = now - self.at, now
+        for kind, rate in self.rate.items():
+            self.tokens[kind] = min(self.size[kind], self.tokens[kind] + elapsed * rate)
+
+    def ready(self, kind: str) -> bool:
+        self._refill()
+        return self.tokens[kind] >= 1.0
+
+    def take(self, kind: str) -> None:
+        self.tokens[kind] -= 1.0
+
+    def wait(self, kind: str) -> float:
+        """Real seconds until ``kind`` has a token."""
+        self._refill()
+        return max(0.0, (1.0 - self.tokens[kind]) / self.rate[kind])
+
+
+@dataclass
+class _Unit:
+    """One request to QBO: a ``batch`` of up to 30 operations or a ``single`` operation, its
+    requestid, and the handler that records each operation's answer."""
+
+    kind: str
+    rid: str
+    ops: list[BatchOp]
+    handle: Callable[[BatchOp, BatchResult], None]
+    permit: Permit | None = None
+
+
+class _Stream:
+    """One stage's writes, sent while they are still being planned.
+
+    QBO allows 500 requests a minute of which 40 may be batch requests (30 operations each), 10 a
+    second and 10 in flight. The engine sends batch requests while the batch window has room and
+    single requests in the rest of the request budget at the same time (:meth:`SyncEngine._take`),
+    so a stage gets all of the ceiling, and its last operations are not held back by the batch
+    window. Every request is written to the outbox before it is sent (with its requestid and its
+    kind) and removed in the transaction that records its answers; requests go out on worker
+    threads, and answers are recorded on the thread that plans (:meth:`SyncEngine._record`), so the
+    WORK store and the activity log have one writer.
+    """
+
+    def __init__(self, engine: SyncEngine, handle: Callable[[BatchOp, BatchResult], None]) -> None:
+        self.engine = engine
+        self.handle = handle
+        self.queue: deque[BatchOp] = deque()
+        self.flying: dict[Future[list[BatchResult]], _Unit] = {}
+        self.pool: ThreadPoolExecutor | None = None
+        self.pace = _Pace(engine.client.transport.limiter.limits)
+
+    def append(self, op: BatchOp) -> None:
+        """Queue one operation; send what the windows allow now, record what has been answered."""
+        self.queue.append(op)
+        self.engine._pump(self, final=False)
+
+    def finish(self) -> None:
+        """Send the rest and record every answer."""
+        try:
+            self.engine._drain(self)
+        finally:
+            for future, unit in self.flying.items():  # the run failed: what has not started never will
+                if future.cancel() and unit.permit is not None:
+                    unit.permit.release()
+            if self.pool is not None:
+                self.pool.shutdown(wait=not self.flying)
 
 
 def _fingerprint(payload: Mapping[str, Any]) -> str:
@@ -120,7 +241,7 @@ def _parse_key(key: str) -> tuple[str, int, int, str]:
 
 class SyncEngine:
     def __init__(self, store: WorkStore, client: QboClient, settings: Settings, *,
-                 reporter: Reporter | None = None, today: date | None = None, concurrency: int = 4) -> None:
+                 reporter: Reporter | None = None, today: date | None = None, concurrency: int = 10) -> None:
         self.store = store
         self.client = client
         self.realm = client.realm_id
@@ -128,7 +249,9 @@ class SyncEngine:
         self.reporter: Reporter = reporter or NullReporter()
         self.state = SyncState(store.engine, self.realm)
         self.today = today
-        self.concurrency = concurrency  # batches in flight at once (QBO allows 10 requests in flight)
+        self.concurrency = concurrency  # requests in flight at once (QBO allows 10; the limiter keeps it)
+        self._tx: Connection | None = None  # the transaction recording a request's answers (see _record)
+        self._open: tuple[int, set[tuple[str, int]]] | None = None  # (run, records to clear; see _load_open)
         self.run_id = 0
         self.counts: Counter[str] = Counter()
         self.dry_run = False
@@ -210,12 +333,20 @@ class SyncEngine:
         assert cls is not None
         return _as_dict(self.client.read(cls, qbo_id))
 
-    def _links(self, entity: str) -> dict[int, Link]:
-        """The id map of ``entity``; in a dry run with the records this run assumed created or linked."""
-        links = self.state.links(entity)
+    def _links(self, entity: str, work_ids: Iterable[int] | None = None) -> dict[int, Link]:
+        """The id map of ``entity`` (only the links of ``work_ids`` when given); in a dry run with the
+        records this run assumed created or linked."""
+        links = self.state.links(entity, work_ids=work_ids)
         if self.dry_run:
             links.update(self.assumed.get(entity, {}))
         return links
+
+    @staticmethod
+    def _wanted(ids: Iterable[int], initial: bool) -> list[int] | None:
+        """The links a stage needs: those of ``ids``, or all of them (None) for the initial run and
+        for many records, where one read of the whole map costs less than reading them by key."""
+        wanted = sorted(set(ids))
+        return None if initial or len(wanted) > PARTIAL_LINKS else wanted
 
     def _assume(self, entity: str, work_id: int, qbo_id: str = "0") -> None:
         """Dry run: plan later stages as if this record were in QBO."""
@@ -230,6 +361,10 @@ class SyncEngine:
         value = self.state.get_value("cdc_since")
         return datetime.fromisoformat(value) if value else None
 
+    def _today(self) -> date:
+        """The run's date, against which transaction dates are checked for plausibility."""
+        return self.today or date.today()
+
     def _note(self, conn: Any, *, entity: str, direction: str, action: str, outcome: str,
               work_id: int | None = None, qbo_id: str | None = None, field: str | None = None,
               message: str = "") -> None:
@@ -237,6 +372,8 @@ class SyncEngine:
         if conn is not None:
             self.state.record(conn, self.run_id, entity=entity, direction=direction, action=action,
                               outcome=outcome, work_id=work_id, qbo_id=qbo_id, field=field, message=message)
+            if outcome in ("failed", "conflict") and work_id is not None and self._open is not None:
+                self._open[1].add((entity, work_id))
         self.counts[outcome] += 1
         self.counts[f"{entity}.{action}.{outcome}"] += 1
         self.reporter.record(RecordOutcome(entity, direction, action, outcome, work_id, qbo_id, field, message))
@@ -254,7 +391,7 @@ class SyncEngine:
             self._note(None, entity=entity, direction=direction, action=action, outcome="failed", work_id=work_id,
                        qbo_id=qbo_id, field=field, message=message)
             return
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self._note(conn, entity=entity, direction=direction, action=action, outcome="failed", work_id=work_id,
                        qbo_id=qbo_id, field=field, message=message)
             if work_id is None:
@@ -269,9 +406,13 @@ class SyncEngine:
                 blocked[blocked_by] = sorted(ids)
                 self.state.set_value(conn, f"blocked:{entity}", blocked)
 
-    def _unblocked(self, entity: str, dependency: str, linked: Mapping[int, Link]) -> set[int]:
+    def _unblocked(self, entity: str, dependency: str) -> set[int]:
         """Records of ``entity`` that waited for a ``dependency`` record now linked to QBO."""
         blocked: dict[str, list[int]] = self.state.get_value(f"blocked:{entity}", {})
+        if not blocked:
+            return set()
+        linked = self.state.links(dependency, work_ids=[
+            int(key.partition(":")[2]) for key in blocked if key.partition(":")[0] == dependency])
         ready: set[int] = set()
         for key, ids in blocked.items():
             dep, _, dep_id = key.partition(":")
@@ -283,7 +424,20 @@ class SyncEngine:
                 k for k in blocked if k.startswith(dependency + ":") and int(k.partition(":")[2]) in linked)
         return ready
 
+    def _load_open(self) -> None:
+        """Remember, for this run, which records sit in a retry queue or have open failures (outside
+        any transaction: committed state). Records written later need their queue entry and their
+        failures cleared only if they are among these or failed in this run (:meth:`_note`)."""
+        if self._open is not None and self._open[0] == self.run_id:
+            return
+        keys = {(e.entity, e.work_id) for e in self.state.open_failures() if e.work_id is not None}
+        for entity in ("customer", "item", "invoice", "payment"):
+            keys.update((entity, int(w)) for w in self.state.get_value(f"pending:{entity}", []))
+        self._open = (self.run_id, keys)
+
     def _clear_pending(self, conn: Any, entity: str, work_id: int) -> None:
+        if self._open is not None and self._open[0] == self.run_id and (entity, work_id) not in self._open[1]:
+            return  # neither queued nor failed (a retry queued by the user meanwhile stays queued: harmless)
         queue = self.state.get_value(f"pending:{entity}", [], conn)
         if work_id in queue:
             self.state.set_value(conn, f"pending:{entity}", [w for w in queue if w != work_id])
@@ -295,44 +449,207 @@ class SyncEngine:
         detail = err.detail or err.message
         return f"{label}: QuickBooks refused it ({err.code} {err.message}): {detail}", element
 
-    # ---------------------------------------------------------------------------------- batches
-    def _send(self, ops: Sequence[BatchOp], handle: Callable[[BatchOp, BatchResult], None]) -> None:
-        """Send ops in chunks of 30 through the outbox; ``handle`` records each answer.
+    # ---------------------------------------------------------------------------------- sending
+    def _begin(self) -> AbstractContextManager[Connection]:
+        """The transaction a record's writes go in: the one recording a whole request's answers
+        while there is one (see :meth:`_record`), else a transaction of its own."""
+        if self._tx is not None:
+            return nullcontext(self._tx)
+        return self.store.engine.begin()
 
-        Up to ``concurrency`` batches are in flight at once (QBO allows 10 requests in flight and the
-        client's limiter keeps every rate); their answers are recorded on this thread, in the order
-        the batches were sent, so the WORK store and the activity log see one writer.
+    def _sender(self, handle: Callable[[BatchOp, BatchResult], None]) -> _Stream:
+        """A stream of one stage's writes: ``append`` them as they are planned, then ``finish``."""
+        self._load_open()
+        return _Stream(self, handle)
+
+    def _send(self, ops: Iterable[BatchOp], handle: Callable[[BatchOp, BatchResult], None]) -> None:
+        """Send ``ops`` (see :class:`_Stream`); ``handle`` records each answer."""
+        stream = self._sender(handle)
+        for op in ops:
+            stream.append(op)
+        stream.finish()
+
+    def _pump(self, stream: _Stream, *, final: bool) -> None:
+        """Record the answers that arrived, then send what the rate windows allow now (never waits)."""
+        self._collect(stream)
+        units = self._take(stream, final=final)
+        if units:
+            self._dispatch(stream, units)
+
+    def _drain(self, stream: _Stream) -> None:
+        """Send the rest of ``stream`` and record every answer, waiting for the windows and replies."""
+        limiter = self.client.transport.limiter
+        while stream.queue or stream.flying:
+            self._pump(stream, final=True)
+            if not stream.queue and not stream.flying:
+                break
+            timeout = 0.05
+            if stream.queue and len(stream.flying) < self.concurrency:
+                pace = stream.pace
+                waits = [max(w, pace.wait(kind)) for kind, w in (
+                    ("batch", limiter.wait_needed(True)),
+                    ("single", limiter.wait_needed(False, leave_for_batches=True))) if w is not None]
+                timeout = min([*waits, 0.05])
+            if stream.flying:
+                wait(list(stream.flying), timeout=max(timeout, 0.0005), return_when=FIRST_COMPLETED)
+            else:
+                time.sleep(max(timeout, 0.0005))
+
+    def _take(self, stream: _Stream, *, final: bool) -> list[tuple[_Unit, Permit]]:
+        """The requests to send now, each with the limiter's permit for it.
+
+        A batch request whenever the batch window has room and 30 operations are queued (or the
+        stage has planned everything); a single request in the rest of the request budget (the
+        limiter keeps the room batches still need), leaving a full batch queued for the next batch
+        slot while planning goes on. The last few operations of a stage go as single requests when
+        they can: a batch slot carries 30.
         """
-        chunks = [list(ops[start:start + BATCH]) for start in range(0, len(ops), BATCH)]
-        in_flight: deque[tuple[list[BatchOp], str, Future[list[BatchResult]]]] = deque()
+        queue = stream.queue
+        units: list[tuple[_Unit, Permit]] = []
+        while queue and len(stream.flying) + len(units) < self.concurrency:
+            n = len(queue)
+            if final and n <= SINGLE_TAIL and self._permit(stream, "single", units, queue):
+                continue
+            if (n >= BATCH or final) and self._permit(stream, "batch", units, queue):
+                continue
+            if (n > BATCH or final) and self._permit(stream, "single", units, queue):
+                continue
+            break
+        return units
 
-        def record(chunk: list[BatchOp], rid: str, future: Future[list[BatchResult]]) -> None:
-            for op, res in zip(chunk, future.result(), strict=True):
-                handle(op, res)
+    def _permit(self, stream: _Stream, kind: str, units: list[tuple[_Unit, Permit]], queue: deque[BatchOp]) -> bool:
+        """Take a ``kind`` request off ``queue`` into ``units`` if the pace and the windows allow one now."""
+        if not stream.pace.ready(kind):
+            return False
+        limiter = self.client.transport.limiter
+        permit = limiter.try_acquire(True) if kind == "batch" else limiter.try_acquire(False, leave_for_batches=True)
+        if permit is None:
+            return False
+        stream.pace.take(kind)
+        if kind == "batch":
+            chunk = [queue.popleft() for _ in range(min(len(queue), BATCH))]
+            units.append((_Unit("batch", _chunk_rid(self.run_id, chunk), chunk, stream.handle), permit))
+        else:
+            units.append((self._single_unit(stream, queue.popleft()), permit))
+        return True
+
+    def _single_unit(self, stream: _Stream, op: BatchOp) -> _Unit:
+        return _Unit("single", _single_rid(self.run_id, op), [op], stream.handle)
+
+    def _dispatch(self, stream: _Stream, units: list[tuple[_Unit, Permit]]) -> None:
+        """Write the requests to the outbox (one transaction), then send each on a worker thread."""
+        try:
             with self.store.engine.begin() as conn:
-                self.state.clear_outbox(conn, rid)
+                self.state.add_outbox_many(conn, [(unit.rid, unit.kind, _outbox_body(unit.ops)) for unit, _ in units])
+        except BaseException:
+            for _unit, permit in units:
+                permit.release()
+            raise
+        if stream.pool is None:
+            stream.pool = ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="qbo-send")
+        for unit, permit in units:
+            unit.permit = permit
+            stream.flying[stream.pool.submit(self._post, unit, permit)] = unit
 
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency), thread_name_prefix="qbo-batch") as pool:
-            for chunk in chunks:
-                rid = _chunk_rid(chunk)
-                body = [{"op": o.op, "entity": o.entity, "payload": o.payload, "key": o.key} for o in chunk]
-                with self.store.engine.begin() as conn:
-                    self.state.add_outbox(conn, rid, "batch", body)
-                in_flight.append((chunk, rid, pool.submit(self.client.batch, chunk, request_id=_constant(rid))))
-                if len(in_flight) >= self.concurrency:
-                    record(*in_flight.popleft())
-            while in_flight:
-                record(*in_flight.popleft())
+    def _post(self, unit: _Unit, permit: Permit | None) -> list[BatchResult]:
+        """Send one request (on a worker thread; ``permit``: the limiter's, taken by the dispatcher)."""
+        transport = self.client.transport
+        with transport.holding(permit) if permit is not None else nullcontext():
+            if unit.kind == "batch":
+                return self.client.batch(unit.ops, request_id=_constant(unit.rid), raw=True)
+            return [self._post_single(unit.ops[0], unit.rid)]
+
+    def _post_single(self, op: BatchOp, rid: str) -> BatchResult:
+        """One operation as its own request. QBO refusing the record is its answer; a failure of
+        the request itself (no reply, 5xx or 429 after the retries, authorization) raises, as it
+        does for a batch request."""
+        client, payload = self.client, op.payload
+        try:
+            if op.op == "create":
+                obj: Any = client.create_from(op.entity, payload, request_id=rid, record=op.key, raw=True)
+            elif op.op == "update":
+                fields = {k: v for k, v in payload.items() if k not in ("Id", "SyncToken", "sparse")}
+                obj = client.sparse_update(op.entity, str(payload["Id"]), str(payload["SyncToken"]), fields,
+                                           request_id=rid, record=op.key)
+            elif op.op == "delete":
+                obj = client.delete(op.entity, str(payload["Id"]), str(payload["SyncToken"]), request_id=rid,
+                                    record=op.key)
+            else:
+                obj = client.void(op.entity, str(payload["Id"]), str(payload["SyncToken"]), request_id=rid,
+                                  record=op.key)
+        except QboValidationError as err:
+            return BatchResult(op.key, False, None, err)
+        return BatchResult(op.key, True, obj, None)
+
+    def _collect(self, stream: _Stream) -> None:
+        """Record the requests of ``stream`` whose answers arrived (in the order they were sent)."""
+        done = [(future, unit) for future, unit in stream.flying.items() if future.done()]
+        if not done:
+            return
+        for future, _unit in done:
+            del stream.flying[future]
+        outcomes: list[tuple[_Unit, list[BatchResult] | BaseException]] = []
+        for future, unit in done:
+            try:
+                outcomes.append((unit, future.result()))
+            except BaseException as exc:  # the request failed as a whole: it stays in the outbox
+                outcomes.append((unit, exc))
+        self._record(outcomes)
+
+    def _record(self, outcomes: Sequence[tuple[_Unit, list[BatchResult] | BaseException]]) -> None:
+        """Record answers on this thread, in one transaction: every record's id-map row, activity
+        entry and pending-queue change, and the removal of the requests from the outbox. A crash
+        before the commit leaves all of them in the outbox, to be resent (and replayed) by the
+        next run; after it, none. A request that failed as a whole is raised once the others are
+        recorded."""
+        failure: BaseException | None = None
+        with self.store.engine.begin() as conn:
+            self._tx = conn
+            try:
+                answered: list[str] = []
+                with self.state.batched(conn):  # the id-map rows and activity entries: two statements
+                    for unit, results in outcomes:
+                        if isinstance(results, BaseException):
+                            failure = failure or results
+                            continue
+                        for op, res in zip(unit.ops, results, strict=True):
+                            unit.handle(op, res)
+                        answered.append(unit.rid)
+                self.state.clear_outbox_many(conn, answered)
+            finally:
+                self._tx = None
+        if failure is not None:
+            raise failure
 
     def _recover_outbox(self) -> None:
-        """Resend what a crashed run sent but did not record (same requestid: QBO replays)."""
-        for rid, _kind, body in self.state.outbox():
-            ops = [BatchOp(b["op"], b["entity"], b["payload"], b["key"]) for b in body]
-            results = self.client.batch(ops, request_id=_constant(rid))
-            for op, res in zip(ops, results, strict=True):
-                self._handle_result(op, res)
-            with self.store.engine.begin() as conn:
-                self.state.clear_outbox(conn, rid)
+        """Resend what a crashed run sent but did not record, exactly as it was sent (the same kind
+        of request, the same requestid: QBO replays its first answer instead of writing again).
+        Up to ``concurrency`` at once, each waiting for the limiter; answers recorded in order."""
+        units = [_Unit("single" if kind == "single" else "batch", rid,
+                       [BatchOp(b["op"], b["entity"], b["payload"], b["key"]) for b in body], self._handle_result)
+                 for rid, kind, body in self.state.outbox()]
+        if not units:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(units))),
+                                thread_name_prefix="qbo-resend") as pool:
+            futures = [pool.submit(self._post, unit, None) for unit in units]
+            for unit, future in zip(units, futures, strict=True):
+                try:
+                    outcome: list[BatchResult] | BaseException = future.result()
+                except BaseException as exc:  # stays in the outbox for the next run
+                    outcome = exc
+                self._record([(unit, outcome)])
+
+    def _find_by_names(self, entity: str, field_name: str, names: Sequence[str]) -> dict[str, Any]:
+        """``client.find_by_name`` for each of ``names`` at once (reads, up to ``concurrency`` in
+        flight under the limiter): the objects found, by name."""
+        unique = list(dict.fromkeys(names))
+        if not unique:
+            return {}
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(unique))),
+                                thread_name_prefix="qbo-read") as pool:
+            found = list(pool.map(lambda name: self.client.find_by_name(entity, field_name, name), unique))
+        return {name: obj for name, obj in zip(unique, found, strict=True) if obj is not None}
 
     def _handle_result(self, op: BatchOp, res: BatchResult) -> None:
         entity = _parse_key(op.key)[0]
@@ -349,10 +666,9 @@ class SyncEngine:
         customers: dict[str, dict[str, Any]]
 
     def _plan_customers(self, initial: bool, since: datetime | None) -> CustomerPlan:
-        links = self.state.links("customer")
-        by_qbo = {link.qbo_id: link for link in links.values()}
         server_time = datetime.now(UTC)
         if initial or since is None:
+            links = self.state.links("customer")
             customers = {str(c["Id"]): c for c in (_as_dict(o) for o in self.client.query_all(
                 select("Customer").include_inactive()))}
             clients = {c.id: c for c in self.store.clients(include_inactive=True)}
@@ -362,9 +678,14 @@ class SyncEngine:
             customers = {str(c["Id"]): c for c in (_as_dict(o) for o in cdc.objects.get("Customer", ()))}
             changed = {c.id: c for c in self.store.changed_clients(int(self.state.get_value("work_revision", 0)))}
             waiting = set(self.state.get_value("pending:customer", []))
-            waiting |= self._unblocked("customer", "customer", links)
+            waiting |= self._unblocked("customer", "customer")
+            choices = self.state.matches("accepted") + self.state.matches("rejected")
+            # the links of the records in play only: a run that finds little to do reads little
+            links = self.state.links("customer", work_ids=[*changed, *waiting, *(c["work_id"] for c in choices)],
+                                     qbo_ids=[*customers, *(c["qbo_id"] for c in choices)])
+            by_qbo = {link.qbo_id: link for link in links.values()}
             # matches the user decided since the last run: both sides come back into play
-            for choice in self.state.matches("accepted") + self.state.matches("rejected"):
+            for choice in choices:
                 if choice["work_id"] not in links:
                     waiting.add(int(choice["work_id"]))
                     if choice["qbo_id"] not in by_qbo and choice["qbo_id"] not in customers:
@@ -387,7 +708,8 @@ class SyncEngine:
         decided = {int(m["work_id"]): str(m["qbo_id"]) for m in self.state.matches("accepted")}
         rejected = {(int(m["work_id"]), str(m["qbo_id"])) for m in self.state.matches("rejected")}
         actions, pending_rows = plan_customers(
-            clients, customers, links, dismissed=self.state.dismissed("customer"), accepted=decided,
+            clients, customers, links, dismissed=self.state.dismissed("customer") if clients else set(),
+            accepted=decided,
             rejected=rejected, accept_weak=self.settings.accept_weak_matches, policy=self.settings.conflict_policy,
             default_state=self._default_state())
         if pending_rows and not self.dry_run:
@@ -419,12 +741,16 @@ class SyncEngine:
         # creations in QBO: parents before their sub-customers
         remaining = creates_to_qbo
         for _ in range(3):
-            links = self.state.links("customer")
+            if not remaining:
+                break
+            parents = {plan.clients[int(a.work_id or 0)].parent_id for a in remaining}
+            links = self.state.links("customer", work_ids=[p for p in parents if p is not None])  # of the parents
             ready = [a for a in remaining if self._parent_ready(plan.clients[int(a.work_id or 0)], links)]
             if not ready:
                 break
             self._create_customers(ready, plan.clients, links)
-            remaining = [a for a in remaining if a not in ready]
+            sent = {id(a) for a in ready}
+            remaining = [a for a in remaining if id(a) not in sent]
         for action in remaining:
             parent_id = plan.clients[int(action.work_id or 0)].parent_id
             self._fail("customer", "to_qbo", "create", action.work_id,
@@ -465,6 +791,12 @@ class SyncEngine:
             return
         outcome = action.fields["merge"]
         token = action.fields["token"]
+        bad_states = cmap.state_problems(outcome.values, str(work_id), keys=outcome.to_qbo) if outcome.to_qbo else []
+        if bad_states:  # QBO would take it, and its sales tax would then have no state to go by
+            for p in bad_states:
+                self._fail("customer", "to_qbo", "update", work_id, f"client {work_id} ({client.display_name}): "
+                           f"{p.message}", qbo_id=qbo_id, field=p.field)
+            return
         conflict_text = "; ".join(f"{c.field}: WORK {c.work_value!r} vs QuickBooks {c.qbo_value!r}, kept {c.winner}"
                                   for c in outcome.conflicts)
         if self.dry_run:
@@ -623,8 +955,8 @@ class SyncEngine:
                 self._fail("customer", "to_qbo", "create", work_id, text, field=element, pending=err.retryable)
             return
         customer = _as_dict(res.obj)
-        client = self.store.get_client(work_id)
-        with self.store.engine.begin() as conn:
+        client = self.store.get_client(work_id, conn=self._tx)  # inside the recording transaction, if any
+        with self._begin() as conn:
             values = cmap.client_values(client) if client is not None else {}
             qbo_name = name if client is not None and name != client.display_name else None
             self.state.save_link(conn, "customer", work_id, str(customer["Id"]),
@@ -655,10 +987,10 @@ class SyncEngine:
                 with self.store.engine.begin() as conn:
                     self.state.set_value(conn, "default_item", default)
         out[None] = str(default or "0")
-        for item in self.store.items():
-            if item.id in links:
-                continue
-            found = self.client.find_by_name("Item", "Name", item.name)
+        items = [item for item in self.store.items() if item.id not in links]
+        found_by_name = self._find_by_names("Item", "Name", [item.name for item in items])
+        for item in items:
+            found = found_by_name.get(item.name)
             if found is not None:
                 qbo = _as_dict(found)
             elif self.dry_run:
@@ -699,7 +1031,7 @@ class SyncEngine:
         after = 0 if initial else int(self.state.get_value("work_revision", 0))
         found = {record.id: record for record in changed(after)}
         waiting = set(self.state.get_value(f"pending:{entity}", []))
-        waiting |= self._unblocked(entity, dependency, self.state.links(dependency))
+        waiting |= self._unblocked(entity, dependency)
         for work_id in sorted(waiting):
             if int(work_id) not in found:
                 record = get(int(work_id))
@@ -713,23 +1045,31 @@ class SyncEngine:
     def _sync_invoices(self, initial: bool, item_ids: dict[int | None, str]) -> None:
         settings = self.settings
         assert settings.integration_date is not None
-        customers = self._links("customer")
-        links = self.state.links("invoice")
-        dismissed = self.state.dismissed("invoice")
-        creates: list[BatchOp] = []
-        for inv in self._invoice_candidates(initial):
+        candidates = self._invoice_candidates(initial)
+        customers = self._links("customer", self._wanted((inv.client_id for inv in candidates), initial))
+        links = self.state.links("invoice", work_ids=self._wanted((inv.id for inv in candidates), initial))
+        dismissed = self.state.dismissed("invoice") if candidates else set()
+        creates = self._sender(self._invoice_result)  # sent while the rest is planned
+        inactive = self.store.inactive_client_ids() if candidates else set()
+        today = self._today()
+        for inv in candidates:
             if inv.id in dismissed:
                 continue
             action = plan_invoice(inv, links.get(inv.id), customers.get(inv.client_id),
-                                  integration_date=settings.integration_date)
+                                  integration_date=settings.integration_date, today=today,
+                                  client_active=inv.client_id not in inactive)
             self.actions.append(action)
             if action.kind == "skip":
                 self._note(None, entity="invoice", direction="to_qbo", action="skip", outcome="skipped",
                            work_id=inv.id, message=action.reason)
                 continue
             if action.kind == "fail":
-                self._fail("invoice", "to_qbo", "create", inv.id, action.reason, field=action.field,
-                           blocked_by=f"customer:{inv.client_id}" if action.field == "client_id" else None)
+                verb = "update" if inv.id in links else "create"
+                for p in action.fields.get("problems", ()):
+                    self._fail("invoice", "to_qbo", verb, inv.id, f"invoice {inv.number}: {p.message}", field=p.field)
+                if not action.fields.get("problems"):
+                    self._fail("invoice", "to_qbo", verb, inv.id, action.reason, field=action.field,
+                               blocked_by=action.fields.get("blocked_by"))
                 continue
             problems = imap.validate_invoice(inv) if action.kind in ("create", "update") else []
             if problems:
@@ -752,8 +1092,7 @@ class SyncEngine:
                 self._update_invoice(inv, links[inv.id], customer_link, item_ids)
             elif action.kind in ("void", "delete"):
                 self._remove_invoice(inv, links[inv.id], action.kind)
-        if creates:
-            self._send(creates, self._invoice_result)
+        creates.finish()
 
     def _invoice_result(self, op: BatchOp, res: BatchResult) -> None:
         _, work_id, version, _ = _parse_key(op.key)
@@ -764,7 +1103,7 @@ class SyncEngine:
             self._fail("invoice", "to_qbo", "create", work_id, text, field=element, pending=res.error.retryable)
             return
         qbo = _as_dict(res.obj)
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self.state.save_link(conn, "invoice", work_id, str(qbo["Id"]), sync_token=str(qbo.get("SyncToken", "0")),
                                  work_version=version, fingerprint=_fingerprint(op.payload))
             self._note(conn, entity="invoice", direction="to_qbo", action="create", outcome="ok", work_id=work_id,
@@ -857,28 +1196,35 @@ class SyncEngine:
     def _sync_payments(self, initial: bool) -> None:
         settings = self.settings
         assert settings.integration_date is not None
-        invoice_links = self._links("invoice")
-        customer_links = self._links("customer")
-        links = self.state.links("payment")
-        dismissed = self.state.dismissed("payment")
-        invoices: dict[int, Invoice | None] = {}
-        creates: list[BatchOp] = []
-        for pay in self._payment_candidates(initial):
+        candidates = self._payment_candidates(initial)
+        invoices: dict[int, Invoice | None] = dict.fromkeys({pay.invoice_id for pay in candidates})
+        invoices.update(self.store.invoices_by_id(invoices))  # the invoices they pay, read at once
+        invoice_links = self._links("invoice", self._wanted(invoices, initial))
+        customer_links = self._links(
+            "customer", self._wanted((inv.client_id for inv in invoices.values() if inv is not None), initial))
+        links = self.state.links("payment", work_ids=self._wanted((pay.id for pay in candidates), initial))
+        dismissed = self.state.dismissed("payment") if candidates else set()
+        today = self._today()
+        creates = self._sender(self._payment_result)  # sent while the rest is planned
+        for pay in candidates:
             if pay.id in dismissed or ("payment", pay.id) in self.acted:
                 continue
             if pay.invoice_id not in invoices:
                 invoices[pay.invoice_id] = self.store.get_invoice(pay.invoice_id)
             inv = invoices[pay.invoice_id]
             action = plan_payment(pay, links.get(pay.id), inv, invoice_links.get(pay.invoice_id),
-                                  integration_date=settings.integration_date)
+                                  integration_date=settings.integration_date, today=today)
             self.actions.append(action)
             if action.kind == "skip":
                 self._note(None, entity="payment", direction="to_qbo", action="skip", outcome="skipped",
                            work_id=pay.id, message=action.reason)
                 continue
             if action.kind == "fail":
-                self._fail("payment", "to_qbo", "create", pay.id, action.reason, field=action.field,
-                           blocked_by=f"invoice:{pay.invoice_id}" if action.field == "invoice_id" else None)
+                for p in action.fields.get("problems", ()):
+                    self._fail("payment", "to_qbo", "create", pay.id, f"payment {pay.id}: {p.message}", field=p.field)
+                if not action.fields.get("problems"):
+                    self._fail("payment", "to_qbo", "create", pay.id, action.reason, field=action.field,
+                               blocked_by=f"invoice:{pay.invoice_id}" if action.field == "invoice_id" else None)
                 continue
             if action.kind == "delete":
                 if not self.dry_run:
@@ -910,8 +1256,7 @@ class SyncEngine:
                 creates.append(BatchOp("create", "Payment", payload, _key("payment", pay.id, pay.version, "create")))
             else:
                 self._update_payment(pay, links[pay.id], payload)
-        if creates:
-            self._send(creates, self._payment_result)
+        creates.finish()
 
     def _payment_result(self, op: BatchOp, res: BatchResult) -> None:
         _, work_id, version, _ = _parse_key(op.key)
@@ -923,7 +1268,7 @@ class SyncEngine:
             self._fail("payment", "to_qbo", "create", work_id, text, field=element)
             return
         qbo = _as_dict(res.obj)
-        with self.store.engine.begin() as conn:
+        with self._begin() as conn:
             self.state.save_link(conn, "payment", work_id, str(qbo["Id"]), sync_token=str(qbo.get("SyncToken", "0")),
                                  work_version=version, fingerprint=_fingerprint(op.payload))
             self._note(conn, entity="payment", direction="to_qbo", action="create", outcome="ok", work_id=work_id,

@@ -2,8 +2,9 @@
 
 Actions are ``create``, ``update``, ``void``, ``delete``, ``link``, ``skip``, ``hold`` (waiting for
 the user in the match preview), ``fail`` (a dependency or rule stops it; the reason names the
-field) and, for customers, ``rebase`` (nothing to send, the remembered base moves). The engine
-executes them; ``dry_run`` shows them.
+field; ``fields["problems"]`` lists every field at fault for an implausible date, and
+``fields["blocked_by"]`` the record it waits for) and, for customers, ``rebase`` (nothing to send,
+the remembered base moves). The engine executes them; ``dry_run`` shows them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from datetime import date, datetime
 from typing import Any
 
 from ..mapping import customers as cmap
+from ..mapping.invoices import invoice_date_problems
 from ..mapping.matching import match_customers
+from ..mapping.payments import payment_date_problems
 from ..work.models import Client, Invoice, Payment
 from .merge import merge
 from .state import Link
@@ -38,8 +41,16 @@ class Action:
                 "qbo_id": self.qbo_id, "reason": self.reason, "field": self.field}
 
 
-def plan_invoice(inv: Invoice, link: Link | None, customer: Link | None, *, integration_date: date) -> Action:
-    """What to do with one WORK invoice (WORK -> QBO only)."""
+def plan_invoice(inv: Invoice, link: Link | None, customer: Link | None, *, integration_date: date, today: date,
+                 client_active: bool = True) -> Action:
+    """What to do with one WORK invoice (WORK -> QBO only).
+
+    An implausible date (before 1900, more than 366 days after ``today``) fails before the
+    integration date is looked at, so an 1850 typo is reported rather than skipped. An invoice
+    whose client is inactive in WORK (``client_active``) fails on ``client_id``: QBO refuses
+    invoices for inactive customers; it goes once the client is active again and the invoice is
+    retried or changed.
+    """
 
     def act(kind: str, reason: str = "", field_name: str | None = None) -> Action:
         return Action(kind, "invoice", "to_qbo", inv.id, link.qbo_id if link else None, {}, reason, field_name)
@@ -58,22 +69,36 @@ def plan_invoice(inv: Invoice, link: Link | None, customer: Link | None, *, inte
         return act("skip", f"invoice {inv.number} is void in QuickBooks; a voided invoice cannot change")
     if inv.status == "draft":
         return act("skip", f"invoice {inv.number} is a draft")
+    dates = invoice_date_problems(inv, today=today) if link is None or link.work_version != inv.version else []
+    if dates:
+        return Action("fail", "invoice", "to_qbo", inv.id, link.qbo_id if link else None, {"problems": dates},
+                      f"invoice {inv.number}: {dates[0].message}", dates[0].field)
     if link is None and inv.issue_date < integration_date:
         return act("skip", f"invoice {inv.number} is dated {inv.issue_date}, before the integration date "
                            f"{integration_date}: not expected in QuickBooks")
-    if customer is None:
-        return act("fail", f"invoice {inv.number}: its client {inv.client_id} is not in QuickBooks yet (it will "
-                           "be sent once the client is)", "client_id")
+    if customer is None:  # waits for its client: sent once the client is in QBO
+        return Action("fail", "invoice", "to_qbo", inv.id, link.qbo_id if link else None,
+                      {"blocked_by": f"customer:{inv.client_id}"},
+                      f"invoice {inv.number}: its client {inv.client_id} is not in QuickBooks yet (it will be sent "
+                      "once the client is)", "client_id")
+    if link is not None and link.work_version == inv.version:
+        return act("skip", "unchanged")
+    if not client_active:
+        return act("fail", f"invoice {inv.number}: its client {inv.client_id} is inactive in WORK, and QuickBooks "
+                           "refuses invoices for inactive customers; make the client active again, then retry the "
+                           "invoice", "client_id")
     if link is None:
         return act("create", f"new invoice {inv.number}")
-    if link.work_version == inv.version:
-        return act("skip", "unchanged")
     return act("update", f"invoice {inv.number} changed in WORK")
 
 
 def plan_payment(pay: Payment, link: Link | None, inv: Invoice | None, invoice_link: Link | None, *,
-                 integration_date: date) -> Action:
-    """What to do with one WORK payment (WORK -> QBO, only for invoices already in QBO)."""
+                 integration_date: date, today: date) -> Action:
+    """What to do with one WORK payment (WORK -> QBO, only for invoices already in QBO).
+
+    An implausible date fails before the integration date is looked at (see :func:`plan_invoice`);
+    a payment whose invoice waits (its client, its own implausible date) fails on ``invoice_id``.
+    """
 
     def act(kind: str, reason: str = "", field_name: str | None = None) -> Action:
         return Action(kind, "payment", "to_qbo", pay.id, link.qbo_id if link else None, {}, reason, field_name)
@@ -89,9 +114,16 @@ def plan_payment(pay: Payment, link: Link | None, inv: Invoice | None, invoice_l
             "skip", f"payment {pay.id} was deleted in WORK before it was sent")
     if inv is None:
         return act("fail", f"payment {pay.id}: invoice {pay.invoice_id} does not exist in WORK", "invoice_id")
+    dates = payment_date_problems(pay, today=today) if link is None or link.work_version != pay.version else []
+    if dates:
+        return Action("fail", "payment", "to_qbo", pay.id, link.qbo_id if link else None, {"problems": dates},
+                      f"payment {pay.id}: {dates[0].message}", dates[0].field)
     if link is None and pay.date < integration_date:
         return act("skip", f"payment {pay.id} is dated {pay.date}, before the integration date {integration_date}")
     if invoice_link is None:
+        if invoice_date_problems(inv, today=today) and inv.status == "open" and not inv.deleted:
+            return act("fail", f"payment {pay.id}: invoice {inv.number} is not in QuickBooks: its date is implausible "
+                               "(see the invoice's entry); the payment will be sent once the invoice is", "invoice_id")
         if inv.issue_date < integration_date or inv.status in ("draft", "void") or inv.deleted:
             return act("skip", f"payment {pay.id}: invoice {inv.number} does not sync to QuickBooks")
         return act("fail", f"payment {pay.id}: invoice {inv.number} is not in QuickBooks yet (the payment will be "

@@ -5,7 +5,8 @@
   version synced.
 * ``sync_runs`` and ``sync_activity`` -- every run and every record it touched: time, entity,
   direction, ids, action, outcome, the field at fault and a message. Failed records can be retried
-  or dismissed.
+  or dismissed. A CSV import is a run too (kind ``import``): each row it refused is an entry
+  without a WORK id (direction ``from_file``, action ``import``), which can be dismissed by its id.
 * ``sync_outbox`` -- writes sent to QBO whose answers are not recorded yet, with their requestid and
   payload. A run that crashed resends them first, unchanged, so QBO replays instead of writing twice.
 * ``sync_matches`` -- weak and multiple customer matches waiting for the user.
@@ -18,7 +19,8 @@ together with the WORK write when there is one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +28,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["ActivityEntry", "Link", "SyncState"]
+__all__ = ["IMPORT_RUN", "SYNC_RUNS", "ActivityEntry", "Link", "SyncState"]
+
+#: Run kinds: a sync run is initial or incremental; a CSV import is a run of its own.
+SYNC_RUNS = ("initial", "incremental")
+IMPORT_RUN = "import"
 
 metadata = sa.MetaData()
 
@@ -112,6 +118,56 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_KEYS_PER_QUERY = 500  # ids in one IN (...) list, well under any database's limit on bound parameters
+
+
+# The statements the sync runs once per record, built once: building a statement costs SQLAlchemy
+# several times what running it costs, and recording answers is the sync's hottest local path.
+_B = sa.bindparam
+_LINK_KEY = (links_table.c.realm == _B("k_realm")) & (links_table.c.entity == _B("k_entity")) & \
+    (links_table.c.work_id == _B("k_work_id"))
+_LINK_FIELDS = ("qbo_id", "sync_token", "work_version", "base", "fingerprint", "qbo_name", "state", "synced_at")
+_UPDATE_LINK = sa.update(links_table).where(_LINK_KEY).values({f: _B(f"v_{f}") for f in _LINK_FIELDS})
+_INSERT_LINK = sa.insert(links_table)
+_INSERT_ACTIVITY = sa.insert(activity_table)
+_RESOLVE = sa.update(activity_table).where(
+    activity_table.c.realm == _B("k_realm"), activity_table.c.entity == _B("k_entity"),
+    activity_table.c.work_id == _B("k_work_id"), activity_table.c.outcome.in_(("failed", "conflict")),
+    activity_table.c.resolved.is_(None)).values(resolved=_B("v_resolved"))
+_VALUE_KEY = (values_table.c.realm == _B("k_realm")) & (values_table.c.key == _B("k_key"))
+_GET_VALUE = sa.select(values_table.c.value).where(_VALUE_KEY)
+_DELETE_VALUE = sa.delete(values_table).where(_VALUE_KEY)
+_INSERT_VALUE = sa.insert(values_table)
+_OUTBOX_KEY = (outbox_table.c.realm == _B("k_realm")) & (outbox_table.c.request_id == _B("k_request_id"))
+_OUTBOX_EXISTS = sa.select(outbox_table.c.request_id).where(_OUTBOX_KEY)
+_INSERT_OUTBOX = sa.insert(outbox_table)
+_DELETE_OUTBOX = sa.delete(outbox_table).where(_OUTBOX_KEY)
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(dialect: str, table: sa.Table, keys: tuple[str, ...], fields: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET fields`` (``DO NOTHING`` without fields) where the
+    dialect has it (SQLite, PostgreSQL), else None: one statement instead of a read and a write."""
+    cache_key = (dialect, table.name)
+    if cache_key not in _UPSERTS:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        stmt: Any
+        if dialect == "sqlite":
+            stmt = sqlite.insert(table)
+        elif dialect == "postgresql":
+            stmt = postgresql.insert(table)
+        else:
+            _UPSERTS[cache_key] = None
+            return None
+        if fields:
+            _UPSERTS[cache_key] = stmt.on_conflict_do_update(index_elements=list(keys),
+                                                             set_={f: stmt.excluded[f] for f in fields})
+        else:
+            _UPSERTS[cache_key] = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return _UPSERTS[cache_key]
+
+
 @dataclass(frozen=True)
 class Link:
     entity: str
@@ -148,12 +204,50 @@ class SyncState:
         self.engine = engine
         self.realm = realm
         metadata.create_all(engine)
+        # (connection, id-map rows, activity rows) kept by `batched` until its block ends
+        self._batch: tuple[Connection, list[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+    @contextmanager
+    def batched(self, conn: Connection) -> Iterator[None]:
+        """Within the block, the id-map rows (:meth:`save_link`) and activity entries (:meth:`record`)
+        written on ``conn`` are kept and written when it ends, in two statements, in the same
+        transaction (a block that raises writes nothing; its transaction rolls back). Reads of the id
+        map or the activity log on ``conn`` inside the block do not see them yet."""
+        if self._batch is not None:
+            yield
+            return
+        self._batch = (conn, [], [])
+        try:
+            yield
+            _, links, activity = self._batch
+            if links:
+                upsert = _upsert(conn.dialect.name, links_table, ("realm", "entity", "work_id"), _LINK_FIELDS)
+                if upsert is not None:
+                    conn.execute(upsert, links)
+                else:
+                    for row in links:
+                        self._write_link(conn, row)
+            if activity:
+                conn.execute(_INSERT_ACTIVITY, activity)
+        finally:
+            self._batch = None
 
     # -- links ------------------------------------------------------------------------------------
-    def links(self, entity: str, conn: Connection | None = None) -> dict[int, Link]:
+    def links(self, entity: str, conn: Connection | None = None, *, work_ids: Iterable[int] | None = None,
+              qbo_ids: Iterable[str] | None = None) -> dict[int, Link]:
+        """The id map of ``entity`` by WORK id. With ``work_ids`` and/or ``qbo_ids``, only the links of
+        those records (by the primary key and the QBO-id key, a few hundred per query): what a run
+        that touches a few records needs, instead of the whole map."""
         query = sa.select(links_table).where(links_table.c.realm == self.realm, links_table.c.entity == entity)
-        rows = self._rows(query, conn)
-        return {row.work_id: self._link(row) for row in rows}
+        if work_ids is None and qbo_ids is None:
+            return {row.work_id: self._link(row) for row in self._rows(query, conn)}
+        out: dict[int, Link] = {}
+        for column, keys in ((links_table.c.work_id, sorted({int(k) for k in work_ids or ()})),
+                             (links_table.c.qbo_id, sorted({str(k) for k in qbo_ids or ()}))):
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                for row in self._rows(query.where(column.in_(keys[start:start + _KEYS_PER_QUERY])), conn):
+                    out[row.work_id] = self._link(row)
+        return out
 
     def link_by_qbo(self, entity: str, conn: Connection | None = None) -> dict[str, Link]:
         return {link.qbo_id: link for link in self.links(entity, conn).values()}
@@ -169,11 +263,24 @@ class SyncState:
         values = {"qbo_id": qbo_id, "sync_token": sync_token, "work_version": work_version,
                   "base": json.dumps(base, sort_keys=True, default=str) if base is not None else None,
                   "fingerprint": fingerprint, "qbo_name": qbo_name, "state": state, "synced_at": _now()}
-        key = (links_table.c.realm == self.realm) & (links_table.c.entity == entity) & \
-            (links_table.c.work_id == work_id)
-        updated = conn.execute(sa.update(links_table).where(key).values(**values)).rowcount
+        row = {"realm": self.realm, "entity": entity, "work_id": work_id, **values}
+        if self._batch is not None and self._batch[0] is conn:
+            self._batch[1].append(row)
+            return
+        upsert = _upsert(conn.dialect.name, links_table, ("realm", "entity", "work_id"), _LINK_FIELDS)
+        if upsert is not None:
+            conn.execute(upsert, row)
+        else:
+            self._write_link(conn, row)
+
+    @staticmethod
+    def _write_link(conn: Connection, row: Mapping[str, Any]) -> None:
+        """Update the link, or insert it (dialects without an upsert)."""
+        updated = conn.execute(_UPDATE_LINK, {"k_realm": row["realm"], "k_entity": row["entity"],
+                                              "k_work_id": row["work_id"],
+                                              **{f"v_{f}": row[f] for f in _LINK_FIELDS}}).rowcount
         if not updated:
-            conn.execute(sa.insert(links_table).values(realm=self.realm, entity=entity, work_id=work_id, **values))
+            conn.execute(_INSERT_LINK, dict(row))
 
     def drop_link(self, conn: Connection, entity: str, work_id: int) -> None:
         conn.execute(sa.delete(links_table).where(links_table.c.realm == self.realm, links_table.c.entity == entity,
@@ -198,20 +305,30 @@ class SyncState:
     def record(self, conn: Connection, run_id: int, *, entity: str, direction: str, action: str, outcome: str,
                work_id: int | None = None, qbo_id: str | None = None, field: str | None = None,
                message: str = "") -> None:
-        conn.execute(sa.insert(activity_table).values(
-            run_id=run_id, realm=self.realm, at=_now(), entity=entity, direction=direction, work_id=work_id,
-            qbo_id=qbo_id, action=action, outcome=outcome, field=field, message=message))
+        row = {"run_id": run_id, "realm": self.realm, "at": _now(), "entity": entity, "direction": direction,
+               "work_id": work_id, "qbo_id": qbo_id, "action": action, "outcome": outcome, "field": field,
+               "message": message, "resolved": None}
+        if self._batch is not None and self._batch[0] is conn:
+            self._batch[2].append(row)
+        else:
+            conn.execute(_INSERT_ACTIVITY, row)
 
     def resolve(self, entity: str, work_id: int, how: str, conn: Connection | None = None) -> int:
         """Mark a record's open failures as ``retried`` or ``dismissed``; returns how many."""
-        query = sa.update(activity_table).where(
-            activity_table.c.realm == self.realm, activity_table.c.entity == entity,
-            activity_table.c.work_id == work_id, activity_table.c.outcome.in_(("failed", "conflict")),
-            activity_table.c.resolved.is_(None)).values(resolved=how)
+        params = {"k_realm": self.realm, "k_entity": entity, "k_work_id": work_id, "v_resolved": how}
         if conn is not None:
-            return int(conn.execute(query).rowcount)
+            return int(conn.execute(_RESOLVE, params).rowcount)
         with self.engine.begin() as own:
-            return int(own.execute(query).rowcount)
+            return int(own.execute(_RESOLVE, params).rowcount)
+
+    def dismiss_entry(self, entry_id: int) -> int:
+        """Mark one open failure ``dismissed`` by its id (a refused CSV row has no WORK record to name)."""
+        query = sa.update(activity_table).where(
+            activity_table.c.realm == self.realm, activity_table.c.id == entry_id,
+            activity_table.c.outcome.in_(("failed", "conflict")), activity_table.c.resolved.is_(None)
+        ).values(resolved="dismissed")
+        with self.engine.begin() as conn:
+            return int(conn.execute(query).rowcount)
 
     def open_failures(self, conn: Connection | None = None) -> list[ActivityEntry]:
         """Failed or conflicting records not yet retried, dismissed or synced since."""
@@ -240,9 +357,12 @@ class SyncState:
             query = query.limit(limit)
         return [self._entry(row) for row in self._rows(query)]
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        query = sa.select(runs_table).where(runs_table.c.realm == self.realm).order_by(
-            runs_table.c.id.desc()).limit(limit)
+    def runs(self, limit: int = 50, *, kinds: Iterable[str] | None = SYNC_RUNS) -> list[dict[str, Any]]:
+        """The newest runs first: sync runs by default, ``kinds=None`` for every kind (imports too)."""
+        query = sa.select(runs_table).where(runs_table.c.realm == self.realm)
+        if kinds is not None:
+            query = query.where(runs_table.c.kind.in_(tuple(kinds)))
+        query = query.order_by(runs_table.c.id.desc()).limit(limit)
         out = []
         for row in self._rows(query):
             data = dict(row._mapping)
@@ -257,15 +377,33 @@ class SyncState:
 
     # -- outbox -------------------------------------------------------------------------------------
     def add_outbox(self, conn: Connection, request_id: str, kind: str, body: Any) -> None:
-        exists = conn.execute(sa.select(outbox_table.c.request_id).where(
-            outbox_table.c.realm == self.realm, outbox_table.c.request_id == request_id)).first()
-        if exists is None:
-            conn.execute(sa.insert(outbox_table).values(realm=self.realm, request_id=request_id, kind=kind,
-                                                        body=json.dumps(body, default=str), created_at=_now()))
+        """Keep a request before it is sent (a request already kept stays as it was)."""
+        self.add_outbox_many(conn, [(request_id, kind, body)])
+
+    def add_outbox_many(self, conn: Connection, requests: Iterable[tuple[str, str, Any]]) -> None:
+        """Keep requests (requestid, kind, body) before they are sent, in one statement where the
+        database allows (a request already kept stays as it was)."""
+        now = _now()
+        rows = [{"realm": self.realm, "request_id": rid, "kind": kind, "body": json.dumps(body, default=str),
+                 "created_at": now} for rid, kind, body in requests]
+        if not rows:
+            return
+        insert = _upsert(conn.dialect.name, outbox_table, ("realm", "request_id"), ())
+        if insert is not None:
+            conn.execute(insert, rows)
+            return
+        for row in rows:
+            exists = conn.execute(_OUTBOX_EXISTS, {"k_realm": self.realm, "k_request_id": row["request_id"]}).first()
+            if exists is None:
+                conn.execute(_INSERT_OUTBOX, row)
 
     def clear_outbox(self, conn: Connection, request_id: str) -> None:
-        conn.execute(sa.delete(outbox_table).where(outbox_table.c.realm == self.realm,
-                                                   outbox_table.c.request_id == request_id))
+        self.clear_outbox_many(conn, [request_id])
+
+    def clear_outbox_many(self, conn: Connection, request_ids: Iterable[str]) -> None:
+        params = [{"k_realm": self.realm, "k_request_id": rid} for rid in request_ids]
+        if params:
+            conn.execute(_DELETE_OUTBOX, params)
 
     def outbox(self) -> list[tuple[str, str, Any]]:
         query = sa.select(outbox_table).where(outbox_table.c.realm == self.realm).order_by(outbox_table.c.created_at)
@@ -300,13 +438,17 @@ class SyncState:
 
     # -- values -------------------------------------------------------------------------------------
     def get_value(self, key: str, default: Any = None, conn: Connection | None = None) -> Any:
-        query = sa.select(values_table.c.value).where(values_table.c.realm == self.realm, values_table.c.key == key)
-        rows = self._rows(query, conn)
-        return json.loads(rows[0].value) if rows else default
+        params = {"k_realm": self.realm, "k_key": key}
+        if conn is not None:
+            row = conn.execute(_GET_VALUE, params).first()
+        else:
+            with self.engine.connect() as own:
+                row = own.execute(_GET_VALUE, params).first()
+        return json.loads(row.value) if row is not None else default
 
     def set_value(self, conn: Connection, key: str, value: Any) -> None:
-        conn.execute(sa.delete(values_table).where(values_table.c.realm == self.realm, values_table.c.key == key))
-        conn.execute(sa.insert(values_table).values(realm=self.realm, key=key, value=json.dumps(value, default=str)))
+        conn.execute(_DELETE_VALUE, {"k_realm": self.realm, "k_key": key})
+        conn.execute(_INSERT_VALUE, {"realm": self.realm, "key": key, "value": json.dumps(value, default=str)})
 
     # -- the retry queue ------------------------------------------------------------------------------
     def queue_retry(self, entity: str, work_id: int) -> None:

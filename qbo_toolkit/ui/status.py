@@ -32,7 +32,7 @@ from ..settings import Settings
 from ..sync.api import dismiss, retry, run_sync
 from ..sync.engine import SyncResult
 from ..sync.progress import ProgressState, StateReporter
-from ..sync.state import ActivityEntry, SyncState
+from ..sync.state import SYNC_RUNS, ActivityEntry, SyncState
 from ..work.store import WorkStore
 from .common import AppContext, Background, Guard, button, css, html_table, replace_children, set_visible
 from .matches import MatchController, MatchPanel
@@ -42,7 +42,8 @@ __all__ = ["ENTITY_LABELS", "OUTCOME_LABELS", "StatusController", "StatusScreen"
 ENTITY_LABELS = {"customer": "Client", "item": "Item", "invoice": "Invoice", "payment": "Payment"}
 OUTCOME_LABELS = {"ok": "done", "failed": "failed", "conflict": "conflict", "skipped": "skipped",
                   "held": "waiting for a match"}
-DIRECTIONS = {"to_qbo": "WORK → QuickBooks", "to_work": "QuickBooks → WORK", "both": "both ways"}
+DIRECTIONS = {"to_qbo": "WORK → QuickBooks", "to_work": "QuickBooks → WORK", "both": "both ways",
+              "from_file": "CSV file → WORK"}
 PAGE = 200  # records shown at once: the log of a large initial sync is long; filters narrow it
 FAILURE_PAGE = 50
 
@@ -176,10 +177,12 @@ class StatusController:
         return SyncState(self.ctx.store.engine, self.ctx.live().realm_id)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        return self._state().runs(limit)
+        """Sync runs and CSV imports, newest first."""
+        return self._state().runs(limit, kinds=None)
 
     def last_run(self, *, dry_run: bool = False) -> dict[str, Any] | None:
-        return next((r for r in self.runs() if bool(r["dry_run"]) == dry_run), None)
+        """The last sync run (imports are not syncs)."""
+        return next((r for r in self._state().runs(kinds=SYNC_RUNS) if bool(r["dry_run"]) == dry_run), None)
 
     def records(self, *, run_id: int | None = None, entity: str | None = None, outcome: str | None = None,
                 limit: int = PAGE) -> list[ActivityEntry]:
@@ -188,10 +191,11 @@ class StatusController:
 
     def failures(self, *, entity: str | None = None, outcome: str | None = None) -> list[ActivityEntry]:
         """Open failures (not retried, dismissed or synced since), one per record, newest first."""
-        seen: set[tuple[str, int | None]] = set()
+        seen: set[tuple[str, int]] = set()
         out = []
         for entry in reversed(self._state().open_failures()):
-            key = (entry.entity, entry.work_id)
+            # a refused CSV row has no WORK record: each row is its own
+            key = (entry.entity, entry.work_id) if entry.work_id is not None else ("entry", entry.id)
             if (entity and entry.entity != entity) or (outcome and entry.outcome != outcome) or key in seen:
                 continue
             seen.add(key)
@@ -207,6 +211,11 @@ class StatusController:
         """Stop retrying a failed record; it stays in the log, marked dismissed."""
         dismiss(entity, work_id, store=self.ctx.store, realm=self.ctx.live().realm_id)
         return f"{ENTITY_LABELS.get(entity, entity)} {work_id} is dismissed; it stays in the activity log."
+
+    def dismiss_entry(self, entry_id: int) -> str:
+        """Stop showing one refused CSV row as needing attention; it stays in the log, marked dismissed."""
+        self._state().dismiss_entry(entry_id)
+        return "The refused row is dismissed; it stays in the activity log."
 
     # -- disconnecting ----------------------------------------------------------------------------------
     def disconnect(self) -> DisconnectResult:
@@ -466,6 +475,8 @@ class StatusScreen:
 
     def _failure_row(self, entry: ActivityEntry) -> widgets.Widget:
         label = f"{ENTITY_LABELS.get(entry.entity, entry.entity)} {entry.work_id or entry.qbo_id or ''}".strip()
+        if entry.action == "import":
+            label += " (CSV row)"
         text = widgets.HTML(f"<span class='qbo-failure-text' style='display:block;white-space:normal;line-height:1.3'>"
                             f"<b>{html.escape(label)}</b> "
                             f"({OUTCOME_LABELS.get(entry.outcome, entry.outcome)}, run {entry.run_id}): "
@@ -477,8 +488,17 @@ class StatusScreen:
             again.on_click(self.guard.callback(self._act, self.controller.retry, entry.entity, entry.work_id))
             drop.on_click(self.guard.callback(self._act, self.controller.dismiss, entry.entity, entry.work_id))
             children += [again, drop]
+        else:  # a refused CSV row: fixed by importing the row again, so only Dismiss
+            drop = button("Dismiss", "qbo-dismiss")
+            drop.on_click(self.guard.callback(self._dismiss_entry, entry.id))
+            children.append(drop)
         row = widgets.HBox(children, layout=widgets.Layout(flex="0 0 auto"))  # in the scrolling list: never squeezed
-        return css(row, "qbo-failure-row", f"qbo-failure-{entry.entity}-{entry.work_id}")
+        name = entry.work_id if entry.work_id is not None else f"entry{entry.id}"
+        return css(row, "qbo-failure-row", f"qbo-failure-{entry.entity}-{name}")
+
+    def _dismiss_entry(self, entry_id: int) -> None:
+        self.messages.info(self.controller.dismiss_entry(entry_id))
+        self.refresh_log()
 
     def _act(self, action: Callable[[str, int], str], entity: str, work_id: int) -> None:
         self.messages.info(action(entity, work_id))

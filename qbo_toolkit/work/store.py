@@ -1357,6 +1357,12 @@ class WorkStore:
                     found.setdefault(name, []).append(client_id)
         return found
 
+    def inactive_client_ids(self, *, conn: Connection | None = None) -> set[int]:
+        """Ids of the clients that are not active (one narrow query: the sync asks it every run)."""
+        table = schema.clients
+        with self._read(conn) as c:
+            return {row[0] for row in c.execute(select(table.c.id).where(table.c.active.is_(False)))}
+
     def invoices_by_number(self, numbers: Iterable[str], *, conn: Connection | None = None) -> dict[str, Invoice]:
         """The invoices (deleted ones included) numbered exactly each of ``numbers``."""
         table = schema.invoices
@@ -1366,6 +1372,17 @@ class WorkStore:
             for chunk in _chunks(wanted):
                 for invoice in self._select_invoices(c, table.c.number.in_(chunk)):
                     found[invoice.number] = invoice
+        return found
+
+    def invoices_by_id(self, ids: Iterable[int], *, conn: Connection | None = None) -> dict[int, Invoice]:
+        """The invoices (deleted ones included) with each of ``ids``, a few hundred per query (absent: no such id)."""
+        table = schema.invoices
+        wanted = sorted(set(ids))
+        found: dict[int, Invoice] = {}
+        with self._read(conn) as c:
+            for chunk in _chunks(wanted):
+                for invoice in self._select_invoices(c, table.c.id.in_(chunk)):
+                    found[invoice.id] = invoice
         return found
 
     def paid_amounts(

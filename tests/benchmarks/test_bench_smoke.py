@@ -3,8 +3,7 @@ the figures of a smoke run mean nothing; only that each measure produces its row
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -13,18 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_every_measure_runs_at_smoke_size(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_measure_runs_at_smoke_size(bench_script: Callable[[str], ModuleType],
+                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("datacompy")
-    bench = _bench()
+    bench = bench_script("run")
     monkeypatch.chdir(ROOT)
     results = ROOT / "benchmarks" / "RESULTS.md"
     before = results.read_text() if results.exists() else None

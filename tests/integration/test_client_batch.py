@@ -105,3 +105,12 @@ def test_batch_arguments_are_checked(client: QboClient) -> None:
         client.batch(customer_ops("Long", 1), request_id=lambda i, chunk: "x" * 37)
     with pytest.raises(ValueError):
         client.batch(customer_ops("Big", 1), chunk_size=31)
+
+
+def test_raw_results_are_the_json_qbo_sent(client: QboClient) -> None:
+    results = client.batch(customer_ops("Raw Co", 2), request_id=chunk_request_id("raw"), raw=True)
+    assert all(r.ok and isinstance(r.obj, dict) and r.obj["Id"] and r.obj["SyncToken"] == "0" for r in results)
+    created = client.create_from("Customer", {"DisplayName": "Raw Single Co"}, request_id="raw-single", raw=True)
+    assert isinstance(created, dict) and created["DisplayName"] == "Raw Single Co"
+    again = client.create_from("Customer", {"DisplayName": "Raw Single Co"}, request_id="raw-single")
+    assert isinstance(again, Customer) and str(again.Id) == str(created["Id"])  # replayed, as an object

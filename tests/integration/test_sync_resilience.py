@@ -9,7 +9,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,8 @@ from synckit import SETTINGS, World, check_consistent, is_read, open_world
 
 from qbo_toolkit.connection import connect_headless, disconnect
 from qbo_toolkit.errors import ReconnectNeeded
-from qbo_toolkit.qbo.client import BatchOp, BatchResult
+from qbo_toolkit.qbo.client import BatchResult
+from qbo_toolkit.qbo.transport import Permit
 from qbo_toolkit.sync.api import run_sync
 from qbo_toolkit.sync.engine import SyncEngine
 
@@ -36,9 +37,23 @@ result = run_sync(Settings.from_mapping(json.loads(sys.argv[1])), store=sys.argv
 print(json.dumps({"status": result.status, "requests": result.requests}))
 """
 
+#: The same, allowed one batch request a (service) minute: nearly every write goes as a single request.
+RUNNER_SINGLES = """
+import json, sys
+from dataclasses import replace
+from qbo_toolkit.connection import connection
+from qbo_toolkit.settings import Settings
+from qbo_toolkit.sync.api import run_sync
+conn = connection()
+limiter = conn.client.transport.limiter
+limiter.reconfigure(replace(limiter.limits, batch_per_minute=1))
+result = run_sync(Settings.from_mapping(json.loads(sys.argv[1])), store=sys.argv[2], conn=conn)
+print(json.dumps({"status": result.status, "requests": result.requests}))
+"""
 
-def start_runner(w: World) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(SETTINGS.to_dict()), w.url],
+
+def start_runner(w: World, code: str = RUNNER) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", code, json.dumps(SETTINGS.to_dict()), w.url],
                             env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -94,6 +109,44 @@ def test_killed_at_random_moments_then_run_to_completion(crashy: World) -> None:
     assert again.requests <= 3 and again.counts["ok"] == 0, (again.requests, again.counts)
 
 
+def is_single(entry: dict[str, Any]) -> bool:
+    return str(entry["query"].get("requestid", "")).startswith("qts-")
+
+
+@pytest.mark.slow
+def test_killed_while_single_requests_are_in_flight(crashy: World) -> None:
+    """Runs that send nearly everything as single requests (10 in flight), killed just after QBO
+    answered one of them: the outbox holds singles that QBO may or may not have written, the next
+    run resends them with their requestids, and in the end everything is in QBO exactly once."""
+    w = crashy
+    rng = random.Random(20260102)
+    caught: list[int] = []  # per kill: single requests the outbox held afterwards
+    windows = [(0.0, 0.2), (0.1, 0.5), (0.4, 1.0), (0.8, 1.6), (1.2, 2.4)]
+    for low, high in windows:
+        time.sleep(0.3)  # the killed run's requests still in the emulator finish first
+        mark = w.log_mark()
+        proc = start_runner(w, RUNNER_SINGLES)
+        try:
+            deadline = time.monotonic() + 30
+            while proc.poll() is None and not any(is_single(e) for e in w.data_requests(mark)):
+                assert time.monotonic() < deadline, "the sync process sent no single request"
+                time.sleep(0.002)
+            time.sleep(rng.uniform(low, high))
+            if proc.poll() is None:
+                proc.kill()  # SIGKILL: no cleanup, no finally
+        finally:
+            proc.wait(timeout=30)
+        caught.append(sum(1 for _, kind, _ in w.state.outbox() if kind == "single"))
+    assert sum(1 for n in caught if n) >= 3, f"too few kills caught single requests in flight: {caught}"
+    assert w.state.links("invoice"), f"no run got as far as the invoices: {caught}"
+    w.emu.emulator.config.latency_mean = w.emu.emulator.config.latency_jitter = 0.0
+    final = w.sync()
+    assert final.status == "ok"
+    check_consistent(w)
+    again = w.sync()
+    assert again.requests <= 3 and again.counts["ok"] == 0, (again.requests, again.counts)
+
+
 def test_a_finished_run_in_a_subprocess_leaves_nothing_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 10}) as w:
         proc = start_runner(w)
@@ -109,23 +162,34 @@ class Crash(BaseException):
 
 
 class CrashingEngine(SyncEngine):
-    """Dies at one exact point of a batch of ``entity``: ``before`` it is sent, or ``after`` QBO
-    wrote it and before the first answer is recorded (a reply lost with the process)."""
+    """Sends ``entity`` only as ``kind`` requests (batch or single) and dies at one exact point of
+    the first one: ``before`` it is sent (it is in the outbox), or ``after`` QBO wrote it and before
+    its answer is recorded (a reply lost with the process)."""
 
-    def __init__(self, *args: Any, entity: str, when: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, entity: str, when: str, kind: str = "batch", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.crash_entity, self.when = entity, when
+        self.crash_entity, self.when, self.kind = entity, when, kind
+        self.crashed: list[str] = []
 
-    def _send(self, ops: Sequence[BatchOp], handle: Callable[[BatchOp, BatchResult], None]) -> None:
-        if not ops or ops[0].entity != self.crash_entity:
-            return super()._send(ops, handle)
-        if self.when == "before":
+    def _permit(self, stream: Any, kind: str, units: list[Any], queue: Any) -> bool:
+        if queue and queue[0].entity == self.crash_entity and kind != self.kind:
+            return False
+        return bool(super()._permit(stream, kind, units, queue))
+
+    def _post(self, unit: Any, permit: Permit | None) -> list[BatchResult]:
+        if self.when == "before" and unit.ops[0].entity == self.crash_entity:
+            if permit is not None:
+                permit.release()
+            self.crashed.append(unit.kind)
             raise Crash
+        return list(super()._post(unit, permit))
 
-        def die(_op: BatchOp, _res: BatchResult) -> None:
-            raise Crash
-
-        return super()._send(ops, die)
+    def _record(self, outcomes: Sequence[tuple[Any, list[BatchResult] | BaseException]]) -> None:
+        for unit, _results in outcomes:
+            if self.when == "after" and unit.ops[0].entity == self.crash_entity:
+                self.crashed.append(unit.kind)
+                raise Crash
+        super()._record(outcomes)
 
 
 def add_invoice_for(w: World, role: str, number: str) -> int:
@@ -137,19 +201,26 @@ def add_invoice_for(w: World, role: str, number: str) -> int:
     return inv.id
 
 
+@pytest.mark.parametrize("kind", ["batch", "single"])
 @pytest.mark.parametrize(("entity", "when"), [("Customer", "before"), ("Customer", "after"), ("Invoice", "before"),
                                               ("Invoice", "after"), ("Payment", "before"), ("Payment", "after")])
-def test_a_crash_at_a_batch_loses_and_repeats_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entity: str,
-                                                      when: str) -> None:
+def test_a_crash_at_a_request_loses_and_repeats_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entity: str,
+                                                        when: str, kind: str) -> None:
     with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 10}) as w:
         invoice_id = add_invoice_for(w, "colon", "T-COLON-1")
         w.sync()  # the colon client is refused; its invoice and payment wait for it
         assert invoice_id not in w.state.links("invoice")
         w.store.update_client(w.awkward("colon"), display_name="Acme - North Branch")
-        engine = CrashingEngine(w.store, w.conn.client, SETTINGS, entity=entity, when=when)
+        engine = CrashingEngine(w.store, w.conn.client, SETTINGS, entity=entity, when=when, kind=kind)
         with pytest.raises(Crash):
             engine.run()
+        assert engine.crashed and set(engine.crashed) == {kind}
+        kept = w.state.outbox()
+        assert kept and {k for _, k, _ in kept} == {kind}, "the requests the crash caught are not in the outbox"
+        mark = w.log_mark()
         again = w.sync()
+        resent = {e["query"].get("requestid") for e in w.data_requests(mark)}
+        assert {rid for rid, _, _ in kept} <= resent, "the outbox was not resent with its requestids"
         assert again.status == "ok"
         assert invoice_id in w.state.links("invoice"), "the waiting invoice was forgotten"
         assert len(w.store.payments(invoice_id=invoice_id)) == 1

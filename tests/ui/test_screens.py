@@ -538,6 +538,39 @@ def test_retry_and_dismiss_a_failed_record(synced_app: App) -> None:
     assert vendor.work_id not in {e.work_id for e in app.status.failures(entity="customer")}
 
 
+def test_a_csv_import_appears_as_a_run_and_its_refused_rows_can_be_dismissed(synced_app: App,
+                                                                              tmp_path: Path) -> None:
+    from qbo_toolkit.sync.imports import import_csv
+
+    app = synced_app
+    screen = app.status_screen
+    path = tmp_path / "more-clients.csv"
+    path.write_text("display_name,active\nNew Client,\n,true\nOther Client,perhaps\n")
+    result = import_csv(app.ctx.store, "clients", path, realm=emu_realm(app))
+    assert result.report.loaded == 1 and result.run_id is not None
+    screen.refresh()
+    runs = table_rows(screen.runs_html.value)
+    assert (runs[0][1], runs[0][4], runs[0][6], runs[0][7]) == ("import", "ok", "1", "2")  # status, done, failed
+    assert runs[1][1] == "initial"
+    assert "Initial sync finished" in screen.progress_label.value  # an import is not the last sync
+    screen.run_filter.value = result.run_id
+    records = table_rows(screen.records_html.value)
+    assert [(r[2], r[3], r[4], r[5], r[7]) for r in records] == [
+        ("Client", "CSV file → WORK", "import", "failed", "active"),
+        ("Client", "CSV file → WORK", "import", "failed", "display_name")]
+    assert f"{path} line 4: active:" in records[0][8]
+    screen.run_filter.value, screen.entity_filter.value = 0, "customer"
+    rows = [r for r in screen.failure_rows.children if any("entry" in c for c in r._dom_classes)]
+    assert len(rows) == 2 and all(len(r.children) == 2 for r in rows)  # the sentence and Dismiss: no Retry
+    assert "(CSV row)" in rows[0].children[0].value
+    rows[0].children[1].click()
+    assert "dismissed" in app.messages.text
+    left = [r for r in screen.failure_rows.children if any("entry" in c for c in r._dom_classes)]
+    assert len(left) == 1 and left[0] is not rows[0]
+    state = SyncState(app.ctx.store.engine, emu_realm(app))
+    assert [e.resolved for e in state.activity(run_id=result.run_id)].count("dismissed") == 1
+
+
 def test_preview_is_a_dry_run(synced_app: App, emu: EmulatorServer) -> None:
     app = synced_app
     store = app.ctx.store

@@ -93,11 +93,11 @@ def test_per_second_window_sleeps_exactly_until_the_oldest_leaves() -> None:
     assert clock.now == pytest.approx(1.0)
 
 
-def test_a_request_counts_from_when_its_reply_arrived() -> None:
+def test_without_an_arrival_margin_a_request_counts_from_when_its_reply_arrived() -> None:
     """QBO saw the request somewhere between send and reply: stamping at the reply is what makes
     the client's window a safe upper bound of the server's, whatever the latency."""
     clock = FakeClock()
-    lim = limiter(clock, per_second=1, per_minute=1000)
+    lim = limiter(clock, per_second=1, per_minute=1000, arrival_margin=None)
     permit = lim.acquire()
     clock.now = 0.4  # the reply takes 0.4 s
     permit.release()
@@ -105,9 +105,34 @@ def test_a_request_counts_from_when_its_reply_arrived() -> None:
     assert clock.now == pytest.approx(1.4)
 
 
+def test_the_per_second_window_counts_a_request_from_its_arrival_margin() -> None:
+    """QBO counts a request when it arrives, right after it is sent: with a margin for that, a
+    slow reply does not hold the per-second window (it still does the minute ones)."""
+    clock = FakeClock()
+    lim = limiter(clock, per_second=1, per_minute=1000, arrival_margin=0.1, arrival_floor=0.0)
+    permit = lim.acquire()
+    clock.now = 0.4  # the reply takes 0.4 s; QBO counted the request by 0.1
+    permit.release()
+    lim.acquire().release()
+    assert clock.now == pytest.approx(1.1)
+    fast = lim.acquire()  # at 2.1, when the one let go at 1.1 has left the window
+    assert clock.now == pytest.approx(2.1)
+    clock.now += 0.05  # a reply sooner than the margin: counted from the reply
+    fast.release()
+    lim.acquire().release()
+    assert clock.now == pytest.approx(3.15)
+
+
+def test_the_arrival_margin_has_a_floor_in_real_seconds() -> None:
+    assert RateLimits(arrival_margin=0.2).arrival_span == pytest.approx(0.2)
+    assert RateLimits(arrival_margin=0.2, time_scale=10).arrival_span == pytest.approx(0.02)
+    assert RateLimits(arrival_margin=0.2, time_scale=60, arrival_floor=0.02).arrival_span == pytest.approx(0.02)
+    assert RateLimits(arrival_margin=None).arrival_span is None
+
+
 def test_requests_in_flight_fill_the_window_until_released() -> None:
     clock = FakeClock()
-    lim = limiter(clock, per_second=2, per_minute=1000)
+    lim = limiter(clock, per_second=2, per_minute=1000, arrival_margin=None)
     first, second = lim.acquire(), lim.acquire()
     assert lim.wait_needed() is None  # only a release can help
     first.release()
@@ -115,6 +140,50 @@ def test_requests_in_flight_fill_the_window_until_released() -> None:
     second.release()
     second.release()  # twice is harmless
     assert lim.in_flight == 0
+
+
+def test_requests_in_flight_leave_the_per_second_window_after_their_arrival_margin() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, per_second=2, per_minute=1000, arrival_margin=0.2, arrival_floor=0.0)
+    first, second = lim.acquire(), lim.acquire()
+    assert lim.wait_needed() == pytest.approx(1.2)  # QBO counted both by 0.2: they leave its second at 1.2
+    assert lim.wait_needed(is_batch=True) == pytest.approx(1.2)
+    clock.now = 1.3
+    assert lim.wait_needed() == 0.0
+    first.release()
+    second.release()
+    assert lim.in_flight == 0
+
+
+def test_try_acquire_never_waits() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, per_second=2, per_minute=1000)
+    held = [lim.try_acquire(), lim.try_acquire()]
+    assert all(p is not None for p in held)
+    assert lim.try_acquire() is None and clock.sleeps == []
+    for permit in held:
+        assert permit is not None
+        permit.release()
+    assert lim.in_flight == 0
+
+
+def test_singles_sent_beside_batches_leave_the_batches_their_room() -> None:
+    """``leave_for_batches``: singles use minute_cap - batch_cap of the minute, so the batch
+    requests the batch window allows still fit; together they fill the whole minute."""
+    clock = FakeClock()
+    lim = limiter(clock, per_minute=10, per_second=1000, batch_per_minute=3, safety=1.0)
+    singles = 0
+    while (permit := lim.try_acquire(False, leave_for_batches=True)) is not None:
+        permit.release()
+        singles += 1
+    assert singles == 7
+    assert lim.try_acquire(False) is not None  # without the option: the minute still has room
+    batches = 0
+    while (permit := lim.try_acquire(True)) is not None:
+        permit.release()
+        batches += 1
+    assert batches == 2  # the minute is full: 7 + 1 + 2
+    assert lim.wait_needed(False, leave_for_batches=True) == pytest.approx(60.0)
 
 
 def test_per_minute_window_uses_the_safety_margin() -> None:
@@ -440,3 +509,37 @@ def test_backoff_sleeps_are_scaled_and_bounded() -> None:
     ceilings = [min(30.0, 0.5 * 2**n) / 10 for n in range(5)]
     assert len(sleeps) == 5
     assert all(0 <= slept <= ceiling for slept, ceiling in zip(sleeps, ceilings, strict=True))
+
+
+def test_a_held_permit_carries_the_next_request_and_only_that_one() -> None:
+    inner = Scripted(reply(429), reply(200), reply(200))
+    s = session(inner, limits=RateLimits(per_second=1000, per_minute=100_000, max_in_flight=2))
+    permit = s.limiter.try_acquire(True)
+    assert permit is not None and s.limiter.in_flight == 1
+    with s.holding(permit):
+        assert s.request("POST", URL + "/batch", params={"requestid": "b1"}).status_code == 200
+    # the held permit went with the first attempt; the retry after the 429 took one of its own
+    assert len(inner.calls) == 2 and s.limiter.in_flight == 0
+    unused = s.limiter.try_acquire(False)
+    assert unused is not None
+    with s.holding(unused):
+        pass  # no request: given back
+    assert s.limiter.in_flight == 0
+    other = s.limiter.try_acquire(True)
+    assert other is not None
+    with s.holding(other):  # taken for a batch, used by a single request: given back, a new one taken
+        assert s.request("GET", URL + "/1").status_code == 200
+    assert s.limiter.in_flight == 0
+
+
+def test_sending_counts_a_permit_from_when_its_request_goes_out() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, per_second=1, per_minute=1000, arrival_margin=0.1, arrival_floor=0.0)
+    permit = lim.try_acquire()
+    assert permit is not None
+    clock.now = 0.5  # taken by a dispatcher, sent by a worker half a second later
+    permit.sending()
+    assert lim.wait_needed() == pytest.approx(1.1)  # counted from 0.5 (+ the margin), not from 0.0
+    clock.now = 0.7
+    permit.release()
+    assert lim.wait_needed() == pytest.approx(0.9)  # stamped at 0.6: leaves the window at 1.6
