@@ -15,6 +15,7 @@ help:
 	@echo "make test   - install, lint (ruff), type-check (mypy), run the tests (pytest)"
 	@echo "make app    - serve the screens (notebooks/app.ipynb) with Voila on a loopback port"
 	@echo "make bench  - the benchmarks (writes benchmarks/RESULTS.md)"
+	@echo "make chaos  - the reliability harness: kills, faults, tokens, bad input, security"
 	@echo "make emulator - run the QBO emulator in the foreground on port 8760"
 
 $(STAMP): pyproject.toml
@@ -45,6 +46,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --size full
+
+chaos: $(STAMP)
+	$(BIN)/python benchmarks/chaos.py
 
 app: $(STAMP)
 	$(BIN)/qbo-toolkit app
