@@ -56,12 +56,13 @@ INTEGRATION_DATE = date(2026, 1, 1)
 SETTINGS = {"invoices": True, "revenue_account": "1", "item_account": "9", "payments": True,
             "deposit_account": "4", "integration_date": INTEGRATION_DATE.isoformat()}
 ENTITIES = ("Customer", "Invoice", "Payment")
+RESULTS = ROOT / "benchmarks" / "CHAOS_RESULTS.md"
 #: Every client secret and token the scenarios' homes held (the shapes below catch the ones rotated away).
 SEEN_SECRETS: set[str] = set()
 
 #: Sizes per mode. "demo" is the demo data set of ``make demo``.
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"demo": {"clients": 300, "invoices": 1500, "payments": 1000}, "kills": 25, "kill_window": 1.5,
+    "full": {"demo": {"clients": 300, "invoices": 1500, "payments": 1000}, "kills": 25, "kill_window": 1.25,
              "fault_runs": 6, "changes": 120},
     "quick": {"demo": {"clients": 40, "invoices": 80, "payments": 50}, "kills": 4, "kill_window": 1.0,
               "fault_runs": 8, "changes": 12},
@@ -391,13 +392,14 @@ def crash(check: Check, base: Path, size: dict[str, Any], rng: random.Random) ->
         before = _before(w)
         kills = landed_mid_write = 0
         outbox_sizes: list[int] = []
+        stages: Counter[str] = Counter()
         for attempt in range(size["kills"]):
-            start = w.emu.counts().get("status:200", 0)
+            runs_before = _db_count(w, "SELECT max(id) FROM sync_runs")
             with open(w.workdir / f"killed-{attempt:02d}.log", "w") as log:
                 proc = subprocess.Popen(w.sync_command(), env=w.env, stdout=log, stderr=subprocess.STDOUT)
-            # the moment: a random time after the run's first answered request
+            # the moment: a random time after the run has begun (its row in sync_runs)
             deadline = time.monotonic() + 60
-            while w.emu.counts().get("status:200", 0) == start and proc.poll() is None:
+            while _db_count(w, "SELECT max(id) FROM sync_runs") == runs_before and proc.poll() is None:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.02)
@@ -408,12 +410,15 @@ def crash(check: Check, base: Path, size: dict[str, Any], rng: random.Random) ->
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
-            pending = _outbox_size(w)
+            pending = _db_count(w, "SELECT count(*) FROM sync_outbox")
             outbox_sizes.append(pending)
             landed_mid_write += pending > 0
+            stages[_stage(w)] += 1
             time.sleep(0.2)  # the killed run's requests still inside the emulator finish first
-        check.figure(f"{kills} kill -9 at random moments; {landed_mid_write} left batches sent but not recorded "
-                     f"(outbox up to {max(outbox_sizes, default=0)})")
+        check.figure(f"{kills} kill -9 at random moments ("
+                     + ", ".join(f"{n} {stage}" for stage, n in stages.items())
+                     + f"); {landed_mid_write} left requests sent but not recorded (outbox up to "
+                       f"{max(outbox_sizes, default=0)})")
         check.expect(kills >= size["kills"] * 0.8, f"only {kills} of {size['kills']} runs were killed mid-run")
         runs, head = run_to_the_end(w, "final", 4)
         check.figure(f"then {runs} run(s) to the end; the last: {head}")
@@ -470,17 +475,33 @@ def run_to_the_end(w: World, label: str, limit: int) -> tuple[int, str]:
     return limit, head
 
 
-def _outbox_size(w: World) -> int:
+def _db_value(w: World, statement: str) -> Any:
+    """One value from the WORK store's sync tables (None before they exist)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(w.url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM sync_outbox")).scalar_one())
+            return conn.execute(sa.text(statement)).scalar()
     except sa.exc.OperationalError:
-        return 0  # killed before the sync's tables were made
+        return None  # before the sync's tables were made
     finally:
         engine.dispose()
+
+
+def _db_count(w: World, statement: str) -> int:
+    return int(_db_value(w, statement) or 0)
+
+
+def _stage(w: World) -> str:
+    """Where the sync was when it was killed, from its kind and what it had linked so far."""
+    if _db_value(w, "SELECT kind FROM sync_runs ORDER BY id DESC LIMIT 1") != "initial":
+        return "after the initial sync"
+    linked = {entity: _db_count(w, f"SELECT count(*) FROM sync_links WHERE entity = '{entity}'")
+              for entity in ("invoice", "payment")}
+    if linked["payment"]:
+        return "in payments"
+    return "in invoices" if linked["invoice"] else "in customers/items"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -527,6 +548,7 @@ while time.monotonic() < deadline and not os.path.exists({stop!r}):
     try:
         conn.client.query(select("Customer").where("Active", "=", True))
         reads += 1
+        time.sleep(0.1)  # a person exploring, not a second bulk job: QBO's per-minute budget is shared
     except Exception as exc:  # counted and shown: the harness fails on any
         errors += 1
         print("ERROR", type(exc).__name__, exc)
@@ -537,7 +559,9 @@ print("READS", reads, "ERRORS", errors)
 def tokens(check: Check, base: Path, size: dict[str, Any], rng: random.Random) -> None:
     from jupyter_client.manager import KernelManager
 
-    with world(base, "tokens", size["demo"], "--time-scale", "60", "--expire-after-requests", "100") as w:
+    # QBO's limits and latency at time scale 10: the job lasts long enough for many refreshes
+    with world(base, "tokens", size["demo"], "--time-scale", "10", "--latency", "0.225", "--jitter", "0.075",
+               "--expire-after-requests", "100") as w:
         before = _before(w)
         params = w.workdir / "sync.job.yaml"
         params.write_text(f"settings: {w.settings_file}\nwork_db: {w.url}\n")
@@ -825,6 +849,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}")
     parser.add_argument("--seed", type=int, default=None, help="random seed (printed; default: from the clock)")
     parser.add_argument("--keep", default=None, help="keep every scenario's files in this folder")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name} (full runs write it)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in SCENARIOS]
@@ -857,9 +882,32 @@ def main(argv: list[str] | None = None) -> int:
             base_context.cleanup()
     passed = sum(c.ok for c in checks)
     verdicts = ", ".join(f"{c.name} {'pass' if c.ok else 'FAIL'}" for c in checks)
-    print(f"chaos summary: {passed} of {len(checks)} checks passed ({verdicts}) in "
-          f"{time.perf_counter() - started:.0f} s, seed {seed}", flush=True)
+    summary = (f"chaos summary: {passed} of {len(checks)} checks passed ({verdicts}) in "
+               f"{time.perf_counter() - started:.0f} s, seed {seed}")
+    print(summary, flush=True)
+    if not args.quick and not args.no_write and names == list(SCENARIOS):
+        write_results(checks, summary, seed)
+        print(f"written to {RESULTS.relative_to(ROOT)}", flush=True)
     return 0 if passed == len(checks) else 1
+
+
+def write_results(checks: list[Check], summary: str, seed: int) -> None:
+    """The full run's figures, with the machine, date and command, beside the benchmarks' RESULTS.md."""
+    import platform
+    from datetime import UTC, datetime
+
+    lines = ["# Reliability harness results", "",
+             f"* Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+             f"Python {platform.python_version()}",
+             f"* Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+             f"* Command: `make chaos` (`.venv/bin/python benchmarks/chaos.py`), seed {seed} "
+             f"(repeat: `--seed {seed}`)", "", f"**{summary}**", ""]
+    for check in checks:
+        lines += [f"## {check.name}: {'pass' if check.ok else 'FAIL'} ({check.seconds:.0f} s)", ""]
+        lines += [f"- {figure}" for figure in check.figures]
+        lines += [f"- PROBLEM: {problem}" for problem in check.problems]
+        lines.append("")
+    RESULTS.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

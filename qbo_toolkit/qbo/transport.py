@@ -421,12 +421,18 @@ class RetryPolicy:
 
     Attempt ``n`` (1-based) failed → wait ``uniform(0, min(cap, base * 2**(n-1)))`` service
     seconds, or the server's ``Retry-After`` when it sent one (bounded by ``max_retry_after``).
-    At most ``max_attempts`` attempts in all. ``seed`` makes the jitter reproducible.
+    A 429 without ``Retry-After`` waits longer, ``uniform(c/2, c)`` with
+    ``c = min(throttle_cap, throttle_base * 2**(n-1))``: QBO counts its limits per company over a
+    minute and says only "wait 60 s", and another process (a notebook beside a scheduled job) may be
+    using the same minute, so the waits of the defaults add up to 60-120 s and always reach the next
+    minute. At most ``max_attempts`` attempts in all. ``seed`` makes the jitter reproducible.
     """
 
     max_attempts: int = 6
     base: float = 0.5
     cap: float = 30.0
+    throttle_base: float = 4.0
+    throttle_cap: float = 60.0
     max_retry_after: float = 120.0
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
@@ -443,10 +449,14 @@ class RetryPolicy:
         """True for 429, 500, 502, 503 and 504; never for validation (other 4xx) answers."""
         return status in RETRY_STATUSES
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Service seconds to wait after failed attempt number ``attempt`` (1-based)."""
+    def delay(self, attempt: int, retry_after: float | None = None, *, throttled: bool = False) -> float:
+        """Service seconds to wait after failed attempt number ``attempt`` (1-based); ``throttled``:
+        it was answered 429."""
         if retry_after is not None and retry_after >= 0:
             return min(retry_after, self.max_retry_after)
+        if throttled:
+            ceiling = min(self.throttle_cap, self.throttle_base * 2 ** max(0, attempt - 1))
+            return self._rng.uniform(ceiling / 2, ceiling)
         ceiling = min(self.cap, self.base * 2 ** max(0, attempt - 1))
         return self._rng.uniform(0.0, ceiling)
 
@@ -654,7 +664,7 @@ class ResilientSession:
                     return response
                 if status != 429 and not replay_safe:
                     return response  # a 5xx may come after the write ran; without requestid, stop
-                delay = policy.delay(attempt, retry_after)
+                delay = policy.delay(attempt, retry_after, throttled=status == 429)
             else:
                 assert failure is not None
                 self._local.last = LastResponse()

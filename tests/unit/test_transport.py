@@ -309,6 +309,17 @@ def test_full_jitter_stays_under_the_exponential_ceiling_and_the_cap() -> None:
             assert 0.0 <= policy.delay(attempt) <= ceiling
 
 
+def test_a_429_without_retry_after_waits_until_the_next_minute() -> None:
+    """QBO counts per company per minute; another process may share the minute: the default waits
+    after 429s reach past 60 service seconds, and each one grows."""
+    policy = RetryPolicy(seed=3)
+    for _ in range(50):
+        waits = [policy.delay(n, throttled=True) for n in range(1, policy.max_attempts)]
+        assert 60.0 <= sum(waits) <= 120.0
+        assert all(min(60.0, 4.0 * 2 ** i) / 2 <= w <= min(60.0, 4.0 * 2 ** i) for i, w in enumerate(waits))
+    assert policy.delay(1, retry_after=5.0, throttled=True) == 5.0  # the server's word wins
+
+
 def test_seeded_jitter_is_reproducible() -> None:
     first = [RetryPolicy(seed=5).delay(n) for n in range(1, 6)]
     assert first == [RetryPolicy(seed=5).delay(n) for n in range(1, 6)]
