@@ -63,9 +63,9 @@ SEEN_SECRETS: set[str] = set()
 #: Sizes per mode. "demo" is the demo data set of ``make demo``.
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"demo": {"clients": 300, "invoices": 1500, "payments": 1000}, "kills": 25, "kill_window": 1.25,
-             "fault_runs": 6, "changes": 120},
-    "quick": {"demo": {"clients": 40, "invoices": 80, "payments": 50}, "kills": 4, "kill_window": 1.0,
-              "fault_runs": 8, "changes": 12},
+             "fault_runs": 6, "changes": 120, "expire_after": 100},
+    "quick": {"demo": {"clients": 40, "invoices": 80, "payments": 50}, "kills": 4, "kill_window": 0.3,
+              "fault_runs": 8, "changes": 12, "expire_after": 20},
 }
 
 #: Shapes of OAuth secrets (Intuit's and the emulator's alike): a compact JWE/JWT access token and an
@@ -561,7 +561,7 @@ def tokens(check: Check, base: Path, size: dict[str, Any], rng: random.Random) -
 
     # QBO's limits and latency at time scale 10: the job lasts long enough for many refreshes
     with world(base, "tokens", size["demo"], "--time-scale", "10", "--latency", "0.225", "--jitter", "0.075",
-               "--expire-after-requests", "100") as w:
+               "--expire-after-requests", str(size["expire_after"])) as w:
         before = _before(w)
         params = w.workdir / "sync.job.yaml"
         params.write_text(f"settings: {w.settings_file}\nwork_db: {w.url}\n")
@@ -599,7 +599,8 @@ def tokens(check: Check, base: Path, size: dict[str, Any], rng: random.Random) -
         text = "".join(outputs)
         reads = re.search(r"READS (\d+) ERRORS (\d+)", text)
         oauth = w.emu.oauth()
-        check.figure(f"{oauth['refreshes']} refreshes by 2 processes (every access token expired after 100 "
+        check.figure(f"{oauth['refreshes']} refreshes by 2 processes (every access token expired after "
+                     f"{size['expire_after']} "
                      f"requests: {oauth['expired_by_request_count']} refused as expired and retried), "
                      f"{oauth['invalid_grant']} invalid_grant")
         check.figure(f"open notebook: {reads.group(1) if reads else '?'} reads, "
