@@ -515,6 +515,11 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # the client went away mid-body (a killed process): an incomplete HTTP request is never
+            # dispatched, so nothing runs and no requestid is remembered for a replay
+            self.close_connection = True
+            return
         req = Request(
             method=self.command, path=split.path,
             query=dict(parse_qsl(split.query, keep_blank_values=True)),

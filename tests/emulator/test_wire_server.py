@@ -376,3 +376,27 @@ def test_inspection_routes_are_read_only_and_hold_no_secrets(fresh: Conn) -> Non
     assert requests.get(base + "/_emulator/requests?limit=many", timeout=5).status_code == 400
     stats = requests.get(base + "/_emulator/stats", timeout=5).json()
     assert stats["counts"]["status:200"] >= 2 and stats["oauth"]["refreshes"] == 1
+
+
+def test_a_request_cut_off_mid_body_is_not_run_nor_remembered_for_replay(fresh: Conn) -> None:
+    """A killed client leaves a request whose body is shorter than its Content-Length: like any HTTP
+    server the emulator never dispatches it, so the same requestid sent whole later is run, not
+    answered with a replayed fault about the missing part."""
+    import socket
+    from urllib.parse import urlsplit
+
+    base = urlsplit(fresh.emu.info["api_base_url"])
+    path = f"{base.path}/company/{fresh.realm}/customer?requestid=cut-off-1&minorversion=75"
+    body = json.dumps({"DisplayName": unique("Cut off")}).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {base.netloc}\r\nAuthorization: Bearer {fresh.auth.access_token}\r\n"
+            f"Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    assert base.hostname is not None and base.port is not None
+    with socket.create_connection((base.hostname, base.port), timeout=5) as raw:
+        raw.sendall(head.encode() + body[: len(body) // 2])  # then the process dies
+    time.sleep(0.2)
+    whole = requests.post(f"{fresh.emu.info['api_base_url']}/company/{fresh.realm}/customer",
+                          params={"requestid": "cut-off-1", "minorversion": "75"}, data=body,
+                          headers={"Authorization": f"Bearer {fresh.auth.access_token}",
+                                   "Content-Type": "application/json", "Accept": "application/json"}, timeout=10)
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["Customer"]["DisplayName"] == json.loads(body)["DisplayName"]
