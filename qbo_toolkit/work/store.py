@@ -1365,24 +1365,20 @@ class WorkStore:
 
     def invoices_by_number(self, numbers: Iterable[str], *, conn: Connection | None = None) -> dict[str, Invoice]:
         """The invoices (deleted ones included) numbered exactly each of ``numbers``."""
-        table = schema.invoices
-        wanted = sorted(set(numbers))
-        found: dict[str, Invoice] = {}
-        with self._read(conn) as c:
-            for chunk in _chunks(wanted):
-                for invoice in self._select_invoices(c, table.c.number.in_(chunk)):
-                    found[invoice.number] = invoice
-        return found
+        return self._invoices_keyed("number", numbers, conn)
 
     def invoices_by_id(self, ids: Iterable[int], *, conn: Connection | None = None) -> dict[int, Invoice]:
         """The invoices (deleted ones included) with each of ``ids``, a few hundred per query (absent: no such id)."""
-        table = schema.invoices
-        wanted = sorted(set(ids))
-        found: dict[int, Invoice] = {}
+        return self._invoices_keyed("id", ids, conn)
+
+    def _invoices_keyed(self, column: str, values: Iterable[Any], conn: Connection | None) -> dict[Any, Invoice]:
+        """The invoices whose ``column`` is one of ``values``, keyed by that column, in chunked IN queries."""
+        wanted = sorted(set(values))
+        found: dict[Any, Invoice] = {}
         with self._read(conn) as c:
             for chunk in _chunks(wanted):
-                for invoice in self._select_invoices(c, table.c.id.in_(chunk)):
-                    found[invoice.id] = invoice
+                for invoice in self._select_invoices(c, schema.invoices.c[column].in_(chunk)):
+                    found[getattr(invoice, column)] = invoice
         return found
 
     def paid_amounts(
