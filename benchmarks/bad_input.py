@@ -464,7 +464,7 @@ class _World:
     """The corpus's records in WORK, the id map, the activity log and QBO, read once."""
 
     def __init__(self, work: WorkStore, qbo: QboClient) -> None:
-        state = SyncState(work.engine, qbo.realm_id)
+        state = SyncState(work, qbo.realm_id)
         self.links = {entity: state.links(entity) for entity in ("customer", "invoice", "payment")}
         self.activity = state.activity()
         self.failures: dict[tuple[str, int], list[ActivityEntry]] = {}

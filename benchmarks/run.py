@@ -313,7 +313,7 @@ def in_sync_state(store: Any, summary: Any, workdir: Path) -> dict[str, Any]:
         bulk_seconds = time.perf_counter() - started
         conn = connect(workdir)
         initial = SyncEngine(store, conn.client, settings()).run()
-    state = SyncState(store.engine, config.realm_id)
+    state = SyncState(store, config.realm_id)
     position = datetime.fromisoformat(state.get_value("cdc_since")) - timedelta(seconds=SYNC_AGE_SECONDS)
     with store.engine.begin() as tx:
         state.set_value(tx, "cdc_since", position.isoformat())
@@ -349,7 +349,7 @@ def bulk_in_sync(store: Any, summary: Any, emu: Any) -> dict[str, int]:
 
     cfg = settings()
     company = emu.companies[emu.config.realm_id]
-    state = SyncState(store.engine, emu.config.realm_id)
+    state = SyncState(store, emu.config.realm_id)
     counts = {"customers": 0, "invoices": 0, "items": 0, "refused": 0}
 
     def create(entity: str, payload: dict[str, Any]) -> dict[str, Any] | None:

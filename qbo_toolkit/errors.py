@@ -28,7 +28,10 @@ parsing messages::
     │           ├── DuplicateDocNumber   code 6140
     │           ├── HasBalance           code 6220
     │           └── DuplicateName        code 6240
-    └── WorkDataError                    file, line, record_id, field   a bad WORK record
+    ├── WorkDataError                    file, line, record_id, field   a bad WORK record
+    ├── WorkStoreBusy                    store            the WORK store stayed locked past the busy timeout  retryable
+    ├── SyncBusy                         realm, holder    another sync of the company holds its lease        retryable
+    └── SyncInterrupted                  signal           a signal (or a lost lease) stopped the run; re-run
 
 QBO faults are turned into these classes in exactly one place: :func:`fault_to_error` for a
 fault body, and :func:`from_quickbooks_exception` for an exception raised by python-quickbooks.
@@ -76,8 +79,11 @@ __all__ = [
     "ReconnectNeeded",
     "StaleObject",
     "StateMismatch",
+    "SyncBusy",
+    "SyncInterrupted",
     "UnsupportedOperation",
     "WorkDataError",
+    "WorkStoreBusy",
     "classify_code",
     "fault_to_error",
     "from_quickbooks_exception",
@@ -666,3 +672,40 @@ def from_quickbooks_exception(
         errors=(entry,),
         **context,
     )
+
+
+class WorkStoreBusy(QboToolkitError):
+    """Another program held the WORK store's write lock for longer than the busy timeout. Nothing
+    was half-written (the transaction never started); trying again later is safe."""
+
+    def __init__(self, message: str, *, store: str | None = None) -> None:
+        super().__init__(message)
+        self.store = store
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class SyncBusy(QboToolkitError):
+    """Another sync of the same company holds its lease (see :mod:`qbo_toolkit.sync.lease`).
+    ``holder`` describes it (job, host, pid, since, progress); nothing was planned or sent."""
+
+    def __init__(self, message: str, *, realm: str | None = None, holder: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.realm = realm
+        self.holder = dict(holder or {})
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class SyncInterrupted(QboToolkitError):
+    """The run stopped before its end because it was asked to (SIGINT, SIGTERM, the screen's Stop)
+    or lost its lease. What was answered is recorded; what was sent and not answered stays in the
+    outbox for the next run. ``signal`` is the signal number when a signal stopped it."""
+
+    def __init__(self, message: str, *, signal: int | None = None) -> None:
+        super().__init__(message)
+        self.signal = signal

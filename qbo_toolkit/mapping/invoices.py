@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias
 
 from qbo_toolkit.mapping._common import changed_fields, fingerprint, get_path, money_text, number_text, ref_value, text
 from qbo_toolkit.mapping.dates import date_problem
+from qbo_toolkit.mapping.markers import marker
 from qbo_toolkit.mapping.problems import FieldProblem
 from qbo_toolkit.types import is_whole_cents
 from qbo_toolkit.work.models import Invoice, InvoiceLine, Item, cents
@@ -98,6 +99,8 @@ def invoice_to_qbo(invoice: Invoice, *, customer_id: str, item_ids: Mapping[int 
         "TxnDate": invoice.issue_date.isoformat(),
         "Line": lines,
         "TxnTaxDetail": {"TotalTax": invoice.tax_amount},
+        # the toolkit's mark (see mapping.markers): how the invoice is told from one it did not make
+        "PrivateNote": marker("invoice", invoice.id),
     }
     number = text(invoice.number)
     if number:

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from qbo_toolkit.mapping._common import fingerprint, money_text, ref_value, text
 from qbo_toolkit.mapping.dates import date_problem
+from qbo_toolkit.mapping.markers import strip_marker, with_marker
 from qbo_toolkit.mapping.problems import FieldProblem
 from qbo_toolkit.types import is_whole_cents
 from qbo_toolkit.work.models import Payment
@@ -67,9 +68,8 @@ def payment_to_qbo(
     reference = text(payment.reference)
     if reference:
         payload["PaymentRefNum"] = reference
-    note = payment_note(payment)
-    if note:
-        payload["PrivateNote"] = note
+    # the method, and the toolkit's mark (see mapping.markers): how a payment is found after a crash
+    payload["PrivateNote"] = with_marker(payment_note(payment), "payment", payment.id)
     return payload
 
 
@@ -99,7 +99,7 @@ def validate_payment(payment: Payment, *, invoice_total: Decimal | None) -> list
             "reference",
             f"{reference!r} has {len(reference)} characters; QBO's PaymentRefNum allows at most {PAYMENT_REF_MAX}",
         )
-    if len(payment_note(payment)) > PRIVATE_NOTE_MAX:
+    if len(with_marker(payment_note(payment), "payment", payment.id)) > PRIVATE_NOTE_MAX:
         problem("method", f"too long for QBO's PrivateNote (at most {PRIVATE_NOTE_MAX} characters)")
     return problems
 
@@ -143,7 +143,7 @@ def qbo_payment_values(qbo_payment: Mapping[str, Any]) -> dict[str, str]:
         "date": text(qbo_payment.get("TxnDate"))[:10],
         "amount": money_text(qbo_payment.get("TotalAmt")),
         "reference": text(qbo_payment.get("PaymentRefNum")),
-        "note": text(qbo_payment.get("PrivateNote")),
+        "note": strip_marker(text(qbo_payment.get("PrivateNote"))),
         "customer_id": ref_value(qbo_payment, "CustomerRef"),
         "invoice_ids": ",".join(invoice_ids),
         "applied": money_text(applied),

@@ -51,6 +51,7 @@ from qbo_toolkit.errors import (
 )
 from qbo_toolkit.types import format_qbo_datetime, parse_qbo_datetime
 
+from .pacing import Pacer
 from .query import MAX_PAGE_SIZE, Select, is_latin1, iter_pages, latin1_like_pattern, select, validate_name
 from .transport import DEFAULT_TIMEOUT, RateLimits, ResilientSession, RetryPolicy, SessionLike, limiter_for
 
@@ -268,6 +269,16 @@ class QboClient:
 
     def __repr__(self) -> str:
         return f"QboClient(realm_id={self.realm_id!r}, api_base_url={self.api_base_url!r})"
+
+    # -- pacing and counters (for senders that keep many requests in flight) -----------------------
+    def pacer(self) -> Pacer:
+        """A :class:`~qbo_toolkit.qbo.pacing.Pacer` for this realm: slots for batch and single
+        requests sent side by side at the whole of QBO's ceiling."""
+        return Pacer(self)
+
+    def requests_sent(self) -> int:
+        """HTTP attempts this client has sent so far (retries included)."""
+        return int(self.transport.stats.snapshot().get("requests", 0))
 
     # -- the error boundary ---------------------------------------------------------------------
     @contextmanager

@@ -61,7 +61,7 @@ def reconcile_live(
     chosen = load_settings(settings)
     company = store.company()
     default_state = company.default_state if chosen.use_default_state and company is not None else None
-    links = extract_links(SyncState(store.engine, conn.realm_id))
+    links = extract_links(SyncState(store, conn.realm_id))
     work = extract_work(store)
     qbo = extract_qbo(conn.client)
     return reconcile(

@@ -1,8 +1,10 @@
 """Public entry points of the sync, the same for a notebook, a widget button, the CLI and papermill.
 
     enable_integration(settings)      validate against the company's accounts; set the integration date
-    run_sync(settings)                one run (initial the first time, incremental after)
+    run_sync(settings)                one run (initial the first time, incremental after); one sync per
+                                      company at a time: ``wait=`` seconds for another, else SyncBusy
     preview(settings)                 the same run as a dry run: the plan, nothing written
+    current_sync()                    the sync of the company running now (any process), or None
     match_preview() / confirm_match() the weak and multiple customer matches waiting for the user
     retry(entity, work_id) / dismiss(entity, work_id)
 """
@@ -17,12 +19,14 @@ from ..connection import Connection, connection
 from ..errors import ConfigError
 from ..settings import Settings, SettingsError, load_settings
 from ..work.store import WorkStore
+from .context import StopFlag
 from .engine import SyncEngine, SyncResult
+from .lease import describe_holder, holder_alive
 from .progress import Reporter, TqdmReporter
 from .state import SyncState
 
-__all__ = ["accounts", "confirm_match", "customers", "dismiss", "enable_integration", "find_matches", "match_preview",
-           "preview", "retry", "run_sync"]
+__all__ = ["accounts", "confirm_match", "current_sync", "customers", "dismiss", "enable_integration", "find_matches",
+           "match_preview", "preview", "retry", "run_sync"]
 
 
 def accounts(conn: Connection) -> list[dict[str, Any]]:
@@ -48,7 +52,7 @@ def find_matches(store: WorkStore | str | None = None, conn: Connection | None =
 
     live = conn or connection()
     work = store if isinstance(store, WorkStore) else WorkStore(store)
-    state = SyncState(work.engine, live.realm_id)
+    state = SyncState(work, live.realm_id)
     by_id = {str(c["Id"]): c for c in customers(live)}
     _, pending = plan_customers(
         {c.id: c for c in work.clients(include_inactive=True)}, by_id, state.links("customer"),
@@ -77,26 +81,46 @@ def enable_integration(settings: Settings | str | Path | dict[str, Any], *, on: 
 
 
 def _engine(settings: Settings | str | Path | dict[str, Any] | None, store: WorkStore | str | None,
-            conn: Connection | None, reporter: Reporter | None) -> SyncEngine:
+            conn: Connection | None, reporter: Reporter | None, job: str | None, stop: StopFlag | None) -> SyncEngine:
     chosen = load_settings(settings)
     work = store if isinstance(store, WorkStore) else WorkStore(store)
     live = conn or connection()
-    return SyncEngine(work, live.client, chosen, reporter=reporter)
+    return SyncEngine(work, live.client, chosen, reporter=reporter, job=job, company=live.company_name or None,
+                      stop=stop)
 
 
 def run_sync(settings: Settings | str | Path | dict[str, Any] | None = None, *, store: WorkStore | str | None = None,
              conn: Connection | None = None, reporter: Reporter | None = None, progress: bool = False,
-             dry_run: bool = False) -> SyncResult:
-    """One sync run. ``progress=True`` shows a tqdm bar (a terminal or a papermill log)."""
+             dry_run: bool = False, wait: float = 0.0, job: str | None = None,
+             stop: StopFlag | None = None) -> SyncResult:
+    """One sync run. ``progress=True`` shows a tqdm bar (a terminal or a papermill log).
+
+    One sync per company runs at a time, across processes and machines sharing the WORK store:
+    when another holds the company's lease, this one waits up to ``wait`` seconds, then raises
+    :class:`~qbo_toolkit.errors.SyncBusy` naming it (``job``, host, pid, since when). ``job`` names
+    this run for the others ("nightly sync job", "the app's Sync now"). ``stop``: set it (from a
+    signal handler, a Stop button) to end the run between records, recorded as ``interrupted``.
+    """
     if reporter is None and progress:
         reporter = TqdmReporter()
-    return _engine(settings, store, conn, reporter).run(dry_run=dry_run)
+    return _engine(settings, store, conn, reporter, job, stop).run(dry_run=dry_run, wait=wait)
 
 
 def preview(settings: Settings | str | Path | dict[str, Any] | None = None, *, store: WorkStore | str | None = None,
-            conn: Connection | None = None) -> SyncResult:
+            conn: Connection | None = None, job: str | None = None) -> SyncResult:
     """The plan of the next run; nothing is written on either side."""
-    return run_sync(settings, store=store, conn=conn, dry_run=True)
+    return run_sync(settings, store=store, conn=conn, dry_run=True, job=job)
+
+
+def current_sync(*, store: WorkStore | str | None = None, realm: str | None = None) -> dict[str, Any] | None:
+    """The sync of the company running now, in this or any process sharing the WORK store: its
+    lease row (job, host, pid, started_at, stage, done, total, run_id) and ``text``, a sentence
+    naming it; None when none runs (a dead holder's lease counts as none)."""
+    state = _state(store, realm)
+    row = state.lease_row()
+    if row is None or not holder_alive(row):
+        return None
+    return {**row, "text": describe_holder(row, "the company")}
 
 
 def _state(store: WorkStore | str | None, realm: str | None) -> SyncState:
@@ -105,7 +129,7 @@ def _state(store: WorkStore | str | None, realm: str | None) -> SyncState:
         realm = connection().realm_id
     if not realm:
         raise ConfigError("no realm: connect first", key="realm")
-    return SyncState(work.engine, realm)
+    return SyncState(work, realm)
 
 
 def match_preview(*, store: WorkStore | str | None = None, realm: str | None = None) -> list[dict[str, Any]]:

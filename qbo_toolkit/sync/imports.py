@@ -78,7 +78,7 @@ def import_csv(store: WorkStore | str | None, kind: str, path: str | os.PathLike
     entity, importer = IMPORT_KINDS[kind]
     work = store if isinstance(store, WorkStore) else WorkStore(store)
     company = _realm(realm)
-    state = SyncState(work.engine, company) if company else None
+    state = SyncState(work, company) if company else None
     run_id = state.start_run(IMPORT_RUN, dry_run=False) if state is not None else None
     try:
         report = importer(work, path)

@@ -11,24 +11,43 @@
   payload. A run that crashed resends them first, unchanged, so QBO replays instead of writing twice.
 * ``sync_matches`` -- weak and multiple customer matches waiting for the user.
 * ``sync_values`` -- small per-realm values (the CDC position, the WORK revision synced).
+* ``sync_lease`` -- who is syncing the realm now (owner, run, job, host, pid, started, heartbeat,
+  progress): one sync per company at a time, across processes and machines (:mod:`.lease`).
+* ``sync_keys`` -- how many times QBO refused a record at a version, which is part of the record's
+  idempotency key (:mod:`.keys`): after a refusal the next attempt is a new request, not a replay.
 
-The sync writes a link and its activity entry in one transaction (``state.engine.begin()``),
-together with the WORK write when there is one.
+Every write goes through the WORK store's own transaction (:meth:`WorkStore.begin`: ``BEGIN
+IMMEDIATE`` on SQLite, so two writers queue instead of failing): a link, its activity entry and
+the WORK write of one record share one. The tables are created once per database and process,
+inside such a transaction, so two processes starting together do not race on them.
+
+Collisions. The id map holds one WORK record per QBO record. When an answer would link a QBO
+record that the map already gives to another WORK record (QBO lost a record and handed its Id to
+another; a stale replay), the link is not written: the state's ``on_collision`` hook is told (the
+sync parks the record and checks whose the QBO record is), or, without a hook,
+:class:`LinkCollision` is raised. Nothing ever ends in the database's constraint error.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-__all__ = ["IMPORT_RUN", "SYNC_RUNS", "ActivityEntry", "Link", "SyncState"]
+from ..errors import QboToolkitError
+
+if TYPE_CHECKING:
+    from ..work.store import WorkStore
+
+__all__ = ["IMPORT_RUN", "SYNC_RUNS", "ActivityEntry", "Collision", "Link", "LinkCollision", "SyncState"]
 
 #: Run kinds: a sync run is initial or incremental; a CSV import is a run of its own.
 SYNC_RUNS = ("initial", "incremental")
@@ -112,6 +131,54 @@ values_table = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+lease_table = sa.Table(
+    "sync_lease", metadata,
+    sa.Column("realm", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),  # a random token per run: whose lease it is
+    sa.Column("run_id", sa.Integer, nullable=True),
+    sa.Column("job", sa.String(200), nullable=False, default=""),
+    sa.Column("host", sa.String(255), nullable=False, default=""),
+    sa.Column("pid", sa.Integer, nullable=False, default=0),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False, default=""),
+    sa.Column("done", sa.Integer, nullable=False, default=0),
+    sa.Column("total", sa.Integer, nullable=False, default=0),
+)
+
+keys_table = sa.Table(
+    "sync_keys", metadata,
+    sa.Column("realm", sa.String(32), primary_key=True),
+    sa.Column("entity", sa.String(16), primary_key=True),
+    sa.Column("work_id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("refusals", sa.Integer, nullable=False, default=0),
+)
+
+_CREATED: set[int] = set()  # engines (by id) whose sync tables this process has made sure of
+_CREATED_LOCK = threading.Lock()
+
+
+class LinkCollision(QboToolkitError):
+    """An answer would link a QBO record the id map already gives to another WORK record."""
+
+    def __init__(self, message: str, *, entity: str, work_id: int, qbo_id: str, other_work_id: int) -> None:
+        super().__init__(message)
+        self.entity = entity
+        self.work_id = work_id
+        self.qbo_id = qbo_id
+        self.other_work_id = other_work_id
+
+
+@dataclass(frozen=True)
+class Collision:
+    """A link that was not written: ``qbo_id`` is already ``other_work_id``'s in the id map."""
+
+    entity: str
+    work_id: int
+    qbo_id: str
+    other_work_id: int
 
 
 def _now() -> datetime:
@@ -198,14 +265,50 @@ class ActivityEntry:
 
 
 class SyncState:
-    """The sync's tables on an engine (normally the WORK store's)."""
+    """The sync's tables in the WORK store's database, for one realm.
 
-    def __init__(self, engine: Engine, realm: str) -> None:
-        self.engine = engine
+    ``store`` is the :class:`~qbo_toolkit.work.store.WorkStore` (its transactions are the ones the
+    sync writes in). A bare SQLAlchemy ``Engine`` is accepted for read-only use by tools and old
+    callers; writes on it go through ``engine.begin()``.
+    """
+
+    def __init__(self, store: WorkStore | Engine, realm: str) -> None:
+        if isinstance(store, Engine):
+            self.engine = store
+            self._store: WorkStore | None = None
+        else:
+            self.engine = store.engine
+            self._store = store
         self.realm = realm
-        metadata.create_all(engine)
+        #: called (connection, Collision) instead of raising LinkCollision; see the module docstring
+        self.on_collision: Callable[[Connection, Collision], None] | None = None
+        self._ensure_tables()
         # (connection, id-map rows, activity rows) kept by `batched` until its block ends
         self._batch: tuple[Connection, list[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+    def begin(self) -> AbstractContextManager[Connection]:
+        """A write transaction: the WORK store's own (``BEGIN IMMEDIATE`` on SQLite)."""
+        if self._store is not None:
+            return self._store.begin()
+        return self.engine.begin()
+
+    def _ensure_tables(self) -> None:
+        """Create the sync tables that are missing, once per database and process, in a write
+        transaction (two processes starting at once queue on it instead of racing)."""
+        key = id(self.engine)
+        with _CREATED_LOCK:
+            if key in _CREATED:
+                return
+            for attempt in (1, 2):
+                try:
+                    with self.begin() as conn:
+                        metadata.create_all(conn, checkfirst=True)
+                    break
+                except (IntegrityError, ProgrammingError, OperationalError):
+                    # PostgreSQL: another process created a table between the check and the create
+                    if attempt == 2:
+                        raise
+            _CREATED.add(key)
 
     @contextmanager
     def batched(self, conn: Connection) -> Iterator[None]:
@@ -221,16 +324,59 @@ class SyncState:
             yield
             _, links, activity = self._batch
             if links:
-                upsert = _upsert(conn.dialect.name, links_table, ("realm", "entity", "work_id"), _LINK_FIELDS)
-                if upsert is not None:
-                    conn.execute(upsert, links)
-                else:
-                    for row in links:
-                        self._write_link(conn, row)
+                self._write_links(conn, links)  # may add activity entries (collisions)
             if activity:
                 conn.execute(_INSERT_ACTIVITY, activity)
         finally:
             self._batch = None
+
+    def _write_links(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Write id-map rows in one statement; if that trips the one-WORK-record-per-QBO-record
+        rule, write the others and hand each colliding row to :meth:`_collided`."""
+        upsert = _upsert(conn.dialect.name, links_table, ("realm", "entity", "work_id"), _LINK_FIELDS)
+        try:
+            with conn.begin_nested():
+                if upsert is not None:
+                    conn.execute(upsert, rows)
+                else:
+                    for row in rows:
+                        self._write_link(conn, row)
+            return
+        except IntegrityError:
+            pass
+        owners: dict[tuple[str, str], int] = {}
+        for entity in {row["entity"] for row in rows}:
+            ids = sorted({row["qbo_id"] for row in rows if row["entity"] == entity})
+            for start in range(0, len(ids), _KEYS_PER_QUERY):
+                for link in self._rows(sa.select(links_table.c.work_id, links_table.c.qbo_id).where(
+                        links_table.c.realm == self.realm, links_table.c.entity == entity,
+                        links_table.c.qbo_id.in_(ids[start:start + _KEYS_PER_QUERY])), conn):
+                    owners[(entity, link.qbo_id)] = link.work_id
+        good: list[dict[str, Any]] = []
+        for row in rows:  # in answer order: within the block, the first to claim a QBO record keeps it
+            owner = owners.get((row["entity"], row["qbo_id"]))
+            if owner is not None and owner != row["work_id"]:
+                self._collided(conn, Collision(row["entity"], row["work_id"], row["qbo_id"], owner))
+                continue
+            owners[(row["entity"], row["qbo_id"])] = row["work_id"]
+            good.append(row)
+        if good:
+            if upsert is not None:
+                conn.execute(upsert, good)
+            else:
+                for row in good:
+                    self._write_link(conn, row)
+
+    def _collided(self, conn: Connection, collision: Collision) -> None:
+        if self.on_collision is not None:
+            self.on_collision(conn, collision)
+            return
+        raise LinkCollision(
+            f"QuickBooks {collision.entity} {collision.qbo_id} is linked to WORK {collision.entity} "
+            f"{collision.other_work_id} already, so it cannot be linked to WORK {collision.entity} "
+            f"{collision.work_id}; "
+            "run `qbo-toolkit doctor` to see which is right", entity=collision.entity, work_id=collision.work_id,
+            qbo_id=collision.qbo_id, other_work_id=collision.other_work_id)
 
     # -- links ------------------------------------------------------------------------------------
     def links(self, entity: str, conn: Connection | None = None, *, work_ids: Iterable[int] | None = None,
@@ -267,11 +413,7 @@ class SyncState:
         if self._batch is not None and self._batch[0] is conn:
             self._batch[1].append(row)
             return
-        upsert = _upsert(conn.dialect.name, links_table, ("realm", "entity", "work_id"), _LINK_FIELDS)
-        if upsert is not None:
-            conn.execute(upsert, row)
-        else:
-            self._write_link(conn, row)
+        self._write_links(conn, [row])
 
     @staticmethod
     def _write_link(conn: Connection, row: Mapping[str, Any]) -> None:
@@ -288,17 +430,17 @@ class SyncState:
 
     # -- runs and activity ----------------------------------------------------------------------------
     def start_run(self, kind: str, *, dry_run: bool, total: int = 0) -> int:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             result = conn.execute(sa.insert(runs_table).values(realm=self.realm, kind=kind, dry_run=dry_run,
                                                                started_at=_now(), status="running", total=total))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def set_run_total(self, run_id: int, total: int) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(total=total))
 
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], requests: int | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(
                 finished_at=_now(), status=status, counts=json.dumps(dict(counts)), requests=requests))
 
@@ -318,7 +460,7 @@ class SyncState:
         params = {"k_realm": self.realm, "k_entity": entity, "k_work_id": work_id, "v_resolved": how}
         if conn is not None:
             return int(conn.execute(_RESOLVE, params).rowcount)
-        with self.engine.begin() as own:
+        with self.begin() as own:
             return int(own.execute(_RESOLVE, params).rowcount)
 
     def dismiss_entry(self, entry_id: int) -> int:
@@ -327,7 +469,7 @@ class SyncState:
             activity_table.c.realm == self.realm, activity_table.c.id == entry_id,
             activity_table.c.outcome.in_(("failed", "conflict")), activity_table.c.resolved.is_(None)
         ).values(resolved="dismissed")
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return int(conn.execute(query).rowcount)
 
     def open_failures(self, conn: Connection | None = None) -> list[ActivityEntry]:
@@ -358,17 +500,79 @@ class SyncState:
         return [self._entry(row) for row in self._rows(query)]
 
     def runs(self, limit: int = 50, *, kinds: Iterable[str] | None = SYNC_RUNS) -> list[dict[str, Any]]:
-        """The newest runs first: sync runs by default, ``kinds=None`` for every kind (imports too)."""
+        """The newest runs first: sync runs by default, ``kinds=None`` for every kind (imports too).
+
+        A sync run still marked ``running`` that does not hold the realm's lease was left by a
+        process that died: it is shown as ``interrupted`` (the next sync records it so).
+        """
         query = sa.select(runs_table).where(runs_table.c.realm == self.realm)
         if kinds is not None:
             query = query.where(runs_table.c.kind.in_(tuple(kinds)))
         query = query.order_by(runs_table.c.id.desc()).limit(limit)
         out = []
+        lease: dict[str, Any] | None = None
         for row in self._rows(query):
             data = dict(row._mapping)
             data["counts"] = json.loads(row.counts) if row.counts else {}
+            if data["status"] == "running" and data["kind"] in SYNC_RUNS:
+                lease = lease if lease is not None else (self.lease_row() or {})
+                if lease.get("run_id") != data["id"]:
+                    data["status"] = "interrupted"
             out.append(data)
         return out
+
+    def interrupt_stale_runs(self, conn: Connection) -> int:
+        """Mark the realm's sync runs left ``running`` as ``interrupted`` (called by the lease's new
+        holder: no other sync of the realm can be running)."""
+        return int(conn.execute(sa.update(runs_table).where(
+            runs_table.c.realm == self.realm, runs_table.c.status == "running",
+            runs_table.c.kind.in_(SYNC_RUNS)).values(status="interrupted", finished_at=_now())).rowcount)
+
+    # -- the lease (policy in sync/lease.py) ----------------------------------------------------------
+    def lease_row(self, conn: Connection | None = None, *, for_update: bool = False) -> dict[str, Any] | None:
+        query = sa.select(lease_table).where(lease_table.c.realm == self.realm)
+        if for_update and conn is not None and conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        rows = self._rows(query, conn)
+        return dict(rows[0]._mapping) if rows else None
+
+    def write_lease(self, conn: Connection, row: Mapping[str, Any], *, replace: bool) -> None:
+        values = {k: v for k, v in row.items() if k != "realm"}
+        if replace:
+            conn.execute(sa.update(lease_table).where(lease_table.c.realm == self.realm).values(**values))
+        else:
+            conn.execute(sa.insert(lease_table).values(realm=self.realm, **values))
+
+    def touch_lease(self, owner: str, **values: Any) -> bool:
+        """Update the lease of ``owner`` (heartbeat, run, progress); False when it is not ``owner``'s
+        any more (it expired and another sync took it)."""
+        with self.begin() as conn:
+            return bool(conn.execute(sa.update(lease_table).where(
+                lease_table.c.realm == self.realm, lease_table.c.owner == owner).values(**values)).rowcount)
+
+    def drop_lease(self, owner: str) -> bool:
+        with self.begin() as conn:
+            return bool(conn.execute(sa.delete(lease_table).where(
+                lease_table.c.realm == self.realm, lease_table.c.owner == owner)).rowcount)
+
+    # -- refusals: part of a record's idempotency key (sync/keys.py) ---------------------------------
+    def refusals(self, entity: str, conn: Connection | None = None) -> dict[int, tuple[int, int]]:
+        """``{work_id: (version, refusals)}`` for the records of ``entity`` QBO refused at a version
+        (a small table: only refused records are in it)."""
+        query = sa.select(keys_table).where(keys_table.c.realm == self.realm, keys_table.c.entity == entity)
+        return {row.work_id: (row.version, row.refusals) for row in self._rows(query, conn)}
+
+    def note_refusal(self, conn: Connection, entity: str, work_id: int, version: int) -> int:
+        """Count one more refusal of the record at ``version``; returns the new count."""
+        key = (keys_table.c.realm == self.realm) & (keys_table.c.entity == entity) & (keys_table.c.work_id == work_id)
+        row = conn.execute(sa.select(keys_table).where(key)).first()
+        count = (row.refusals + 1) if row is not None and row.version == version else 1
+        if row is None:
+            conn.execute(sa.insert(keys_table).values(realm=self.realm, entity=entity, work_id=work_id,
+                                                     version=version, refusals=count))
+        else:
+            conn.execute(sa.update(keys_table).where(key).values(version=version, refusals=count))
+        return count
 
     @staticmethod
     def _entry(row: Any) -> ActivityEntry:
@@ -412,7 +616,7 @@ class SyncState:
     # -- matches ----------------------------------------------------------------------------------
     def save_matches(self, rows: Iterable[tuple[int, str, str, float, str]]) -> None:
         """Record (work_id, qbo_id, kind, score, reason) pairs as pending, keeping earlier decisions."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             for work_id, qbo_id, kind, score, reason in rows:
                 exists = conn.execute(sa.select(matches_table.c.id).where(
                     matches_table.c.realm == self.realm, matches_table.c.work_id == work_id,
@@ -429,7 +633,7 @@ class SyncState:
 
     def decide_match(self, work_id: int, qbo_id: str | None, accept: bool) -> None:
         """Accept one pairing for a client (rejecting its other candidates), or reject them all."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             rows = conn.execute(sa.select(matches_table).where(matches_table.c.realm == self.realm,
                                                               matches_table.c.work_id == work_id)).all()
             for row in rows:
@@ -452,16 +656,21 @@ class SyncState:
 
     # -- the retry queue ------------------------------------------------------------------------------
     def queue_retry(self, entity: str, work_id: int) -> None:
-        """A failed record goes into the next run (its open failures are marked retried)."""
-        self.resolve(entity, work_id, "retried")
-        with self.engine.begin() as conn:
+        """A failed record goes into the next run (its open failures are marked retried). A record
+        whose QBO record is ``gone`` (deleted in QBO, not by the sync) loses that link: retrying it
+        is the user's decision to create it anew."""
+        with self.begin() as conn:
+            self.resolve(entity, work_id, "retried", conn)
+            link = self.links(entity, conn, work_ids=[work_id]).get(work_id)
+            if link is not None and link.state == "gone":
+                self.drop_link(conn, entity, work_id)
             pending = set(self.get_value(f"pending:{entity}", [], conn)) | {work_id}
             self.set_value(conn, f"pending:{entity}", sorted(pending))
 
     def dismiss(self, entity: str, work_id: int) -> None:
         """Stop retrying a failed record; it stays in the activity log, marked dismissed."""
-        self.resolve(entity, work_id, "dismissed")
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
+            self.resolve(entity, work_id, "dismissed", conn)
             pending = set(self.get_value(f"pending:{entity}", [], conn)) - {work_id}
             self.set_value(conn, f"pending:{entity}", sorted(pending))
 

@@ -70,7 +70,7 @@ class MatchController:
     def reload(self) -> list[MatchRow]:
         """The pending matches, plus the ones decided while this panel was open (so a decision shows)."""
         conn = self.ctx.live()
-        state = SyncState(self.ctx.store.engine, conn.realm_id)
+        state = SyncState(self.ctx.store, conn.realm_id)
         links = state.links("customer")
         taken = {link.qbo_id for link in links.values()}
         # a pairing is moot once the client is linked, or its customer was linked to another client

@@ -174,7 +174,7 @@ class StatusController:
 
     # -- the activity log -----------------------------------------------------------------------------
     def _state(self) -> SyncState:
-        return SyncState(self.ctx.store.engine, self.ctx.live().realm_id)
+        return SyncState(self.ctx.store, self.ctx.live().realm_id)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """Sync runs and CSV imports, newest first."""

@@ -49,6 +49,7 @@ in memory, shares the first one's transaction).
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -75,7 +76,7 @@ from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from ..errors import ConfigError, WorkDataError
+from ..errors import ConfigError, WorkDataError, WorkStoreBusy
 from ..paths import toolkit_home
 from . import schema
 from .models import Address, Client, Company, Invoice, InvoiceLine, Item, Payment, utcnow
@@ -84,6 +85,7 @@ __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "DEFAULT_FILENAME",
     "WorkStore",
+    "busy_timeout",
     "default_url",
     "validate_client",
     "validate_invoice",
@@ -91,7 +93,8 @@ __all__ = [
 ]
 
 DEFAULT_FILENAME: Final = "work.sqlite3"
-#: How long a SQLite writer waits for another writer before giving up.
+#: How long a SQLite writer waits for another writer before giving up (the default of
+#: :func:`busy_timeout`, which ``QBO_WORK_BUSY_TIMEOUT`` overrides).
 BUSY_TIMEOUT_SECONDS: Final = 30.0
 #: Ids per ``IN (...)`` list: below SQLite's oldest limit of 999 bound parameters.
 _CHUNK: Final = 900
@@ -540,6 +543,23 @@ def _is_memory_sqlite(url: URL) -> bool:
     return database in ("", ":memory:") or (database.startswith("file:") and "mode=memory" in database)
 
 
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    """SQLite's "database is locked" (the busy timeout ran out) or PostgreSQL's lock timeout."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database table is locked" in text or "lock timeout" in text
+
+
+def busy_timeout() -> float:
+    """Seconds a SQLite writer waits for another one: ``QBO_WORK_BUSY_TIMEOUT`` when it is a positive
+    number (a test or a harness that holds the store locked on purpose), else 30."""
+    text = os.environ.get("QBO_WORK_BUSY_TIMEOUT", "").strip()
+    try:
+        value = float(text) if text else BUSY_TIMEOUT_SECONDS
+    except ValueError:
+        return BUSY_TIMEOUT_SECONDS
+    return value if 0 < value < 86400 else BUSY_TIMEOUT_SECONDS
+
+
 # --------------------------------------------------------------------------------------------
 # The store
 # --------------------------------------------------------------------------------------------
@@ -568,7 +588,7 @@ class WorkStore:
                 # One shared connection: threads (the widgets' worker) must see the same database.
                 kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
             else:
-                kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
+                kwargs["connect_args"] = {"timeout": busy_timeout()}
                 if not explicit and self.url.database:
                     Path(self.url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
@@ -602,7 +622,7 @@ class WorkStore:
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute("PRAGMA foreign_keys = ON")
-                cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
                 if not memory:
                     cursor.execute("PRAGMA journal_mode = WAL")
             finally:
@@ -634,10 +654,17 @@ class WorkStore:
 
         Pass it as ``conn=`` to store methods and use it for your own tables on :attr:`engine`.
         """
-        with self.engine.connect() as conn:
-            conn.execution_options(work_write=True)
-            with conn.begin():
-                yield conn
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(work_write=True)
+                with conn.begin():
+                    yield conn
+        except OperationalError as exc:
+            if not _is_lock_timeout(exc):
+                raise
+            raise WorkStoreBusy(
+                f"the WORK store {self!r} stayed locked by another program for more than {busy_timeout():.0f} s, "
+                "so nothing was written; try again once that program is done", store=repr(self)) from None
 
     @contextmanager
     def _write(self, conn: Connection | None) -> Iterator[Connection]:

@@ -99,7 +99,7 @@ class World:
 
     @property
     def state(self) -> SyncState:
-        return SyncState(self.store.engine, self.realm)
+        return SyncState(self.store, self.realm)
 
     def engine(self, settings: Settings = SETTINGS, **kwargs: Any) -> SyncEngine:
         return SyncEngine(self.store, self.conn.client, settings, **kwargs)

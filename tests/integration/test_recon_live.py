@@ -100,7 +100,7 @@ def test_synced_demo_agrees_except_what_is_not_expected_or_waiting(synced: Synce
 
 def test_planted_differences_are_each_found_in_their_category(synced: Synced) -> None:
     client, store = synced.conn.client, synced.store
-    state = SyncState(store.engine, synced.conn.realm_id)
+    state = SyncState(store, synced.conn.realm_id)
     invoice_links = state.links("invoice")
     payment_links = state.links("payment")
     paid = store.paid_amounts()

@@ -356,7 +356,7 @@ def test_enable_saves_the_settings_and_the_default_state_then_previews_matches(
     assert app.screen == "status"
     assert app.status.wait(WAIT)
     # the first sync honoured the decisions: Cool Cars linked to the existing customer
-    state = SyncState(app.ctx.store.engine, emu_realm(app))
+    state = SyncState(app.ctx.store, emu_realm(app))
     links = state.links("customer")
     assert links[cool.work_id].qbo_id == cool.qbo_id
     assert bills.work_id not in links or links[bills.work_id].qbo_id != bills.qbo_id
@@ -464,7 +464,7 @@ def test_matches_decided_on_the_status_screen_apply_in_the_next_sync(synced_app:
     assert any("accepted" in text_of(w.children[1].value) for w in panel.rows.children)  # redrawn
     app.status_screen.sync_button.click()
     assert app.status.wait(WAIT)
-    links = SyncState(app.ctx.store.engine, emu_realm(app)).links("customer")
+    links = SyncState(app.ctx.store, emu_realm(app)).links("customer")
     assert links[first.work_id].qbo_id == first.qbo_id
     # the other client's candidate is taken now: it no longer waits (only Cool Cars does)
     assert [(r.client_name, r.kind) for r in panel.controller.pending] == [("Cool Cars", "weak")]
@@ -510,7 +510,7 @@ def test_retry_and_dismiss_a_failed_record(synced_app: App) -> None:
     screen.entity_filter.value = "customer"
     rows = list(screen.failure_rows.children)
     assert len(rows) >= 3  # the colon, the vendor's and the employee's names
-    state = SyncState(app.ctx.store.engine, emu_realm(app))
+    state = SyncState(app.ctx.store, emu_realm(app))
 
     def failure_row(work_id: int) -> Any:
         return next(r for r in screen.failure_rows.children if f"qbo-failure-customer-{work_id}" in r._dom_classes)
@@ -567,7 +567,7 @@ def test_a_csv_import_appears_as_a_run_and_its_refused_rows_can_be_dismissed(syn
     assert "dismissed" in app.messages.text
     left = [r for r in screen.failure_rows.children if any("entry" in c for c in r._dom_classes)]
     assert len(left) == 1 and left[0] is not rows[0]
-    state = SyncState(app.ctx.store.engine, emu_realm(app))
+    state = SyncState(app.ctx.store, emu_realm(app))
     assert [e.resolved for e in state.activity(run_id=result.run_id)].count("dismissed") == 1
 
 
@@ -613,7 +613,7 @@ def test_disconnect_asks_first_then_revokes_keeps_history_and_reconnects(
     assert emu.emulator.oauth.stats().get("revokes", 0) >= 1
     binding = Binding.load()
     assert binding is not None and binding.realm_id == realm and binding.disconnected_at
-    assert SyncState(app.ctx.store.engine, realm).runs()  # history kept
+    assert SyncState(app.ctx.store, realm).runs()  # history kept
 
     # connecting again resumes: settings are enabled, so straight to the status screen with its history
     connect_app(app)

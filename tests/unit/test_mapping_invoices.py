@@ -102,6 +102,7 @@ def test_payload_shape() -> None:
         "TxnDate": "2024-05-01",
         "DueDate": "2024-05-31",
         "TxnTaxDetail": {"TotalTax": D("8.25")},
+        "PrivateNote": f"[qbo-toolkit invoice {inv.id}]",
         "Line": [
             {
                 "DetailType": "SalesItemLineDetail",

@@ -5,7 +5,9 @@ invoice 7 (QBO invoice 130, customer 58, deposit account 4); BARE = the same wit
 reference.
 
 Expected: the payload links invoice 130 (one line, Amount = TotalAmt, TxnType Invoice), carries
-PaymentRefNum and PrivateNote "Method: Check" only when set; values agree with QBO's reply.
+PaymentRefNum only when set, PrivateNote "Method: Check" when set and always the toolkit's mark
+"[qbo-toolkit payment 3]" as its last line (how the sync finds its own payment after a crash); values
+agree with QBO's reply (the mark is not part of the compared note).
 Problems (each naming its field): amount 0 and -5 (amount, not positive), 10.005 (amount,
 fractions of a cent), 120.00 on a 100.00 invoice (amount, more than the invoice total), a
 22-character reference (reference, 21).
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from qbo_toolkit.mapping.markers import marker_owner
 from qbo_toolkit.mapping.payments import (
     PAYMENT_KEYS,
     fingerprint,
@@ -44,14 +47,21 @@ def test_payload_links_the_invoice() -> None:
         "Line": [{"Amount": D("50.00"), "LinkedTxn": [{"TxnId": "130", "TxnType": "Invoice"}]}],
         "DepositToAccountRef": {"value": "4"},
         "PaymentRefNum": "1001",
-        "PrivateNote": "Method: Check",
+        "PrivateNote": "Method: Check\n[qbo-toolkit payment 3]",
     }
 
 
-def test_bare_payment_leaves_out_reference_and_note() -> None:
+def test_bare_payment_leaves_out_reference_and_carries_only_the_mark() -> None:
     payload = payment_to_qbo(BARE, deposit_account_id="4", **IDS)
     assert "PaymentRefNum" not in payload
-    assert "PrivateNote" not in payload
+    assert payload["PrivateNote"] == f"[qbo-toolkit payment {BARE.id}]"
+    assert marker_owner(payload["PrivateNote"], "payment") == BARE.id
+    assert marker_owner(payload["PrivateNote"], "invoice") is None
+
+
+def test_a_note_over_the_limit_with_its_mark_is_a_problem() -> None:
+    near = dataclasses.replace(CHECK, method="M" * (4000 - len("Method: ")))
+    assert [p.field for p in validate_payment(near, invoice_total=None)] == ["method"]
 
 
 def test_reference_is_never_shortened() -> None:

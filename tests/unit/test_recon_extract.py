@@ -112,13 +112,13 @@ def test_extract_work_and_links() -> None:
     assert bool(invoices.loc[second.id, "deleted"]) and invoices.loc[second.id, "balance_cents"] == 0
     assert work.payments["deleted"].tolist() == [False, True]
 
-    state = SyncState(store.engine, "4620816365")
+    state = SyncState(store, "4620816365")
     with store.engine.begin() as conn:
         state.save_link(conn, "customer", alpha.id, "58", sync_token="0", work_version=1, qbo_name="Alpha (2)")
         state.save_link(conn, "invoice", first.id, "130", sync_token="0", work_version=1)
         state.save_link(conn, "invoice", second.id, "131", sync_token="1", work_version=2, state="deleted")
         state.save_link(conn, "item", 1, "3", sync_token="0", work_version=1)
-    SyncState(store.engine, "other-realm")  # links of another realm are not read
+    SyncState(store, "other-realm")  # links of another realm are not read
     state.save_matches([(2, "61", "weak", 1.0, "same name")])
     run = state.start_run("initial", dry_run=False)
     state.finish_run(run, "ok", {})

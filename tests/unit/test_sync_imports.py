@@ -40,7 +40,7 @@ def test_each_refused_row_is_an_entry_of_an_import_run(tmp_path: Path, store: Wo
     bind()
     result = import_csv(store, "clients", path)
     assert (result.report.loaded, len(result.report.errors), result.realm) == (1, 2, "r1")
-    state = SyncState(store.engine, "r1")
+    state = SyncState(store, "r1")
     entries = state.activity(run_id=result.run_id)
     assert [(e.entity, e.direction, e.action, e.outcome, e.work_id, e.field) for e in entries] == [
         ("customer", "from_file", "import", "failed", None, "display_name"),
@@ -62,7 +62,7 @@ def test_an_unusable_file_is_a_failed_import_run_and_raises(tmp_path: Path, stor
     path.write_text("display_name,emial\nX,x@example.com\n")
     with pytest.raises(WorkDataError, match="emial"):
         import_csv(store, "clients", path, realm="r1")
-    state = SyncState(store.engine, "r1")
+    state = SyncState(store, "r1")
     (run,) = state.runs(kinds=None)
     assert run["status"] == "failed"
     (entry,) = state.activity(run_id=run["id"])
@@ -98,7 +98,7 @@ def test_cli_import_exit_codes(tmp_path: Path, store: WorkStore, capsys: pytest.
     assert "not UTF-8" in capsys.readouterr().err
     assert main(["import", "payments", str(tmp_path / "missing.csv"), "--store", url]) == 2
     assert sorted(c.display_name for c in store.clients()) == ["Ann Lee", "Harbor Plumbing"]
-    kinds = [(r["kind"], r["status"]) for r in SyncState(store.engine, "r1").runs(kinds=None)]
+    kinds = [(r["kind"], r["status"]) for r in SyncState(store, "r1").runs(kinds=None)]
     assert kinds == [("import", "failed")] * 2 + [("import", "ok")] * 2
 
 

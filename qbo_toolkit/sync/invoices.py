@@ -1,0 +1,414 @@
+"""Invoices, WORK to QBO from the integration date: the pure planner and the stage.
+
+:func:`plan_invoice` is pure (an invoice, its link, its client's link in; one action out).
+:class:`InvoiceStage` creates (streamed through the :class:`~.sender.Sender`), updates with the
+current SyncToken (on a stale token: re-read, retry once, else a conflict), voids and deletes
+(after removing the payments QBO holds for them).
+
+Finding its own. Every invoice the toolkit creates carries its WORK number as ``DocNumber`` and the
+toolkit's mark in ``PrivateNote`` (:mod:`qbo_toolkit.mapping.markers`). When QBO refuses a create
+with 6140 (the number is taken), or a stopped run left the create unanswered, the stage looks the
+number up: an invoice with its own mark is adopted (linked) instead of being created again; one
+without it belongs to someone else and the record stops with a sentence naming both. An update
+answered 610 (the invoice was deleted in QBO meanwhile) parks the link as ``gone``; a re-read that
+shows the Id now holds another invoice parks it too: neither is written over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from ..errors import DuplicateDocNumber, ObjectNotFound, QboError, StaleObject
+from ..mapping import invoices as imap
+from ..mapping.invoices import invoice_date_problems
+from ..mapping.markers import marker_owner
+from ..qbo.client import BatchOp, BatchResult
+from ..qbo.query import is_latin1, select
+from ..work.models import Invoice
+from .action import Action
+from .context import RunContext, as_dict
+from .keys import record_key, split_key
+from .sender import Sender
+from .state import Link
+
+__all__ = ["InvoiceStage", "fingerprint", "plan_invoice"]
+
+#: Up to this many records in play, a stage reads their links by key instead of the whole id map.
+PARTIAL_LINKS = 20_000
+
+
+def fingerprint(payload: Mapping[str, Any]) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def amount(value: Any) -> str:
+    """Money as the activity log shows it: two decimals (QBO prints 79.2 for 79.20)."""
+    try:
+        return f"{Decimal(str(value)):.2f}"
+    except (ArithmeticError, ValueError):
+        return str(value)
+
+
+# ============================================================================== the pure planner
+def plan_invoice(inv: Invoice, link: Link | None, customer: Link | None, *, integration_date: date, today: date,
+                 client_active: bool = True) -> Action:
+    """What to do with one WORK invoice (WORK -> QBO only).
+
+    An implausible date (before 1900, more than 366 days after ``today``) fails before the
+    integration date is looked at, so an 1850 typo is reported rather than skipped. An invoice
+    whose client is inactive in WORK (``client_active``) fails on ``client_id``: QBO refuses
+    invoices for inactive customers; it goes once the client is active again and the invoice is
+    retried or changed.
+    """
+
+    def act(kind: str, reason: str = "", field_name: str | None = None) -> Action:
+        return Action(kind, "invoice", "to_qbo", inv.id, link.qbo_id if link else None, {}, reason, field_name)
+
+    if link is not None and link.state == "deleted":
+        return act("skip", f"invoice {inv.number} was deleted in QuickBooks by an earlier run")
+    if link is not None and link.state == "gone":
+        return act("skip", f"invoice {inv.number}: its QuickBooks invoice was deleted there (not by the sync) or now "
+                           "holds another invoice; it is not sent again (retry the invoice to create it anew)")
+    if inv.deleted:
+        return act("delete", f"invoice {inv.number} was deleted in WORK") if link else act(
+            "skip", f"invoice {inv.number} was deleted in WORK before it was sent")
+    if inv.status == "void":
+        if link is None:
+            return act("skip", f"invoice {inv.number} is void in WORK and was never sent")
+        return act("skip", f"invoice {inv.number} is already void in QuickBooks") if link.state == "voided" else act(
+            "void", f"invoice {inv.number} was voided in WORK")
+    if link is not None and link.state == "voided":
+        return act("skip", f"invoice {inv.number} is void in QuickBooks; a voided invoice cannot change")
+    if inv.status == "draft":
+        return act("skip", f"invoice {inv.number} is a draft")
+    dates = invoice_date_problems(inv, today=today) if link is None or link.work_version != inv.version else []
+    if dates:
+        return Action("fail", "invoice", "to_qbo", inv.id, link.qbo_id if link else None, {"problems": dates},
+                      f"invoice {inv.number}: {dates[0].message}", dates[0].field)
+    if link is None and inv.issue_date < integration_date:
+        return act("skip", f"invoice {inv.number} is dated {inv.issue_date}, before the integration date "
+                           f"{integration_date}: not expected in QuickBooks")
+    if customer is None:  # waits for its client: sent once the client is in QBO
+        return Action("fail", "invoice", "to_qbo", inv.id, link.qbo_id if link else None,
+                      {"blocked_by": f"customer:{inv.client_id}"},
+                      f"invoice {inv.number}: its client {inv.client_id} is not in QuickBooks yet (it will be sent "
+                      "once the client is)", "client_id")
+    if link is not None and link.work_version == inv.version:
+        return act("skip", "unchanged")
+    if not client_active:
+        return act("fail", f"invoice {inv.number}: its client {inv.client_id} is inactive in WORK, and QuickBooks "
+                           "refuses invoices for inactive customers; make the client active again, then retry the "
+                           "invoice", "client_id")
+    if link is None:
+        return act("create", f"new invoice {inv.number}")
+    return act("update", f"invoice {inv.number} changed in WORK")
+
+
+
+# ============================================================================== the stage
+class InvoiceStage:
+    def __init__(self, ctx: RunContext, sender: Sender) -> None:
+        self.ctx = ctx
+        self.sender = sender
+
+    def candidates(self, initial: bool) -> list[Invoice]:
+        ctx = self.ctx
+        return ctx.candidates("invoice", ctx.store.changed_invoices, ctx.store.get_invoice, "customer", initial)
+
+    def estimate(self, initial: bool) -> int:
+        after = 0 if initial else int(self.ctx.state.get_value("work_revision", 0))
+        return len(self.ctx.store.changed_invoices(after))
+
+    def run(self, initial: bool, item_ids: dict[int | None, str], payments: Any) -> None:
+        """Plan and act on every invoice in play; ``payments`` is the payment stage (an invoice
+        voided or deleted in WORK first loses the payments QBO holds for it)."""
+        ctx = self.ctx
+        settings = ctx.settings
+        assert settings.integration_date is not None
+        candidates = self.candidates(initial)
+        customers = ctx.links("customer", ctx.wanted((inv.client_id for inv in candidates), initial, PARTIAL_LINKS))
+        links = ctx.state.links("invoice", work_ids=ctx.wanted((inv.id for inv in candidates), initial, PARTIAL_LINKS))
+        dismissed = ctx.state.dismissed("invoice") if candidates else set()
+        taken: list[BatchOp] = []
+
+        def handle(op: BatchOp, res: BatchResult) -> None:
+            if not res.ok and isinstance(res.error, DuplicateDocNumber):
+                taken.append(op)  # ours (an earlier answer was lost) or someone else's: looked up once recorded
+                return
+            self.result(op, res)
+
+        creates = self.sender.stream(handle)  # sent while the rest is planned
+        inactive = ctx.store.inactive_client_ids() if candidates else set()
+        try:
+            for inv in candidates:
+                if inv.id in dismissed:
+                    continue
+                ctx.check()
+                action = plan_invoice(inv, links.get(inv.id), customers.get(inv.client_id),
+                                      integration_date=settings.integration_date, today=ctx.today,
+                                      client_active=inv.client_id not in inactive)
+                ctx.actions.append(action)
+                self._act(inv, action, links, customers, item_ids, creates, payments)
+        finally:
+            creates.finish()
+        if taken:
+            self.resolve_taken(taken)
+
+    def _act(self, inv: Invoice, action: Action, links: Mapping[int, Link], customers: Mapping[int, Link],
+             item_ids: dict[int | None, str], creates: Any, payments: Any) -> None:
+        ctx = self.ctx
+        if action.kind == "skip":
+            ctx.note(None, entity="invoice", direction="to_qbo", action="skip", outcome="skipped",
+                     work_id=inv.id, message=action.reason)
+            return
+        if action.kind == "fail":
+            verb = "update" if inv.id in links else "create"
+            for p in action.fields.get("problems", ()):
+                ctx.fail("invoice", "to_qbo", verb, inv.id, f"invoice {inv.number}: {p.message}", field=p.field)
+            if not action.fields.get("problems"):
+                ctx.fail("invoice", "to_qbo", verb, inv.id, action.reason, field=action.field,
+                         blocked_by=action.fields.get("blocked_by"))
+            return
+        problems = imap.validate_invoice(inv) if action.kind in ("create", "update") else []
+        if problems:
+            for p in problems:
+                ctx.fail("invoice", "to_qbo", action.kind, inv.id, f"invoice {inv.number}: {p.message}",
+                         field=p.field)
+            return
+        customer_link = customers[inv.client_id] if inv.client_id in customers else None
+        if action.kind == "create":
+            assert customer_link is not None
+            payload = imap.invoice_to_qbo(inv, customer_id=customer_link.qbo_id, item_ids=item_ids)
+            if ctx.dry_run:
+                ctx.assume("invoice", inv.id)
+                ctx.note(None, entity="invoice", direction="to_qbo", action="create", outcome="ok",
+                         work_id=inv.id, message=f"create invoice {inv.number}")
+                return
+            creates.append(BatchOp("create", "Invoice", payload, record_key("invoice", inv.id, inv.version, "create")))
+        elif action.kind == "update":
+            assert customer_link is not None
+            self._update(inv, links[inv.id], customer_link, item_ids)
+        elif action.kind in ("void", "delete"):
+            self._remove(inv, links[inv.id], action.kind, payments)
+
+    # ------------------------------------------------------------------ answers
+    def result(self, op: BatchOp, res: BatchResult) -> None:
+        """Record QBO's answer to one invoice create (inside the recording transaction, if any)."""
+        ctx = self.ctx
+        _, work_id, version, _ = split_key(op.key)
+        number = op.payload.get("DocNumber", work_id)
+        if not res.ok:
+            assert res.error is not None
+            text, element = ctx.error_text(res.error, f"invoice {number}")
+            ctx.fail("invoice", "to_qbo", "create", work_id, text, field=element, pending=res.error.retryable,
+                     refused_key=op.key)
+            return
+        qbo = as_dict(res.obj)
+        with ctx.begin() as conn:
+            ctx.state.save_link(conn, "invoice", work_id, str(qbo["Id"]), sync_token=str(qbo.get("SyncToken", "0")),
+                                work_version=version, fingerprint=fingerprint(op.payload))
+            verb = "found (sent earlier, answer lost) and linked" if op.key in ctx.adopted else "created"
+            ctx.note(conn, entity="invoice", direction="to_qbo", action="create", outcome="ok", work_id=work_id,
+                     qbo_id=str(qbo["Id"]), message=f"{verb} invoice {number} for {amount(qbo.get('TotalAmt'))}")
+            ctx.clear_pending(conn, "invoice", work_id)
+
+    def resolve_taken(self, taken: Sequence[BatchOp]) -> None:
+        """Creates QBO refused with 6140 (the number is taken): adopt the invoice that carries this
+        record's mark; otherwise stop the record with a sentence naming the invoice that holds it."""
+        ctx = self.ctx
+        found, others = self._lookup(taken)
+        for op in taken:
+            _, work_id, _, _ = split_key(op.key)
+            number = str(op.payload.get("DocNumber", ""))
+            if op.key in found:
+                with ctx.recording():
+                    ctx.adopted.add(op.key)
+                    self.result(op, BatchResult(op.key, True, found[op.key], None))
+                continue
+            holder = others.get(number)
+            if holder is not None:
+                owner = marker_owner(holder.get("PrivateNote"), "invoice")
+                who = (f"WORK invoice {owner} (by its qbo-toolkit mark)" if owner is not None else
+                       "an invoice qbo-toolkit did not create")
+                ref = holder.get("CustomerRef") or {}
+                text = (f"invoice {number}: QuickBooks already has invoice number {number} (Id {holder.get('Id')}, "
+                        f"customer {ref.get('name') or ref.get('value')}, {amount(holder.get('TotalAmt'))}), {who}; "
+                        "give one of them another number, then retry")
+            else:
+                text = (f"invoice {number}: QuickBooks says the number is taken (6140) but no invoice with it "
+                        "could be read; it will be tried again")
+            ctx.fail("invoice", "to_qbo", "create", work_id, text, field="number", pending=holder is None,
+                     refused_key=op.key)
+
+    # ------------------------------------------------------------------ finding its own
+    def _lookup(self, ops: Sequence[BatchOp]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """({record key: its invoice in QBO, found by number and mark}, {number: an invoice holding
+        that number that is not the record's})."""
+        ctx = self.ctx
+        numbers = sorted({str(op.payload.get("DocNumber")) for op in ops if op.payload.get("DocNumber")})
+        rows: list[dict[str, Any]] = []
+        plain = [n for n in numbers if is_latin1(n)]
+        for start in range(0, len(plain), 30):
+            rows += ctx.query(select("Invoice").where("DocNumber", "IN", plain[start:start + 30]))
+        for n in numbers:
+            if not is_latin1(n):
+                obj = ctx.client.find_by_name("Invoice", "DocNumber", n, include_inactive=False)
+                if obj is not None:
+                    rows.append(as_dict(obj))
+        by_number: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_number.setdefault(str(row.get("DocNumber", "")), []).append(row)
+        found: dict[str, dict[str, Any]] = {}
+        others: dict[str, dict[str, Any]] = {}
+        for op in ops:
+            _, work_id, _, _ = split_key(op.key)
+            number = str(op.payload.get("DocNumber", ""))
+            mine = [r for r in by_number.get(number, []) if marker_owner(r.get("PrivateNote"), "invoice") == work_id]
+            if mine:
+                found[op.key] = min(mine, key=lambda r: int(r["Id"]))
+            elif by_number.get(number):
+                others[number] = by_number[number][0]
+        return found, others
+
+    def find(self, ops: Sequence[BatchOp]) -> dict[str, dict[str, Any]]:
+        """The invoices these creates made, if QBO has them (by number and mark)."""
+        return self._lookup(ops)[0]
+
+    # ------------------------------------------------------------------ updates, voids, deletes
+    def _owned(self, inv: Invoice, qbo: Mapping[str, Any]) -> bool:
+        """Whether the QBO invoice read under a link is still this record's: its mark, or (for
+        invoices sent before marks existed) its number."""
+        owner = marker_owner(qbo.get("PrivateNote"), "invoice")
+        if owner is not None:
+            return owner == inv.id
+        return str(qbo.get("DocNumber", "")) == str(inv.number) or not qbo.get("DocNumber")
+
+    def _park(self, inv: Invoice, link: Link, action: str, text: str, *, state: str) -> None:
+        ctx = self.ctx
+        with ctx.begin() as conn:
+            ctx.state.save_link(conn, "invoice", inv.id, link.qbo_id, sync_token=link.sync_token,
+                                work_version=link.work_version, fingerprint=link.fingerprint, state=state)
+            ctx.note(conn, entity="invoice", direction="to_qbo", action=action, outcome="failed", work_id=inv.id,
+                     qbo_id=link.qbo_id, field="qbo_id", message=text)
+
+    def _gone(self, inv: Invoice, link: Link, action: str) -> None:
+        self._park(inv, link, action, f"invoice {inv.number}: QuickBooks invoice {link.qbo_id} was deleted in "
+                   "QuickBooks (not by the sync), so this change was not sent; the sync leaves it alone (retry the "
+                   "invoice to create it again)", state="gone")
+
+    def _update(self, inv: Invoice, link: Link, customer: Link, item_ids: dict[int | None, str]) -> None:
+        ctx = self.ctx
+        payload = imap.invoice_to_qbo(inv, customer_id=customer.qbo_id, item_ids=item_ids)
+        fp = fingerprint(payload)
+        if fp == link.fingerprint:
+            if not ctx.dry_run and link.work_version != inv.version:
+                with ctx.begin() as conn:
+                    ctx.state.save_link(conn, "invoice", inv.id, link.qbo_id, sync_token=link.sync_token,
+                                        work_version=inv.version, fingerprint=fp)
+            ctx.note(None, entity="invoice", direction="to_qbo", action="skip", outcome="skipped", work_id=inv.id,
+                     qbo_id=link.qbo_id, message=f"invoice {inv.number}: nothing QuickBooks holds changed")
+            return
+        if ctx.dry_run:
+            ctx.note(None, entity="invoice", direction="to_qbo", action="update", outcome="ok", work_id=inv.id,
+                     qbo_id=link.qbo_id, message=f"update invoice {inv.number}")
+            return
+        fields: dict[str, Any] = {k: payload[k] for k in ("DocNumber", "TxnDate", "DueDate", "CustomerRef", "Line",
+                                                          "TxnTaxDetail") if k in payload}
+        token = link.sync_token
+        for attempt in (1, 2):
+            key = record_key("invoice", inv.id, inv.version, f"update@{token}")
+            try:
+                qbo = as_dict(ctx.client.sparse_update("Invoice", link.qbo_id, token, fields,
+                                                       request_id=ctx.request_id(key), record=f"invoice {inv.number}"))
+                break
+            except StaleObject:
+                if attempt == 2:
+                    ctx.fail("invoice", "to_qbo", "update", inv.id,
+                             f"invoice {inv.number}: changed in QuickBooks while this run updated it (stale "
+                             "SyncToken twice); it will be retried", qbo_id=link.qbo_id, field="SyncToken",
+                             pending=True, refused_key=key)
+                    return
+                try:
+                    fresh = ctx.read("Invoice", link.qbo_id)
+                except ObjectNotFound:
+                    self._gone(inv, link, "update")
+                    return
+                if not self._owned(inv, fresh):
+                    self._park(inv, link, "update", f"invoice {inv.number}: QuickBooks invoice {link.qbo_id} is now "
+                               f"another invoice ({fresh.get('DocNumber')}); not changed. Run `qbo-toolkit doctor`",
+                               state="gone")
+                    return
+                token = str(fresh["SyncToken"])
+            except ObjectNotFound:
+                self._gone(inv, link, "update")
+                return
+            except QboError as err:
+                text, element = ctx.error_text(err, f"invoice {inv.number}")
+                ctx.fail("invoice", "to_qbo", "update", inv.id, text, qbo_id=link.qbo_id, field=element,
+                         pending=err.retryable, refused_key=key)
+                return
+        with ctx.begin() as conn:
+            ctx.state.save_link(conn, "invoice", inv.id, link.qbo_id, sync_token=str(qbo.get("SyncToken")),
+                                work_version=inv.version, fingerprint=fp)
+            ctx.note(conn, entity="invoice", direction="to_qbo", action="update", outcome="ok", work_id=inv.id,
+                     qbo_id=link.qbo_id, message=f"updated invoice {inv.number}: total {amount(qbo.get('TotalAmt'))}")
+            ctx.clear_pending(conn, "invoice", inv.id)
+
+    def _remove(self, inv: Invoice, link: Link, how: str, payments: Any) -> None:
+        """Void or delete an invoice in QBO, after deleting the payments QBO holds for it."""
+        ctx = self.ctx
+        if ctx.dry_run:
+            ctx.note(None, entity="invoice", direction="to_qbo", action=how, outcome="ok", work_id=inv.id,
+                     qbo_id=link.qbo_id, message=f"{how} invoice {inv.number}")
+            return
+        pays = ctx.store.payments(invoice_id=inv.id, include_deleted=True)
+        payment_links = ctx.state.links("payment", work_ids=[p.id for p in pays]) if pays else {}
+        for payment in pays:
+            plink = payment_links.get(payment.id)
+            if plink is not None and plink.state == "active":
+                payments.delete(payment, plink, reason=f"invoice {inv.number} is {how}ed in WORK")
+                ctx.acted.add(("payment", payment.id))
+        key = record_key("invoice", inv.id, inv.version, how)
+        try:
+            current = ctx.read("Invoice", link.qbo_id)
+        except ObjectNotFound:
+            current = None
+        if current is None or not self._owned(inv, current):
+            if current is None and how == "delete":
+                current_state = "deleted"  # already gone: what was wanted
+                with ctx.begin() as conn:
+                    ctx.state.save_link(conn, "invoice", inv.id, link.qbo_id, sync_token=link.sync_token,
+                                        work_version=inv.version, fingerprint=link.fingerprint, state=current_state)
+                    ctx.note(conn, entity="invoice", direction="to_qbo", action=how, outcome="ok", work_id=inv.id,
+                             qbo_id=link.qbo_id, message=f"invoice {inv.number} was already deleted in QuickBooks")
+                    ctx.clear_pending(conn, "invoice", inv.id)
+                return
+            self._gone(inv, link, how)
+            return
+        token = str(current["SyncToken"])
+        try:
+            if how == "void":
+                qbo = as_dict(ctx.client.void("Invoice", link.qbo_id, token, request_id=ctx.request_id(key),
+                                              record=f"invoice {inv.number}"))
+                new_token = str(qbo.get("SyncToken", token))
+            else:
+                ctx.client.delete("Invoice", link.qbo_id, token, request_id=ctx.request_id(key),
+                                  record=f"invoice {inv.number}")
+                new_token = token
+        except QboError as err:
+            text, element = ctx.error_text(err, f"invoice {inv.number}")
+            ctx.fail("invoice", "to_qbo", how, inv.id, text, qbo_id=link.qbo_id, field=element, pending=err.retryable,
+                     refused_key=key)
+            return
+        with ctx.begin() as conn:
+            ctx.state.save_link(conn, "invoice", inv.id, link.qbo_id, sync_token=new_token, work_version=inv.version,
+                                fingerprint=link.fingerprint, state="voided" if how == "void" else "deleted")
+            ctx.note(conn, entity="invoice", direction="to_qbo", action=how, outcome="ok", work_id=inv.id,
+                     qbo_id=link.qbo_id, message=f"{how}ed invoice {inv.number} in QuickBooks")
+            ctx.clear_pending(conn, "invoice", inv.id)
