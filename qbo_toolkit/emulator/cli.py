@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
     parser.add_argument("--lost-reply-rate", type=float, default=0.0,
                         help="share of requests that run and then lose their reply")
+    parser.add_argument("--batch-item-delay", type=float, default=0.0,
+                        help="scaled seconds slept before each batch item runs (to kill a batch mid-way)")
     parser.add_argument("--expire-after-requests", type=int, default=None,
                         help="access tokens expire after this many data requests")
     parser.add_argument("--access-ttl", type=float, default=3600)
@@ -45,6 +47,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         auto_approve=args.auto_approve, time_scale=args.time_scale, throttle=not args.no_throttle,
         latency_mean=args.latency, latency_jitter=args.jitter, error_rate=args.error_rate,
         throttle_rate=args.throttle_rate, drop_rate=args.drop_rate, lost_reply_rate=args.lost_reply_rate,
+        batch_item_delay=args.batch_item_delay,
         expire_after_requests=args.expire_after_requests, access_ttl=args.access_ttl,
         refresh_ttl=args.refresh_ttl, seed=args.seed,
     )
@@ -65,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(info), flush=True)
 
     def _stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        # graceful: requests already dispatched finish and are answered, then the store closes
+        # (raising here instead would unwind the main thread while request threads still write)
+        server.request_stop()
 
     signal.signal(signal.SIGTERM, _stop)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    signal.signal(signal.SIGINT, _stop)
+    server.serve_forever()
     return 0
 
 

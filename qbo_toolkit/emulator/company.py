@@ -44,6 +44,7 @@ USD = {"value": "USD", "name": "United States Dollar"}
 CUSTOM_FIELD = [{"DefinitionId": "1", "Name": "Crew #", "Type": "StringType"}]
 _BAD_NAME_CHARS = re.compile(r"[:\t\n\r]")
 _DIGITS = re.compile(r"^\d+$")
+_ABSENT = object()
 # JSON values QBO maps onto objects or arrays of its schema; a value of another type is refused (2010).
 # Fields named ...Ref or ...Addr are objects too.
 _OBJECT_FIELDS = frozenset({"PrimaryPhone", "AlternatePhone", "Mobile", "Fax", "WebAddr", "BillEmail", "BillEmailCc",
@@ -167,14 +168,54 @@ class Company:
         self._docnums: dict[str, str] = {}
         self._rebuild_indexes()
 
-    # indexes (names across Customer/Vendor/Employee; invoice DocNumbers)
+    # indexes (names across Customer/Vendor/Employee; invoice DocNumbers). They are a cache of what
+    # the store holds: every change registers its undo with the store, so a transaction that does not
+    # commit takes its index changes back with it, and an owner found in an index is checked against
+    # the store before a refusal names it (a refusal never names a record that does not exist).
+    def _index_set(self, index: dict[str, Any], key: str, value: Any) -> None:
+        """Set (or, with ``None``, remove) an index entry; undone if the transaction does not commit."""
+        old = index.get(key, _ABSENT)
+        if value is None:
+            index.pop(key, None)
+        else:
+            index[key] = value
+
+        def undo() -> None:
+            if old is _ABSENT:
+                index.pop(key, None)
+            else:
+                index[key] = old
+
+        self.store.on_rollback(undo)
+
+    def _name_owner(self, name: str) -> tuple[str, str] | None:
+        """(entity, Id) of the record whose DisplayName is ``name`` (ignoring case), or None."""
+        owner = self._names.get(name.casefold())
+        if owner is None:
+            return None
+        doc = self.get(*owner)
+        if doc is None or str(doc.get("DisplayName", "")).casefold() != name.casefold():
+            return None  # a stale entry: not a record the store holds
+        return owner
+
+    def _docnum_owner(self, docnum: str) -> str | None:
+        """Id of the invoice whose DocNumber is ``docnum`` (ignoring case), or None."""
+        owner = self._docnums.get(docnum.casefold())
+        if owner is None:
+            return None
+        doc = self.get("Invoice", owner)
+        if doc is None or str(doc.get("DocNumber", "")).casefold() != docnum.casefold():
+            return None
+        return owner
+
     def _rebuild_indexes(self) -> None:
         self._names.clear()
         for entity in NAME_ENTITIES:
             for doc in self.store.all(self.realm, entity):
                 self._names[doc["DisplayName"].casefold()] = (entity, doc["Id"])
-        self._docnums = {d["DocNumber"].casefold(): d["Id"] for d in self.store.all(self.realm, "Invoice")
-                         if d.get("DocNumber")}
+        self._docnums.clear()
+        self._docnums.update({d["DocNumber"].casefold(): d["Id"] for d in self.store.all(self.realm, "Invoice")
+                              if d.get("DocNumber")})
 
     # -- generic access --------------------------------------------------------------------------
     def get(self, entity: str, id_: str) -> Doc | None:
@@ -286,13 +327,13 @@ class Company:
                            "Invalid character in DisplayName: a name cannot contain a colon (:), a tab or a new "
                            "line.", "DisplayName")
         taken = self._names.get(name.casefold())
-        if taken is not None and taken != (entity, own_id):
+        if taken is not None and taken != (entity, own_id) and self._name_owner(name) is not None:
             raise faults.duplicate_name()
 
     def _index_name(self, entity: str, old: Doc | None, new: Doc) -> None:
         if old is not None and old.get("DisplayName"):
-            self._names.pop(old["DisplayName"].casefold(), None)
-        self._names[new["DisplayName"].casefold()] = (entity, new["Id"])
+            self._index_set(self._names, old["DisplayName"].casefold(), None)
+        self._index_set(self._names, new["DisplayName"].casefold(), (entity, new["Id"]))
 
     def _check_contact(self, doc: Doc) -> None:
         check_length(doc, _CUSTOMER_LENGTHS)
@@ -561,7 +602,7 @@ class Company:
         doc["LinkedTxn"] = []
         doc["Balance"] = doc["TotalAmt"]
         saved = self._save("Invoice", doc, created=True)
-        self._docnums[saved["DocNumber"].casefold()] = saved["Id"]
+        self._index_set(self._docnums, saved["DocNumber"].casefold(), saved["Id"])
         self._adjust_customer_balance(ref_id(saved, "CustomerRef") or "", saved["Balance"])
         return saved
 
@@ -587,9 +628,9 @@ class Company:
         if old_customer != new_customer and paid != 0:
             raise faults.business_validation(
                 "The customer of an invoice with payments applied cannot be changed.", "CustomerRef")
-        self._docnums.pop(str(current.get("DocNumber", "")).casefold(), None)
+        self._index_set(self._docnums, str(current.get("DocNumber", "")).casefold(), None)
         saved = self._save("Invoice", doc)
-        self._docnums[saved["DocNumber"].casefold()] = saved["Id"]
+        self._index_set(self._docnums, saved["DocNumber"].casefold(), saved["Id"])
         self._adjust_customer_balance(old_customer or "", -Decimal(str(current["Balance"])))
         self._adjust_customer_balance(new_customer or "", saved["Balance"])
         return saved
@@ -673,7 +714,7 @@ class Company:
         docnum = str(docnum)
         if len(docnum) > 21:
             raise faults.string_length("DocNumber", 21, len(docnum))
-        owner = self._docnums.get(docnum.casefold())
+        owner = self._docnum_owner(docnum)
         if owner is not None and owner != doc["Id"]:
             raise EmuFault(6140, "Duplicate Document Number Error",
                            f"Duplicate Document Number Error : You must specify a different number. This number has "
@@ -706,7 +747,7 @@ class Company:
     def _next_docnumber(self) -> str:
         while True:
             candidate = str(self.store.next_value(self.realm, "DocNumber", start=1001))
-            if candidate.casefold() not in self._docnums:
+            if self._docnum_owner(candidate) is None:
                 return candidate
 
     def _sales_line(self, line: Doc, element: str) -> Decimal:
@@ -760,7 +801,7 @@ class Company:
                 raise faults.business_validation(
                     "This invoice has payments applied to it. Unlink or delete the payments first.", "LinkedTxn")
             self._adjust_customer_balance(ref_id(current, "CustomerRef") or "", -Decimal(str(current["Balance"])))
-            self._docnums.pop(str(current.get("DocNumber", "")).casefold(), None)
+            self._index_set(self._docnums, str(current.get("DocNumber", "")).casefold(), None)
         else:
             self._unapply_payment(current)
         now = self._now()

@@ -12,6 +12,11 @@ It binds 127.0.0.1 only. Routes:
   ``?operation=void``, ``?operation=update&include=void``), ``{entity}/{id}`` (GET read),
   ``companyinfo/{realmId}``, ``preferences``, ``query`` (GET ``?query=`` or POST text), ``batch``, ``cdc``.
 * ``/_emulator/…`` (emulator-only, read-only): ``info``, ``stats``, ``requests``.
+
+Durability (see the README's "Durability" rule): a reply that says a write was made is sent only
+after the write's store transaction has committed; ``stop()`` (SIGTERM, SIGINT) stops accepting,
+lets the requests already dispatched finish and send their replies, closes a kept-alive connection
+instead of running a request that arrives on it after the stop began, and only then closes the store.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from .faults import EmuFault
 from .oauth import OAuthClient, OAuthProvider
 from .seed import DEFAULT_COMPANY, DEFAULT_REALM, seed_company
 from .specs import BY_SEGMENT, SPECS
-from .store import Doc, Store
+from .store import Doc, Store, StoreUnavailable
 from .wire import Request, Response
 
 DEMO_CLIENT_ID = "emulator-demo-client"
@@ -51,7 +56,12 @@ DEFAULT_REDIRECT_URIS = (
     "http://127.0.0.1:8765/callback",
     "http://localhost:8765/callback",
 )
+#: seconds a graceful stop waits for the requests in flight before it closes the store anyway
+DRAIN_TIMEOUT = 30.0
 _PATH = re.compile(r"^/v3/company/(?P<realm>[^/]+)/(?P<rest>.*)$")
+#: store namespaces of requestid replays: a whole reply (single write or batch) and one batch item's answer
+REPLAY_NS = "replay"
+REPLAY_ITEM_NS = "replay-item"
 
 
 @dataclass
@@ -85,6 +95,7 @@ class EmulatorConfig:
     throttle_rate: float = 0.0  # share answered 429 before they run
     drop_rate: float = 0.0  # share whose connection is dropped before they run
     lost_reply_rate: float = 0.0  # share that run, then lose their reply (connection dropped)
+    batch_item_delay: float = 0.0  # scaled seconds slept before each batch item runs (to kill a batch mid-way)
     expire_after_requests: int | None = None
     seed: int = 1
     info_file: str | None = None
@@ -166,6 +177,8 @@ class Emulator:
         self.log: deque[dict[str, Any]] = deque(maxlen=config.request_log_size)
         self._counts: dict[str, int] = {}
         self._count_lock = threading.Lock()
+        self._request_locks: dict[str, tuple[threading.Lock, int]] = {}
+        self._request_locks_guard = threading.Lock()
         self.base_url = ""
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -176,6 +189,26 @@ class Emulator:
     def _count(self, key: str) -> None:
         with self._count_lock:
             self._counts[key] = self._counts.get(key, 0) + 1
+
+    @contextmanager
+    def _one_at_a_time(self, key: str | None) -> Iterator[None]:
+        """Serialise the requests that share one requestid (``None``: no lock at all)."""
+        if key is None:
+            yield
+            return
+        with self._request_locks_guard:
+            lock, users = self._request_locks.get(key) or (threading.Lock(), 0)
+            self._request_locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._request_locks_guard:
+                lock, users = self._request_locks[key]
+                if users <= 1:
+                    del self._request_locks[key]
+                else:
+                    self._request_locks[key] = (lock, users - 1)
 
     def _reply(self, status: int, obj: Any) -> Response:
         if isinstance(obj, dict) and "time" not in obj:
@@ -219,6 +252,11 @@ class Emulator:
                 resp = self.oauth.handle(req, self.base_url) or Response.json(404, {"error": "not found"})
         except EmuFault as fault:
             resp = self._fault(fault)
+        except StoreUnavailable as exc:
+            # the store is closed (the emulator is stopping) or refused the commit: nothing of this
+            # request's last change was kept, so it must not be answered as done
+            self._count("store_unavailable")
+            resp = self._fault(_unavailable_fault(exc))
         except Exception as exc:  # a bug in the emulator: answer like QBO's SystemFault, keep serving
             resp = self._fault(_system_fault(exc))
         self.log.append({
@@ -303,34 +341,61 @@ class Emulator:
         limit = 36 if segment == "batch" else 50
         if request_id is not None and len(request_id) > limit:
             raise faults.string_length("requestid", limit, len(request_id))
-        key = f"{company.realm}:{request_id}"
-
-        def remember(resp: Response) -> None:
-            if request_id:
-                self.store.kv_put("replay", key, {"status": resp.status, "body": resp.body.decode(),
-                                                  "headers": resp.headers})
-
-        with self.store.lock:
-            if request_id:
-                seen = self.store.kv_get("replay", key)
-                if seen is not None:
-                    self._count("replayed")
-                    headers = dict(seen.get("headers") or {"Content-Type": "application/json;charset=utf-8"})
-                    headers["intuit_tid"] = _tid()  # a new request, a new transaction id
-                    return Response(seen["status"], seen["body"].encode(), headers)
-            try:
-                if segment == "batch":
-                    resp = self._reply(200, self.batch(company, _parse_json(req.body)))
-                    remember(resp)
-                else:
+        key = f"{company.realm}:{request_id}" if request_id else None
+        # the same requestid twice at once: the second waits, then replays what the first answered
+        with self._one_at_a_time(key):
+            if segment == "batch":
+                return self._batch_request(company, req, key)
+            with self.store.lock:
+                replay = self._replay(key)
+                if replay is not None:
+                    return replay
+                try:
                     with self.store.transaction():
                         resp = self._write(company, req, BY_SEGMENT[segment])
-                        remember(resp)
-            except EmuFault as fault:
-                # a refusal is an answer too (a single write's or a whole batch's): the same request gets it again
-                resp = self._fault(fault)
-                remember(resp)
-            return resp
+                        self._remember(key, resp)  # in the write's own transaction
+                except EmuFault as fault:
+                    # a refusal is an answer too: the same request gets it again
+                    resp = self._fault(fault)
+                    self._remember(key, resp)
+                return resp
+
+    def _batch_request(self, company: Company, req: Request, key: str | None) -> Response:
+        """A batch: items commit one by one, each with its own answer remembered under (requestid, bId).
+
+        A batch resent with the requestid of one that was cut short (the emulator killed after some
+        items) replays the answers of the items that ran and runs the others once. Once the whole
+        reply is remembered, in one transaction, the item answers are dropped.
+        """
+        replay = self._replay(key)
+        if replay is not None:
+            return replay
+        slots: list[str] = []
+        try:
+            resp = self._reply(200, self._batch(company, _parse_json(req.body), key, slots))
+        except EmuFault as fault:  # the whole batch refused (too many items, no items, bad JSON)
+            resp = self._fault(fault)
+        if key is not None:
+            with self.store.transaction():
+                self._remember(key, resp)
+                self.store.kv_delete_many(REPLAY_ITEM_NS, slots)
+        return resp
+
+    def _replay(self, key: str | None) -> Response | None:
+        if key is None:
+            return None
+        seen = self.store.kv_get(REPLAY_NS, key)
+        if seen is None:
+            return None
+        self._count("replayed")
+        headers = dict(seen.get("headers") or {"Content-Type": "application/json;charset=utf-8"})
+        headers["intuit_tid"] = _tid()  # a new request, a new transaction id
+        return Response(seen["status"], seen["body"].encode(), headers)
+
+    def _remember(self, key: str | None, resp: Response) -> None:
+        if key is not None:
+            self.store.kv_put(REPLAY_NS, key, {"status": resp.status, "body": resp.body.decode(),
+                                               "headers": resp.headers})
 
     def _write(self, company: Company, req: Request, entity: str) -> Response:
         if entity in ("CompanyInfo", "Preferences"):
@@ -357,6 +422,13 @@ class Emulator:
         return qsql.execute(query, company.all(query.entity), spec)
 
     def batch(self, company: Company, body: Any) -> Doc:
+        """Run a batch body without a requestid (nothing is remembered)."""
+        return self._batch(company, body, None, [])
+
+    def _batch(self, company: Company, body: Any, key: str | None, slots: list[str]) -> Doc:
+        """Run the items; with ``key`` (realm:requestid) each write item's answer is remembered under
+        (realm, requestid, bId) in the item's own transaction and replayed if it is already there.
+        ``slots`` receives the memory keys used, for the caller to drop once the whole reply is kept."""
         items = body.get("BatchItemRequest") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items:
             raise faults.required_missing("BatchItemRequest")
@@ -364,19 +436,39 @@ class Emulator:
             raise EmuFault(1040, "Batch size exceeds allowed limit",
                            f"The batch has {len(items)} items; at most {self.config.batch_max_items} are allowed.")
         out: list[Doc] = []
+        seen: dict[str, int] = {}
         for item in items:
             bid = str(item.get("bId", "")) if isinstance(item, dict) else ""
+            slot: str | None = None
             try:
                 if not bid:
                     raise faults.required_missing("bId")
-                out.append({**self._batch_item(company, item), "bId": bid})
+                occurrence = seen.get(bid, 0)
+                seen[bid] = occurrence + 1
+                if key is not None and not (isinstance(item, dict) and "Query" in item):
+                    # a query changes nothing: it simply runs again
+                    slot = json.dumps([key, bid, occurrence])
+                    slots.append(slot)
+                    kept = self.store.kv_get(REPLAY_ITEM_NS, slot)
+                    if kept is not None:
+                        self._count("replayed_item")
+                        out.append({**_parse_json(kept.encode()), "bId": bid})
+                        continue
+                if self.config.batch_item_delay > 0:
+                    self.clock.sleep(self.config.batch_item_delay)  # outside every lock
+                out.append({**self._batch_item(company, item, slot), "bId": bid})
+            except StoreUnavailable:
+                raise  # not an answer of the item: the whole request fails, the client resends it
             except EmuFault as fault:
-                out.append({"Fault": fault.fault(), "bId": bid})
+                answer = {"Fault": fault.fault()}
+                if slot is not None:
+                    self.store.kv_put(REPLAY_ITEM_NS, slot, _answer_text(answer))  # a refusal changed nothing else
+                out.append({**answer, "bId": bid})
             except Exception as exc:  # an emulator bug in one item must not hide what the others did
                 out.append({"Fault": _system_fault(exc).fault(), "bId": bid})
         return {"BatchItemResponse": out}
 
-    def _batch_item(self, company: Company, item: Doc) -> Doc:
+    def _batch_item(self, company: Company, item: Doc, slot: str | None) -> Doc:
         if "Query" in item:
             return {"QueryResponse": self.run_query(company, str(item["Query"]))}
         entities = [k for k in item if k in SPECS]
@@ -391,6 +483,9 @@ class Emulator:
             raise EmuFault(2170, "Invalid Enumeration", f"Invalid Enumeration : {operation}", "operation")
         with self.store.transaction():
             doc = company.writer(entity, operation)(item[entity])
+            if slot is not None:
+                # with the change, or not at all; kept as JSON text (copying a text costs nothing)
+                self.store.kv_put(REPLAY_ITEM_NS, slot, _answer_text({entity: doc}))
         return {entity: doc}
 
     def cdc(self, company: Company, params: dict[str, str]) -> Doc:
@@ -483,6 +578,22 @@ def _decode_text(body: bytes) -> str:
         return body.decode("iso-8859-1")
 
 
+def _answer_text(answer: Doc) -> str:
+    """A batch item's answer as JSON text, money as JSON numbers like the reply prints it."""
+    def number(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return float(value)  # repr round-trips: money keeps its digits
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    return json.dumps(answer, default=number)
+
+
+def _unavailable_fault(exc: Exception) -> EmuFault:
+    return EmuFault(10000, "An application error has occurred while processing your request",
+                    f"System Failure Error: the service is unavailable ({exc}); resend the request",
+                    status=503, ftype="SystemFault")
+
+
 def _system_fault(exc: Exception) -> EmuFault:
     return EmuFault(10000, "An application error has occurred while processing your request",
                     f"System Failure Error: {type(exc).__name__}: {exc}", status=500, ftype="SystemFault")
@@ -520,34 +631,98 @@ class _Handler(BaseHTTPRequestHandler):
             # dispatched, so nothing runs and no requestid is remembered for a replay
             self.close_connection = True
             return
-        req = Request(
-            method=self.command, path=split.path,
-            query=dict(parse_qsl(split.query, keep_blank_values=True)),
-            headers={k.lower(): v for k, v in self.headers.items()}, body=body,
-        )
-        resp = self.emulator.dispatch(req)
-        if resp.drop:
+        server = self.server
+        assert isinstance(server, _Server)
+        if not server.begin_request():
+            # the emulator is stopping: a request that arrives now (on a kept-alive connection) is not
+            # run; the connection closes as a dropped one would, before anything ran
             self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
-        self.send_response(resp.status)
-        for key, value in resp.headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(resp.body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(resp.body)
+        try:
+            req = Request(
+                method=self.command, path=split.path,
+                query=dict(parse_qsl(split.query, keep_blank_values=True)),
+                headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+            )
+            resp = self.emulator.dispatch(req)
+            if resp.drop:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            self.send_response(resp.status)
+            for key, value in resp.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(resp.body)))
+            if server.stopping:
+                self.send_header("Connection", "close")  # no further request on this connection
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(resp.body)
+        finally:
+            server.end_request()
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
 
 
 class _Server(ThreadingHTTPServer):
+    """Counts the requests being dispatched, so a stop can wait for them; tracks open connections."""
+
     daemon_threads = True
     request_queue_size = 128
     allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._flight = threading.Condition()
+        self._in_flight = 0
+        self.stopping = False
+        self._connections: set[socket.socket] = set()
+
+    def begin_request(self) -> bool:
+        """Count a request about to be dispatched; False once the stop began (do not run it)."""
+        with self._flight:
+            if self.stopping:
+                return False
+            self._in_flight += 1
+            return True
+
+    def end_request(self) -> None:
+        with self._flight:
+            self._in_flight -= 1
+            if self._in_flight <= 0:
+                self._flight.notify_all()
+
+    def begin_stop(self) -> None:
+        with self._flight:
+            self.stopping = True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being dispatched or answered; False if ``timeout`` passed first."""
+        with self._flight:
+            return self._flight.wait_for(lambda: self._in_flight <= 0, timeout)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._flight:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._flight:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Shut every open connection down (idle keep-alive ones: their threads see the end and exit)."""
+        with self._flight:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class EmulatorServer:
@@ -564,6 +739,9 @@ class EmulatorServer:
         self.base_url = f"http://{self.config.host}:{self.port}"
         self.emulator.base_url = self.base_url
         self._thread: threading.Thread | None = None
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        self._stop_requested = False
 
     @property
     def info(self) -> Doc:
@@ -596,22 +774,43 @@ class EmulatorServer:
         if self.config.info_file:
             Path(self.config.info_file).unlink(missing_ok=True)
 
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.emulator.store.close()
-        self._remove_info()
+    def stop(self, drain_timeout: float = DRAIN_TIMEOUT) -> None:
+        """Stop gracefully: stop accepting, let the requests already dispatched finish and send their
+        replies (for at most ``drain_timeout`` seconds), then close the store.
 
-    def serve_forever(self) -> None:
-        self.write_info()
+        A request arriving on a kept-alive connection once the stop began is not run: its connection
+        closes as a dropped one would. A request still running after ``drain_timeout`` cannot answer
+        a write it did not keep: the closed store refuses it (503). Calling ``stop`` again does nothing.
+        """
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self.httpd.begin_stop()
+        if self._thread is not None:
+            self.httpd.shutdown()  # the accept loop ends
+            self._thread.join(timeout=5)
+        self.httpd.server_close()  # nothing new connects
+        self.httpd.wait_idle(drain_timeout)
+        self.httpd.drop_connections()
+        self.emulator.store.close()
+        self._remove_info()  # a stale file would point the next script at a dead port
+
+    def request_stop(self) -> None:
+        """Ask ``serve_forever`` to stop gracefully. Safe in a signal handler: it only sets a flag."""
+        self._stop_requested = True
+
+    def serve_forever(self, poll_interval: float = 0.05) -> None:
+        """Serve in the foreground until ``request_stop()`` (the CLI's SIGTERM and SIGINT) or Ctrl-C,
+        then stop gracefully (see ``stop``)."""
+        self.start()
         try:
-            self.httpd.serve_forever()
+            while not self._stop_requested:
+                time.sleep(poll_interval)
+        except KeyboardInterrupt:
+            pass
         finally:
-            self.httpd.server_close()
-            self.emulator.store.close()
-            self._remove_info()  # as stop() does: a stale file would point the next script at a dead port
+            self.stop()
 
 
 @contextmanager
