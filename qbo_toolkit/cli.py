@@ -1,7 +1,16 @@
 """The ``qbo-toolkit`` command. Errors become a sentence and an exit code here, in one place.
 
-Exit codes: 0 ok, 1 differences found (reconciliation jobs) or rows refused (``import``), 2 error,
-130 interrupted.
+Exit codes:
+
+* 0   ok
+* 1   differences found (``reconcile``, ``run`` of a reconciliation job), rows refused
+      (``import``), inconsistencies left (``doctor``)
+* 2   an error, said in a sentence on stderr (bad settings, QuickBooks refused the connection, ...)
+* 75  try again later: another sync of the company is running (``sync``, ``run`` of the sync job;
+      ``--wait SECONDS`` waits for it instead), or the WORK store stayed locked by another program
+      past its busy timeout. Nothing was sent.
+* 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: a sync lets the requests in flight finish,
+      records the run as ``interrupted`` and releases the company's lease; run it again to continue.
 """
 
 from __future__ import annotations
@@ -12,7 +21,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .errors import AuthError, ConfigError, QboError, QboToolkitError
+from .errors import (
+    AuthError,
+    ConfigError,
+    QboError,
+    QboToolkitError,
+    SyncBusy,
+    SyncInterrupted,
+    WorkStoreBusy,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,11 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="SQLAlchemy URL of the WORK store (default: the toolkit home's work.sqlite3)")
 
     syn = sub.add_parser("sync", help="run the sync once (initial the first time, incremental after)")
-    syn.add_argument("--params", default=None, help="YAML: settings (a path or a mapping), work_db, dry_run")
+    syn.add_argument("--params", default=None, help="YAML: settings (a path or a mapping), work_db, dry_run, wait")
     syn.add_argument("--settings", default=None, help="settings YAML (overrides the params file's)")
     syn.add_argument("--work-db", default=None, help="SQLAlchemy URL of the WORK store")
     syn.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
     syn.add_argument("--no-progress", action="store_true", help="no progress bar")
+    syn.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                     help="when another sync of the company is running, wait up to this long for it (default: "
+                          "stop at once with exit code 75)")
+    syn.add_argument("--job", default=None, help="how this run is named to other syncs and on the status screen "
+                                                 "(default: 'qbo-toolkit sync')")
+
+    doc = sub.add_parser("doctor", help="check the id map against QuickBooks and the WORK store; --repair mends "
+                                        "what it safely can (exit 0 consistent, 1 problems left, 2 error)")
+    doc.add_argument("--work-db", default=None, help="SQLAlchemy URL of the WORK store")
+    doc.add_argument("--repair", action="store_true", help="repair what can be repaired safely (default: only report)")
 
     run = sub.add_parser("run", help="run a job notebook with papermill into a dated folder (exit 0/1/2)")
     run.add_argument("notebook", help="e.g. notebooks/reconcile.ipynb")
@@ -107,6 +134,12 @@ def _run(args: argparse.Namespace) -> int:
         return _sync(args)
     if args.command == "import":
         return _import(args)
+    if args.command == "doctor":
+        from .sync.doctor import doctor
+
+        report = doctor(store=args.work_db, repair=args.repair)
+        print(report)
+        return 0 if report.consistent_after else 1
     if args.command == "app":
         from .app_server import main as app_main
 
@@ -133,12 +166,30 @@ def _run(args: argparse.Namespace) -> int:
     return 2
 
 
+def _stop_on_signals(stop: Any) -> None:
+    """SIGINT and SIGTERM ask the sync to stop between records (a second one stops it at once)."""
+    import signal
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        name = signal.Signals(signum).name
+        print(f"qbo-toolkit: {name} received: finishing the requests in flight, then stopping "
+              "(send it again to stop at once)", file=sys.stderr, flush=True)
+        stop.request(f"{name} received", signal=signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
 def _sync(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import yaml
 
+    from .errors import SyncInterrupted
     from .sync.api import run_sync
+    from .sync.context import StopFlag
 
     params: dict[str, Any] = {}
     if args.params:
@@ -148,9 +199,17 @@ def _sync(args: argparse.Namespace) -> int:
     settings = args.settings or params.get("settings")
     if isinstance(settings, str) and args.params and not Path(settings).is_absolute():
         settings = str((Path(args.params).parent / settings).resolve()) if not Path(settings).exists() else settings
-    result = run_sync(settings, store=args.work_db or params.get("work_db"),
-                      dry_run=args.dry_run or bool(params.get("dry_run", False)),
-                      progress=not args.no_progress and bool(params.get("progress", True)))
+    stop = StopFlag()
+    _stop_on_signals(stop)
+    try:
+        result = run_sync(settings, store=args.work_db or params.get("work_db"),
+                          dry_run=args.dry_run or bool(params.get("dry_run", False)),
+                          progress=not args.no_progress and bool(params.get("progress", True)),
+                          wait=max(0.0, args.wait or float(params.get("wait") or 0)),
+                          job=args.job or "qbo-toolkit sync", stop=stop)
+    except SyncInterrupted as exc:
+        print(f"qbo-toolkit: {exc}", file=sys.stderr)
+        return 128 + (stop.signal or 2)
     print(result)
     failed = result.counts.get("failed", 0)
     if failed:
@@ -174,14 +233,33 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Exit code for "try again later" (sysexits' EX_TEMPFAIL): see the module docstring.
+EXIT_TRY_LATER = 75
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
     except KeyboardInterrupt:
+        print("qbo-toolkit: interrupted", file=sys.stderr)
         return 130
+    except (SyncBusy, WorkStoreBusy) as exc:
+        print(f"qbo-toolkit: {exc}", file=sys.stderr)
+        return EXIT_TRY_LATER
+    except SyncInterrupted as exc:
+        print(f"qbo-toolkit: {exc}", file=sys.stderr)
+        return 128 + (exc.signal or 2)
     except (AuthError, ConfigError, QboError, QboToolkitError) as exc:
         print(f"qbo-toolkit: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if os.environ.get("QBO_TOOLKIT_DEBUG"):
+            raise
+        print(f"qbo-toolkit: {args.command} stopped on an unexpected error ({type(exc).__name__}: {exc}). Set "
+              "QBO_TOOLKIT_DEBUG=1 to see where it happened, and please report it", file=sys.stderr)
         return 2
 
 

@@ -8,7 +8,7 @@
 3. executes the notebook with papermill into a dated folder ``<output root>/<name>-<YYYYmmdd-HHMMSS>``
    where the job also writes its report and a machine-readable ``summary.json``;
 4. returns an exit code a scheduler or CI can gate on: 0 in agreement, 1 differences above the
-   thresholds, 2 error.
+   thresholds, 2 error, 75 the sync job found another sync of the company running (try later).
 
 The job functions (:func:`sync_job`, :func:`reconcile_job`) are what the notebooks call; they are
 plain functions, so a test or another scheduler can call them without papermill. They are the only
@@ -30,9 +30,12 @@ import yaml
 from .errors import ConfigError, QboToolkitError
 from .settings import NoDatesLoader, load_settings, looks_like_secret
 
-__all__ = ["EXIT_DIFFERENCES", "EXIT_ERROR", "EXIT_OK", "RunOutcome", "reconcile_job", "run_notebook", "sync_job"]
+__all__ = ["EXIT_BUSY", "EXIT_DIFFERENCES", "EXIT_ERROR", "EXIT_OK", "RunOutcome", "reconcile_job", "run_notebook",
+           "sync_job"]
 
 EXIT_OK, EXIT_DIFFERENCES, EXIT_ERROR = 0, 1, 2
+#: another sync of the company was running (try again later; sysexits' EX_TEMPFAIL)
+EXIT_BUSY = 75
 
 
 
@@ -80,21 +83,35 @@ class JobSummary:
 
 
 def sync_job(*, settings: str | Mapping[str, Any] | None, work_db: str | None = None, realm: str | None = None,
-             dry_run: bool = False, output_dir: str | None = None, progress: bool = True) -> JobSummary:
-    """One sync run for a scheduled job; writes ``summary.json`` into ``output_dir`` when given."""
+             dry_run: bool = False, output_dir: str | None = None, progress: bool = True,
+             wait: float | str = 0, job: str = "the sync job (sync.ipynb)") -> JobSummary:
+    """One sync run for a scheduled job; writes ``summary.json`` into ``output_dir`` when given.
+
+    Another sync of the company running (the app's Sync now, say) is waited for up to ``wait``
+    seconds; if it is still running the job ends ``busy`` with exit code 75 (nothing was sent)."""
     from .connection import connection
+    from .errors import SyncBusy
     from .sync.api import run_sync
     from .work.store import WorkStore
 
+    try:
+        seconds = float(wait)
+    except (TypeError, ValueError):
+        raise ConfigError(f"wait must be a number of seconds, not {wait!r}", key="wait") from None
     conn = connection(realm)
-    result = run_sync(load_settings(settings), store=WorkStore(work_db), conn=conn, dry_run=dry_run,
-                      progress=progress)
-    failed = int(result.counts.get("failed", 0))
-    summary = JobSummary("sync", "ok" if not failed else "failures", EXIT_OK, {
-        "run_id": result.run_id, "kind": result.kind, "dry_run": result.dry_run, "requests": result.requests,
-        "seconds": round(result.seconds, 2), "failed": failed, "pending_matches": result.pending_matches,
-        "counts": dict(sorted(result.counts.items())), "realm": conn.realm_id, "company": conn.company_name,
-    })
+    base = {"realm": conn.realm_id, "company": conn.company_name}
+    try:
+        result = run_sync(load_settings(settings), store=WorkStore(work_db), conn=conn, dry_run=dry_run,
+                          progress=progress, wait=max(0.0, seconds), job=job)
+    except SyncBusy as exc:
+        summary = JobSummary("sync", "busy", EXIT_BUSY, {"message": str(exc), **base})
+    else:
+        failed = int(result.counts.get("failed", 0))
+        summary = JobSummary("sync", "ok" if not failed else "failures", EXIT_OK, {
+            "run_id": result.run_id, "kind": result.kind, "dry_run": result.dry_run, "requests": result.requests,
+            "seconds": round(result.seconds, 2), "failed": failed, "pending_matches": result.pending_matches,
+            "outstanding": result.outstanding, "counts": dict(sorted(result.counts.items())), **base,
+        })
     if output_dir:
         folder = Path(output_dir)
         folder.mkdir(parents=True, exist_ok=True)

@@ -149,7 +149,7 @@ class SyncEngine:
             raise SettingsError(["Invoices sync from the integration date: enable the integration first "
                                  "(it sets integration_date)"])
         lease = Lease(self.state, job=self.job, company=self.company)
-        lease.acquire(wait=wait)
+        lease.acquire(wait=wait, stop=lambda: self.stop.reason if self.stop.is_set() else None)
         started = time.monotonic()
         requests_before = self.client.requests_sent()
         result: SyncResult | None = None
@@ -214,9 +214,14 @@ class SyncEngine:
         work_revision = self.store.max_revision()
         since = self._cdc_since()
         plan = customers.plan(initial, since)
+        # a stage the settings turned on since the last run starts from the beginning (the integration
+        # date), not from the WORK revision the last run reached: its records never went
+        synced = set(self.state.get_value("stages", ["invoices", "payments"] if not initial else []))
+        first = {stage: initial or stage not in synced for stage in ("invoices", "payments")}
         total = len(plan.actions)
         if self.settings.invoices:
-            total += invoices.estimate(initial) + (payments.estimate(initial) if self.settings.payments else 0)
+            total += invoices.estimate(first["invoices"])
+            total += payments.estimate(first["payments"]) if self.settings.payments else 0
         self.state.set_run_total(ctx.run_id, total)
         if ctx.lease is not None:
             ctx.lease.progress(total=total)
@@ -227,14 +232,16 @@ class SyncEngine:
             ctx.progress_stage("items")
             item_ids = ItemStage(ctx).run()
             ctx.progress_stage("invoices")
-            invoices.run(initial, item_ids, payments)
+            invoices.run(first["invoices"], item_ids, payments)
             if self.settings.payments:
                 ctx.progress_stage("payments")
-                payments.run(initial)
+                payments.run(first["payments"])
         ctx.check()
         if not ctx.dry_run:
             with self.state.begin() as conn:
                 self.state.set_value(conn, "initialized", True)
+                on = {"invoices": self.settings.invoices, "payments": self.settings.invoices and self.settings.payments}
+                self.state.set_value(conn, "stages", [stage for stage, synced_now in on.items() if synced_now])
                 self.state.set_value(conn, "work_revision", work_revision)
                 self.state.set_value(conn, "cdc_since", plan.server_time.isoformat())
                 for entity, keys in ctx.unblocked.items():
@@ -301,6 +308,8 @@ class SyncEngine:
                     # record is planned afresh (and looked up by its mark before anything is created)
                     self.state.drop_link(conn, entity, link.work_id)
                     ctx.add_pending(conn, entity, link.work_id)
+                    # QBO's memory of the create's requestid holds that wrong answer: the next try is new
+                    ctx.state.note_refusal(conn, entity, link.work_id, link.work_version)
                     whose = f" (it is WORK {entity} {owner}'s)" if owner is not None else ""
                     self.state.record(conn, ctx.run_id, entity=entity, direction="to_qbo", action="link",
                                       outcome="failed", work_id=link.work_id, qbo_id=qbo_id, field="qbo_id",

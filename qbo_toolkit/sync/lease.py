@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import SyncBusy
+from ..errors import SyncBusy, SyncInterrupted
 from .state import SyncState
 
 __all__ = ["HEARTBEAT", "TTL", "Lease", "describe_holder", "holder_alive"]
@@ -126,15 +126,21 @@ class Lease:
                     raise
         return None  # pragma: no cover - the loop returns or raises
 
-    def acquire(self, *, wait: float = 0.0) -> None:
+    def acquire(self, *, wait: float = 0.0, stop: Callable[[], str | None] | None = None) -> None:
         """Take the lease, waiting up to ``wait`` seconds for another sync to finish; raises
-        :class:`SyncBusy` with a sentence naming the holder when it stays taken."""
+        :class:`SyncBusy` with a sentence naming the holder when it stays taken. ``stop`` (a
+        signal handler's flag) ends the wait early: it returns the reason, and SyncInterrupted is
+        raised."""
         deadline = time.monotonic() + max(0.0, wait)
         while True:
             holder = self.try_acquire()
             if holder is None:
                 self._start_heartbeat()
                 return
+            reason = stop() if stop is not None else None
+            if reason:
+                raise SyncInterrupted(f"interrupted ({reason}) while waiting for another sync: "
+                                      f"{describe_holder(holder, self.company)}; nothing was sent")
             if time.monotonic() >= deadline:
                 waited = f" (waited {wait:.0f} s)" if wait > 0 else ""
                 raise SyncBusy(f"{describe_holder(holder, self.company)}{waited}; try again when it has finished, "

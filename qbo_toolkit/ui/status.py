@@ -14,11 +14,17 @@ ticker reads the thread-safe :class:`~qbo_toolkit.sync.progress.ProgressState` e
 ``poll_interval`` seconds and moves the bar, so the kernel keeps answering and the engine never
 waits for a widget. Disconnecting asks first, revokes, keeps the activity log and the links
 (reconnecting to the same company resumes), and returns to the connect screen.
+
+One sync per company runs at a time (:mod:`qbo_toolkit.sync.lease`): when another process holds
+the company's lease (the nightly job, another browser tab: each Voila page is its own kernel), the
+screen says who, since when and how far it got, disables Sync now and Preview meanwhile, and
+watches the lease (``watch_interval``) until it is free.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +35,7 @@ import ipywidgets as widgets
 from ..connection import Connection, DisconnectResult
 from ..errors import QboError, QboToolkitError
 from ..settings import Settings
-from ..sync.api import dismiss, retry, run_sync
+from ..sync.api import current_sync, dismiss, retry, run_sync
 from ..sync.engine import SyncResult
 from ..sync.progress import ProgressState, StateReporter
 from ..sync.state import SYNC_RUNS, ActivityEntry, SyncState
@@ -73,10 +79,17 @@ class StatusController:
     ``start_sync`` returns at once; ``wait`` blocks until the sync (and its last progress update)
     ended, for tests and headless use."""
 
-    def __init__(self, ctx: AppContext, guard: Guard, *, poll_interval: float = 0.1) -> None:
+    #: how this app's syncs are named to other processes (see sync.lease)
+    JOB = "the app's Sync now"
+
+    def __init__(self, ctx: AppContext, guard: Guard, *, poll_interval: float = 0.1,
+                 watch_interval: float = 2.0) -> None:
         self.ctx = ctx
         self.guard = guard
         self.poll_interval = poll_interval
+        self.watch_interval = watch_interval
+        self.on_elsewhere: Callable[[dict[str, Any] | None], None] | None = None
+        self._watching: threading.Event | None = None
         self.worker = Background(guard, name="qbo-sync")
         self.progress = ProgressState()
         self.dry_run = False
@@ -147,10 +160,43 @@ class StatusController:
         """The plan of the next run, nothing written (a dry run), in the background."""
         self.start_sync(dry_run=True)
 
-    @staticmethod
-    def _run(settings: Settings, conn: Connection, store: WorkStore, reporter: StateReporter,
+    @classmethod
+    def _run(cls, settings: Settings, conn: Connection, store: WorkStore, reporter: StateReporter,
              dry_run: bool) -> SyncResult:
-        return run_sync(settings, store=store, conn=conn, reporter=reporter, dry_run=dry_run)
+        return run_sync(settings, store=store, conn=conn, reporter=reporter, dry_run=dry_run, job=cls.JOB)
+
+    # -- a sync started elsewhere ----------------------------------------------------------------------
+    def elsewhere(self) -> dict[str, Any] | None:
+        """The sync of this company another process (or another kernel) is running now, or None.
+        Its lease row: job, host, pid, started_at, stage, done, total."""
+        if self.running:
+            return None  # the lease is this screen's own
+        return current_sync(store=self.ctx.store, realm=self.ctx.live().realm_id)
+
+    def watch_elsewhere(self) -> dict[str, Any] | None:
+        """Look for a sync running elsewhere; while there is one, keep watching it on a thread
+        (every ``watch_interval`` s) and tell ``on_elsewhere`` (its row, then None once it ended)."""
+        found = self.elsewhere()
+        if found is not None and self._watching is None:
+            stop = self._watching = threading.Event()
+
+            def watch() -> None:
+                try:
+                    while not stop.wait(self.watch_interval):
+                        row = self.guard(self.elsewhere, clear=False)
+                        if self.on_elsewhere is not None:
+                            self.guard(self.on_elsewhere, row, clear=False)
+                        if row is None:
+                            return
+                finally:
+                    self._watching = None
+
+            threading.Thread(target=watch, name="qbo-sync-elsewhere", daemon=True).start()
+        return found
+
+    def stop_watching(self) -> None:
+        if self._watching is not None:
+            self._watching.set()
 
     def _failed(self, exc: BaseException) -> None:
         self.failed = exc
@@ -259,6 +305,7 @@ class StatusScreen:
         self.progress_label = css(widgets.HTML(), "qbo-progress-label")
         self.bar = css(widgets.IntProgress(min=0, max=1, value=0, layout=widgets.Layout(width="100%")),
                        "qbo-progress")
+        self.elsewhere_html = css(widgets.HTML(), "qbo-sync-elsewhere")
         self.sync_button = button("Sync now", "qbo-sync-now", button_style="primary", icon="refresh")
         self.preview_button = button("Preview (dry run)", "qbo-preview", icon="eye")
         self.preview_html = css(widgets.HTML(), "qbo-preview-result")
@@ -288,12 +335,13 @@ class StatusScreen:
         controller.on_progress = self.show_progress
         controller.on_finished = self.sync_finished
         controller.on_failed = self.sync_failed
+        controller.on_elsewhere = self.show_elsewhere
 
         self.widget = css(widgets.VBox([
             self.header, self.confirm_box,
             widgets.HTML("<h4>Sync Settings</h4>"), self.settings_html, self.edit_button,
             self.match_panel.widget,
-            widgets.HTML("<h4>Activity Log</h4>"), self.progress_label, self.bar,
+            widgets.HTML("<h4>Activity Log</h4>"), self.elsewhere_html, self.progress_label, self.bar,
             widgets.HBox([self.sync_button, self.preview_button]), self.preview_html,
             widgets.HTML("<b>Runs</b>"), self.runs_html,
             widgets.HBox([self.run_filter, self.entity_filter, self.outcome_filter]),
@@ -331,7 +379,37 @@ class StatusScreen:
         set_visible(self.match_panel.widget, bool(self.match_panel.controller.pending))
         if not self.controller.running:
             self.show_last_run()
+            self.show_elsewhere(self.controller.watch_elsewhere())
         self.refresh_log()
+
+    def show_elsewhere(self, row: dict[str, Any] | None) -> None:
+        """A sync of this company running in another process: who, since when, how far; Sync now and
+        Preview wait for it. ``None``: none (any more): the buttons come back and the log is redrawn."""
+        if row is None:
+            was = bool(self.elsewhere_html.value)
+            self.elsewhere_html.value = ""
+            set_visible(self.elsewhere_html, False)
+            if not self.controller.running:
+                self._busy(False)
+            if was:
+                self.show_last_run()
+                self.refresh_log()
+            return
+        since = _when(row.get("started_at"))
+        progress = ""
+        if row.get("total"):
+            progress = f" It has done {int(row.get('done') or 0)} of {int(row['total'])} records"
+            progress += f" ({html.escape(str(row['stage']))})." if row.get("stage") else "."
+        elif row.get("stage"):
+            progress = f" It is at: {html.escape(str(row['stage']))}."
+        self.elsewhere_html.value = (
+            "<p style='background:#fff8e1;padding:6px;border-left:4px solid #f9a825'><b>A sync of this company "
+            f"is running elsewhere</b>: started by {html.escape(str(row.get('job') or 'another program'))} on "
+            f"{html.escape(str(row.get('host') or 'another computer'))} (pid {row.get('pid')}) at {since}."
+            f"{progress} Sync now and Preview wait until it has finished.</p>")
+        set_visible(self.elsewhere_html, True)
+        for b in (self.sync_button, self.preview_button):
+            b.disabled = True
 
     def show_settings(self) -> None:
         rows = self.controller.sync_settings()
@@ -362,8 +440,9 @@ class StatusScreen:
         self.bar.bar_style = "success" if run["status"] == "ok" and not run["counts"].get("failed") else (
             "danger" if run["status"] == "failed" else "warning")
         kind = "Initial sync" if run["kind"] == "initial" else "Last sync"
-        ended = {"ok": "finished", "failed": "stopped early", "running": "is running or was interrupted"}.get(
-            run["status"], run["status"])
+        endings = {"ok": "finished", "failed": "stopped early", "running": "is running",
+                   "interrupted": "was interrupted (the next sync continues from there)"}
+        ended = endings.get(run["status"], run["status"])
         self.progress_label.value = (f"<p>{kind} {ended} ({_when(run['finished_at'] or run['started_at'])}): "
                                      f"{html.escape(_counts_text(run['counts']))}.</p>")
 
