@@ -135,10 +135,14 @@ def plan_customers(clients: Mapping[int, Client], customers: Mapping[str, dict[s
                 continue
             for qid in candidates:
                 pending_rows.append((client.id, qid, "multiple", 0.0, mm.reason))
+                if (client.id, qid) not in rejected:
+                    held_customers.add(qid)  # still offered to a client: not imported meanwhile
             held_clients.add(client.id)
-        for candidate in mm.customers:
-            if str(candidate["Id"]) not in linked_qbo_now:
-                held_customers.add(str(candidate["Id"]))
+    # a customer linked in this run is offered to no other client; a client left without a candidate
+    # is matched afresh next run
+    pending_rows = [row for row in pending_rows if row[1] not in linked_qbo_now]
+    held_customers -= linked_qbo_now
+    offered_to = {row[0] for row in pending_rows}
     for client in unlinked_clients:
         if client.id in linked_now or client.id in held_clients:
             continue
@@ -149,8 +153,9 @@ def plan_customers(clients: Mapping[int, Client], customers: Mapping[str, dict[s
             continue
         actions.append(Action("create", "customer", "to_work", None, qid, {}, "new in QuickBooks"))
     for work_id in sorted(held_clients):
-        actions.append(Action("hold", "customer", "both", work_id, None, {},
-                              "a weak or multiple match waits for confirmation in the match preview"))
+        reason = ("a weak or multiple match waits for confirmation in the match preview" if work_id in offered_to else
+                  "its match was just linked to another client; it is matched afresh in the next run")
+        actions.append(Action("hold", "customer", "both", work_id, None, {}, reason))
     return actions, pending_rows
 
 
@@ -166,9 +171,10 @@ def _qbo_time(customer: Mapping[str, Any]) -> datetime | None:
     if not stamp:
         return None
     try:
-        return datetime.fromisoformat(str(stamp))
+        when = datetime.fromisoformat(str(stamp))
     except ValueError:
         return None
+    return when if when.tzinfo is not None else None  # without an offset, the moment is unknown
 
 
 def fix_name(name: str) -> str:

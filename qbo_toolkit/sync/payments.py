@@ -51,6 +51,11 @@ def plan_payment(pay: Payment, link: Link | None, inv: Invoice | None, invoice_l
     if link is not None and link.state == "deleted":
         if pay.deleted:
             return act("skip", "deleted on both sides")
+        if inv is None:
+            return act("fail", f"payment {pay.id}: invoice {pay.invoice_id} does not exist in WORK", "invoice_id")
+        if inv.deleted or inv.status == "void":
+            return act("skip", f"payment {pay.id}: invoice {inv.number} is {'deleted' if inv.deleted else 'void'} in "
+                               "WORK")
         if invoice_link is None or invoice_link.state != "active":
             return act("skip", f"payment {pay.id}: its invoice is no longer open in QuickBooks")
         return act("create", f"payment {pay.id} applies again")
