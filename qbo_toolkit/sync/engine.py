@@ -251,7 +251,7 @@ class SyncEngine:
 
     def make_sender(self, ctx: RunContext) -> Sender:
         """The run's :class:`Sender` (tests override this to crash at a chosen moment)."""
-        return Sender(ctx, after_record=lambda: self._check_collisions(ctx))
+        return Sender(ctx, after_record=lambda: self._check_collisions(ctx) if ctx.collisions else None)
 
     def _cdc_since(self) -> datetime | None:
         value = self.state.get_value("cdc_since")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ keys_table = sa.Table(
     sa.Column("refusals", sa.Integer, nullable=False, default=0),
 )
 
-_CREATED: set[int] = set()  # engines (by id) whose sync tables this process has made sure of
+_CREATED: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose sync tables this process made sure of
 _CREATED_LOCK = threading.Lock()
 
 
@@ -295,9 +296,8 @@ class SyncState:
     def _ensure_tables(self) -> None:
         """Create the sync tables that are missing, once per database and process, in a write
         transaction (two processes starting at once queue on it instead of racing)."""
-        key = id(self.engine)
         with _CREATED_LOCK:
-            if key in _CREATED:
+            if self.engine in _CREATED:
                 return
             for attempt in (1, 2):
                 try:
@@ -308,7 +308,7 @@ class SyncState:
                     # PostgreSQL: another process created a table between the check and the create
                     if attempt == 2:
                         raise
-            _CREATED.add(key)
+            _CREATED.add(self.engine)
 
     @contextmanager
     def batched(self, conn: Connection) -> Iterator[None]:
