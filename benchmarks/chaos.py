@@ -1,9 +1,10 @@
 # ruff: noqa: S603 - a harness: runs the project's own tools as separate processes
 """qbo-toolkit reliability harness (``make chaos``): the sync's promises, tried the hard way.
 
-    .venv/bin/python benchmarks/chaos.py            # every check at full size (a few minutes)
-    .venv/bin/python benchmarks/chaos.py --quick    # the short version make test runs
+    .venv/bin/python benchmarks/chaos.py            # every check at full size (15 minutes or so)
+    .venv/bin/python benchmarks/chaos.py --quick    # the short version make test runs (3 minutes or so)
     .venv/bin/python benchmarks/chaos.py --only crash,security --seed 7
+    .venv/bin/python benchmarks/chaos.py --quick --only concurrent,server-kills,work-lock,signals
 
 Checks (see benchmarks/README.md):
 
@@ -14,8 +15,25 @@ Checks (see benchmarks/README.md):
               notebook (a Jupyter kernel) and a papermill job both use and refresh them.
 * bad-input - a corpus of bad WORK records: each named in the activity log with its field, every good
               record synced, nothing half-written.
-* security  - token files 0600, no secret in any output, a forged OAuth state refused, hostile query
-              values inert, loopback-only listeners.
+
+Money written exactly once, whatever happens (each also proves nothing stuck: after the run to the end
+the outbox is empty, no run is left 'running', no open failure beyond the demo's bad records; and no
+sync or job printed a raw traceback):
+
+* concurrent   - pending changes of every entity, then two and three syncs of the company started
+                 together, 0-4 s apart, a papermill job (``qbo-toolkit run notebooks/sync.ipynb``) beside
+                 the CLI; each must exit 0, or 75 saying which sync holds the company's lease.
+* server-kills - the emulator SIGKILLed and SIGTERMed with requests in flight, in every stage, and
+                 restarted on its data dir; a sync may fail meanwhile, with a sentence; five failing
+                 the same way with the emulator up all their life is a wedge.
+* work-lock    - another process holds the WORK store's write lock (BEGIN EXCLUSIVE) longer than the
+                 syncs' busy timeout (``QBO_WORK_BUSY_TIMEOUT``): the sync stops with 75 (or 2) and a
+                 sentence naming the WORK store; once the lock is gone a re-run completes.
+* signals      - SIGINT and SIGTERM to a running sync: exit 130 / 143, a sentence saying it was
+                 interrupted, its run recorded 'interrupted'.
+
+* security  - token files 0600, no secret in any output (every check's), a forged OAuth state refused,
+              hostile query values inert, loopback-only listeners.
 
 Every process here is a real one: the emulator is ``qbo-toolkit emulator`` on 127.0.0.1, the syncs
 are ``qbo-toolkit sync`` / ``qbo-toolkit run`` processes, and the end state is checked through the
@@ -63,9 +81,11 @@ SEEN_SECRETS: set[str] = set()
 #: Sizes per mode. "demo" is the demo data set of ``make demo``.
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"demo": {"clients": 300, "invoices": 1500, "payments": 1000}, "kills": 25, "kill_window": 1.25,
-             "fault_runs": 6, "changes": 120, "expire_after": 100},
+             "fault_runs": 6, "changes": 120, "expire_after": 100,
+             "round_changes": 24, "rounds": 6, "server_kills": 12, "locks": 4, "busy_timeout": 2, "signals": 4},
     "quick": {"demo": {"clients": 40, "invoices": 80, "payments": 50}, "kills": 4, "kill_window": 0.3,
-              "fault_runs": 8, "changes": 12, "expire_after": 20},
+              "fault_runs": 8, "changes": 12, "expire_after": 20,
+              "round_changes": 12, "rounds": 2, "server_kills": 3, "locks": 2, "busy_timeout": 2, "signals": 2},
 }
 
 #: Shapes of OAuth secrets (Intuit's and the emulator's alike): a compact JWE/JWT access token and an
@@ -112,21 +132,61 @@ class Emulator:
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
+        self.restarts: list[tuple[int, int]] = []  # (port before, port after) of each restart
 
     def __enter__(self) -> Emulator:
-        log = open(self.workdir / "emulator.log", "wb")
-        self.proc = subprocess.Popen([QBO_TOOLKIT, "emulator", "--port", "0", "--auto-approve", "--reset",
-                                      "--data-dir", str(self.workdir / "emulator-data"),
-                                      "--info-file", str(self.info_path), *self.args],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self._launch(0, reset=True)
+        return self
+
+    def _launch(self, port: int, *, reset: bool) -> None:
+        """Start the process (``--reset``: from the seed company; else on the data dir as it was left)
+        and wait for its info file."""
+        self.info_path.unlink(missing_ok=True)
+        with open(self.workdir / "emulator.log", "ab") as log:
+            self.proc = subprocess.Popen([QBO_TOOLKIT, "emulator", "--port", str(port), "--auto-approve",
+                                          *(["--reset"] if reset else []),
+                                          "--data-dir", str(self.workdir / "emulator-data"),
+                                          "--info-file", str(self.info_path), *self.args],
+                                         stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
-        while not (self.info_path.exists() and self.info_path.stat().st_size):
+        while True:
+            if self.info_path.exists() and self.info_path.stat().st_size:
+                try:
+                    self.info = json.loads(self.info_path.read_text())
+                    return
+                except ValueError:  # caught while it was being written
+                    pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the emulator did not start: {(self.workdir / 'emulator.log').read_text()[-2000:]}")
             time.sleep(0.05)
-        self.info = json.loads(self.info_path.read_text())
-        return self
+
+    @property
+    def port(self) -> int:
+        from urllib.parse import urlsplit
+
+        return int(urlsplit(self.info["base_url"]).port or 0)
+
+    def restart(self, sig: int = signal.SIGKILL, downtime: float = 0.0) -> int:
+        """Stop the process with ``sig`` (SIGKILL: at once; SIGTERM: its own shutdown), stay down for
+        ``downtime`` seconds, then start it again on its data dir (no ``--reset``: the same company,
+        tokens and remembered requestids) and on the same port, so every process keeps its URL; if the
+        port is taken meanwhile, on a free one (the info file, which the toolkit reads through
+        ``QBO_EMULATOR_INFO`` at each process's start, tells the new URL). Returns the new port."""
+        assert self.proc is not None
+        before = self.port
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        time.sleep(downtime)
+        try:
+            self._launch(before, reset=False)
+        except RuntimeError:
+            self._launch(0, reset=False)
+        self.restarts.append((before, self.port))
+        return self.port
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
@@ -183,6 +243,99 @@ class World:
 
     def log_text(self, label: str) -> str:
         return (self.workdir / f"{label}.log").read_text()
+
+    def start_sync(self, label: str, *args: str, env: dict[str, str] | None = None) -> Proc:
+        """A ``qbo-toolkit sync`` process in the background, its stdout and stderr in separate files."""
+        return Proc.start(self, label, "cli", [*self.sync_command(), *args], env)
+
+    def start_job(self, label: str, env: dict[str, str] | None = None) -> Proc:
+        """``qbo-toolkit run notebooks/sync.ipynb --params <yaml>`` (the papermill job) in the background,
+        into its own output folder (two jobs started in the same second would share a dated folder)."""
+        params = self.workdir / "sync.job.yaml"
+        params.write_text(f"settings: {self.settings_file}\nwork_db: {self.url}\n")
+        return Proc.start(self, label, "job", [QBO_TOOLKIT, "run", str(ROOT / "notebooks" / "sync.ipynb"), "--params",
+                                               str(params), "--output-root", str(self.workdir / "runs" / label)], env)
+
+    @property
+    def db_path(self) -> str:
+        return self.url.removeprefix("sqlite:///")
+
+
+#: What a raw Python traceback starts with: never in what a toolkit process shows its user.
+TRACEBACK = "Traceback (most recent call last)"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class Proc:
+    """A toolkit process the harness started: ``<label>.out`` and ``<label>.err`` in the world's folder."""
+
+    label: str
+    kind: str  # cli | job
+    popen: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    started: float
+    code: int | None = None
+
+    @classmethod
+    def start(cls, w: World, label: str, kind: str, command: list[str], env: dict[str, str] | None) -> Proc:
+        out, err = w.workdir / f"{label}.out", w.workdir / f"{label}.err"
+        with open(out, "wb") as stdout, open(err, "wb") as stderr:
+            popen = subprocess.Popen(command, env={**w.env, **(env or {})}, stdout=stdout, stderr=stderr,
+                                     stdin=subprocess.DEVNULL, cwd=str(ROOT))
+        return cls(label, kind, popen, out, err, time.monotonic())
+
+    def poll(self) -> int | None:
+        self.code = self.popen.poll()
+        return self.code
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status, or None when it is still running after ``timeout`` seconds."""
+        try:
+            self.code = self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.code
+
+    def stop(self) -> None:
+        """SIGKILL (a process that outlived the harness's patience) and reap it."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.code = self.popen.wait()
+
+    def send(self, sig: int) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def stdout(self) -> str:
+        return _ANSI.sub("", self.out.read_text(errors="replace"))
+
+    def stderr(self) -> str:
+        return _ANSI.sub("", self.err.read_text(errors="replace"))
+
+    def text(self) -> str:
+        return self.stdout() + "\n" + self.stderr()
+
+    def exit_text(self) -> str:
+        if self.code is None:
+            return "still running"
+        if self.code < 0:
+            return f"killed by {signal.Signals(-self.code).name}"
+        return f"exit {self.code}"
+
+    def first_line(self) -> str:
+        """What the process told its user: the first line of its stderr (a job: the line that says how
+        it ended, as papermill's log fills its stderr)."""
+        if self.kind == "job":
+            for line in self.text().splitlines():
+                if LEASE.search(line) or line.startswith(("error:", "qbo-toolkit")):
+                    return line.strip()
+            return ""
+        return next((line.strip() for line in self.stderr().splitlines() if line.strip()), "")
+
+    def tracebacks(self) -> int:
+        return self.text().count(TRACEBACK)
 
 
 @contextmanager
@@ -361,11 +514,34 @@ def agreement(url: str, before: dict[str, set[str]]) -> tuple[list[str], dict[st
         store.close()
 
 
+#: The oracle's sentences by kind, in the order a report shows them (what was written twice first).
+PROBLEM_KINDS = (
+    ("QBO payments with no WORK payment (written twice)", re.compile(r"^QBO payment .* no WORK payment is linked")),
+    ("QBO invoices with no WORK invoice (written twice)", re.compile(r"^QBO invoice .* no invoice is linked")),
+    ("QBO customers with no client (written twice)", re.compile(r"^QBO customer .* no client is linked")),
+    ("QBO records linked twice", re.compile(r"^QBO \w+ \S+ is linked to \d+ WORK")),
+    ("names or numbers twice in QBO", re.compile(r"^QBO has \d+ ")),
+    ("payments applied differently", re.compile(r"^invoice \S+: payments ")),
+    ("totals, tax or balances", re.compile(r"^invoice \S+: (total|tax|balance)")),
+    ("missing in QBO", re.compile(r"missing in QBO|is not in QBO|which QBO does not have")),
+    ("left in the outbox", re.compile(r"outbox")),
+)
+
+
+def _problem_kind(problem: str) -> int:
+    return next((k for k, (_, pattern) in enumerate(PROBLEM_KINDS) if pattern.search(problem)), len(PROBLEM_KINDS))
+
+
 def check_agreement(check: Check, w: World, before: dict[str, set[str]]) -> None:
     problems, counts = agreement(w.url, before)
     check.figure("end state through the QBO API and the WORK store: "
                  + ", ".join(f"{v:,} {k}" for k, v in counts.items()))
     check.figure(f"{len(problems)} disagreement(s): duplicates, missing records, totals, balances, payments")
+    if problems:
+        kinds = Counter(_problem_kind(p) for p in problems)
+        names = [name for name, _ in PROBLEM_KINDS] + ["other"]
+        check.figure("by kind: " + ", ".join(f"{kinds[k]} {names[k]}" for k in sorted(kinds)))
+        problems = sorted(problems, key=_problem_kind)  # stable: the oracle's order within a kind
     for problem in problems[:10]:
         check.expect(False, problem)
     if len(problems) > 10:
@@ -449,7 +625,8 @@ def change_work(url: str, rng: random.Random, n: int) -> dict[str, int]:
         voided = {inv.id for inv in rng.sample(unpaid, min(len(unpaid), n // 6))}
         for inv_id in sorted(voided):
             store.void_invoice(inv_id)
-        paid = sorted((p for p in store.payments() if p.id in state.links("payment") and p.invoice_id not in voided),
+        synced_payments = state.links("payment")
+        paid = sorted((p for p in store.payments() if p.id in synced_payments and p.invoice_id not in voided),
                       key=lambda p: p.id)
         for pay in rng.sample(paid, min(len(paid), n // 4)):
             store.delete_payment(pay.id)
@@ -836,11 +1013,616 @@ def _listening_addresses() -> dict[int, set[str]]:
 
 
 # ------------------------------------------------------------------------------------------------
+# Money written exactly once, whatever happens: shared pieces of the four checks below
+# ------------------------------------------------------------------------------------------------
+
+#: The sentence of a sync that found another one holding the company's lease (exit 75).
+LEASE = re.compile(r"sync of .+ is running since (\d{4}-\d{2}-\d{2} )?\d{1,2}:\d{2}.*started by .+ on .+ pid \d+",
+                   re.IGNORECASE)
+#: The sentence of a sync that stopped because the WORK store stayed locked (exit 75, or 2).
+WORK_STORE = re.compile(r"WORK (store|database)|work\.sqlite3", re.IGNORECASE)
+#: The sentence of a sync stopped by SIGINT or SIGTERM.
+INTERRUPTED = re.compile(r"interrupt", re.IGNORECASE)
+#: "Try again later" (sysexits' EX_TEMPFAIL): another sync holds the lease, the WORK store stays locked.
+EXIT_TEMPFAIL = 75
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+#: Where a sync is, by what its requests in flight (the outbox) carry.
+STAGES = ("customers/items", "invoices", "payments")
+STAGE_OF = {"Customer": STAGES[0], "Item": STAGES[0], "Invoice": STAGES[1], "Payment": STAGES[2]}
+#: Emulator latency for the four checks: 0.25 s (+-0.05) real per request at time scale 10, so a batch
+#: is in flight long enough to be hit and two runs started seconds apart overlap.
+SLOW = ("--time-scale", "10", "--latency", "2.5", "--jitter", "0.5", "--access-ttl", "1e9")
+
+FailureKey = tuple[str, "int | None", "str | None"]
+_PLANTED: dict[str, set[FailureKey]] = {}
+
+
+def _sql(w: World, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows from the WORK store's database, read with plain sqlite3 (WAL: never blocked by a writer;
+    nothing before the sync's tables exist)."""
+    import sqlite3
+
+    db = sqlite3.connect(w.db_path, timeout=10)
+    try:
+        return list(db.execute(statement, params).fetchall())
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def _last_run(w: World) -> tuple[int, str, str] | None:
+    """(id, kind, status) of the newest row of sync_runs."""
+    rows = _sql(w, "SELECT id, kind, status FROM sync_runs ORDER BY id DESC LIMIT 1")
+    return (int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
+
+
+def _in_flight(w: World) -> Counter[str]:
+    """Requests sent (or about to be) and not yet recorded, by the stage of what they carry."""
+    found: Counter[str] = Counter()
+    for (body,) in _sql(w, "SELECT body FROM sync_outbox"):
+        for entity in set(re.findall(r'"entity":\s*"(\w+)"', str(body))):
+            found[STAGE_OF.get(entity, entity)] += 1
+    return found
+
+
+def _open_failures(w: World) -> list[Any]:
+    from qbo_toolkit.connection import connection
+    from qbo_toolkit.sync.state import SyncState
+    from qbo_toolkit.work.store import WorkStore
+
+    store = WorkStore(w.url)
+    try:
+        return list(SyncState(store.engine, connection().realm_id).open_failures())
+    finally:
+        store.close()
+
+
+def _linked(w: World, entity: str) -> set[int]:
+    """WORK ids of ``entity`` with an active link to a QBO record."""
+    return {int(r[0]) for r in _sql(w, "SELECT work_id FROM sync_links WHERE entity = ? AND state = 'active'", entity)}
+
+
+def _failure_keys(w: World) -> set[FailureKey]:
+    return {(e.entity, e.work_id, e.field) for e in _open_failures(w)}
+
+
+def planted_failures(base: Path, demo: dict[str, int]) -> set[FailureKey]:
+    """The demo data's bad records: the open failures a clean sync of the same data leaves (an undisturbed
+    run to the end, in a world of its own, once per size). Call it outside any other world."""
+    key = json.dumps(demo, sort_keys=True)
+    if key not in _PLANTED:
+        name = "reference-" + "-".join(str(v) for v in demo.values())
+        with world(base, name, demo, "--time-scale", "600", "--no-throttle", "--access-ttl", "1e9") as w:
+            run_to_the_end(w, "run", 4)
+            _PLANTED[key] = _failure_keys(w)
+    return _PLANTED[key]
+
+
+def check_stuck(check: Check, w: World, planted: set[FailureKey]) -> None:
+    """Nothing stuck after the run to the end: the outbox is empty, no run is still marked running, and
+    no record has an open failure the undisturbed sync does not have (a record that should be in QBO
+    and waits, unlinked, behind a failure of the disturbance)."""
+    outbox = len(_sql(w, "SELECT request_id FROM sync_outbox"))
+    running = [int(r[0]) for r in _sql(w, "SELECT id FROM sync_runs WHERE status = 'running' ORDER BY id")]
+    latest = {(e.entity, e.work_id, e.field): e for e in _open_failures(w)}  # a record failed twice: once
+    extra = [e for key, e in latest.items() if key not in planted]
+    check.figure(f"nothing stuck: {outbox} request(s) left in the outbox, {len(running)} run(s) left 'running', "
+                 f"{len(extra)} record(s) with an open failure beyond the {len(planted)} of the demo's bad records")
+    check.expect(outbox == 0, f"{outbox} request(s) are still in the outbox after the run to the end")
+    check.expect(not running, f"sync run(s) {running} are still marked 'running' although no sync runs")
+    linked = {(e, w_id) for e in {x.entity for x in extra} for w_id in _linked(w, e)}
+    for entry in extra[:6]:
+        where = ("is in QBO (linked) but keeps an open failure" if (entry.entity, entry.work_id) in linked
+                 else "is not in QBO and waits behind an open failure")
+        check.expect(False, f"{entry.entity} {entry.work_id} {where} ({entry.field or 'no field'}): "
+                            f"{entry.message[:150]}")
+    if len(extra) > 6:
+        check.expect(False, f"... and {len(extra) - 6} more records with an open failure")
+
+
+def _exception_line(text: str) -> str:
+    """The exception a traceback ended with (its last line that names an error), for the report."""
+    tail = text[text.rfind(TRACEBACK):].splitlines()[1:]
+    pattern = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Timeout\w*)\b")
+    named = [line.strip() for line in tail if pattern.match(line.strip())]
+    return named[-1][:200] if named else TRACEBACK
+
+
+def check_tracebacks(check: Check, w: World) -> None:
+    """Every toolkit process's stdout and stderr in the world's folder (syncs, jobs, the runs to the end):
+    none may show a raw traceback. The emulator's own log is counted, not judged (it stands in for QBO,
+    and a killed client's broken pipe is its business)."""
+    files = sorted(p for p in w.workdir.iterdir()
+                   if p.suffix in (".out", ".err", ".log") and not p.name.startswith("emulator"))
+    hits = []
+    for path in files:
+        text = _ANSI.sub("", path.read_text(errors="replace"))
+        if TRACEBACK in text:
+            hits.append((path.name, text.count(TRACEBACK), _exception_line(text)))
+    emulator_log = w.workdir / "emulator.log"
+    emulator = emulator_log.read_text(errors="replace").count(TRACEBACK) if emulator_log.exists() else 0
+    check.figure(f"{len(files)} process outputs (stdout and stderr of every sync and job) scanned: "
+                 f"{len(hits)} with a raw traceback"
+                 + (f" ({sum(n for _, n, _ in hits)} in all)" if hits else "")
+                 + f"; the emulator's own log: {emulator} traceback(s), not judged")
+    for name, _, line in hits[:6]:
+        check.expect(False, f"{name} shows a raw traceback ending {line}")
+    if len(hits) > 6:
+        check.expect(False, f"... and {len(hits) - 6} more outputs with a traceback")
+
+
+def change_round(url: str, rng: random.Random, n: int, tag: str) -> dict[str, int]:
+    """Pending changes of every entity after a sync: :func:`change_work`'s (invoices repriced and voided,
+    payments deleted, clients changed), plus new clients (each with an invoice and a payment on it, so a
+    run must send them in order), new invoices for synced clients, new payments on synced invoices with
+    an unpaid part and synced payments whose amount changed. ``tag`` makes the new names and numbers
+    unique."""
+    from datetime import timedelta
+
+    from qbo_toolkit.connection import connection
+    from qbo_toolkit.sync.state import SyncState
+    from qbo_toolkit.work.store import WorkStore
+
+    counts = change_work(url, rng, n)
+    store = WorkStore(url)
+    try:
+        state = SyncState(store.engine, connection().realm_id)
+        customers = {k for k, v in state.links("customer").items() if v.state == "active"}
+        synced_invoices = {k for k, v in state.links("invoice").items() if v.state == "active"}
+        synced_payments = {k for k, v in state.links("payment").items() if v.state == "active"}
+        clients = sorted(c.id for c in store.clients() if c.id in customers and c.active and c.parent_id is None)
+        item = min(i.id for i in store.items() if i.active)
+        cents = Decimal("0.01")
+
+        def invoice(number: str, client_id: int) -> Any:
+            day = date(2026, 2, 1) + timedelta(days=rng.randrange(150))
+            price = Decimal(rng.randrange(5_000, 40_000)) / 100
+            return store.add_invoice(number, client_id, day, day + timedelta(days=30), lines=[
+                {"item_id": item, "description": "Chaos visit", "qty": rng.randrange(1, 4), "unit_price": price}])
+
+        def pay(inv: Any, amount: Decimal) -> None:
+            if amount > 0:
+                store.add_payment(inv.id, inv.issue_date + timedelta(days=rng.randrange(1, 20)), amount, "check",
+                                  f"CH-{tag}-{inv.id}")
+
+        new_clients = [store.add_client(display_name=f"Chaos {tag} Client {k + 1}",
+                                        email=f"chaos-{tag}-{k + 1}@example.com").id for k in range(max(2, n // 4))]
+        fresh = [invoice(f"C{tag}-{k + 1}", client) for k, client in enumerate(new_clients)]
+        for inv in fresh:
+            pay(inv, (inv.total * Decimal(rng.choice(("0.25", "0.5", "1")))).quantize(cents))
+        chosen = rng.sample(clients, min(len(clients), max(2, n // 2)))
+        more = [invoice(f"C{tag}-{len(fresh) + k + 1}", client) for k, client in enumerate(chosen)]
+        paid = store.paid_amounts()
+        open_synced = sorted((i for i in store.invoices() if i.id in synced_invoices and i.status == "open"
+                              and i.total - paid.get(i.id, Decimal(0)) >= 1), key=lambda i: i.id)
+        for inv in rng.sample(open_synced, min(len(open_synced), max(2, n // 2))):
+            unpaid = inv.total - paid.get(inv.id, Decimal(0))
+            pay(inv, min(unpaid, (unpaid * Decimal(rng.randrange(10, 60)) / 100).quantize(cents)))
+        live = sorted((p for p in store.payments() if p.id in synced_payments and p.amount > 2), key=lambda p: p.id)
+        updated = rng.sample(live, min(len(live), max(1, n // 6)))
+        for payment in updated:
+            store.update_payment(payment.id, amount=payment.amount - Decimal("1.00"))
+        counts.update({"new clients": len(new_clients), "new invoices": len(fresh) + len(more),
+                       "new payments": len(fresh) + min(len(open_synced), max(2, n // 2)),
+                       "payments changed": len(updated)})
+        return counts
+    finally:
+        store.close()
+
+
+def _changes_text(changed: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in changed.items())
+
+
+def _sync_offers_wait() -> bool:
+    """Whether ``qbo-toolkit sync`` has ``--wait SECONDS`` (wait for another sync's lease instead of exit 75)."""
+    done = subprocess.run([QBO_TOOLKIT, "sync", "--help"], capture_output=True, text=True, check=False)
+    return "--wait" in done.stdout
+
+
+# ------------------------------------------------------------------------------------------------
+# concurrent: two and three syncs of one company at once, a papermill job beside the CLI
+# ------------------------------------------------------------------------------------------------
+
+
+def concurrent(check: Check, base: Path, size: dict[str, Any], rng: random.Random) -> None:
+    local = random.Random(rng.randrange(2**32))
+    rounds = []
+    for r in range(size["rounds"]):
+        kinds = ["cli", "job"] if r % 2 == 0 else ["cli", "cli", "job"]
+        local.shuffle(kinds)
+        rounds.append((kinds, [round(local.uniform(0, 4), 1) for _ in kinds], local.randrange(2**32)))
+    wait_offered = _sync_offers_wait()
+    with world(base, "concurrent", size["demo"], *SLOW) as w:
+        before = _before(w)
+        done = w.run_sync("initial")
+        check.expect(done.returncode == 0, f"the initial sync (alone) exited {done.returncode}: see {w.workdir}")
+        planted = _failure_keys(w)  # the demo's bad records, as the undisturbed initial sync left them
+        check.figure(f"initial sync alone: {w.log_text('initial').strip().splitlines()[-1][:120]}; "
+                     f"{len(planted)} open failures (the demo's bad records)")
+        outcomes: Counter[str] = Counter()
+        overlapped = 0
+        for r, (kinds, offsets, seed) in enumerate(rounds, start=1):
+            changed = change_round(w.url, random.Random(seed), size["round_changes"], f"r{r}")
+            first_run = (_last_run(w) or (0, "", ""))[0]
+            waiter = wait_offered and len(kinds) == 3  # one of three waits for the lease instead of stopping
+            order = sorted(range(len(kinds)), key=lambda k: offsets[k])
+            t0 = time.monotonic()
+            procs: list[tuple[Proc, float]] = []
+            for k in order:
+                time.sleep(max(0.0, t0 + offsets[k] - time.monotonic()))
+                label = f"round-{r}-{k + 1}-{kinds[k]}"
+                if kinds[k] == "job":
+                    procs.append((w.start_job(label), offsets[k]))
+                else:
+                    extra = ("--wait", "600") if waiter else ()
+                    waiter = False
+                    procs.append((w.start_sync(label + "-wait" * bool(extra), *extra), offsets[k]))
+            described = []
+            for proc, offset in procs:
+                if proc.wait(900) is None:
+                    proc.stop()
+                    check.expect(False, f"round {r}: {proc.label} did not end within 900 s (killed)")
+                said = proc.first_line()
+                if proc.label.endswith("-wait"):
+                    check.expect(proc.code == 0, f"round {r}: {proc.label} had --wait but ended with "
+                                                 f"{_said(proc)[:200]}")
+                if proc.code == 0:
+                    outcomes["ran (exit 0)"] += 1
+                elif proc.code == EXIT_TEMPFAIL and LEASE.search(proc.text()):
+                    outcomes["stopped for the lease (exit 75)"] += 1
+                else:
+                    outcomes[f"other ({proc.exit_text()})"] += 1
+                    check.expect(False, f"round {r}: {proc.label} ended with {_said(proc)[:220]}")
+                if proc.code == EXIT_TEMPFAIL:
+                    check.expect(bool(LEASE.search(proc.text())), f"round {r}: {proc.label} exited 75 without "
+                                 f"saying which sync holds the company: {said[:200]!r}")
+                told = _told(proc)
+                described.append(f"{proc.kind}{' --wait' * proc.label.endswith('-wait')} +{offset:.1f} s: "
+                                 f"{proc.exit_text()}"
+                                 + (f" ({told[:110]})" if told else ""))
+            spans = _run_spans(w, first_run)
+            overlap = _overlapping(spans)
+            overlapped += overlap
+            check.figure(f"round {r}, {len(kinds)} together ({_changes_text(changed)}): " + "; ".join(described)
+                         + f"; {len(spans)} run(s) recorded, {'some overlapping' if overlap else 'none overlapping'}")
+        check.figure(f"{sum(outcomes.values())} processes in {len(rounds)} rounds: "
+                     + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items()))
+                     + f"; runs overlapped in {overlapped} of {len(rounds)} rounds; --wait "
+                     + ("offered: one process of each three waited" if wait_offered
+                        else "not offered by `qbo-toolkit sync` (not tried)"))
+        runs, head = run_to_the_end(w, "final", 4)
+        check.figure(f"then {runs} run(s) to the end; the last: {head}")
+        check_tracebacks(check, w)
+        check_stuck(check, w, planted)
+        check_agreement(check, w, before)
+
+
+def _overlapping(spans: list[tuple[str, str]]) -> bool:
+    """Whether a run started before an earlier one (by start) had finished."""
+    latest = ""
+    for started, finished in spans:
+        if latest and started < latest:
+            return True
+        latest = max(latest, finished)
+    return False
+
+
+def _run_spans(w: World, after: int) -> list[tuple[str, str]]:
+    """(started, finished) of the sync runs after run ``after``, by start; an unfinished one ends at '~'."""
+    rows = _sql(w, "SELECT started_at, finished_at FROM sync_runs WHERE id > ? AND kind IN ('initial', "
+                   "'incremental') ORDER BY started_at", after)
+    return [(str(a), str(b) if b else "~") for a, b in rows]
+
+
+# ------------------------------------------------------------------------------------------------
+# server-kills: the emulator killed (SIGKILL) and stopped (SIGTERM) mid-batch, restarted on its data
+# ------------------------------------------------------------------------------------------------
+
+
+def server_kills(check: Check, base: Path, size: dict[str, Any], rng: random.Random) -> None:
+    local = random.Random(rng.randrange(2**32))
+    n = size["server_kills"]
+    sigs = [signal.SIGKILL if i % 2 == 0 else signal.SIGTERM for i in range(n)]
+    local.shuffle(sigs)
+    # aimed at a stage (its requests in flight), then 0.1-0.4 s later: requests wait 0.2-0.3 s in the emulator
+    # before they run, so a kill lands before, while or just after one runs
+    plan = [(STAGES[i % len(STAGES)], sigs[i], local.uniform(0.1, 0.4), local.uniform(0.5, 2.5)) for i in range(n)]
+    change_seeds = [local.randrange(2**32) for _ in range(n + 1)]
+    planted = planted_failures(base, size["demo"])
+    with world(base, "server-kills", size["demo"], *SLOW) as w:
+        before = _before(w)
+        syncs: list[Proc] = []
+        landed: list[tuple[str, str, int, str]] = []  # signal, target, requests in flight, stages in flight
+        unaimed: list[str] = []
+        changes = replayed = 0
+        failing: list[str] = []  # what the syncs that failed in a row since the last good one said
+        up_since: dict[str, int] = {}  # sync label -> the emulator's restarts when it started
+        wedged = ""
+        for target, sig, delay, downtime in plan:
+            deadline = time.monotonic() + 120
+            flying: Counter[str] = Counter()
+            while time.monotonic() < deadline and not wedged:
+                if not syncs or syncs[-1].poll() is not None:
+                    if syncs and syncs[-1].code == 0:  # it finished: new work for the next one to carry
+                        failing = []
+                        change_round(w.url, random.Random(change_seeds[changes % len(change_seeds)]),
+                                     size["round_changes"], f"k{changes + 1}")
+                        changes += 1
+                    elif syncs and up_since[syncs[-1].label] == len(w.emu.restarts):
+                        # it failed with the emulator up all its life: five in a row, the same way, is a wedge
+                        failing.append(_said(syncs[-1]))
+                        if len(failing) >= WEDGED and len(set(failing[-WEDGED:])) == 1:
+                            wedged = failing[-1]
+                            break
+                    syncs.append(w.start_sync(f"sync-{len(syncs) + 1:02d}"))
+                    up_since[syncs[-1].label] = len(w.emu.restarts)
+                flying = _in_flight(w)
+                if flying[target]:
+                    break
+                time.sleep(0.01)
+            else:
+                unaimed.append(target)
+                continue
+            if wedged:
+                check.expect(False, f"the sync is wedged: {len(failing)} runs in a row, the emulator up, ended "
+                                    f"with {wedged[:200]} (the remaining kills were not made)")
+                break
+            time.sleep(delay)
+            flying = _in_flight(w)
+            requests = len(_sql(w, "SELECT request_id FROM sync_outbox"))
+            replayed += _replayed(w)
+            w.emu.restart(sig, downtime)
+            landed.append((signal.Signals(sig).name, target, requests, "+".join(sorted(flying)) or "none"))
+        last = syncs[-1] if syncs else None
+        if last is not None and last.wait(600) is None:
+            last.stop()
+            check.expect(False, f"{last.label} was still running 600 s after the last restart (killed): wedged")
+        for proc in syncs:
+            if proc.code is None:
+                proc.wait(60)
+            if proc.code not in (0, None) and not proc.first_line():
+                check.expect(False, f"{proc.label} ended with {proc.exit_text()} and said nothing on stderr")
+        by_stage = Counter(target for _, target, _, _ in landed)
+        by_signal = Counter(sig for sig, _, _, _ in landed)
+        mid = sum(1 for _, _, requests, _ in landed if requests)
+        ports = Counter("same port" if a == b else "new port" for a, b in w.emu.restarts)
+        check.figure(f"{len(landed)} emulator restarts on its data dir ("
+                     + ", ".join(f"{k} {name}" for name, k in sorted(by_signal.items())) + "; aimed at "
+                     + ", ".join(f"{by_stage[s]} {s}" for s in STAGES) + f"; {_counted(ports)}): "
+                     f"{mid} with requests in flight (up to {max((r for _, _, r, _ in landed), default=0)}), "
+                     f"downtime 0.5-2.5 s")
+        check.figure("kills: " + "; ".join(f"{sig} in {target} ({requests} in flight: {stages})"
+                                           for sig, target, requests, stages in landed))
+        exits = Counter(p.exit_text() for p in syncs)
+        endings = Counter(_said(p)[:150] for p in syncs if p.code)
+        check.figure(f"{len(syncs)} sync processes during the outages ({changes} change set(s) between them): "
+                     + _counted(exits) + "; the failures: "
+                     + " | ".join(f"{k} x {what}" for what, k in endings.most_common(4)))
+        check.expect(not unaimed, f"no request of {', '.join(unaimed)} came in flight within 120 s: "
+                                  "those kills were not made")
+        check.expect(bool(wedged) or (len(landed) >= n and set(by_stage) == set(STAGES)),
+                     f"only {len(landed)} of {n} kills landed, in {sorted(by_stage)}")
+        runs, head = run_to_the_end(w, "final", 4)
+        check.figure(f"then {runs} run(s) to the end; the last: {head}; {replayed + _replayed(w)} request(s) "
+                     "answered by replay in all (sent again after a restart: the emulator had run them)")
+        check_tracebacks(check, w)
+        check_stuck(check, w, planted)
+        check_agreement(check, w, before)
+
+
+#: Sync processes failing in a row, the same way, with the emulator up: the sync is wedged.
+WEDGED = 5
+
+
+def _said(proc: Proc) -> str:
+    """How a process ended, for the report: the exception of a raw traceback, else its first line."""
+    return f"{proc.exit_text()}: {_told(proc) or 'nothing on stderr'}"
+
+
+def _told(proc: Proc) -> str:
+    """What the process told its user: the exception of a raw traceback, else its first line."""
+    text = proc.text()
+    return f"a raw traceback ending {_exception_line(text)}" if TRACEBACK in text else proc.first_line()
+
+
+def _replayed(w: World) -> int:
+    """Requests the running emulator answered from its requestid memory since it started."""
+    try:
+        return int(w.emu.counts().get("replayed", 0))
+    except OSError:
+        return 0
+
+
+def _counted(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {what}" for what, k in sorted(counter.items()))
+
+
+# ------------------------------------------------------------------------------------------------
+# work-lock: another process holds the WORK store's write lock longer than the busy timeout
+# ------------------------------------------------------------------------------------------------
+
+#: Holds a write transaction on a SQLite file until its stdin closes (a report, a backup, a second app).
+LOCK_HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=120, isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+db.execute("ROLLBACK")
+db.close()
+print("released", flush=True)
+"""
+
+
+@contextmanager
+def holding_lock(w: World) -> Iterator[subprocess.Popen[str]]:
+    """Another process with ``BEGIN EXCLUSIVE`` open on the WORK store, until the block ends."""
+    import select
+
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, w.db_path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        ready, _, _ = select.select([holder.stdout], [], [], 120)
+        line = holder.stdout.readline() if ready else ""
+        if line.strip() != "locked":
+            raise RuntimeError(f"the lock holder did not get the lock: {line!r}")
+        yield holder
+    finally:
+        holder.stdin.close()
+        try:
+            holder.wait(30)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait()
+
+
+def work_lock(check: Check, base: Path, size: dict[str, Any], rng: random.Random) -> None:
+    local = random.Random(rng.randrange(2**32))
+    busy = size["busy_timeout"]
+    # the first lock lands mid-run (the initial sync, requests in flight), then one before a run starts,
+    # then mid-run again, each aimed at a stage of the run
+    cases = [("mid-run" if i % 2 == 0 else "before the run", STAGES[(i // 2) % len(STAGES)], local.uniform(0, 0.3),
+              local.randrange(2**32)) for i in range(size["locks"])]
+    env = {"QBO_WORK_BUSY_TIMEOUT": str(busy)}
+    planted = planted_failures(base, size["demo"])
+    with world(base, "work-lock", size["demo"], *SLOW) as w:
+        before = _before(w)
+        lines: list[str] = []
+        stopped = reruns_ok = 0
+        for i, (when, target, delay, seed) in enumerate(cases, start=1):
+            if i > 1:  # the re-run completed the sync: new work for this one
+                change_round(w.url, random.Random(seed), size["round_changes"], f"l{i}")
+            if when == "before the run":
+                with holding_lock(w):
+                    proc = w.start_sync(f"locked-{i}", env=env)
+                    t0 = time.monotonic()
+                    ended = proc.wait(busy * 10 + 60)
+                    held = time.monotonic() - t0
+            else:
+                proc = w.start_sync(f"locked-{i}", env=env)
+                deadline = time.monotonic() + 240
+                while proc.poll() is None and time.monotonic() < deadline and not _in_flight(w)[target]:
+                    time.sleep(0.01)
+                time.sleep(delay)
+                if proc.poll() is not None:
+                    lines.append(f"lock {i} ({when}): the run ended by itself first ({proc.exit_text()})")
+                    continue
+                stage = "+".join(sorted(_in_flight(w))) or "no requests in flight"
+                with holding_lock(w):
+                    t0 = time.monotonic()
+                    ended = proc.wait(busy * 10 + 60)
+                    held = time.monotonic() - t0
+                when = f"{when}, {stage}"
+            if ended is None:
+                proc.stop()
+                check.expect(False, f"lock {i}: the sync was still running {held:.0f} s into a lock, with a busy "
+                                    f"timeout of {busy} s (killed)")
+            said = _told(proc)
+            stopped += proc.code in (EXIT_TEMPFAIL, 2)
+            check.expect(proc.code in (EXIT_TEMPFAIL, 2), f"lock {i}: the sync ended with {proc.exit_text()}, not 75 "
+                                                          f"(try again later) or 2: {said[:200]!r}")
+            check.expect(bool(WORK_STORE.search(proc.stderr())),
+                         f"lock {i}: the sync's stderr does not name the WORK store: {said[:200]!r}")
+            rerun = w.run_sync(f"rerun-{i}")
+            reruns_ok += rerun.returncode == 0
+            check.expect(rerun.returncode == 0, f"lock {i}: the re-run after the lock exited {rerun.returncode}")
+            head = next((ln for ln in w.log_text(f"rerun-{i}").splitlines() if ln.startswith("sync run")), "?")
+            slow = " (QBO_WORK_BUSY_TIMEOUT looks ignored)" if held > busy * 5 + 15 else ""
+            lines.append(f"lock {i} ({when}): the sync stopped {held:.1f} s into the lock{slow} with "
+                         f"{proc.exit_text()}: {said[:140] or 'nothing on stderr'!r}; re-run: {head[:90]}")
+        check.figure(f"{len(cases)} locks held (BEGIN EXCLUSIVE in another process) against syncs with "
+                     f"QBO_WORK_BUSY_TIMEOUT={busy}: {stopped} stopped with 75 or 2, {reruns_ok} re-run(s) completed")
+        for line in lines:
+            check.figure(line)
+        runs, head = run_to_the_end(w, "final", 4)
+        check.figure(f"then {runs} run(s) to the end; the last: {head}")
+        check_tracebacks(check, w)
+        check_stuck(check, w, planted)
+        check_agreement(check, w, before)
+
+
+# ------------------------------------------------------------------------------------------------
+# signals: SIGINT and SIGTERM to a running sync
+# ------------------------------------------------------------------------------------------------
+
+
+def signals(check: Check, base: Path, size: dict[str, Any], rng: random.Random) -> None:
+    local = random.Random(rng.randrange(2**32))
+    sigs = [signal.SIGINT, signal.SIGTERM] * size["signals"]
+    local.shuffle(sigs)
+    # each signal aimed at a stage (its requests in flight), then a random moment within the next 0.3 s
+    plan = [(sig, STAGES[i % len(STAGES)], local.uniform(0, 0.3), local.randrange(2**32)) for i, sig in enumerate(sigs)]
+    expected = {signal.SIGINT: EXIT_SIGINT, signal.SIGTERM: EXIT_SIGTERM}
+    planted = planted_failures(base, size["demo"])
+    with world(base, "signals", size["demo"], *SLOW) as w:
+        before = _before(w)
+        seen: dict[str, list[str]] = defaultdict(list)
+        right: Counter[str] = Counter()
+        changes = 0
+        for i, (sig, target, delay, seed) in enumerate(plan, start=1):
+            name = signal.Signals(sig).name
+            for attempt in (1, 2, 3):  # a run that ends before its stage came: new work, and again
+                first = (_last_run(w) or (0, "", ""))[0]
+                proc = w.start_sync(f"signal-{i:02d}-{name}-{attempt}")
+                deadline = time.monotonic() + 120
+                while proc.poll() is None and time.monotonic() < deadline and not _in_flight(w)[target]:
+                    time.sleep(0.01)
+                time.sleep(delay)
+                if proc.poll() is None:
+                    break
+                check.expect(proc.code == 0, f"{proc.label} ended by itself with {proc.exit_text()}: "
+                                             f"{proc.first_line()[:200]!r}")
+                changes += 1
+                change_round(w.url, random.Random(seed + attempt), size["round_changes"], f"s{i}{attempt}")
+            else:
+                check.expect(False, f"signal {i} ({name}): no run reached {target} in 3 attempts")
+                continue
+            run = _last_run(w)
+            stage = "+".join(sorted(_in_flight(w))) or "no request"
+            proc.send(sig)
+            if proc.wait(90) is None:
+                proc.stop()
+                check.expect(False, f"{proc.label}: still running 90 s after {name} (killed)")
+            status = "no run recorded"
+            if run is not None and run[0] != first:
+                status = next((str(r[0]) for r in _sql(w, "SELECT status FROM sync_runs WHERE id = ?", run[0])), "?")
+            said = _told(proc)
+            ok_code = proc.code == expected[sig]
+            ok_status = status == "interrupted"
+            ok_said = bool(INTERRUPTED.search(proc.stderr()))
+            right[f"{name} exit"] += ok_code
+            right[f"{name} status"] += ok_status
+            right[f"{name} sentence"] += ok_said
+            seen[name].append(f"{proc.exit_text()}, run '{status}' ({stage} in flight)")
+            check.expect(ok_code, f"{proc.label}: {name} ended it with {proc.exit_text()}, not exit {expected[sig]}")
+            check.expect(ok_status, f"{proc.label}: its run is recorded as {status!r}, not 'interrupted'")
+            check.expect(ok_said, f"{proc.label}: no sentence on stderr says it was interrupted: {said[:200]!r}")
+        for name, results in seen.items():
+            code = expected[signal.Signals[name]]
+            check.figure(f"{len(results)} x {name}: exit {code} {right[f'{name} exit']} of {len(results)}, run "
+                         f"'interrupted' {right[f'{name} status']} of {len(results)}, a sentence "
+                         f"{right[f'{name} sentence']} of {len(results)}: " + "; ".join(results))
+        if changes:
+            check.figure(f"{changes} run(s) ended before their signal's stage came: change sets gave the next work")
+        check.expect(sum(len(r) for r in seen.values()) == len(plan), "not every signal reached a running sync")
+        runs, head = run_to_the_end(w, "final", 4)
+        check.figure(f"then {runs} run(s) to the end; the last: {head}")
+        check_tracebacks(check, w)
+        check_stuck(check, w, planted)
+        check_agreement(check, w, before)
+
+
+# ------------------------------------------------------------------------------------------------
 # main
 # ------------------------------------------------------------------------------------------------
 
 SCENARIOS: dict[str, Callable[[Check, Path, dict[str, Any], random.Random], None]] = {
-    "crash": crash, "faults": faults, "tokens": tokens, "bad-input": bad_input, "security": security,
+    "crash": crash, "faults": faults, "tokens": tokens, "bad-input": bad_input,
+    "concurrent": concurrent, "server-kills": server_kills, "work-lock": work_lock, "signals": signals,
+    "security": security,  # last: its secrets scan reads every file the other checks wrote
 }
 
 
