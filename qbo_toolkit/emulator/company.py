@@ -397,7 +397,9 @@ class Company:
         return saved
 
     def _person_defaults(self, entity: str, doc: Doc, *, created: bool) -> None:
-        doc.setdefault("PrintOnCheckName", doc["DisplayName"])
+        # defaults to the DisplayName, within its own limit (110): a longer name would otherwise make
+        # a record the emulator itself then refuses to update (2050 on a field the client never sent)
+        doc.setdefault("PrintOnCheckName", str(doc["DisplayName"])[:110])
         doc.setdefault("Active", True)
         doc["Active"] = doc["Active"] in (True, "true", "True")
         if entity == "Employee":

@@ -34,7 +34,7 @@ from .lease import Lease
 from .progress import RecordOutcome, Reporter
 from .state import Collision, Link, SyncState
 
-__all__ = ["ENTITIES", "RunContext", "StopFlag", "as_dict"]
+__all__ = ["ENTITIES", "RecordStage", "RunContext", "StopFlag", "as_dict"]
 
 ENTITIES = ("customer", "item", "invoice", "payment")
 
@@ -325,3 +325,29 @@ class RunContext:
         if self.lease is not None:
             self.lease.progress(stage=name)
 
+
+
+class RecordStage:
+    """What the invoice and payment stages share: their context and sender, and the records in play
+    (changed in WORK since the last run, queued for a retry, or waiting for a ``dependency`` record
+    that is now in QBO)."""
+
+    entity: str
+    dependency: str
+
+    def __init__(self, ctx: RunContext, sender: Any) -> None:
+        self.ctx = ctx
+        self.sender = sender
+
+    def changed(self, after: int) -> list[Any]:
+        raise NotImplementedError
+
+    def get(self, work_id: int) -> Any:
+        raise NotImplementedError
+
+    def candidates(self, initial: bool) -> list[Any]:
+        return self.ctx.candidates(self.entity, self.changed, self.get, self.dependency, initial)
+
+    def estimate(self, initial: bool) -> int:
+        after = 0 if initial else int(self.ctx.state.get_value("work_revision", 0))
+        return len(self.changed(after))

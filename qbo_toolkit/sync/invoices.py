@@ -29,7 +29,7 @@ from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import is_latin1, select
 from ..work.models import Invoice
 from .action import Action
-from .context import RunContext, as_dict
+from .context import RecordStage, as_dict
 from .keys import record_key, split_key
 from .sender import Sender
 from .state import Link
@@ -112,18 +112,15 @@ def plan_invoice(inv: Invoice, link: Link | None, customer: Link | None, *, inte
 
 
 # ============================================================================== the stage
-class InvoiceStage:
-    def __init__(self, ctx: RunContext, sender: Sender) -> None:
-        self.ctx = ctx
-        self.sender = sender
+class InvoiceStage(RecordStage):
+    entity, dependency = "invoice", "customer"
+    sender: Sender
 
-    def candidates(self, initial: bool) -> list[Invoice]:
-        ctx = self.ctx
-        return ctx.candidates("invoice", ctx.store.changed_invoices, ctx.store.get_invoice, "customer", initial)
+    def changed(self, after: int) -> list[Invoice]:
+        return self.ctx.store.changed_invoices(after)
 
-    def estimate(self, initial: bool) -> int:
-        after = 0 if initial else int(self.ctx.state.get_value("work_revision", 0))
-        return len(self.ctx.store.changed_invoices(after))
+    def get(self, work_id: int) -> Invoice | None:
+        return self.ctx.store.get_invoice(work_id)
 
     def run(self, initial: bool, item_ids: dict[int | None, str], payments: Any) -> None:
         """Plan and act on every invoice in play; ``payments`` is the payment stage (an invoice

@@ -24,7 +24,7 @@ from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import select
 from ..work.models import Invoice, Payment
 from .action import Action
-from .context import RunContext, as_dict
+from .context import RecordStage, as_dict
 from .invoices import PARTIAL_LINKS, amount, fingerprint
 from .keys import record_key, split_key
 from .sender import Sender
@@ -89,18 +89,15 @@ def plan_payment(pay: Payment, link: Link | None, inv: Invoice | None, invoice_l
 
 
 # ============================================================================== the stage
-class PaymentStage:
-    def __init__(self, ctx: RunContext, sender: Sender) -> None:
-        self.ctx = ctx
-        self.sender = sender
+class PaymentStage(RecordStage):
+    entity, dependency = "payment", "invoice"
+    sender: Sender
 
-    def candidates(self, initial: bool) -> list[Payment]:
-        ctx = self.ctx
-        return ctx.candidates("payment", ctx.store.changed_payments, ctx.store.get_payment, "invoice", initial)
+    def changed(self, after: int) -> list[Payment]:
+        return self.ctx.store.changed_payments(after)
 
-    def estimate(self, initial: bool) -> int:
-        after = 0 if initial else int(self.ctx.state.get_value("work_revision", 0))
-        return len(self.ctx.store.changed_payments(after))
+    def get(self, work_id: int) -> Payment | None:
+        return self.ctx.store.get_payment(work_id)
 
     def run(self, initial: bool) -> None:
         ctx = self.ctx

@@ -55,6 +55,17 @@ def test_customer_create_read_full_and_sparse_update(conn: Conn) -> None:
     assert Customer.get(created.Id, qb=qb).SyncToken == "2"
 
 
+def test_a_long_display_name_keeps_print_on_check_name_within_its_limit(conn: Conn) -> None:
+    """PrintOnCheckName (at most 110) defaults to the DisplayName (at most 500): cut to its limit, so
+    a later sparse update of another field is not refused on a field the client never sent."""
+    name = unique("Long " + "x" * 115)
+    created = conn.post("customer", {"DisplayName": name}).json()["Customer"]
+    assert created["PrintOnCheckName"] == name[:110]
+    resp = conn.post("customer", {"Id": created["Id"], "SyncToken": created["SyncToken"], "sparse": True,
+                                  "Notes": "changed"})
+    assert resp.status_code == 200, resp.text
+
+
 def test_stale_sync_token_is_refused(conn: Conn) -> None:
     customer = make_customer(conn.qb)
     first, second = Customer.get(customer.Id, qb=conn.qb), Customer.get(customer.Id, qb=conn.qb)
