@@ -662,9 +662,10 @@ class WorkStore:
         except OperationalError as exc:
             if not _is_lock_timeout(exc):
                 raise
+            where = self.url.render_as_string(hide_password=True)
             raise WorkStoreBusy(
-                f"the WORK store {self!r} stayed locked by another program for more than {busy_timeout():.0f} s, "
-                "so nothing was written; try again once that program is done", store=repr(self)) from None
+                f"the WORK store {where} stayed locked by another program for more than {busy_timeout():.0f} s, so "
+                "this transaction was not written; try again once that program is done", store=where) from None
 
     @contextmanager
     def _write(self, conn: Connection | None) -> Iterator[Connection]:
