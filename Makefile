@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	bash scripts/browser-deps.sh
-	$(BIN)/pytest -q -p no:cacheprovider
+	bash scripts/postgres.sh run $(BIN)/pytest -q -p no:cacheprovider
 	bash scripts/nbval.sh
 
 test-fast: $(STAMP)
