@@ -15,8 +15,8 @@
 #
 # Installs Debian's postgresql when /usr/lib/postgresql/*/bin/initdb is missing (apt-get, as
 # scripts/browser-deps.sh does for chromium) and the psycopg driver into .venv when it does not import
-# (pyproject does not list it). As root the server runs as the `postgres` user (initdb and postgres
-# refuse root), otherwise as the caller; the Debian cluster `main` is neither used nor touched.
+# (pyproject lists it in the dev extras; this covers a venv made before). As root the server runs as
+# the `postgres` user (initdb and postgres refuse root), otherwise as the caller; the Debian cluster `main` is neither used nor touched.
 # Idempotent: `start` twice prints the same URL; a directory a killed run left behind is replaced.
 # The manual cluster's directory: QBO_POSTGRES_DIR, else /tmp/qbo-toolkit-postgres-<uid>-<checkout hash>.
 set -euo pipefail

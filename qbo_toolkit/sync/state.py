@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ..errors import QboToolkitError
+from ..work.schema import serialize_ddl
 
 if TYPE_CHECKING:
     from ..work.store import WorkStore
@@ -302,6 +303,7 @@ class SyncState:
             for attempt in (1, 2):
                 try:
                     with self.begin() as conn:
+                        serialize_ddl(conn)
                         metadata.create_all(conn, checkfirst=True)
                     break
                 except (IntegrityError, ProgrammingError, OperationalError):

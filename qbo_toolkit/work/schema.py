@@ -350,6 +350,19 @@ def current_version(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one())
 
 
+#: The PostgreSQL advisory lock that serialises schema changes of the toolkit's tables.
+_DDL_LOCK = 7_215_880_113
+
+
+def serialize_ddl(conn: Connection) -> None:
+    """Make two processes creating or migrating tables at once take turns, until ``conn``'s
+    transaction ends. SQLite's ``BEGIN IMMEDIATE`` (``WorkStore.begin``) already does; PostgreSQL's
+    "create if missing" is not atomic (two sessions both see no table, and the second's CREATE fails
+    on the catalog's unique index), so it takes a transaction-scoped advisory lock."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_DDL_LOCK})")
+
+
 def migrate(
     conn: Connection,
     *,
@@ -370,6 +383,7 @@ def migrate(
     wanted = known if target is None else target
     if not 0 <= wanted <= known:
         raise ValueError(f"target version {wanted} is not between 0 and {known}")
+    serialize_ddl(conn)
     schema_version.create(conn, checkfirst=True)
     current = current_version(conn)
     if current > known:

@@ -539,3 +539,29 @@ def test_a_second_sync_with_wait_runs_after_the_first(pg_world: World, stores: C
     assert two["started_at"] >= one["finished_at"], "the waiting sync started before the first had finished"
     assert w.state.lease_row() is None
     check_consistent(w)
+
+
+OPEN_STORE = """
+import sys
+from qbo_toolkit.sync.state import SyncState
+from qbo_toolkit.work.store import WorkStore
+sys.stdin.readline()  # the start signal: every process opens the store at once
+SyncState(WorkStore(sys.argv[1]), "r1")
+print("opened", flush=True)
+"""
+
+
+def test_processes_opening_a_fresh_database_at_once_all_succeed() -> None:
+    """Two syncs started together on a new PostgreSQL database both create the WORK and sync tables:
+    their DDL takes turns (an advisory lock), so neither fails on the catalog's unique index."""
+    for _ in range(3):
+        with postgres_schema() as url:
+            procs = [subprocess.Popen([sys.executable, "-c", OPEN_STORE, url], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            results = [proc.communicate(timeout=PATIENCE) for proc in procs]
+            for proc, (out, err) in zip(procs, results, strict=True):
+                assert proc.returncode == 0 and out.strip() == "opened", err
