@@ -11,6 +11,8 @@ Exit codes:
       past its busy timeout. Nothing was sent.
 * 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: a sync lets the requests in flight finish,
       records the run as ``interrupted`` and releases the company's lease; run it again to continue.
+      (A sync that stopped because another took over its lease, after it hung past the lease's
+      time-out, exits 75.)
 """
 
 from __future__ import annotations
@@ -209,7 +211,7 @@ def _sync(args: argparse.Namespace) -> int:
                           job=args.job or "qbo-toolkit sync", stop=stop)
     except SyncInterrupted as exc:
         print(f"qbo-toolkit: {exc}", file=sys.stderr)
-        return 128 + (stop.signal or 2)
+        return 128 + stop.signal if stop.signal else EXIT_TRY_LATER  # no signal: it lost the lease
     print(result)
     failed = result.counts.get("failed", 0)
     if failed:
@@ -251,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TRY_LATER
     except SyncInterrupted as exc:
         print(f"qbo-toolkit: {exc}", file=sys.stderr)
-        return 128 + (exc.signal or 2)
+        return 128 + exc.signal if exc.signal else EXIT_TRY_LATER
     except (AuthError, ConfigError, QboError, QboToolkitError) as exc:
         print(f"qbo-toolkit: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ explorer) never take the lease.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -38,6 +39,8 @@ from ..errors import SyncBusy, SyncInterrupted
 from .state import SyncState
 
 __all__ = ["HEARTBEAT", "TTL", "Lease", "describe_holder", "holder_alive"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds between heartbeats, and how old a heartbeat may be before the lease is free.
 HEARTBEAT: Final = 10.0
@@ -165,7 +168,11 @@ class Lease:
             self._thread = None
         if self.held:
             self.held = False
-            self.state.drop_lease(self.owner)
+            try:
+                self.state.drop_lease(self.owner)
+            except Exception:  # the store is locked or gone: never mask the run's own outcome
+                log.warning("the sync lease of %s could not be released; it expires %.0f s after its last "
+                            "heartbeat (at once if this process ends)", self.state.realm, self.ttl)
 
     def __enter__(self) -> Lease:
         self.acquire()
