@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from synckit import SETTINGS, World, check_consistent, open_world
 
 from qbo_toolkit.errors import SyncBusy, SyncInterrupted
@@ -429,6 +430,41 @@ def test_a_stop_flag_interrupts_an_in_process_run(tmp_path: Path, monkeypatch: p
             engine.run()
         timer.join()
         assert w.state.runs()[0]["status"] == "interrupted"
+        assert w.sync().status == "ok"
+        check_consistent(w)
+    finally:
+        world.__exit__(None, None, None)
+
+
+def test_a_run_that_lost_its_lease_stops_before_sending_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync that hung past its lease's time-out finds, at its next heartbeat, that another took the
+    lease over: it stops between records instead of sending beside the new holder."""
+    world, w = payments_pending(tmp_path, monkeypatch, latency=30.0)
+    try:
+        engine = SyncEngine(w.store, w.conn.client, SETTINGS)
+        outcome: list[BaseException] = []
+        mark = w.log_mark()
+
+        def run() -> None:
+            try:
+                engine.run()
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_until(lambda: engine.ctx is not None and len(w.data_requests(mark)) >= 2, what="the run to send")
+        ctx = engine.ctx
+        assert ctx is not None and ctx.lease is not None
+        with w.store.begin() as conn:  # it expired and another sync took it over
+            conn.execute(sa.text("UPDATE sync_lease SET owner = 'another-sync'"))
+        assert ctx.lease.beat() is False
+        thread.join(timeout=300)
+        assert outcome and isinstance(outcome[0], SyncInterrupted), outcome
+        assert "took over" in str(outcome[0])
+        assert w.state.runs()[0]["status"] == "interrupted"
+        with w.store.begin() as conn:  # the new holder finished and let go
+            conn.execute(sa.text("DELETE FROM sync_lease"))
         assert w.sync().status == "ok"
         check_consistent(w)
     finally:
