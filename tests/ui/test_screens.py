@@ -39,8 +39,11 @@ from uikit import (
 from qbo_toolkit.auth.tokens import TokenStore
 from qbo_toolkit.connection import Binding
 from qbo_toolkit.emulator import EmulatorServer
+from qbo_toolkit.errors import SyncBusy
 from qbo_toolkit.qbo.transport import reset_limiters
 from qbo_toolkit.settings import Settings
+from qbo_toolkit.sync.api import run_sync
+from qbo_toolkit.sync.lease import Lease
 from qbo_toolkit.sync.state import SyncState
 from qbo_toolkit.ui import App
 from qbo_toolkit.work.demo import generate_demo
@@ -591,6 +594,34 @@ def test_preview_is_a_dry_run(synced_app: App, emu: EmulatorServer) -> None:
     screen.sync_button.click()
     assert app.status.wait(WAIT)
     assert app.status.last_result is not None and app.status.last_result.counts["customer.update.ok"] >= 1
+
+
+def test_a_sync_running_elsewhere_is_shown_and_sync_now_waits_for_it(synced_app: App) -> None:
+    """Another process (the nightly job, another browser tab) holds the company's lease: the screen
+    says who, since when and how far it got, disables Sync now and Preview, and brings them back once
+    that sync has finished."""
+    app = synced_app
+    screen = app.status_screen
+    app.status.watch_interval = 0.05
+    other = Lease(SyncState(app.ctx.store, emu_realm(app)), job="nightly job")
+    assert other.try_acquire() is None
+    other.progress(stage="invoices", done=120, total=500)
+    assert other.beat()
+    try:
+        screen.refresh()
+        text = text_of(screen.elsewhere_html.value)
+        assert "running elsewhere" in text and "nightly job" in text and "120 of 500 records (invoices)" in text
+        assert visible(screen.elsewhere_html)
+        assert screen.sync_button.disabled and screen.preview_button.disabled
+        with pytest.raises(SyncBusy):  # headless: the same call a click makes stops with the sentence
+            run_sync(app.status.settings(), store=app.ctx.store, conn=app.ctx.live())
+    finally:
+        other.release()
+    wait_for(lambda: not screen.sync_button.disabled, what="Sync now to come back")
+    assert not visible(screen.elsewhere_html)
+    screen.sync_button.click()
+    assert app.status.wait(WAIT)
+    assert app.status.last_result is not None and app.status.last_result.status == "ok"
 
 
 def test_disconnect_asks_first_then_revokes_keeps_history_and_reconnects(
