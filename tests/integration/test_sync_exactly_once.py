@@ -219,6 +219,22 @@ def test_a_lease_without_heartbeat_expires_and_a_fresh_one_is_named(tmp_path: Pa
         assert w.sync().status == "ok"  # a holder silent for longer than the TTL has died
 
 
+def test_reconcile_runs_beside_a_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconciliation only reads: it neither waits for nor blocks a sync holding the lease."""
+    from qbo_toolkit.recon import reconcile_live
+
+    with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 5}) as w:
+        w.sync()
+        holder = Lease(w.state, job="nightly job")
+        holder.acquire()
+        try:
+            result = reconcile_live(w.conn, w.store, as_of=date(2026, 6, 30), settings=SETTINGS)
+            assert result is not None
+            assert current_sync(store=w.store, realm=w.realm) is not None  # still the sync's
+        finally:
+            holder.release()
+
+
 # ------------------------------------------------------------------------------------------------
 # Keys of the record, and the second line of defence
 # ------------------------------------------------------------------------------------------------
