@@ -510,8 +510,11 @@ class CustomerStage:
             elif ctx.settings.name_policy == "fix" and attempt < 9:
                 retry.append(Action("create", "customer", "to_qbo", work_id, None, {}, "name taken"))
             else:
-                self.result(op, BatchResult(op.key, False, None, DuplicateName(
-                    "Duplicate Name Exists Error", code="6240", entity="Customer", record=op.key)))
+                name = str(op.payload.get("DisplayName", ""))
+                ctx.fail("customer", "to_qbo", "create", work_id,
+                         f"client {work_id}: the name {name!r} is already used in QuickBooks by {self._holder(name)} "
+                         "(active or not), which qbo-toolkit did not create for this client; rename the client, or "
+                         "set name_policy to 'fix' to add a suffix", field="display_name", refused_key=op.key)
         if retry:
             self._create_customers(retry, clients, ctx.state.links("customer"), attempt + 1)
 
@@ -550,6 +553,21 @@ class CustomerStage:
             ctx.clear_pending(conn, "customer", work_id)
 
     # ------------------------------------------------------------------ finding its own
+    def _holder(self, name: str) -> str:
+        """Who holds a DisplayName in QBO (customers, vendors and employees share them)."""
+        ctx = self.ctx
+        for entity in ("Customer", "Vendor", "Employee"):
+            try:
+                found = ctx.client.find_by_name(entity, "DisplayName", name)
+            except QboError:
+                continue
+            if found is not None:
+                qbo_id = str(as_dict(found).get("Id"))
+                linked = ctx.state.links("customer", qbo_ids=[qbo_id]) if entity == "Customer" else {}
+                whose = f" (linked to WORK client {next(iter(linked))})" if linked else ""
+                return f"{entity.lower()} {qbo_id}{whose}"
+        return "another customer, vendor or employee"
+
     def find(self, ops: Sequence[BatchOp]) -> dict[str, dict[str, Any]]:
         """The customers these creates made, if QBO has them: one of the name that was sent, not
         linked to another client, holding exactly the values that were sent."""

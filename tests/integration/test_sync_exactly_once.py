@@ -516,6 +516,17 @@ def test_a_run_with_failures_never_says_nothing_to_do(tmp_path: Path, monkeypatc
         assert "still not in QuickBooks" in text and f"customer {w.awkward('colon')}:" in text
 
 
+def test_a_name_held_in_qbo_by_someone_else_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 5}) as w:
+        result = w.sync()
+        names = {c.display_name: c.id for c in w.store.clients()}
+        texts = {e.work_id: e.message for e in w.activity(result, outcome="failed") if e.entity == "customer"}
+        vendor = texts[names["Cal Telephone"]]
+        employee = texts[names["Emily Platt"]]
+        assert "already used in QuickBooks by vendor " in vendor and "did not create" in vendor, vendor
+        assert "already used in QuickBooks by employee " in employee, employee
+
+
 def test_doctor_finds_and_repairs_a_duplicate_and_a_lost_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from qbo_toolkit.sync.doctor import doctor
 
