@@ -68,4 +68,5 @@ class ItemStage:
                 with ctx.begin() as conn:
                     ctx.state.save_link(conn, "item", item.id, str(qbo["Id"]),
                                         sync_token=str(qbo.get("SyncToken", "0")), work_version=item.version)
+                    ctx.clear_pending(conn, "item", item.id)  # an earlier attempt's failure is over
         return out

@@ -287,3 +287,4 @@ class PaymentStage(RecordStage):
                                 work_version=pay.version, fingerprint=link.fingerprint, state="deleted")
             ctx.note(conn, entity="payment", direction="to_qbo", action="delete", outcome="ok", work_id=pay.id,
                      qbo_id=link.qbo_id, message=f"deleted payment in QuickBooks: {reason}")
+            ctx.clear_pending(conn, "payment", pay.id)  # an earlier attempt's failure is over

@@ -516,6 +516,27 @@ def test_a_run_with_failures_never_says_nothing_to_do(tmp_path: Path, monkeypatc
         assert "still not in QuickBooks" in text and f"customer {w.awkward('colon')}:" in text
 
 
+def test_a_delete_that_goes_through_after_a_failed_attempt_closes_the_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server-kills check found it: a payment delete that failed (no reply) and went through in a
+    later run left its failure open, so the record read as stuck although QBO and WORK agreed."""
+    with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 6}) as w:
+        w.sync()
+        work_id = next(iter(w.state.links("payment")))
+        run_id = w.state.start_run("incremental", dry_run=False)
+        with w.store.begin() as conn:  # what the failed attempt left: an open failure, pending for the next run
+            w.state.record(conn, run_id, entity="payment", direction="to_qbo", action="delete", outcome="failed",
+                           work_id=work_id, message="payment: no reply after 6 attempts")
+            w.state.set_value(conn, "pending:payment", [work_id])
+        w.state.finish_run(run_id, "failed", {})
+        w.store.delete_payment(work_id)
+        result = w.sync()
+        assert result.counts["payment.delete.ok"] == 1
+        assert [e for e in w.state.open_failures() if e.entity == "payment" and e.work_id == work_id] == []
+        assert work_id not in w.state.get_value("pending:payment", [])
+        check_consistent(w)
+
+
 def test_a_name_held_in_qbo_by_someone_else_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 5}) as w:
         result = w.sync()
