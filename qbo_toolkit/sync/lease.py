@@ -171,7 +171,7 @@ class Lease:
             try:
                 self.state.drop_lease(self.owner)
             except Exception:  # the store is locked or gone: never mask the run's own outcome
-                log.warning("the sync lease of %s could not be released; it expires %.0f s after its last "
+                log.info("the sync lease of %s could not be released; it expires %.0f s after its last "
                             "heartbeat (at once if this process ends)", self.state.realm, self.ttl)
 
     def __enter__(self) -> Lease:

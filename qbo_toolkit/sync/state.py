@@ -504,8 +504,9 @@ class SyncState:
     def runs(self, limit: int = 50, *, kinds: Iterable[str] | None = SYNC_RUNS) -> list[dict[str, Any]]:
         """The newest runs first: sync runs by default, ``kinds=None`` for every kind (imports too).
 
-        A sync run still marked ``running`` that does not hold the realm's lease was left by a
-        process that died: it is shown as ``interrupted`` (the next sync records it so).
+        A sync run still marked ``running`` that does not hold the realm's live lease (none, another
+        run's, or one whose holder died) was left by a process that died or could not record its
+        end: it is shown as ``interrupted`` (the next sync records it so).
         """
         query = sa.select(runs_table).where(runs_table.c.realm == self.realm)
         if kinds is not None:
@@ -517,7 +518,11 @@ class SyncState:
             data = dict(row._mapping)
             data["counts"] = json.loads(row.counts) if row.counts else {}
             if data["status"] == "running" and data["kind"] in SYNC_RUNS:
-                lease = lease if lease is not None else (self.lease_row() or {})
+                if lease is None:
+                    from .lease import holder_alive  # the lease's policy; it imports this module
+
+                    row = self.lease_row()
+                    lease = row if row is not None and holder_alive(row) else {}
                 if lease.get("run_id") != data["id"]:
                     data["status"] = "interrupted"
             out.append(data)

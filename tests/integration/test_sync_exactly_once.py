@@ -186,11 +186,11 @@ def test_a_dead_holders_lease_is_free_and_its_run_shows_interrupted(tmp_path: Pa
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     with open_world(tmp_path, monkeypatch, demo={"clients": 20, "invoices": 20, "payments": 5}) as w:
         state = w.state
-        run_id = state.start_run("incremental", dry_run=False)
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
         lease = Lease(state, job="a killed job")
         assert lease.try_acquire() is None
+        run_id = state.start_run("incremental", dry_run=False)  # as a sync does: the lease first, then its run
         lease.attach(run_id)
         state.touch_lease(lease.owner, pid=dead.pid)  # as if that process had held it and died
         assert [r["status"] for r in state.runs() if r["id"] == run_id] == ["interrupted"]  # shown so at once
