@@ -343,7 +343,8 @@ def bulk_in_sync(store: Any, summary: Any, emu: Any) -> dict[str, int]:
     from qbo_toolkit.mapping import invoices as imap
     from qbo_toolkit.mapping.names import check_display_name
     from qbo_toolkit.qbo.client import _dumps
-    from qbo_toolkit.sync.engine import _amount, _fingerprint
+    from qbo_toolkit.sync.invoices import amount as _amount
+    from qbo_toolkit.sync.invoices import fingerprint as _fingerprint
     from qbo_toolkit.sync.plan import plan_customers, plan_invoice
     from qbo_toolkit.sync.state import Link, SyncState, activity_table, links_table
 

@@ -201,14 +201,18 @@ def _sync(args: argparse.Namespace) -> int:
     settings = args.settings or params.get("settings")
     if isinstance(settings, str) and args.params and not Path(settings).is_absolute():
         settings = str((Path(args.params).parent / settings).resolve()) if not Path(settings).exists() else settings
+    try:
+        wait = max(0.0, args.wait or float(params.get("wait") or 0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{args.params}: wait must be a number of seconds, not {params.get('wait')!r}",
+                          path=args.params, key="wait") from None
     stop = StopFlag()
     _stop_on_signals(stop)
     try:
         result = run_sync(settings, store=args.work_db or params.get("work_db"),
                           dry_run=args.dry_run or bool(params.get("dry_run", False)),
                           progress=not args.no_progress and bool(params.get("progress", True)),
-                          wait=max(0.0, args.wait or float(params.get("wait") or 0)),
-                          job=args.job or "qbo-toolkit sync", stop=stop)
+                          wait=wait, job=args.job or "qbo-toolkit sync", stop=stop)
     except SyncInterrupted as exc:
         print(f"qbo-toolkit: {exc}", file=sys.stderr)
         return 128 + stop.signal if stop.signal else EXIT_TRY_LATER  # no signal: it lost the lease

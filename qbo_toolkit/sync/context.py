@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..errors import QboError, SyncInterrupted
-from ..qbo.client import QboClient, entity_class
+from ..qbo.client import BatchResult, QboClient, entity_class
 from ..settings import Settings
 from ..work.store import WorkStore
 from .action import Action
@@ -34,9 +34,11 @@ from .lease import Lease
 from .progress import RecordOutcome, Reporter
 from .state import Collision, Link, SyncState
 
-__all__ = ["ENTITIES", "RecordStage", "RunContext", "StopFlag", "as_dict"]
+__all__ = ["ENTITIES", "PARTIAL_LINKS", "RecordStage", "RunContext", "StopFlag", "as_dict"]
 
 ENTITIES = ("customer", "item", "invoice", "payment")
+#: Up to this many records in play, a stage reads their links by key instead of the whole id map.
+PARTIAL_LINKS = 20_000
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
@@ -147,6 +149,12 @@ class RunContext:
         entity, work_id, version, _ = split_key(key)
         count = self.state.note_refusal(conn, entity, work_id, version)
         self._refusals.setdefault(entity, {})[work_id] = (version, count)
+
+    def adopted_result(self, key: str, doc: dict[str, Any]) -> BatchResult:
+        """The answer to record for the create ``key`` whose record was found in QBO (an earlier
+        request's, its answer lost): the stage's handler links it and logs it as found, not created."""
+        self.adopted.add(key)
+        return BatchResult(key, True, doc, None)
 
     # ------------------------------------------------------------------ the activity log
     def note(self, conn: Any, *, entity: str, direction: str, action: str, outcome: str,

@@ -505,8 +505,7 @@ class CustomerStage:
             work_id = split_key(op.key)[1]
             if op.key in found:
                 with ctx.recording():
-                    ctx.adopted.add(op.key)
-                    self.result(op, BatchResult(op.key, True, found[op.key], None))
+                    self.result(op, ctx.adopted_result(op.key, found[op.key]))
             elif ctx.settings.name_policy == "fix" and attempt < 9:
                 retry.append(Action("create", "customer", "to_qbo", work_id, None, {}, "name taken"))
             else:

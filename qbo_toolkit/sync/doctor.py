@@ -80,9 +80,10 @@ class DoctorReport:
 
     @property
     def consistent_after(self) -> bool:
-        """True when nothing is left to mend (nothing found, or everything found repaired; records
-        that only wait for the next sync count as consistent)."""
-        return all(f.repaired or f.kind == "waiting" for f in self.findings)
+        """True when the id map, QuickBooks and WORK agree now: nothing found, or everything found
+        repaired. Records that wait for the next sync (unanswered requests, parked records) do not
+        agree yet: they count as left, though only a sync finishes them."""
+        return all(f.repaired for f in self.findings)
 
     def __str__(self) -> str:
         what = ", ".join(f"{n} {k}" for k, n in sorted(self.checked.items()))
@@ -90,13 +91,17 @@ class DoctorReport:
         if not self.findings:
             return f"{head}\n  the id map, QuickBooks and WORK agree"
         lines = [head, *(f"  - {f.line()}" for f in self.findings)]
-        left = [f for f in self.findings if not f.repaired and f.kind != "waiting"]
+        left = [f for f in self.findings if not f.repaired]
+        mendable = [f for f in left if f.repair is not None and not f.error]
+        waiting = [f for f in left if f.kind == "waiting"]
         if not left:
-            lines.append("  nothing left to mend" + (" (after the repairs)" if self.repair else ""))
-        elif self.repair:
-            lines.append(f"  {len(left)} finding(s) left")
+            lines.append("  nothing left to mend (after the repairs)")
+        elif mendable and not self.repair:
+            lines.append(f"  {len(left)} finding(s); run `qbo-toolkit doctor --repair` to mend {len(mendable)}")
         else:
-            lines.append(f"  {len(left)} finding(s); run `qbo-toolkit doctor --repair` to mend the ones it can")
+            lines.append(f"  {len(left)} finding(s) left")
+        if waiting:
+            lines.append("  records waiting for the next sync: run `qbo-toolkit sync`, then the doctor again")
         return "\n".join(lines)
 
 

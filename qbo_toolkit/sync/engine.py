@@ -49,8 +49,8 @@ from ..settings import Settings, SettingsError
 from ..work.store import WorkStore
 from .action import Action
 from .context import ENTITIES, RunContext, StopFlag
-from .customers import CustomerStage, fix_name
-from .invoices import InvoiceStage, amount, fingerprint
+from .customers import CustomerStage
+from .invoices import InvoiceStage
 from .items import ItemStage
 from .lease import Lease
 from .payments import PaymentStage
@@ -58,11 +58,7 @@ from .progress import NullReporter, Reporter
 from .sender import Sender
 from .state import SyncState
 
-__all__ = ["SyncEngine", "SyncResult", "fix_name", "summarize"]
-
-# kept for callers of version one (benchmarks): the payload fingerprint and the log's money format
-_fingerprint = fingerprint
-_amount = amount
+__all__ = ["SyncEngine", "SyncResult"]
 
 #: How many outstanding records a summary names before it says "and N more".
 NAMED = 10
@@ -357,6 +353,3 @@ class SyncEngine:
                 lines.append(f"{len(parked)} {entity} record(s) wait for a check of whose QuickBooks record they hold")
         return lines
 
-
-def summarize(actions: Iterable[Action]) -> Counter[str]:
-    return Counter(f"{a.entity}.{a.kind}" for a in actions)

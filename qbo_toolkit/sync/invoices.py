@@ -16,6 +16,8 @@ shows the Id now holds another invoice parks it too: neither is written over.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -29,21 +31,17 @@ from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import is_latin1, select
 from ..work.models import Invoice
 from .action import Action
-from .context import RecordStage, as_dict
+from .context import PARTIAL_LINKS, RecordStage, as_dict
 from .keys import record_key, split_key
 from .sender import Sender
 from .state import Link
 
 __all__ = ["InvoiceStage", "fingerprint", "plan_invoice"]
 
-#: Up to this many records in play, a stage reads their links by key instead of the whole id map.
-PARTIAL_LINKS = 20_000
-
-
 def fingerprint(payload: Mapping[str, Any]) -> str:
-    import hashlib
-    import json
-
+    """The hash of a payload as sent (kept in the id map: an update is sent only when it changed).
+    Not :func:`qbo_toolkit.mapping.fingerprint`, which hashes compared values under a version tag:
+    the links already stored hold this one."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -225,8 +223,7 @@ class InvoiceStage(RecordStage):
             number = str(op.payload.get("DocNumber", ""))
             if op.key in found:
                 with ctx.recording():
-                    ctx.adopted.add(op.key)
-                    self.result(op, BatchResult(op.key, True, found[op.key], None))
+                    self.result(op, ctx.adopted_result(op.key, found[op.key]))
                 continue
             holder = others.get(number)
             if holder is not None:

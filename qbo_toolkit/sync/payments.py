@@ -24,8 +24,8 @@ from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import select
 from ..work.models import Invoice, Payment
 from .action import Action
-from .context import RecordStage, as_dict
-from .invoices import PARTIAL_LINKS, amount, fingerprint
+from .context import PARTIAL_LINKS, RecordStage, as_dict
+from .invoices import amount, fingerprint
 from .keys import record_key, split_key
 from .sender import Sender
 from .state import Link

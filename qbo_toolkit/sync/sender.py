@@ -149,9 +149,9 @@ class Sender:
                 if isinstance(results, QboValidationError):
                     # refused as a whole (a batch-level fault): nothing ran; plan the records afresh
                     for op in unit.ops:
-                        text, element = ctx.error_text(results, f"{split_key(op.key)[0]} {split_key(op.key)[1]}")
-                        _, work_id, _, _ = split_key(op.key)
-                        ctx.fail(split_key(op.key)[0], "to_qbo", op.op, work_id, text, field=element, pending=True,
+                        entity, work_id, _, _ = split_key(op.key)
+                        text, element = ctx.error_text(results, f"{entity} {work_id}")
+                        ctx.fail(entity, "to_qbo", op.op, work_id, text, field=element, pending=True,
                                  refused_key=op.key)
                     answered.append(unit.rid)
                     continue
@@ -198,8 +198,7 @@ class Sender:
             with ctx.recording() as conn:
                 for op in ops:
                     if op.key in found:
-                        ctx.adopted.add(op.key)
-                        handle(op, BatchResult(op.key, True, found[op.key], None))
+                        handle(op, ctx.adopted_result(op.key, found[op.key]))
                 if replacement is not None:
                     ctx.state.add_outbox_many(conn, [(replacement.rid, replacement.kind, _outbox_body(rest))])
                 ctx.state.clear_outbox_many(conn, [rid])

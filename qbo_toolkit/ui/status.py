@@ -183,7 +183,10 @@ class StatusController:
             def watch() -> None:
                 try:
                     while not stop.wait(self.watch_interval):
-                        row = self.guard(self.elsewhere, clear=False)
+                        try:
+                            row = self.elsewhere()
+                        except Exception:  # noqa: S112 - the store is busy or unreachable: unknown is not "free"
+                            continue
                         if self.on_elsewhere is not None:
                             self.guard(self.on_elsewhere, row, clear=False)
                         if row is None:

@@ -42,7 +42,8 @@ def _without_ids(doc: dict[str, Any]) -> dict[str, Any]:
 def _state(bench: ModuleType, workdir: Path, *, bulk: bool) -> dict[str, Any]:
     from qbo_toolkit.mapping import invoices as imap
     from qbo_toolkit.qbo.query import select
-    from qbo_toolkit.sync.engine import SyncEngine, _fingerprint
+    from qbo_toolkit.sync.engine import SyncEngine
+    from qbo_toolkit.sync.invoices import fingerprint as _fingerprint
     from qbo_toolkit.work.demo import generate_demo
     from qbo_toolkit.work.store import WorkStore
 

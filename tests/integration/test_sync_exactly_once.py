@@ -21,7 +21,6 @@ by ``check_consistent``: QBO read over HTTP and the WORK store read directly.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -29,6 +28,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -76,15 +77,15 @@ def no_traceback(*texts: str) -> None:
         assert "Traceback (most recent call last)" not in text, text
 
 
-def payments_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, latency: float = 0.0) -> Any:
+@contextmanager
+def payments_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, latency: float = 0.0) -> Iterator[World]:
     """A world whose invoices are in QBO and whose payments (100) wait to be sent; then each request
     takes about ``latency`` service seconds (60 a real second), so a run lasts long enough to meet."""
-    world = open_world(tmp_path, monkeypatch, demo=DEMO, access_ttl=10**7)
-    w = world.__enter__()
-    assert w.sync(INVOICES_ONLY).status == "ok"
-    w.emu.emulator.config.latency_mean = latency
-    w.emu.emulator.config.latency_jitter = latency / 3
-    return world, w
+    with open_world(tmp_path, monkeypatch, demo=DEMO, access_ttl=10**7) as w:
+        assert w.sync(INVOICES_ONLY).status == "ok"
+        w.emu.emulator.config.latency_mean = latency
+        w.emu.emulator.config.latency_jitter = latency / 3
+        yield w
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,8 +97,7 @@ def test_two_sync_processes_at_once_send_each_payment_once(tmp_path: Path, monke
     """The issue's scenario: two syncs started together with payments pending. Whether their runs
     overlap depends on the machine (a busy one may start the second after the first ended); every
     outcome must leave each payment in QBO once, and a sync that found the other running says so."""
-    world, w = payments_pending(tmp_path, monkeypatch, latency=120.0)
-    try:
+    with payments_pending(tmp_path, monkeypatch, latency=120.0) as w:
         procs = [start_cli(w, "--job", "nightly job"), start_cli(w, "--job", "nightly job")]  # no --wait
         outs = [p.communicate(timeout=300) for p in procs]
         for proc, (out, err) in zip(procs, outs, strict=True):
@@ -108,15 +108,12 @@ def test_two_sync_processes_at_once_send_each_payment_once(tmp_path: Path, monke
         assert 0 in [p.returncode for p in procs]
         check_consistent(w)  # every payment in QBO exactly once, balances equal
         assert w.sync().counts["ok"] == 0
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_a_sync_started_while_another_holds_the_lease_stops_with_75(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Deterministic: the test itself holds the company's lease, as a running sync would."""
-    world, w = payments_pending(tmp_path, monkeypatch)
-    try:
+    with payments_pending(tmp_path, monkeypatch) as w:
         holder = Lease(w.state, job="nightly job", company="the company")
         holder.acquire()
         try:
@@ -135,13 +132,10 @@ def test_a_sync_started_while_another_holds_the_lease_stops_with_75(tmp_path: Pa
         no_traceback(out, err)
         assert waiting.returncode == 0, err
         check_consistent(w)
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_a_second_sync_with_wait_runs_after_the_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    world, w = payments_pending(tmp_path, monkeypatch, latency=20.0)
-    try:
+    with payments_pending(tmp_path, monkeypatch, latency=20.0) as w:
         procs = [start_cli(w, "--wait", "300") for _ in range(3)]  # three at once, each waits its turn
         outs = [p.communicate(timeout=400) for p in procs]
         for proc, (out, err) in zip(procs, outs, strict=True):
@@ -150,15 +144,12 @@ def test_a_second_sync_with_wait_runs_after_the_first(tmp_path: Path, monkeypatc
         check_consistent(w)
         runs = [r for r in w.state.runs() if not r["dry_run"]]
         assert {r["status"] for r in runs} == {"ok"}
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_two_threads_of_one_process_do_not_sync_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two browser tabs of the app are two kernels; two Sync now in one kernel are two threads: the
     lease holds either way (its owner is the run, not the process)."""
-    world, w = payments_pending(tmp_path, monkeypatch, latency=30.0)
-    try:
+    with payments_pending(tmp_path, monkeypatch, latency=30.0) as w:
         outcomes: list[Any] = []
         together = threading.Barrier(2)
 
@@ -178,8 +169,6 @@ def test_two_threads_of_one_process_do_not_sync_at_once(tmp_path: Path, monkeypa
         assert len(outcomes) == 2 and len(busy) == 1, outcomes
         assert "started by tab on" in str(busy[0])
         check_consistent(w)
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_a_dead_holders_lease_is_free_and_its_run_shows_interrupted(tmp_path: Path,
@@ -243,8 +232,7 @@ def test_reconcile_runs_beside_a_sync(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_a_write_has_the_same_key_whoever_sends_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs that would send the same change send the same requestid: here a run that lost its
     outbox (another process never saw it) sends exactly the keys the first run sent."""
-    world, w = payments_pending(tmp_path, monkeypatch)
-    try:
+    with payments_pending(tmp_path, monkeypatch) as w:
         from test_sync_resilience import Crash, CrashingEngine
 
         engine = CrashingEngine(w.store, w.conn.client, SETTINGS, entity="Payment", when="before", kind="single")
@@ -260,8 +248,6 @@ def test_a_write_has_the_same_key_whoever_sends_it(tmp_path: Path, monkeypatch: 
         sent = {e["query"].get("requestid") for e in w.data_requests(mark)}
         assert kept <= sent, "the same changes went with other requestids"
         check_consistent(w)
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_keys_are_of_the_record_and_its_attempt() -> None:
@@ -415,8 +401,7 @@ def test_a_record_deleted_in_qbo_while_its_change_waited_is_parked(tmp_path: Pat
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_the_sync_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: int, code: int) -> None:
-    world, w = payments_pending(tmp_path, monkeypatch, latency=60.0)
-    try:
+    with payments_pending(tmp_path, monkeypatch, latency=60.0) as w:
         proc = start_cli(w)
         mark = w.log_mark()
         wait_until(lambda: len(w.data_requests(mark)) >= 3 or proc.poll() is not None, what="requests")
@@ -429,13 +414,10 @@ def test_a_signal_stops_the_sync_cleanly(tmp_path: Path, monkeypatch: pytest.Mon
         assert current_sync(store=w.store, realm=w.realm) is None, "the lease was not released"
         assert w.sync().status == "ok"
         check_consistent(w)
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_a_stop_flag_interrupts_an_in_process_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    world, w = payments_pending(tmp_path, monkeypatch, latency=30.0)
-    try:
+    with payments_pending(tmp_path, monkeypatch, latency=30.0) as w:
         stop = StopFlag()
         engine = SyncEngine(w.store, w.conn.client, SETTINGS, stop=stop)
         mark = w.log_mark()
@@ -448,15 +430,12 @@ def test_a_stop_flag_interrupts_an_in_process_run(tmp_path: Path, monkeypatch: p
         assert w.state.runs()[0]["status"] == "interrupted"
         assert w.sync().status == "ok"
         check_consistent(w)
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_a_run_that_lost_its_lease_stops_before_sending_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sync that hung past its lease's time-out finds, at its next heartbeat, that another took the
     lease over: it stops between records instead of sending beside the new holder."""
-    world, w = payments_pending(tmp_path, monkeypatch, latency=30.0)
-    try:
+    with payments_pending(tmp_path, monkeypatch, latency=30.0) as w:
         engine = SyncEngine(w.store, w.conn.client, SETTINGS)
         outcome: list[BaseException] = []
         mark = w.log_mark()
@@ -483,8 +462,6 @@ def test_a_run_that_lost_its_lease_stops_before_sending_more(tmp_path: Path, mon
             conn.execute(sa.text("DELETE FROM sync_lease"))
         assert w.sync().status == "ok"
         check_consistent(w)
-    finally:
-        world.__exit__(None, None, None)
 
 
 def test_a_work_store_locked_too_long_is_a_sentence_and_exit_75(tmp_path: Path,
@@ -589,4 +566,9 @@ def test_cli_doctor_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         fixed = subprocess.run([QBO_TOOLKIT, "doctor", "--repair", "--work-db", w.url], capture_output=True, text=True,
                                timeout=120)
         assert fixed.returncode == 0 and "repaired" in fixed.stdout, (fixed.stdout, fixed.stderr)
-        assert json.dumps(fixed.stdout)  # printable
+        with w.store.begin() as conn:  # a request still without an answer: not in agreement yet
+            w.state.add_outbox(conn, "qt1-planted-waiting", "single", [
+                {"op": "create", "entity": "Payment", "payload": {}, "key": record_key("payment", 1, 1, "create")}])
+        waiting = subprocess.run([QBO_TOOLKIT, "doctor", "--work-db", w.url], capture_output=True, text=True,
+                                 timeout=120)
+        assert waiting.returncode == 1 and "waiting for the next sync" in waiting.stdout, waiting.stdout
