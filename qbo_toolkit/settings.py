@@ -35,6 +35,7 @@ from typing import Any, Literal
 import yaml
 
 from .errors import ConfigError
+from .yamlio import NoDatesLoader
 
 __all__ = ["ConflictPolicy", "NamePolicy", "Settings", "SettingsError", "load_settings"]
 
@@ -59,16 +60,6 @@ class SettingsError(ConfigError):
 def looks_like_secret(key: object) -> bool:
     """A settings or parameters key that names a credential (never allowed in those files)."""
     return bool(_SECRET_KEY.search(str(key))) or str(key).lower() == "client_id"
-
-
-class NoDatesLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without the timestamp resolver: dates stay strings, parsed explicitly."""
-
-
-NoDatesLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 def _parse_date(value: Any, name: str) -> date | None:
