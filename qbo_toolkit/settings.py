@@ -37,7 +37,8 @@ import yaml
 from .errors import ConfigError
 from .yamlio import NoDatesLoader
 
-__all__ = ["ConflictPolicy", "NamePolicy", "Settings", "SettingsError", "load_settings"]
+__all__ = ["ConflictPolicy", "NamePolicy", "Settings", "SettingsError", "SettingsSource", "home_settings_path",
+           "load_settings", "resolve_settings"]
 
 ConflictPolicy = Literal["qbo_wins", "work_wins", "newest_wins"]
 NamePolicy = Literal["report", "fix"]
@@ -186,7 +187,10 @@ class Settings:
         return cls.from_mapping(data, path=str(path))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml())
+        from .files import private_dir, write_private_text
+
+        private_dir(Path(path).parent)
+        write_private_text(path, self.to_yaml())
 
 
 def load_settings(source: str | Path | Mapping[str, Any] | Settings | None) -> Settings:
@@ -198,3 +202,72 @@ def load_settings(source: str | Path | Mapping[str, Any] | Settings | None) -> S
     if isinstance(source, Mapping):
         return Settings.from_mapping(source)
     return Settings.from_yaml(source)
+
+
+# -- one settings source ------------------------------------------------------------------------------
+
+def home_settings_path() -> Path:
+    """Where the app's Enable Integration saves the settings, and where every job reads them from."""
+    from .paths import toolkit_home
+
+    return toolkit_home() / "settings.yaml"
+
+
+@dataclass(frozen=True)
+class SettingsSource:
+    """Settings and where they came from: reports, summary.json and run records state both.
+
+    ``origin`` is ``app`` (the toolkit home's settings.yaml, what the app saved), ``file`` (a file
+    named explicitly), ``inline`` (a mapping in the parameters) or ``defaults`` (none anywhere)."""
+
+    settings: Settings
+    origin: str
+    path: Path | None = None
+    sha256: str | None = None
+
+    def describe(self) -> str:
+        if self.origin == "defaults":
+            return ("the default settings (no settings file: enable the integration in the app, or name one "
+                    "with settings:)")
+        if self.origin == "inline":
+            return f"settings given inline in the parameters (sha256 {self.sha256[:12] if self.sha256 else '?'})"
+        label = "the app's settings" if self.origin == "app" else "settings"
+        return f"{label} {self.path} (sha256 {self.sha256[:12] if self.sha256 else '?'})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"origin": self.origin, "path": str(self.path) if self.path else None, "sha256": self.sha256}
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def resolve_settings(source: str | Path | Mapping[str, Any] | Settings | SettingsSource | None = None, *,
+                     required: bool = False) -> SettingsSource:
+    """The settings a job uses: ``source`` when given, else what the app saved in the toolkit home.
+
+    With nothing given and nothing saved, ``required`` (a sync) refuses with a sentence; otherwise
+    the defaults are used and :meth:`SettingsSource.describe` says so."""
+    if isinstance(source, SettingsSource):
+        return source
+    if isinstance(source, Settings):
+        return SettingsSource(source, "inline", None, _digest(source.to_yaml().encode()))
+    if isinstance(source, Mapping):
+        chosen = Settings.from_mapping(source)
+        return SettingsSource(chosen, "inline", None, _digest(chosen.to_yaml().encode()))
+    if source not in (None, ""):
+        path = Path(str(source)).expanduser().absolute()
+        chosen = Settings.from_yaml(path)
+        home = home_settings_path()
+        origin = "app" if path == home else "file"
+        return SettingsSource(chosen, origin, path, _digest(path.read_bytes()))
+    home = home_settings_path()
+    if home.is_file():
+        return SettingsSource(Settings.from_yaml(home), "app", home, _digest(home.read_bytes()))
+    if required:
+        raise ConfigError(f"no settings: the app has not saved any ({home} does not exist). Enable the integration "
+                          "in the app (qbo-toolkit app), or name a settings file with settings: in the parameters "
+                          "(or --settings)", key="settings")
+    return SettingsSource(Settings(), "defaults")
