@@ -2,10 +2,13 @@
 
 1. :func:`begin` builds the authorization URL (scope ``com.intuit.quickbooks.accounting`` and a
    random ``state``) and, for a loopback redirect URI, starts a short-lived :class:`CallbackListener`
-   on that address to catch the browser's redirect.
+   on that address to catch the browser's redirect (a taken port is refused with a sentence that
+   says how to choose another, never a silent fallback).
 2. The user approves on QuickBooks' page (or the emulator's consent page).
-3. :meth:`PendingAuthorization.wait` returns the redirect URL the listener caught; where no listener
-   can run, the user pastes the URL of the page the browser landed on instead.
+3. :meth:`PendingAuthorization.wait` returns the redirect URL the listener caught (only
+   the one that carries this attempt's ``state``); for a redirect URI that is not a loopback
+   address on this machine (or ``listen=False``), the user pastes the URL of the page the browser
+   landed on instead.
 4. :func:`exchange` checks ``state`` and ``error``, then trades the code for tokens.
 
 Every failure ends with a clear exception from :mod:`qbo_toolkit.errors` and nothing stored.
@@ -18,14 +21,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests_oauthlib import OAuth2Session
 
-from ..errors import AuthError, AuthorizationCancelled, AuthorizationTimeout, StateMismatch
+from ..errors import AuthError, AuthorizationCancelled, AuthorizationTimeout, ConfigError, StateMismatch
 from .environments import SCOPE_ACCOUNTING, AppCredentials, Endpoints, is_loopback_url
 from .oauth import insecure_transport_for, token_request_kwargs
 
@@ -37,50 +40,94 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>qbo-toolkit</
 
 
 class CallbackListener:
-    """A one-shot HTTP listener on the loopback redirect URI. It binds 127.0.0.1/localhost only."""
+    """A one-shot HTTP listener on the loopback redirect URI. It binds 127.0.0.1/localhost only.
 
-    def __init__(self, redirect_uri: str) -> None:
+    It waits for the one request that carries this attempt's ``state`` on the redirect path:
+
+    - another path gets 404, and a request whose ``state`` is missing or wrong gets an error page
+      (HTTP 400); neither ends the wait, so a forged or stale redirect cannot spoil a genuine
+      connect, and its sender never sees "Connected";
+    - each connection is served on its own thread and read with a short timeout
+      (:data:`READ_TIMEOUT` seconds), so a connection that sends nothing is dropped and never
+      blocks the genuine redirect;
+    - when the port is taken, :class:`~qbo_toolkit.errors.ConfigError` says so and names how to
+      choose another (``QBO_REDIRECT_URI``): there is no silent fallback, since the process that
+      holds the port would receive the authorization code.
+    """
+
+    READ_TIMEOUT: float = 5.0
+
+    def __init__(self, redirect_uri: str, state: str, *, read_timeout: float | None = None) -> None:
         parts = urlsplit(redirect_uri)
         if parts.scheme != "http" or not is_loopback_url(redirect_uri) or parts.port is None:
             raise ValueError("a callback listener needs an http loopback redirect URI with a port")
         self.path = parts.path or "/"
+        self.port: int = parts.port
+        self._state = state
         self._url: str | None = None
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self.refused = 0  # requests answered with 400 or 404 (forged, stale or stray)
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = read_timeout if read_timeout is not None else listener.READ_TIMEOUT  # per connection
+
             def log_message(self, format: str, *args: Any) -> None:
                 return  # the URL carries the code: never log it
 
-            def do_GET(self) -> None:
-                if urlsplit(self.path).path != listener.path:
-                    self.send_error(404)
-                    return
-                query = parse_qs(urlsplit(self.path).query)
-                if "error" in query:
-                    title, text = "Not connected", "QuickBooks was not connected. You can close this tab."
-                    script = ""
-                else:  # as the seed says: when the authorization succeeds, the window closes
-                    title, text = "Connected", "You can close this tab and return to qbo-toolkit."
-                    script = "<script>setTimeout(function () { window.close(); }, 800);</script>"
+            def _page(self, status: int, title: str, text: str, script: str = "") -> None:
                 body = _PAGE.format(title=html.escape(title), text=html.escape(text), script=script).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
-                listener._url = f"{parts.scheme}://{parts.netloc}{self.path}"
+
+            def do_GET(self) -> None:
+                target = urlsplit(self.path)
+                if target.path != listener.path:
+                    listener._refused()
+                    self._page(404, "Not found", "This address is not part of connecting to QuickBooks.")
+                    return
+                state = (parse_qs(target.query).get("state") or [""])[0].encode()
+                with listener._lock:
+                    genuine = listener._url is None and secrets.compare_digest(state, listener._state.encode())
+                    if genuine:
+                        listener._url = f"{parts.scheme}://{parts.netloc}{self.path}"
+                if not genuine:
+                    listener._refused()
+                    self._page(400, "Not connected",
+                               "This answer does not belong to the connection attempt that is waiting (it is "
+                               "forged, or from an older attempt). Nothing was connected.")
+                    return
+                if "error" in parse_qs(target.query):
+                    self._page(200, "Not connected", "QuickBooks was not connected. You can close this tab.")
+                else:  # as the seed says: when the authorization succeeds, the window closes
+                    self._page(200, "Approved", "You can close this tab and return to qbo-toolkit, which "
+                               "finishes connecting.",
+                               "<script>setTimeout(function () { window.close(); }, 800);</script>")
                 listener._event.set()
 
         host = "127.0.0.1" if parts.hostname == "localhost" else (parts.hostname or "127.0.0.1")
-        self._server = HTTPServer((host, parts.port), Handler)
-        self._server.timeout = 0.2
-        self._thread = threading.Thread(target=self._serve, name="qbo-oauth-callback", daemon=True)
+        try:
+            self._server = _Server((host, parts.port), Handler)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen for QuickBooks' answer on port {parts.port} of {host} ({exc.strerror or exc}): "
+                f"another program uses it, and it would receive the authorization. Stop that program, or choose "
+                f"another port by setting QBO_REDIRECT_URI (or redirect_uri in qbo-toolkit.local.yaml), e.g. "
+                f"http://127.0.0.1:{_other_port(parts.port)}{self.path}; the same URI must be registered as a "
+                "redirect URI of your Intuit app (for the local emulator: qbo-toolkit emulator --redirect-uri URI)",
+                key="redirect_uri") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="qbo-oauth-callback", daemon=True)
         self._thread.start()
 
-    def _serve(self) -> None:
-        while not self._event.is_set():
-            self._server.handle_request()
+    def _refused(self) -> None:
+        with self._lock:
+            self.refused += 1
 
     def wait(self, timeout: float) -> str | None:
         """The redirect URL the browser brought, or None after ``timeout`` seconds."""
@@ -90,8 +137,18 @@ class CallbackListener:
 
     def close(self) -> None:
         self._event.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=2)
         self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a held connection never keeps the process (or close()) waiting
+
+
+def _other_port(port: int) -> int:
+    return port + 1 if port < 65535 else port - 1
 
 
 @dataclass
@@ -144,10 +201,7 @@ def begin(credentials: AppCredentials, endpoints: Endpoints, *, listen: bool = T
         url, _ = oauth.authorization_url(endpoints.authorization)
     listener = None
     if listen and is_loopback_url(credentials.redirect_uri) and credentials.redirect_uri.startswith("http://"):
-        try:
-            listener = CallbackListener(credentials.redirect_uri)
-        except OSError:
-            listener = None  # the port is taken: fall back to pasting the redirect URL
+        listener = CallbackListener(credentials.redirect_uri, state)  # a taken port is a ConfigError
     return PendingAuthorization(url, state, credentials, endpoints, listener)
 
 

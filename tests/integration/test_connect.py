@@ -12,6 +12,7 @@ import multiprocessing
 import re
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -147,15 +148,85 @@ def test_timeout_ends_with_a_clear_message(emulator: EmulatorServer) -> None:
     assert TokenStore().realms() == []
 
 
-def test_paste_fallback_when_the_port_is_taken(emulator: EmulatorServer, redirect_uri: str) -> None:
+def test_a_taken_port_is_refused_with_a_sentence(emulator: EmulatorServer, redirect_uri: str) -> None:
     port = urlsplit(redirect_uri).port
-    with socket.socket() as blocker:
+    with socket.socket() as blocker:  # another program holds the redirect port: it would receive the code
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
-        attempt = start_connect()
-        assert not attempt.listening
-        conn = attempt.complete(press(attempt.url))
-    assert conn.company_name
+        with pytest.raises(ConfigError) as caught:
+            start_connect()
+    message = str(caught.value)
+    assert f"port {port}" in message and "QBO_REDIRECT_URI" in message and "registered" in message
+    assert caught.value.key == "redirect_uri"
+    # pasting stays available on purpose (listen=False), and then works
+    attempt = start_connect(listen=False)
+    assert attempt.complete(press(attempt.url)).company_name
+
+
+def _raw_get(port: int, target: str, timeout: float = 10.0) -> tuple[int, str]:
+    """One GET over a plain socket, as a browser (or a forger) would send it: status and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.decode("utf-8", "replace").partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_a_forged_state_is_answered_400_and_the_genuine_answer_still_connects(emulator: EmulatorServer,
+                                                                             redirect_uri: str) -> None:
+    attempt = start_connect()
+    assert attempt.listening
+    location = press(attempt.url)
+    port, target = urlsplit(location).port, location.split(f":{urlsplit(location).port}", 1)[1]
+    assert port is not None
+    forged = re.sub(r"state=[^&]+", "state=forged", target)
+    status, body = _raw_get(port, forged)
+    assert status == 400 and "Connected" not in body and "Approved" not in body
+    assert _raw_get(port, re.sub(r"&?state=[^&]+", "", target))[0] == 400  # no state at all
+    assert _raw_get(port, "/somewhere-else?" + target.split("?", 1)[1])[0] == 404  # another path
+    assert attempt.pending.listener is not None and attempt.pending.listener.refused == 3
+    # the listener is still waiting: the genuine redirect completes the connect
+    status, body = _raw_get(port, target)
+    assert status == 200 and "Approved" in body
+    conn = attempt.wait(timeout=10)
+    assert conn.realm_id == emulator.info["realm_id"]
+
+
+def test_a_silent_connection_does_not_block_the_genuine_answer(emulator: EmulatorServer,
+                                                              redirect_uri: str) -> None:
+    attempt = start_connect()
+    port = urlsplit(redirect_uri).port
+    assert port is not None
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as silent, \
+            socket.create_connection(("127.0.0.1", port), timeout=30) as half:
+        half.sendall(b"GET /callback?state=")  # a request that never ends
+        started = time.monotonic()
+        browse_and_approve(attempt.url)  # while both are held open
+        conn = attempt.wait(timeout=20)
+        assert conn.realm_id == emulator.info["realm_id"]
+        assert time.monotonic() - started < 15
+        # and the listener drops a silent connection after its short read timeout
+        silent.settimeout(30)
+        assert silent.recv(1) == b""  # closed by the other side, not by this test
+
+
+def test_a_silent_connection_is_dropped_after_the_read_timeout() -> None:
+    from qbo_toolkit.auth.flow import CallbackListener
+
+    port = free_port()
+    listener = CallbackListener(f"http://127.0.0.1:{port}/callback", "s" * 32, read_timeout=0.5)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as silent:
+            started = time.monotonic()
+            assert silent.recv(1) == b""
+            assert time.monotonic() - started < 20
+        status, _ = _raw_get(port, "/callback?code=c&realmId=1&state=" + "s" * 32)
+        assert status == 200
+        assert listener.wait(timeout=10) == f"http://127.0.0.1:{port}/callback?code=c&realmId=1&state=" + "s" * 32
+    finally:
+        listener.close()
 
 
 def test_expiry_mid_run_refreshes_rotates_and_saves_first(emulator: EmulatorServer) -> None:
