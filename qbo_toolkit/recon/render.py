@@ -22,6 +22,7 @@ amounts (the suffix dropped), dates into ``YYYY-MM-DD``, timestamps into ISO tex
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +34,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from ..files import private_dir, write_private_bytes, write_private_text
+from .cells import inert_frame, inert_text
 from .money import cents_to_decimal, format_cents
 from .result import CATEGORIES, ReconResult
 
@@ -243,14 +246,13 @@ def _sheets(result: ReconResult) -> list[tuple[str, pd.DataFrame]]:
 
 def to_csv(result: ReconResult, folder: str | Path) -> list[Path]:
     """Write ``summary.csv``, ``aging.csv``, ``open_balances.csv`` and one CSV per category into
-    ``folder`` (created if needed); returns the paths, in that order."""
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
+    ``folder`` (created 0700 if needed; files 0600); returns the paths, in that order. Text that
+    starts like a formula gets a leading ``'`` (:mod:`.cells`); amounts are never prefixed."""
+    target = private_dir(folder)
     written = []
     for name, frame in _sheets(result):
-        path = target / f"{name}.csv"
-        presentable(frame).to_csv(path, index=False, lineterminator="\n")
-        written.append(path)
+        text = presentable(inert_frame(frame)).to_csv(index=False, lineterminator="\n")
+        written.append(write_private_text(target / f"{name}.csv", text))
     return written
 
 
@@ -267,14 +269,35 @@ def _excel_value(value: Any, money: bool) -> Any:
         return bool(value)
     if isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, Decimal | str | int | bool):
+    if isinstance(value, str):
+        return inert_text(value)
+    if isinstance(value, Decimal | int | bool):
         return value
-    return str(value)
+    return inert_text(str(value))
+
+
+def _summary_excel_rows(result: ReconResult) -> list[list[Any]]:
+    """:func:`summary_frame` with its figures as numbers: amounts ``Decimal``, counts ``int``."""
+    frame = summary_frame(result)
+    totals = {total.name: total for total in result.totals}
+    rows: list[list[Any]] = []
+    for record in frame.to_dict("records"):
+        row: dict[Any, Any] = {key: inert_text(_cell(value)) for key, value in record.items()}
+        total = totals.get(record["name"]) if record["section"] == "total" else None
+        if total is not None:
+            convert: Any = cents_to_decimal if total.unit == "money" else int
+            row.update(work=convert(total.work), qbo=convert(total.qbo), difference=convert(total.difference))
+        elif record["section"] != "verdict" and record["name"] in result.counts:
+            row["value"] = int(result.counts[record["name"]])
+        rows.append([row[column] for column in frame.columns])
+    return rows
 
 
 def to_excel(result: ReconResult, path: str | Path) -> Path:
     """Write the workbook to ``path``: a ``summary`` sheet, ``aging``, ``open_balances`` and a sheet
-    per category. Money columns (named without ``_cents``) hold numbers formatted ``#,##0.00``."""
+    per category (the file 0600). Money columns (named without ``_cents``) and the summary's amounts
+    hold numbers formatted ``#,##0.00``; text cells are strings, never formulas, prefixed with
+    ``'`` when they start like one (:mod:`.cells`)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -288,13 +311,21 @@ def to_excel(result: ReconResult, path: str | Path) -> Path:
             cell.font = Font(bold=True)
         money = [column.endswith("_cents") for column in frame.columns]
         dates = [pd.api.types.is_datetime64_dtype(frame[c].dtype) for c in frame.columns]
-        for row in frame.itertuples(index=False, name=None):
-            sheet.append([_excel_value(value, is_money) for value, is_money in zip(row, money, strict=True)])
+        rows = (_summary_excel_rows(result) if name == "summary" else
+                ([_excel_value(value, is_money) for value, is_money in zip(row, money, strict=True)]
+                 for row in frame.itertuples(index=False, name=None)))
+        for row_values in rows:
+            sheet.append(row_values)
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # text is text, never a formula, whatever it holds
+                elif isinstance(cell.value, Decimal):
+                    cell.number_format = "#,##0.00"
         for index, (is_money, is_date) in enumerate(zip(money, dates, strict=True), start=1):
             if is_money or is_date:
                 for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
                     cell.number_format = "#,##0.00" if is_money else "yyyy-mm-dd"
         sheet.freeze_panes = "A2"
-    target = Path(path)
-    book.save(target)
-    return target
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return write_private_bytes(path, buffer.getvalue())

@@ -188,4 +188,10 @@ def test_excel_round_trip(result: ReconResult, tmp_path: Path) -> None:
     money_cell = book["invoices_total"]["F2"]
     assert money_cell.number_format == "#,##0.00"
     summary = {row[1]: row[6] for row in book["summary"].iter_rows(min_row=2, values_only=True)}
-    assert summary["in_agreement"] == "no" and summary["invoices_balance"] == "4"
+    assert summary["in_agreement"] == "no" and summary["invoices_balance"] == 4
+    # the summary's figures are numbers too: amounts with two decimals, counts as integers
+    totals = {row[1].value: row for row in book["summary"].iter_rows(min_row=2) if row[0].value == "total"}
+    work, qbo, difference = (cell.value for cell in totals["payment_amount"][3:6])
+    assert (work, qbo, difference) == (Decimal("135"), Decimal("130"), Decimal("-5"))
+    assert isinstance(difference, int | float | Decimal) and totals["payment_amount"][5].number_format == "#,##0.00"
+    assert [cell.value for cell in totals["invoices"][3:6]] == [9, 10, 1]
