@@ -13,11 +13,31 @@ customer the toolkit created is recognised by the name and the values it sent: a
 outcome (a crash mid-request, a 6240 "name in use" on its own create) the stage looks the name up
 and adopts a customer that is not linked to another client and holds exactly what was sent;
 anything else is someone else's customer and is never adopted.
+
+The match preview's promise (weak and multiple matches, :func:`plan_customers`):
+
+* **Undecided**: a pair waiting in the preview (recorded in ``sync_matches`` as pending) holds both
+  sides, whether or not the other side is in play in this run: the WORK client is not created in
+  QBO and the QBO customer is not imported into WORK, until the user decides (or one side is linked
+  to someone else, which makes the pair moot). A client with two candidates, one rejected and one
+  undecided, is still held; so is the undecided candidate.
+* **Accept**: the two are linked and merged field by field.
+* **Reject** means "not the same business". The WORK client goes to QBO as a new customer under the
+  name policy: with ``fix`` under a suffixed name ("Name (2)"); with ``report``, when the customer it
+  rejected holds its name, it waits (held, not sent) with the reason "a customer of that name exists
+  in QuickBooks; rename the client in WORK or choose fix". The rejected customer is *not* imported
+  into WORK while the client that rejected it exists there under the same name: the user has just
+  said they are two businesses, and a second WORK client of the same name is the duplicate the
+  preview exists to prevent (the next invoice could go to either). It stays in QBO only, listed in
+  the plan as skipped with the reason; renaming either of the two lets it come into WORK. A
+  rejected customer whose name differs (a fuzzy match) is imported as any new customer is. A
+  rejected customer is never adopted as the client's own after a "name in use" answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +45,7 @@ from typing import Any
 from ..errors import DuplicateName, QboError, StaleObject
 from ..mapping import customers as cmap
 from ..mapping.matching import match_customers
-from ..mapping.names import check_display_name, suffixed_name
+from ..mapping.names import check_display_name, normalise_name, suffixed_name
 from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import select
 from ..work.models import Address, Client
@@ -75,14 +95,20 @@ def plan_customer_merge(client: Client, customer: Mapping[str, Any] | None, link
 
 def plan_customers(clients: Mapping[int, Client], customers: Mapping[str, dict[str, Any]], links: Mapping[int, Link], *,
                    dismissed: set[int], accepted: Mapping[int, str], rejected: set[tuple[int, str]],
-                   accept_weak: bool, policy: str, default_state: str | None
+                   accept_weak: bool, policy: str, default_state: str | None,
+                   undecided: Collection[tuple[int, str]] = (), client_names: Mapping[int, str] | None = None,
+                   name_policy: str = "fix"
                    ) -> tuple[list[Action], list[tuple[int, str, str, float, str]]]:
     """Actions for the customers in play, and the weak or multiple matches to ask the user about.
 
     Linked pairs are merged field by field; unlinked records on both sides are matched before
     anything is created (exact matches link, weak and multiple ones are held unless accepted);
     what is left is created on the other side. ``accepted`` maps a WORK client to the QBO customer
-    the user confirmed; ``rejected`` holds the pairs the user refused.
+    the user confirmed; ``rejected`` holds the pairs the user refused; ``undecided`` the pairs still
+    waiting in the match preview (either side may be out of play in this run: both stay held).
+    ``client_names`` gives the WORK names of clients behind rejected pairs that are not in
+    ``clients``; ``name_policy`` decides what a rejected client whose name the rejected customer
+    holds does (see the module docstring for the rules).
     """
     accepted_by_client = accepted
     actions: list[Action] = []
@@ -105,6 +131,8 @@ def plan_customers(clients: Mapping[int, Client], customers: Mapping[str, dict[s
     linked_now: set[int] = set()
     linked_qbo_now: set[str] = set()
     for m in result.exact:
+        if (m.client.id, str(m.customer["Id"])) in rejected:
+            continue  # the user said they are not the same, whatever they have in common now
         actions.append(Action("link", "customer", "both", m.client.id, str(m.customer["Id"]), {}, m.reason))
         linked_now.add(m.client.id)
         linked_qbo_now.add(str(m.customer["Id"]))
@@ -138,18 +166,45 @@ def plan_customers(clients: Mapping[int, Client], customers: Mapping[str, dict[s
                 if (client.id, qid) not in rejected:
                     held_customers.add(qid)  # still offered to a client: not imported meanwhile
             held_clients.add(client.id)
+    # pairs waiting in the match preview from earlier runs hold both sides, in play or not
+    in_play = {c.id for c in unlinked_clients}
+    waiting_earlier: set[tuple[int, str]] = set()
+    for work_id, qid in undecided:
+        if ((work_id, qid) in rejected or work_id in links or work_id in linked_now or qid in by_qbo
+                or accepted_by_client.get(work_id) not in (None, qid)):
+            continue
+        held_customers.add(qid)
+        if work_id in in_play:
+            held_clients.add(work_id)
+            waiting_earlier.add((work_id, qid))
     # a customer linked in this run is offered to no other client; a client left without a candidate
     # is matched afresh next run
     pending_rows = [row for row in pending_rows if row[1] not in linked_qbo_now]
     held_customers -= linked_qbo_now
-    offered_to = {row[0] for row in pending_rows}
+    offered_to = {row[0] for row in pending_rows} | {w for w, q in waiting_earlier if q not in linked_qbo_now}
+    names = {**(client_names or {}), **{c.id: c.display_name for c in clients.values()}}
     for client in unlinked_clients:
         if client.id in linked_now or client.id in held_clients:
+            continue
+        taken = [qid for (work_id, qid) in rejected if work_id == client.id and qid in customers
+                 and _same_qbo_name(str(customers[qid].get("DisplayName") or ""), client.display_name)]
+        if taken and name_policy != "fix":
+            actions.append(Action("hold", "customer", "to_qbo", client.id, None, {}, NAME_HELD_REASON,
+                                  "display_name"))
             continue
         actions.append(Action("create", "customer", "to_qbo", client.id, None, {}, "new in WORK"))
     for customer in unlinked_customers:
         qid = str(customer["Id"])
         if qid in linked_qbo_now or qid in held_customers:
+            continue
+        namesakes = sorted(work_id for (work_id, rejected_qid) in rejected if rejected_qid == qid
+                           and work_id in names and normalise_name(names[work_id])
+                           == normalise_name(str(customer.get("DisplayName") or "")))
+        if namesakes:
+            whose = ", ".join(repr(names[w]) for w in namesakes)
+            actions.append(Action("skip", "customer", "to_work", None, qid, {},
+                                  f"kept in QuickBooks only: you said it is not the WORK client {whose} of the same "
+                                  "name; rename one of the two to bring it into WORK"))
             continue
         actions.append(Action("create", "customer", "to_work", None, qid, {}, "new in QuickBooks"))
     for work_id in sorted(held_clients):
@@ -157,6 +212,16 @@ def plan_customers(clients: Mapping[int, Client], customers: Mapping[str, dict[s
                   "its match was just linked to another client; it is matched afresh in the next run")
         actions.append(Action("hold", "customer", "both", work_id, None, {}, reason))
     return actions, pending_rows
+
+
+#: Why a client the user said is not the QBO customer of its name waits under name_policy "report".
+NAME_HELD_REASON = ("a customer of that name exists in QuickBooks; rename the client in WORK or choose fix "
+                    "(the name policy: it is then sent with a suffix such as (2))")
+
+
+def _same_qbo_name(a: str, b: str) -> bool:
+    """QBO refuses a DisplayName already held, whatever its case."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def _level(customer: Mapping[str, Any]) -> int:
@@ -234,14 +299,21 @@ class CustomerStage:
             waiting = set(state.get_value("pending:customer", []))
             waiting |= ctx.unblocked_records("customer", "customer")
             choices = state.matches("accepted") + state.matches("rejected")
+            asked = state.matches("pending")  # their links say whether a pair still holds both sides
             # the links of the records in play only: a run that finds little to do reads little
-            links = state.links("customer", work_ids=[*changed, *waiting, *(c["work_id"] for c in choices)],
-                                qbo_ids=[*customers, *(c["qbo_id"] for c in choices)])
+            links = state.links("customer", work_ids=[*changed, *waiting, *(c["work_id"] for c in choices),
+                                                      *(int(m["work_id"]) for m in asked)],
+                                qbo_ids=[*customers, *(c["qbo_id"] for c in choices),
+                                         *(str(m["qbo_id"]) for m in asked)])
             by_qbo = {link.qbo_id: link for link in links.values()}
             # matches the user decided since the last run: both sides come back into play
+            # (and a customer rejected by a client changed since: renamed, it may now come into WORK)
             for choice in choices:
-                if choice["work_id"] not in links:
-                    waiting.add(int(choice["work_id"]))
+                in_play = choice["work_id"] not in links or (choice["status"] == "rejected"
+                                                             and int(choice["work_id"]) in changed)
+                if in_play:
+                    if choice["work_id"] not in links:
+                        waiting.add(int(choice["work_id"]))
                     if choice["qbo_id"] not in by_qbo and choice["qbo_id"] not in customers:
                         customers[str(choice["qbo_id"])] = ctx.read("Customer", str(choice["qbo_id"]))
             for work_id in waiting:
@@ -261,10 +333,17 @@ class CustomerStage:
                         clients[client.id] = client
         decided = {int(m["work_id"]): str(m["qbo_id"]) for m in state.matches("accepted")}
         rejected = {(int(m["work_id"]), str(m["qbo_id"])) for m in state.matches("rejected")}
+        undecided = {(int(m["work_id"]), str(m["qbo_id"])) for m in state.matches("pending")}
+        names: dict[int, str] = {}
+        for work_id in sorted({w for w, _ in rejected} - set(clients)):
+            rejecting = ctx.store.get_client(work_id)
+            if rejecting is not None:
+                names[work_id] = rejecting.display_name
         actions, pending_rows = plan_customers(
             clients, customers, links, dismissed=state.dismissed("customer") if clients else set(),
             accepted=decided, rejected=rejected, accept_weak=ctx.settings.accept_weak_matches,
-            policy=ctx.settings.conflict_policy, default_state=self._default_state())
+            policy=ctx.settings.conflict_policy, default_state=self._default_state(), undecided=undecided,
+            client_names=names, name_policy=ctx.settings.name_policy)
         if pending_rows and not ctx.dry_run:
             state.save_matches(pending_rows)
         return CustomerPlan(actions, server_time, clients, customers)
@@ -286,8 +365,10 @@ class CustomerStage:
         for action in plan.actions:
             ctx.check()
             if action.kind == "hold":
-                ctx.note(None, entity="customer", direction="both", action="hold", outcome="held",
-                         work_id=action.work_id, message=action.reason)
+                with ctx.begin() if not ctx.dry_run and action.field else nullcontext() as conn:
+                    # a hold the user must act on (a name QBO holds) is logged, so the screens can show it
+                    ctx.note(conn, entity="customer", direction=action.direction, action="hold", outcome="held",
+                             work_id=action.work_id, field=action.field, message=action.reason)
             elif action.kind == "link":
                 self._link_pair(action, plan)
             elif action.kind == "create" and action.direction == "to_work":
@@ -576,11 +657,12 @@ class CustomerStage:
         candidates = {name: as_dict(obj) for name, obj in found_by_name.items()}
         linked = ctx.state.links("customer", qbo_ids=[str(c["Id"]) for c in candidates.values()])
         owner = {link.qbo_id: link.work_id for link in linked.values()}
+        rejected = {(int(m["work_id"]), str(m["qbo_id"])) for m in ctx.state.matches("rejected")}
         out: dict[str, dict[str, Any]] = {}
         for op in ops:
             customer = candidates.get(names[op.key])
-            if customer is None:
-                continue
+            if customer is None or (split_key(op.key)[1], str(customer["Id"])) in rejected:
+                continue  # a customer the user said is not this client is never adopted as its own
             holder = owner.get(str(customer["Id"]))
             if holder is not None and holder != split_key(op.key)[1]:
                 continue

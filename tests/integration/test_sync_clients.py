@@ -72,10 +72,10 @@ def test_initial_import_links_exact_matches_and_holds_the_rest(w: World) -> None
     links = w.state.links("customer")
     assert links[cool].qbo_id == "3" and links[bills_2].qbo_id == "2"
     assert decided.pending_matches == 0
-    # bills_1 is new for QBO, under a name QBO already has: reported, not created
+    # bills_1 is new for QBO, under a name QBO already has: it waits with the reason, nothing sent
     assert bills_1 not in links
-    (failure,) = [e for e in w.activity(decided, outcome="failed") if e.work_id == bills_1]
-    assert failure.field == "display_name" and "already used" in failure.message
+    (held,) = [e for e in w.activity(decided, outcome="held") if e.work_id == bills_1]
+    assert held.field == "display_name" and "a customer of that name exists in QuickBooks" in held.message
     # a newly linked pair is merged: a field blank on one side takes the other's value
     cool_client = w.store.get_client(cool)
     assert cool_client is not None and cool_client.phone == "(415) 555-9933"  # blank in WORK: QBO's fills it
@@ -91,20 +91,18 @@ def test_initial_import_links_exact_matches_and_holds_the_rest(w: World) -> None
     assert w.sync(CLIENTS_ONLY).counts["ok"] == 0
 
 
-def test_rejected_weak_match_creates_on_both_sides(w: World) -> None:
+def test_rejected_weak_match_creates_the_client_and_keeps_the_namesake_in_qbo(w: World) -> None:
     w.sync(CLIENTS_ONLY)
     cool = w.awkward("cool_cars_weak")
     confirm_match(cool, "3", accept=False, store=w.store, realm=w.realm)
     fix = replace(CLIENTS_ONLY, name_policy="fix")
     run = w.sync(fix)
     links = w.state.links("customer")
-    # QBO's Cool Cars comes to WORK as a client of its own; WORK's goes to QBO under a suffixed name
-    by_qbo = {link.qbo_id: wid for wid, link in links.items()}
-    imported = w.store.get_client(by_qbo["3"])
-    assert imported is not None and imported.id != cool and imported.display_name == "Cool Cars"
+    # WORK's goes to QBO under a suffixed name; QBO's Cool Cars is not a second WORK "Cool Cars"
+    assert "3" not in {link.qbo_id for link in links.values()}
     assert w.customer_of(cool)["DisplayName"] == "Cool Cars (2)"
-    assert run.counts["customer.create.ok"] == 2 and run.pending_matches == 2
-    assert len(w.client_by_name("Cool Cars")) == 2
+    assert run.counts["customer.create.ok"] == 1 and run.pending_matches == 2
+    assert len(w.client_by_name("Cool Cars")) == 1
     check_consistent(w, fix)
     assert w.sync(fix).counts["ok"] == 0
 

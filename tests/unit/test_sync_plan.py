@@ -694,9 +694,10 @@ def test_a_weak_match_the_user_accepted_for_another_customer_is_still_held() -> 
 
 @pytest.mark.parametrize("accept_weak", [False, True])
 def test_a_rejected_weak_match_creates_both_sides(accept_weak: bool) -> None:
-    """The user said they are different: each is created on the other side (rejection beats accept_weak)."""
+    """The user said they are different: the client goes to QBO (rejection beats accept_weak); the
+    customer of the same name stays in QBO only, not a second WORK client of that name."""
     actions, pending = plan_all([WEAK_CLIENT], [WEAK_CUSTOMER], rejected={(3, "303")}, accept_weak=accept_weak)
-    assert summary(actions) == [("create", "to_qbo", 3, None), ("create", "to_work", None, "303")]
+    assert summary(actions) == [("create", "to_qbo", 3, None), ("skip", "to_work", None, "303")]
     assert pending == []
 
 
@@ -727,9 +728,9 @@ def test_a_confirmed_choice_outside_the_candidates_is_ignored() -> None:
 
 
 def test_a_client_that_rejected_some_candidates_is_still_held() -> None:
-    # the rejected candidate is nobody's match any more: a customer of its own, imported into WORK
+    # the rejected candidate is nobody's match any more, but it has the client's name: kept in QBO only
     actions, pending = plan_all([BAY], BAY_CUSTOMERS, rejected={(6, "105")})
-    assert summary(actions) == [("create", "to_work", None, "105"), ("hold", "both", 6, None)]
+    assert summary(actions) == [("skip", "to_work", None, "105"), ("hold", "both", 6, None)]
     assert (6, "106", "multiple") in pairs(pending)
 
 
@@ -740,15 +741,15 @@ def test_a_client_that_rejected_every_candidate_is_created_in_qbo() -> None:
     assert pending == []
 
 
-def test_the_candidates_of_a_fully_rejected_multiple_match_are_created_in_work() -> None:
+def test_the_candidates_of_a_fully_rejected_multiple_match_stay_in_qbo_under_the_clients_name() -> None:
     actions, _ = plan_all([BAY], BAY_CUSTOMERS, rejected={(6, "105"), (6, "106")})
-    assert ("create", "to_work", None, "105") in summary(actions)
-    assert ("create", "to_work", None, "106") in summary(actions)
+    assert ("skip", "to_work", None, "105") in summary(actions)  # the client's namesakes: QBO only
+    assert ("skip", "to_work", None, "106") in summary(actions)
 
 
-def test_the_other_candidate_of_a_confirmed_multiple_match_is_created_in_work() -> None:
+def test_the_other_candidate_of_a_confirmed_multiple_match_stays_in_qbo_under_the_clients_name() -> None:
     actions, _ = plan_all([BAY], BAY_CUSTOMERS, accepted={6: "105"}, rejected={(6, "106")})
-    assert ("create", "to_work", None, "106") in summary(actions)
+    assert ("skip", "to_work", None, "106") in summary(actions)  # "Bay Builders." is the client's name
 
 
 ROOFING = [plain(4, "Acme Roofing"), plain(5, "ACME  roofing")]
