@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make demo: start the emulator, show the company through python-quickbooks (papermill), load the demo
-# business into a WORK store, connect, and run the initial sync with a progress bar.
+# make demo: start the emulator, load the demo business into a WORK store, connect, save the demo's
+# settings as the app's (as Enable Integration does), and run the sync and reconciliation jobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
@@ -21,20 +21,17 @@ for _ in $(seq 1 100); do [ -s "$INFO" ] && break; sleep 0.1; done
 [ -s "$INFO" ] || { echo "the emulator did not start; see $OUT/emulator.log" >&2; exit 2; }
 echo "emulator: $("$BIN/python" -c 'import json,sys; i=json.load(open(sys.argv[1])); print(i["base_url"], "realm", i["realm_id"])' "$INFO")"
 
-"$BIN/papermill" --log-output -k python3 notebooks/connect_demo.ipynb "$OUT/connect_demo.ipynb" \
-    -p emulator_info "$INFO" 2>&1 | grep -v "Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook"
-
 "$BIN/qbo-toolkit" demo-data --work-db "$WORK_DB"
 "$BIN/qbo-toolkit" connect --headless
+"$BIN/qbo-toolkit" settings --save parameters/settings.demo.yaml
 # the sync, then the reconciliation, each through papermill into a dated folder
 set +e
-"$BIN/qbo-toolkit" run notebooks/sync.ipynb --params parameters/sync.demo.yaml --output-root "$OUT/runs" \
+"$BIN/qbo-toolkit" run sync --params parameters/sync.demo.yaml --output-root "$OUT/runs" \
     2>&1 | grep -v "Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook"
-"$BIN/qbo-toolkit" run notebooks/reconcile.ipynb --params parameters/reconcile.demo.yaml --output-root "$OUT/runs" \
+"$BIN/qbo-toolkit" run reconcile --params parameters/reconcile.demo.yaml --output-root "$OUT/runs" \
     2>&1 | grep -v "Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook\|<\|^\s*$"
 set -e
 echo
-echo "connect notebook:  $OUT/connect_demo.ipynb"
 echo "sync notebook:     $(ls "$OUT"/runs/sync-*/sync.ipynb)"
 echo "reconcile notebook: $(ls "$OUT"/runs/reconcile-*/reconcile.ipynb)"
 echo "HTML report:       $(ls "$OUT"/runs/reconcile-*/report.html)"

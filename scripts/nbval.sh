@@ -14,6 +14,8 @@ trap 'kill $EMU_PID 2>/dev/null || true; wait $EMU_PID 2>/dev/null || true; rm -
 for _ in $(seq 1 100); do [ -s "$QBO_EMULATOR_INFO" ] && break; sleep 0.1; done
 "$BIN/qbo-toolkit" demo-data --clients 40 --invoices 80 --payments 50 > /dev/null
 "$BIN/qbo-toolkit" connect --headless > /dev/null
-"$BIN/qbo-toolkit" sync --params parameters/sync-cli.demo.yaml --no-progress > /dev/null
+"$BIN/qbo-toolkit" settings --save parameters/settings.demo.yaml > /dev/null   # as Enable Integration does
+# the demo data leaves customer matches waiting for a decision: exit 1 (findings) is expected here
+"$BIN/qbo-toolkit" sync --params parameters/sync-cli.demo.yaml --no-progress > /dev/null 2>&1 || [ $? -eq 1 ]
 "$BIN/pytest" -q -p no:cacheprovider --nbval-lax --nbval-current-env \
     --nbval-sanitize-with tests/notebooks/nbval-sanitize.cfg notebooks/

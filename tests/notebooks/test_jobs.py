@@ -17,7 +17,9 @@ from qbo_toolkit.auth.tokens import TokenStore
 from qbo_toolkit.connection import connect_headless
 from qbo_toolkit.emulator import EmulatorConfig, EmulatorServer, serve
 from qbo_toolkit.errors import ConfigError
-from qbo_toolkit.runner import EXIT_ERROR, run_notebook
+from qbo_toolkit.exits import EXIT_ERROR
+from qbo_toolkit.runner import run_notebook
+from qbo_toolkit.settings import Settings, home_settings_path
 from qbo_toolkit.work.demo import generate_demo
 from qbo_toolkit.work.store import WorkStore
 
@@ -42,6 +44,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmulatorSe
             connect_headless()
             url = f"sqlite:///{home}/work.sqlite3"
             generate_demo(WorkStore(url), clients=40, invoices=80, payments=50)
+            # what Enable Integration saves: the settings every job reads unless one names a file
+            Settings.from_yaml(PARAMETERS / "settings.demo.yaml").save(home_settings_path())
             yield emu, url, home
         finally:
             for key, value in saved.items():
@@ -65,9 +69,11 @@ def test_every_notebook_runs_with_every_parameters_file(world: tuple[EmulatorSer
     for notebook, params in sorted(JOBS, key=lambda job: job[0] != "sync"):  # the syncs first
         outcome = run_notebook(NOTEBOOKS / f"{notebook}.ipynb", params, output_root=tmp_path / "out",
                                extra={"work_db": url})
-        assert outcome.exit_code != EXIT_ERROR, (params.name, outcome.error)
+        assert outcome.exit_code in (0, 1), (params.name, outcome.error, outcome.summary)
+        assert outcome.folder is not None
         summary = json.loads((outcome.folder / "summary.json").read_text())
         assert summary["job"] == notebook
+        assert summary["settings"]["path"] == str(home_settings_path())
         if notebook == "reconcile":
             assert (outcome.folder / "report.html").exists()
             assert (outcome.folder / "reconciliation.xlsx").exists()
@@ -85,12 +91,33 @@ def test_every_notebook_runs_with_every_parameters_file(world: tuple[EmulatorSer
 def test_parameter_names_are_checked_before_running(tmp_path: Path) -> None:
     bad = tmp_path / "reconcile.typo.yaml"
     bad.write_text("setings: parameters/settings.demo.yaml\n")
-    with pytest.raises(ConfigError, match="no parameter"):
-        run_notebook(NOTEBOOKS / "reconcile.ipynb", bad, output_root=tmp_path / "out")
+    outcome = run_notebook(NOTEBOOKS / "reconcile.ipynb", bad, output_root=tmp_path / "out")
+    assert outcome.exit_code == EXIT_ERROR and "did you mean settings?" in (outcome.error or "")
+    assert outcome.notebook is None and outcome.summary["status"] == "error"
 
 
 def test_secrets_in_parameters_are_refused(tmp_path: Path) -> None:
     bad = tmp_path / "sync.secret.yaml"
     bad.write_text("client_secret: abcdefgh12345678\n")
-    with pytest.raises(ConfigError, match="credentials"):
-        run_notebook(NOTEBOOKS / "sync.ipynb", bad, output_root=tmp_path / "out")
+    outcome = run_notebook(NOTEBOOKS / "sync.ipynb", bad, output_root=tmp_path / "out")
+    assert outcome.exit_code == EXIT_ERROR and "credentials" in (outcome.error or "")
+
+
+def test_job_parameters_match_the_notebooks() -> None:
+    """The strict checker's table and the notebooks' parameters cells declare the same names."""
+    import papermill
+
+    from qbo_toolkit.jobs.params import JOBS
+
+    for job, specs in JOBS.items():
+        assert set(papermill.inspect_notebook(str(NOTEBOOKS / f"{job}.ipynb"))) == {p.name for p in specs}, job
+
+
+def test_jobs_are_found_by_name_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qbo_toolkit.runner import find_notebook
+
+    monkeypatch.chdir(tmp_path)
+    for job in ("sync", "reconcile"):
+        assert find_notebook(job).read_bytes() == (NOTEBOOKS / f"{job}.ipynb").read_bytes()
+    with pytest.raises(ConfigError, match="no notebook"):
+        find_notebook("synk")

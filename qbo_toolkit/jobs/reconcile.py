@@ -1,0 +1,59 @@
+"""The reconciliation job: compare, then a frozen result, then render, then save (here, and only here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..exits import classify
+from .params import check_params
+from .summary import JobSummary, write_summary
+
+__all__ = ["reconcile_job"]
+
+
+def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | None = None,
+                  realm: str | None = None, as_of: str | date | None = "today", tolerance: str | float = "0.00",
+                  thresholds: Mapping[str, Any] | None = None, output_dir: str | None = None) -> Any:
+    """Reconcile WORK and QBO; write report.html, CSV, Excel and ``summary.json`` into ``output_dir``.
+
+    ``thresholds`` maps a category (or ``"total"``) to the number of differences tolerated; exit 1
+    when any is exceeded (with no thresholds: any difference, records pending included). The app's
+    settings are used unless ``settings`` names a file; the report says which."""
+    from ..connection import connection
+    from ..files import private_dir, write_private_text
+    from ..recon.api import reconcile_live
+    from ..recon.render import to_csv, to_excel, to_html
+    from ..settings import resolve_settings
+    from ..work.store import WorkStore
+
+    details: dict[str, Any] = {}
+    try:
+        given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "as_of": as_of,
+                                   "tolerance": tolerance, "thresholds": thresholds}.items() if v is not None}
+        checked = check_params("reconcile", given, source="reconcile job")
+        day = date.fromisoformat(checked.get("as_of") or date.today().isoformat())
+        source = resolve_settings(checked.get("settings"))
+        details.update(as_of=day.isoformat(), settings=source.as_dict(), settings_used=source.describe())
+        result = reconcile_live(connection(realm), WorkStore(work_db), as_of=day,
+                                tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source)
+        exceeded = result.exceeds(dict(checked.get("thresholds") or {}))
+        if output_dir:
+            folder = private_dir(output_dir)
+            write_private_text(folder / "report.html", to_html(result))
+            to_csv(result, folder / "csv")
+            to_excel(result, folder / "reconciliation.xlsx")
+    except BaseException as exc:
+        write_summary(output_dir, JobSummary.failed("reconcile", classify(exc, "reconcile"), details))
+        raise
+    message = (f"{sum(exceeded.values())} difference(s) above the thresholds" if exceeded
+               else "WORK and QuickBooks agree within the thresholds")
+    details.update(exceeded={k: str(v) for k, v in exceeded.items()}, summary=result.to_dict(records=False))
+    write_summary(output_dir, JobSummary.of("reconcile", bool(exceeded), message, details))
+    if output_dir:
+        for path in Path(output_dir).rglob("*"):
+            path.chmod(0o700 if path.is_dir() else 0o600)
+    return result

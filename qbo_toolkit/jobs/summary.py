@@ -1,0 +1,55 @@
+"""What a job answers: a status, an exit code and details, written to ``summary.json``.
+
+``status`` is one of ``ok``, ``findings``, ``error``, ``busy`` or ``interrupted`` and ``exit_code``
+follows :mod:`qbo_toolkit.exits`; the two always agree. The file is written 0600 in a 0700 folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..exits import EXIT_FINDINGS, EXIT_OK, Failure, status_of
+from ..files import private_dir, write_private_text
+
+__all__ = ["JobSummary", "write_summary"]
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    job: str
+    exit_code: int
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return status_of(self.exit_code)
+
+    @classmethod
+    def of(cls, job: str, findings: bool, message: str, details: Mapping[str, Any]) -> JobSummary:
+        return cls(job, EXIT_FINDINGS if findings else EXIT_OK, message, dict(details))
+
+    @classmethod
+    def failed(cls, job: str, failure: Failure, details: Mapping[str, Any] | None = None) -> JobSummary:
+        extra = {"log": str(failure.log)} if failure.log else {}
+        return cls(job, failure.code, failure.message, {**(details or {}), **extra})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job": self.job, "status": self.status, "exit_code": self.exit_code, "message": self.message,
+                **self.details}
+
+    def __repr__(self) -> str:
+        lines = [f"{self.job}: {self.status} (exit {self.exit_code}): {self.message}"]
+        lines += [f"  {k}: {v}" for k, v in self.details.items() if k not in ("counts",)]
+        return "\n".join(lines)
+
+
+def write_summary(folder: str | Path | None, summary: JobSummary) -> None:
+    if not folder:
+        return
+    path = private_dir(folder) / "summary.json"
+    write_private_text(path, json.dumps(summary.as_dict(), indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,73 @@
+"""The sync job: one run of the sync for a scheduler (the sync notebook calls it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..exits import classify
+from .params import check_params
+from .summary import JobSummary, write_summary
+
+__all__ = ["sync_job", "sync_verdict"]
+
+
+def sync_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | None = None,
+             realm: str | None = None, dry_run: bool = False, output_dir: str | None = None, progress: bool = True,
+             wait: float = 0, job: str = "the sync job (sync.ipynb)") -> JobSummary:
+    """One sync run; ``summary.json`` into ``output_dir`` (when given) whatever happens.
+
+    Exit 0 only when the run sent everything and nothing is outstanding; 1 when records failed, wait
+    for a match decision or are still not in QuickBooks; 75 when another sync of the company kept
+    running past ``wait`` seconds (nothing was sent); otherwise the code of :mod:`qbo_toolkit.exits`.
+    The app's settings are used unless ``settings`` names a file (or holds a mapping)."""
+    from ..connection import connection
+    from ..errors import SyncBusy
+    from ..settings import resolve_settings
+    from ..sync.api import run_sync
+    from ..work.store import WorkStore
+
+    details: dict[str, Any] = {"dry_run": dry_run}
+    try:
+        given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "dry_run": dry_run,
+                                   "wait": wait}.items() if v is not None}
+        checked = check_params("sync", given, source="sync job")
+        source = resolve_settings(checked.get("settings"), required=True)
+        details["settings"] = source.as_dict()
+        conn = connection(realm)
+        details.update(realm=conn.realm_id, company=conn.company_name)
+        result = run_sync(source.settings, store=WorkStore(work_db), conn=conn, dry_run=dry_run, progress=progress,
+                          wait=float(checked.get("wait", 0)), job=job)
+    except SyncBusy as exc:
+        summary = JobSummary.failed("sync", classify(exc, "sync"), details)
+    except BaseException as exc:
+        write_summary(output_dir, JobSummary.failed("sync", classify(exc, "sync"), details))
+        raise
+    else:
+        failed = int(result.counts.get("failed", 0))
+        findings, message = sync_verdict(result)
+        details.update(run_id=result.run_id, kind=result.kind, requests=result.requests,
+                       seconds=round(result.seconds, 2), failed=failed, pending_matches=result.pending_matches,
+                       outstanding=result.outstanding, counts=dict(sorted(result.counts.items())))
+        summary = JobSummary.of("sync", findings, message, details)
+    write_summary(output_dir, summary)
+    return summary
+
+
+def sync_verdict(result: Any) -> tuple[bool, str]:
+    """Whether a finished run leaves something for a person (failures, records not in QuickBooks,
+    match decisions), and the sentence that says so."""
+    failed = int(result.counts.get("failed", 0))
+    outstanding = len(result.outstanding)
+    if failed:
+        return True, (f"completed with {failed} failure(s)"
+                      + (f", {outstanding} record(s) not yet in QuickBooks" if outstanding else "")
+                      + ": see the activity log (or the status screen's Needs attention) and fix what it names")
+    if outstanding or result.pending_matches:
+        parts = [f"{outstanding} record(s) not yet in QuickBooks"] if outstanding else []
+        if result.pending_matches:
+            parts.append(f"{result.pending_matches} customer match(es) waiting for a decision in the match preview")
+        return True, "completed, but " + " and ".join(parts)
+    if result.dry_run:
+        return False, "dry run: nothing was written"
+    return False, "completed: nothing outstanding"
