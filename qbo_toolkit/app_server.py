@@ -2,8 +2,21 @@
 
 ``serve_app()`` starts Voila in a subprocess (the same Python, so the project's virtualenv and its
 kernel), waits until its TCP port answers and returns ``(process, url)``. Each page load starts a new
-kernel, so readiness is a TCP connect, never a page load. ``stop_app(process)`` ends Voila and the
-kernels it started (they share its process group).
+kernel, so readiness is a TCP connect, never a page load. ``stop_app(process)`` ends Voila's process
+group; Voila shuts the kernels it started down as it exits (they run in sessions of their own and
+also end by themselves when Voila is gone).
+
+What keeps the app to its user:
+
+- it binds 127.0.0.1 only, and refuses a request whose ``Host`` is not a loopback name (DNS
+  rebinding) or whose ``Origin`` is another site (``allow_remote_access`` off, no ``allow_origin``);
+- it needs a token: a random one (:mod:`secrets`) per start, carried in the URL that is printed
+  once; it reaches Voila through the environment (never the command line, which ``ps`` shows) and
+  the request log scrubs it;
+- idle kernels are culled (:data:`CULL_IDLE_TIMEOUT`; a kernel with a page still open is kept);
+- :func:`main` (``qbo-toolkit app``) stops Voila's whole process group on SIGTERM, SIGINT and
+  SIGHUP and exits 128 + the signal's number (143, 130); Voila also gets SIGTERM if ``main``'s
+  process dies without a word (Linux's parent-death signal).
 
 The notebook reads its parameters from the environment when they are not set (``QBO_TOOLKIT_HOME``,
 ``QBO_ENVIRONMENT``, ``QBO_EMULATOR_INFO``): pass ``env`` to point the app at a scratch home and an
@@ -15,7 +28,9 @@ Voila: open the URL in a browser on the same machine (or use the connect screen'
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -23,10 +38,16 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any, Final
 
-__all__ = ["default_notebook", "free_port", "serve_app", "stop_app"]
+__all__ = ["CULL_IDLE_TIMEOUT", "default_notebook", "free_port", "serve_app", "stop_app"]
 
-HOST = "127.0.0.1"
+HOST: Final = "127.0.0.1"
+CULL_IDLE_TIMEOUT: Final = 900  # seconds: a kernel with no page connected and nothing running is shut down
+CULL_INTERVAL: Final = 60  # seconds between two looks for idle kernels
+_TOKEN_ENV: Final = "QBO_TOOLKIT_APP_TOKEN"  # noqa: S105 (a variable name; removed before Voila starts)
+_OPTIONS_ENV: Final = "QBO_TOOLKIT_APP_OPTIONS"
 
 
 def default_notebook() -> Path:
@@ -55,8 +76,11 @@ def _port_open(port: int) -> bool:
 
 def serve_app(port: int = 0, notebook: str | Path | None = None, *, env: Mapping[str, str] | None = None,
               timeout: float = 60.0, log: str | Path | None = None, quiet: bool = False,
-              extra_args: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
+              extra_args: Sequence[str] = (), cull_idle_timeout: int = CULL_IDLE_TIMEOUT,
+              cull_interval: int = CULL_INTERVAL) -> tuple[subprocess.Popen[bytes], str]:
     """Start Voila on 127.0.0.1 for the app notebook; return ``(process, url)`` once the port answers.
+
+    ``url`` carries the token (``?token=...``): it is printed once, unless ``quiet``.
 
     Parameters
     ----------
@@ -69,40 +93,91 @@ def serve_app(port: int = 0, notebook: str | Path | None = None, *, env: Mapping
     timeout:
         Seconds to wait for the port; Voila is stopped and ``RuntimeError`` raised after that.
     log:
-        A file for Voila's output (default: discarded).
+        A file for Voila's output (default: discarded). The token never appears in it.
+    cull_idle_timeout, cull_interval:
+        Seconds after which a kernel without a connected page and without work is shut down, and
+        between two looks for such kernels.
     """
     path = Path(notebook) if notebook is not None else default_notebook()
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}")
     port = port or free_port()
+    token = secrets.token_urlsafe(32)
     child_env = dict(os.environ)
     child_env.update(env or {})
     # the kernelspec of the venv's ipykernel runs "python": make that this environment's python
     bindir = str(Path(sys.executable).parent)
     child_env["PATH"] = bindir + os.pathsep + child_env.get("PATH", "")
-    command = [sys.executable, "-m", "voila", "--no-browser", f"--port={port}", f"--Voila.ip={HOST}",
-               "--Voila.port_retries=0", "--VoilaConfiguration.show_tracebacks=True", *extra_args,
-               path.name]
+    child_env[_TOKEN_ENV] = token
+    child_env[_OPTIONS_ENV] = json.dumps({"cull_idle_timeout": int(cull_idle_timeout),
+                                          "cull_interval": int(cull_interval), "parent": os.getpid()})
+    command = [sys.executable, "-c", "from qbo_toolkit.app_server import _voila_child; _voila_child()",
+               "--no-browser", f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
+               "--VoilaConfiguration.show_tracebacks=True", *extra_args, path.name]
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # the child keeps its own copy
     try:
         process = subprocess.Popen(command, cwd=path.parent, env=child_env, stdout=out,  # noqa: S603
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         if log is not None:
             out.close()  # type: ignore[union-attr]
     deadline = time.monotonic() + timeout
-    while not _port_open(port):
-        if process.poll() is not None:
-            raise RuntimeError(f"voila exited with code {process.returncode} before listening on port {port}"
-                               + (f" (see {log})" if log else ""))
-        if time.monotonic() > deadline:
-            stop_app(process)
-            raise RuntimeError(f"voila did not listen on port {port} within {timeout:g} s")
-        time.sleep(0.1)
-    url = f"http://{HOST}:{port}/"
+    try:
+        while not _port_open(port):
+            if process.poll() is not None:
+                raise RuntimeError(f"voila exited with code {process.returncode} before listening on port {port}"
+                                   + (f" (see {log})" if log else ""))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"voila did not listen on port {port} within {timeout:g} s")
+            time.sleep(0.1)
+    except BaseException:  # a timeout, or a signal while waiting: leave nothing running
+        stop_app(process)
+        raise
+    url = f"http://{HOST}:{port}/?token={token}"
     if not quiet:
         print(f"The QuickBooks app is served at {url}", flush=True)
     return process, url
+
+
+def _voila_child() -> None:
+    """Voila's process: the token and options come from the environment, which kernels do not inherit."""
+    token = os.environ.pop(_TOKEN_ENV, "")
+    options: dict[str, Any] = json.loads(os.environ.pop(_OPTIONS_ENV, "{}"))
+    if not token:
+        raise SystemExit("qbo_toolkit.app_server: Voila is started by serve_app(), with a token")
+    _die_with_parent(int(options.get("parent") or 0))
+    from jupyter_server.log import log_request  # scrubs ?token= from the request log
+    from traitlets.config import Config
+    from voila.app import Voila
+
+    config = Config()
+    config.Voila.token = token
+    config.Voila.tornado_settings = {
+        "allow_remote_access": False,  # Host must be a loopback address or a name in local_hostnames
+        "local_hostnames": ["localhost"],
+        "allow_origin": "",  # no cross-origin request or websocket
+        "log_function": log_request,
+    }
+    config.MappingKernelManager.cull_idle_timeout = int(options.get("cull_idle_timeout", CULL_IDLE_TIMEOUT))
+    config.MappingKernelManager.cull_interval = int(options.get("cull_interval", CULL_INTERVAL))
+    config.MappingKernelManager.cull_connected = False
+    config.MappingKernelManager.cull_busy = False
+    Voila.launch_instance(argv=sys.argv[1:], config=config)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to send SIGTERM when the launching process dies (a SIGKILL leaves no time to stop us)."""
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def stop_app(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
@@ -123,21 +198,46 @@ def stop_app(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         process.wait(timeout)
 
 
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
+_STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m qbo_toolkit.app_server [--port N] [notebook]``: serve until interrupted."""
+    """``python -m qbo_toolkit.app_server [--port N] [notebook]``: serve until stopped.
+
+    SIGTERM, SIGINT (Ctrl-C) and SIGHUP stop Voila's whole process group, then the command exits
+    128 + the signal's number (143 for SIGTERM, 130 for SIGINT). If Voila ends by itself, its exit
+    code is returned.
+    """
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m qbo_toolkit.app_server", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("notebook", nargs="?", default=None, help="default: notebooks/app.ipynb")
     args = parser.parse_args(argv)
-    process, _url = serve_app(args.port, args.notebook)
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in _STOP_SIGNALS}
+    process: subprocess.Popen[bytes] | None = None
     try:
+        process, _url = serve_app(args.port, args.notebook)
         return process.wait()
-    except KeyboardInterrupt:
-        return 130
+    except _Stopped as stopped:
+        return 128 + stopped.signum
     finally:
-        stop_app(process)
+        for signum in _STOP_SIGNALS:  # a second signal must not interrupt the stopping
+            signal.signal(signum, signal.SIG_IGN)
+        if process is not None:
+            stop_app(process)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":
