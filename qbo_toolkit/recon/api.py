@@ -3,12 +3,14 @@
 ::
 
     from qbo_toolkit.recon import reconcile_live, to_html
-    result = reconcile_live(conn, store, settings="parameters/settings.yaml")
-    result.in_agreement, result.differences
+    result = reconcile_live(conn, store, settings=resolve_settings())   # the app's settings.yaml
+    result.in_agreement, result.verdict, result.differences, result.settings_description
     Path("report.html").write_text(to_html(result))      # the caller decides where files go
 
 It reads the id map first, then WORK, then QBO (so a record the sync links while this runs shows up
 at worst as unlinked, never as a false pair), and compares with :func:`.compare.reconcile`.
+It also reads, read-only, the sync's match preview and its open failures: records waiting for a
+match decision or whose sync failed are *pending*, and the verdict is "agree" only without them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..qbo.client import QboClient
-from ..settings import Settings, load_settings
+from ..settings import Settings, SettingsSource, resolve_settings
 from ..sync.state import SyncState
 from ..work.store import WorkStore
 from .compare import DEFAULT_DUE_DAYS, reconcile
@@ -46,19 +48,25 @@ def reconcile_live(
     *,
     as_of: date | None = None,
     tolerance: Decimal = Decimal("0"),
-    settings: Settings | str | Path | Mapping[str, Any] | None = None,
+    settings: SettingsSource | Settings | str | Path | Mapping[str, Any] | None = None,
     integration_date: date | None = None,
     default_due_days: int = DEFAULT_DUE_DAYS,
 ) -> ReconResult:
     """Extract the id map, WORK and QBO, and compare them.
 
+    ``settings`` is resolved by :func:`qbo_toolkit.settings.resolve_settings`: a
+    :class:`~qbo_toolkit.settings.SettingsSource` (what jobs pass: the one settings source), a
+    :class:`~qbo_toolkit.settings.Settings`, a YAML path or a mapping; None means what the app saved
+    (``settings.yaml`` in the toolkit home), else the defaults. Which one was used (origin, file,
+    sha256 and a sentence) is kept in the result (``result.settings``) and stated by the report.
+
     ``as_of`` (aging day) defaults to today. The integration date is ``integration_date`` if given,
-    else the one in ``settings`` (a :class:`~qbo_toolkit.settings.Settings`, a YAML path or a
-    mapping); without either, every record is expected on both sides. With the settings'
-    ``use_default_state`` (the default), an empty QBO customer state agrees with the WORK company's
-    default state, as the sync fills it in.
+    else the one in the settings; without either, every record is expected on both sides. With the
+    settings' ``use_default_state`` (the default), an empty QBO customer state agrees with the WORK
+    company's default state, as the sync fills it in.
     """
-    chosen = load_settings(settings)
+    source = resolve_settings(settings)
+    chosen = source.settings
     company = store.company()
     default_state = company.default_state if chosen.use_default_state and company is not None else None
     links = extract_links(SyncState(store, conn.realm_id))
@@ -73,4 +81,5 @@ def reconcile_live(
         tolerance=tolerance,
         default_state=default_state or None,
         default_due_days=default_due_days,
+        settings=source,
     )

@@ -22,9 +22,13 @@ What counts as a difference (rows of the *difference* categories) and what does 
   is not expected in WORK when it is dated before the integration date. Payments likewise, and a
   payment on an invoice that does not go to QBO is not expected there either.
 * Customers held in the sync's match preview (weak or multiple matches), and the WORK invoices and
-  payments of such a client, are **waiting for a match decision**: reported, not counted.
-* Anything else on one side only is **missing** on the other. A linked record whose partner is gone
-  was deleted there (invoices: *voided or deleted on one side only*; payments: *missing*).
+  payments of such a client, are **waiting for a match decision**, and records with an open sync
+  failure (the sync's activity log: failed, not retried, dismissed or synced since) **failed**:
+  both are *pending* (category ``pending``, with amount, customer name, number and reason). They
+  are not differences, but nothing agrees while any is left. A record on one side only whose sync
+  failed is listed there only, with the sync's sentence, not again as missing.
+* Anything else on one side only is **missing** on the other (a WORK record never sent). A linked
+  record whose partner is gone was deleted there (invoices: *voided or deleted on one side only*; payments: *missing*).
 * Paired live records are compared field by field; void ones only for their status.
 
 Money is whole cents (``int64``); a money difference counts when ``|QBO - WORK| > tolerance``,
@@ -54,6 +58,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from ..settings import SettingsSource
 from .frames import LinkFrames, QboFrames, WorkFrames
 from .money import tolerance_cents
 from .result import CATEGORIES, ReconResult, Total
@@ -492,10 +497,13 @@ def _customers(d: _Data, *, default_state: str | None) -> _CustomerOutcome:
     src, pw, pq = pairs.source, pairs.w, pairs.q
     has_w, has_q = pw >= 0, pq >= 0
 
-    # one side only, or linked to a record that is gone
+    # one side only, or linked to a record that is gone (a record whose sync failed is pending instead)
     w_wait = (src == _WORK_ONLY) & _take(w_pending, pw, False)
     q_wait = (src == _QBO_ONLY) & _take(q_pending, pq, False)
-    unlinked = ((src != _LINK) & ~w_wait & ~q_wait) | ((src == _LINK) & ~(has_w & has_q))
+    failed_w, failed_q = _failed(d, "customer")
+    w_failed = (src == _WORK_ONLY) & _take(np.isin(w["work_id"], failed_w), pw, False)
+    q_failed = (src == _QBO_ONLY) & _take(np.isin(q["qbo_id"], failed_q), pq, False)
+    unlinked = ((src != _LINK) & ~w_wait & ~q_wait & ~w_failed & ~q_failed) | ((src == _LINK) & ~(has_w & has_q))
     u = np.flatnonzero(unlinked)
     side = np.where(has_w[u] & has_q[u], "both", np.where(has_w[u], "WORK", "QBO")).astype(object)
     link_w = _take(lk["work_id"], pairs.link[u], 0)
@@ -602,7 +610,6 @@ def _customers(d: _Data, *, default_state: str | None) -> _CustomerOutcome:
 @dataclass(frozen=True)
 class _InvoiceOutcome:
     frames: dict[str, pd.DataFrame]
-    awaiting: pd.DataFrame
     changed: pd.DataFrame
     w_in: np.ndarray  # per WORK invoice row: in scope (live, expected in QBO)
     q_in: np.ndarray  # per QBO invoice row: in scope
@@ -671,7 +678,8 @@ def _invoices(d: _Data, customers: _CustomerOutcome, *, integration_date: date |
     not_expected_w = reason_w > 0
     waiting = np.zeros(n_pairs, dtype=bool)
     waiting[wo_rows] = wo_waiting
-    missing_q = wo_rows[(wo_reason == 0) & ~wo_waiting]
+    wo_failed = np.isin(w["work_id"][wo_w], _failed(d, "invoice")[0])
+    missing_q = wo_rows[(wo_reason == 0) & ~wo_waiting & ~wo_failed]
     rows_w = pw[missing_q]
     frames["invoices_missing_in_qbo"] = pd.DataFrame({
         "work_id": w["work_id"][rows_w],
@@ -724,16 +732,6 @@ def _invoices(d: _Data, customers: _CustomerOutcome, *, integration_date: date |
         "reason": _text(np.where(ne_w, _INVOICE_REASONS[reason_w[ne]] + ": not expected in QBO",
                                  "dated before the integration date: not expected in WORK").astype(object)),
     })
-    wait_rows = np.flatnonzero(waiting)
-    awaiting = pd.DataFrame({
-        "entity": _text(np.full(len(wait_rows), "invoice", dtype=object)),
-        "work_id": _ids(w["work_id"], pw[wait_rows]),
-        "qbo_id": pd.array([pd.NA] * len(wait_rows), dtype="Int64"),
-        "label": _text(w.text("number", pw[wait_rows])),
-        "reason": _text(pd.Series(w["client_id"][pw[wait_rows]], dtype=str).radd("its client ")
-                        .add(" waits for a match decision").to_numpy(dtype=object)),
-    })
-
     # -- field by field, for live pairs
     i = np.flatnonzero(live)
     a, b = pw[i], pq[i]
@@ -795,7 +793,6 @@ def _invoices(d: _Data, customers: _CustomerOutcome, *, integration_date: date |
     w_partner[pw[paired]] = q["qbo_id"][pq[paired]]
     return _InvoiceOutcome(
         frames=frames,
-        awaiting=awaiting,
         changed=_changed("invoice", pairs, w, q, lk, d.links.last_sync_at),
         w_in=(w_state <= _DRAFT) & ~w_outside,
         q_in=~q["voided"].astype(bool) & ~q_outside,
@@ -818,9 +815,9 @@ def _invoices(d: _Data, customers: _CustomerOutcome, *, integration_date: date |
 @dataclass(frozen=True)
 class _PaymentOutcome:
     frames: dict[str, pd.DataFrame]
-    awaiting: pd.DataFrame
     changed: pd.DataFrame
     totals: tuple[Total, Total]
+    w_waiting: np.ndarray  # per WORK payment row: its invoice's client waits for a match decision
 
 
 def _payments(d: _Data, invoices: _InvoiceOutcome, *, integration_date: date | None, tol: int) -> _PaymentOutcome:
@@ -866,7 +863,8 @@ def _payments(d: _Data, invoices: _InvoiceOutcome, *, integration_date: date | N
     not_expected_w = wo & (reason_w > 0)
     waiting = wo & ~not_expected_w & inv_waiting
     gone_in_qbo = (src == _LINK) & has_w & ~has_q & ~deleted
-    missing_q = np.flatnonzero((wo & ~not_expected_w & ~waiting) | gone_in_qbo)
+    failed = has_w & _take(np.isin(w["work_id"], _failed(d, "payment")[0]), pw, False)
+    missing_q = np.flatnonzero(((wo & ~not_expected_w & ~waiting) | gone_in_qbo) & ~failed)
     link_q = _take(lk["qbo_id"], pairs.link[missing_q], 0)
     frames["payments_missing_in_qbo"] = pd.DataFrame({
         "work_id": w["work_id"][pw[missing_q]],
@@ -914,15 +912,6 @@ def _payments(d: _Data, invoices: _InvoiceOutcome, *, integration_date: date | N
         "amount_cents": np.where(ne_w, _take(w["amount_cents"], pw[ne], 0), _take(q["total_cents"], pq[ne], 0)),
         "reason": _text(np.where(ne_w, _PAYMENT_REASONS[reason_w[ne]] + ": not expected in QBO",
                                  "dated before the integration date: not expected in WORK").astype(object)),
-    })
-    wait_rows = np.flatnonzero(waiting)
-    awaiting = pd.DataFrame({
-        "entity": _text(np.full(len(wait_rows), "payment", dtype=object)),
-        "work_id": _ids(w["work_id"], pw[wait_rows]),
-        "qbo_id": pd.array([pd.NA] * len(wait_rows), dtype="Int64"),
-        "label": _text(pd.Series(w["invoice_id"][pw[wait_rows]], dtype=str).radd("on invoice ")
-                       .to_numpy(dtype=object)),
-        "reason": _text(np.full(len(wait_rows), "its invoice's client waits for a match decision", dtype=object)),
     })
 
     # -- live pairs, field by field
@@ -984,7 +973,161 @@ def _payments(d: _Data, invoices: _InvoiceOutcome, *, integration_date: date | N
         Total("payment_amount", "Payments received", "money", int(w["amount_cents"][w_in].sum()),
               int(q["total_cents"][q_in].sum())),
     )
-    return _PaymentOutcome(frames, awaiting, _changed("payment", pairs, w, q, lk, d.links.last_sync_at), totals)
+    w_waiting = np.zeros(len(w), dtype=bool)
+    w_waiting[pw[waiting]] = True
+    return _PaymentOutcome(frames, _changed("payment", pairs, w, q, lk, d.links.last_sync_at), totals, w_waiting)
+
+
+# --------------------------------------------------------------------------------------------
+# Pending: waiting for a match decision, or an open sync failure
+# --------------------------------------------------------------------------------------------
+
+
+def _failed(d: _Data, entity: str) -> tuple[np.ndarray, np.ndarray]:
+    """The WORK ids of ``entity`` with an open sync failure, and the QBO ids of failures that name no
+    WORK record (a QBO record the sync could not bring to WORK)."""
+    failures = d.links.failures
+    mine = failures.loc[failures["entity"] == entity]
+    work_ids = mine["work_id"].dropna().to_numpy(dtype=np.int64)
+    qbo_ids = mine.loc[mine["work_id"].isna(), "qbo_id"].dropna().to_numpy(dtype=np.int64)
+    return work_ids, qbo_ids
+
+
+_PENDING_COLUMNS: Final = ("status", "entity", "work_id", "qbo_id", "number", "customer", "date", "amount_cents",
+                           "reason")
+
+
+def _pending_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=list(_PENDING_COLUMNS))
+    return frame.astype({"status": "str", "entity": "str", "work_id": "Int64", "qbo_id": "Int64", "number": "str",
+                         "customer": "str", "date": "datetime64[s]", "amount_cents": "Int64", "reason": "str"})
+
+
+def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
+             payments: _PaymentOutcome) -> pd.DataFrame:
+    """Records WORK and QBO cannot agree on yet, one row each (see the module docstring): customers
+    held in the match preview with their WORK invoices and payments (``waiting_match``), and records
+    with an open sync failure (``sync_failed``, the sync's sentences as the reason). A record that
+    both waits and failed is listed once, as failed. Only the rows listed are looked at one by one."""
+    wc, qc, wi, wp = d.wc, d.qc, d.wi, d.wp
+    client_at, customer_at = wc.lookup("work_id"), qc.lookup("qbo_id")
+    invoice_at, payment_at = wi.lookup("work_id"), wp.lookup("work_id")
+    nat = np.datetime64("NaT", "s")
+
+    def one(lookup: _Lookup, key: Any) -> int:
+        return -1 if key is None or key is pd.NA else int(lookup(np.array([int(key)], dtype=np.int64))[0])
+
+    def client_name(work_id: Any) -> str:
+        row = one(client_at, work_id)
+        return str(wc["display_name"][row]) if row >= 0 else ""
+
+    def customer_name(qbo_id: Any) -> str:
+        row = one(customer_at, qbo_id)
+        return str(qc["display_name"][row]) if row >= 0 else ""
+
+    def invoice(work_id: Any) -> tuple[str, str, Any, Any]:
+        row = one(invoice_at, work_id)
+        if row < 0:
+            return "", "", nat, pd.NA
+        return (str(wi["number"][row]), client_name(wi["client_id"][row]), wi["issue_date"][row],
+                int(wi["total_cents"][row]))
+
+    def payment(work_id: Any) -> tuple[str, str, Any, Any]:
+        row = one(payment_at, work_id)
+        if row < 0:
+            return "", "", nat, pd.NA
+        number, name, _, _ = invoice(wp["invoice_id"][row])
+        return number, name, wp["date"][row], int(wp["amount_cents"][row])
+
+    rows: list[tuple[Any, ...]] = []
+
+    # -- open sync failures, one row per record with its sentences
+    failures = d.links.failures
+    if len(failures):
+        keyed = failures.assign(_key=failures["work_id"].astype("string").fillna("q" + failures["qbo_id"]
+                                                                                  .astype("string").fillna("")))
+        for (entity, _), group in keyed.groupby(["entity", "_key"], sort=False):
+            work_id = group["work_id"].iloc[0]
+            qbo_ids = group["qbo_id"].dropna()
+            qbo_id = qbo_ids.iloc[0] if len(qbo_ids) else pd.NA
+            messages = list(dict.fromkeys(m for m in group["message"].tolist() if m)) or ["the sync failed"]
+            reason = "sync failed: " + "; ".join(messages)
+            if entity == "customer":
+                name = client_name(work_id) if work_id is not pd.NA else customer_name(qbo_id)
+                rows.append(("sync_failed", "customer", work_id, qbo_id, "", name, nat, pd.NA, reason))
+            else:
+                number, name, when, amount = (invoice if entity == "invoice" else payment)(work_id)
+                rows.append(("sync_failed", entity, work_id, qbo_id, number, name, when, amount, reason))
+    failed = {(row[1], int(row[2])) for row in rows if row[2] is not pd.NA}
+
+    # -- held in the match preview: the WORK clients (with their candidates) and QBO customers
+    matches = d.links.pending_matches
+    candidates: dict[int, list[tuple[int, str]]] = {}
+    for work_id, qbo_id, kind in matches[["work_id", "qbo_id", "kind"]].itertuples(index=False, name=None):
+        candidates.setdefault(int(work_id), []).append((int(qbo_id), str(kind)))
+    held = customers.awaiting
+    listed_work = {int(w) for w in held["work_id"].dropna()}
+    covered = {qbo_id for work_id in listed_work for qbo_id, _ in candidates.get(work_id, ())}
+    for work_id, qbo_id, label, why in held[["work_id", "qbo_id", "label", "reason"]].itertuples(index=False,
+                                                                                                 name=None):
+        if work_id is not pd.NA:
+            if ("customer", int(work_id)) in failed:
+                continue
+            found = candidates.get(int(work_id), [])
+            named = ", ".join(f"{customer_name(q) or '(not in QBO)'} ({q})" for q, _ in found)
+            kind = found[0][1] if found else "weak"
+            reason = (f"{kind} match with QBO customer{'s' if len(found) > 1 else ''} {named}: decide the match "
+                      "(accept one, or reject) in the app" if found else why)
+            single = found[0][0] if len(found) == 1 else pd.NA
+            rows.append(("waiting_match", "customer", work_id, single, "", label, nat, pd.NA, reason))
+        elif int(qbo_id) not in covered:
+            rows.append(("waiting_match", "customer", pd.NA, qbo_id, "", label, nat, pd.NA,
+                         f"QBO candidate in a {why}"))
+
+    # -- the WORK invoices and payments of held clients (vectorised: there may be many)
+    inv_rows = np.flatnonzero(invoices.w_waiting)
+    inv_clients = invoices.w_client_rows[inv_rows]
+    pay_rows = np.flatnonzero(payments.w_waiting)
+    pay_invoices = invoice_at(wp["invoice_id"][pay_rows])
+    pay_clients = _take(invoices.w_client_rows, pay_invoices, _NONE)
+    waiting = [
+        _pending_frame(rows),
+        pd.DataFrame({
+            "status": _text(np.full(len(inv_rows), "waiting_match", dtype=object)),
+            "entity": _text(np.full(len(inv_rows), "invoice", dtype=object)),
+            "work_id": pd.array(wi["work_id"][inv_rows], dtype="Int64"),
+            "qbo_id": pd.array([pd.NA] * len(inv_rows), dtype="Int64"),
+            "number": _text(wi.text("number", inv_rows)),
+            "customer": _text(wc.text("display_name", inv_clients)),
+            "date": _dates(wi["issue_date"][inv_rows]),
+            "amount_cents": pd.array(wi["total_cents"][inv_rows], dtype="Int64"),
+            "reason": _text(np.full(len(inv_rows), "not sent: its client is held in the match preview until the "
+                                    "match is decided", dtype=object)),
+        }),
+        pd.DataFrame({
+            "status": _text(np.full(len(pay_rows), "waiting_match", dtype=object)),
+            "entity": _text(np.full(len(pay_rows), "payment", dtype=object)),
+            "work_id": pd.array(wp["work_id"][pay_rows], dtype="Int64"),
+            "qbo_id": pd.array([pd.NA] * len(pay_rows), dtype="Int64"),
+            "number": _text(wi.text("number", pay_invoices)),
+            "customer": _text(wc.text("display_name", pay_clients)),
+            "date": _dates(wp["date"][pay_rows]),
+            "amount_cents": pd.array(wp["amount_cents"][pay_rows], dtype="Int64"),
+            "reason": _text(pd.Series(wi.text("number", pay_invoices), dtype=object).radd("not sent: on invoice ")
+                            .add(", whose client is held in the match preview until the match is decided")
+                            .to_numpy(dtype=object)),
+        }),
+    ]
+    frame = pd.concat([w for w in waiting if len(w)] or [waiting[0]], ignore_index=True)
+    if failed and len(frame):
+        ids = frame["work_id"].astype("Int64")
+        twice = np.array([(e, int(i)) in failed if i is not pd.NA else False
+                          for e, i in zip(frame["entity"], ids, strict=True)])
+        frame = frame.loc[~(twice & (frame["status"] == "waiting_match").to_numpy())]
+    order = frame["status"].map({"waiting_match": 0, "sync_failed": 1}).fillna(2)
+    return (frame.assign(_o=order).sort_values(["_o", "entity", "work_id", "qbo_id"], kind="stable",
+                                               na_position="last")
+            .drop(columns="_o").reset_index(drop=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1064,7 +1207,7 @@ def _ordered(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     columns = list(next(c for c in CATEGORIES if c.name == name).columns)
     frame = frame[columns]
     keys = [k for k in ("entity", "work_id", "qbo_id") if k in columns]
-    if keys and len(frame) > 1 and name not in ("aging_buckets", "customers_fields"):
+    if keys and len(frame) > 1 and name not in ("aging_buckets", "customers_fields", "pending"):
         frame = frame.sort_values(keys, kind="stable", na_position="last")
     return frame.reset_index(drop=True)
 
@@ -1079,6 +1222,7 @@ def reconcile(
     tolerance: Decimal = Decimal("0"),
     default_state: str | None = None,
     default_due_days: int = DEFAULT_DUE_DAYS,
+    settings: SettingsSource | Mapping[str, Any] | None = None,
 ) -> ReconResult:
     """Compare WORK and QBO; see the module docstring for the rules.
 
@@ -1087,7 +1231,9 @@ def reconcile(
     amount, e.g. ``Decimal("0.01")``) is how far money may differ before it counts; by default not
     a cent. ``default_state`` is the company's default state when the sync fills it in for QBO
     customers without one (``use_default_state``): an empty QBO state then agrees with it.
-    ``default_due_days``: when an invoice without a due date falls due, for aging.
+    ``default_due_days``: when an invoice without a due date falls due, for aging. ``settings``:
+    where the settings behind these arguments came from (a :class:`~qbo_toolkit.settings.SettingsSource`,
+    or its ``as_dict()`` with a ``description``), kept in the result for the report to state.
     """
     tol = tolerance_cents(tolerance)
     d = _Data.of(work, qbo, links)
@@ -1101,7 +1247,7 @@ def reconcile(
         "customer_balances": balance_differences,
         "aging_buckets": aging_differences,
         "changed_in_qbo": pd.concat([customers.changed, invoices.changed, payments.changed], ignore_index=True),
-        "awaiting_match": pd.concat([customers.awaiting, invoices.awaiting, payments.awaiting], ignore_index=True),
+        "pending": _pending(d, customers, invoices, payments),
     }
     frames = {name: _ordered(name, frame) for name, frame in frames.items()}
     wi, qi = d.wi, d.qi
@@ -1121,7 +1267,16 @@ def reconcile(
         frames=frames,
         tables=_tables({"aging": aging, "open_balances": balances}),
         totals=totals,
+        settings=_settings_record(settings),
     )
+
+
+def _settings_record(settings: SettingsSource | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if settings is None:
+        return None
+    if isinstance(settings, SettingsSource):
+        return {**settings.as_dict(), "description": settings.describe()}
+    return dict(settings)
 
 
 def _tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

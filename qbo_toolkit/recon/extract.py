@@ -7,7 +7,10 @@
 * :func:`extract_work` reads the WORK store through its API (deleted and void invoices and deleted
   payments included: "deleted on one side only" needs them).
 * :func:`extract_links` reads the id map with each link's ``synced_at``, the customer matches
-  waiting in the match preview, and when the last sync run ended.
+  waiting in the match preview, when the last sync run ended, and the sync's open failures.
+  Everything it reads goes through :class:`~qbo_toolkit.sync.state.SyncState`'s read methods
+  (``matches``, ``runs``, ``open_failures``) or one ``SELECT`` on ``sync_links``: it never writes
+  the sync's tables.
 
 Money goes from ``Decimal`` (python-quickbooks runs with ``use_decimal=True``; WORK keeps
 ``Decimal``) straight to whole cents (:func:`.money.to_cents`), never through a float. An amount
@@ -29,6 +32,7 @@ from ..sync.state import SyncState, links_table
 from ..work.store import WorkStore
 from .frames import (
     CUSTOMER_COLUMNS,
+    FAILURE_COLUMNS,
     LINK_COLUMNS,
     MATCH_COLUMNS,
     PAYMENT_LINE_COLUMNS,
@@ -45,6 +49,7 @@ from .money import to_cents
 
 __all__ = [
     "QueryClient",
+    "extract_failures",
     "extract_links",
     "extract_qbo",
     "extract_work",
@@ -200,9 +205,29 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _qbo_ref(value: str | None) -> int | None:
+    return int(value) if value is not None and str(value).strip().isdigit() else None
+
+
+def extract_failures(state: SyncState) -> pd.DataFrame:
+    """The sync's open failures on customers, invoices and payments (:data:`.frames.FAILURE_COLUMNS`),
+    read with :meth:`SyncState.open_failures` (read-only): failed or conflicting records not yet
+    retried, dismissed or synced since. Rows a CSV import refused (``from_file``) are not in WORK,
+    so they are left out; so are entries that name no record at all."""
+    rows = [
+        (e.entity, e.work_id, _qbo_ref(e.qbo_id), e.action, e.field or "", e.message or "")
+        for e in state.open_failures()
+        if e.entity in LINKED_ENTITIES and e.direction != "from_file"
+        and (e.work_id is not None or _qbo_ref(e.qbo_id) is not None)
+    ]
+    frame = _columns(rows, list(FAILURE_COLUMNS))
+    return frame.astype({"work_id": "Int64", "qbo_id": "Int64"})
+
+
 def extract_links(state: SyncState) -> LinkFrames:
     """The id map of customers, invoices and payments with ``synced_at``, the pending customer
-    matches, and the end of the last sync run that wrote (dry runs do not count)."""
+    matches, the end of the last sync run that wrote (dry runs do not count), and the open sync
+    failures (:func:`extract_failures`)."""
     query = sa.select(links_table.c.entity, *(links_table.c[name] for name in LINK_COLUMNS)).where(
         links_table.c.realm == state.realm, links_table.c.entity.in_(LINKED_ENTITIES))
     with state.engine.connect() as conn:
@@ -217,4 +242,5 @@ def extract_links(state: SyncState) -> LinkFrames:
     finished = [_utc(run["finished_at"]) for run in state.runs(limit=50)
                 if run.get("finished_at") is not None and not run.get("dry_run")]
     last = max((stamp for stamp in finished if stamp is not None), default=None)
-    return LinkFrames(frames["customer"], frames["invoice"], frames["payment"], pending, last)
+    return LinkFrames(frames["customer"], frames["invoice"], frames["payment"], pending, last,
+                      extract_failures(state))

@@ -7,7 +7,7 @@ Three immutable containers, each a few pandas DataFrames with fixed columns and 
 * :class:`QboFrames` -- QBO's customers (inactive ones included), invoices, payments and the
   payments' applied lines;
 * :class:`LinkFrames` -- the sync's id map per entity, the customer matches waiting for the user,
-  and when the last sync run finished.
+  when the last sync run finished, and the records whose sync failed and is still open.
 
 Representation, chosen so a million rows per side compare in about a second:
 
@@ -42,6 +42,7 @@ from .money import cents_array
 __all__ = [
     "CLIENT_COLUMNS",
     "CUSTOMER_COLUMNS",
+    "FAILURE_COLUMNS",
     "LINK_COLUMNS",
     "MATCH_COLUMNS",
     "PAYMENT_LINE_COLUMNS",
@@ -156,6 +157,19 @@ LINK_COLUMNS: Final[Mapping[str, Kind]] = {
 }
 #: Customer matches waiting for the user's decision (weak or multiple), from the sync's match preview.
 MATCH_COLUMNS: Final[Mapping[str, Kind]] = {"work_id": "id", "qbo_id": "id", "kind": "text"}
+#: Records whose sync failed and is still open (not retried, dismissed or synced since), one row per
+#: entry of the sync's activity log: ``entity`` is ``customer``, ``invoice`` or ``payment``;
+#: ``work_id`` the WORK record (missing for a QBO record the sync could not bring to WORK),
+#: ``qbo_id`` the QBO record when known; ``action`` what was tried (``create``, ``update``...);
+#: ``field`` the field at fault ("" when none) and ``message`` the sync's sentence.
+FAILURE_COLUMNS: Final[Mapping[str, Kind]] = {
+    "entity": "text",
+    "work_id": "ref",
+    "qbo_id": "ref",
+    "action": "text",
+    "field": "text",
+    "message": "text",
+}
 
 _DEFAULTS: Final[Mapping[str, Any]] = {
     "email": "",
@@ -176,6 +190,9 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     "qbo_name": "",
     "synced_at": None,
     "kind": "weak",
+    "action": "",
+    "field": "",
+    "message": "",
 }
 
 
@@ -299,7 +316,8 @@ class QboFrames:
 @dataclass(frozen=True)
 class LinkFrames:
     """The sync's id map per entity (:data:`LINK_COLUMNS`), the pending customer matches
-    (:data:`MATCH_COLUMNS`) and when the last sync run finished (aware UTC, or None).
+    (:data:`MATCH_COLUMNS`), when the last sync run finished (aware UTC, or None) and the open
+    sync failures (:data:`FAILURE_COLUMNS`).
 
     A QBO record changed after ``max(its link's synced_at, last_sync_at)`` changed after the sync
     last saw it. The last run's end matters because a run's own later writes touch records linked
@@ -311,8 +329,10 @@ class LinkFrames:
     payments: pd.DataFrame = field(default_factory=lambda: _empty(LINK_COLUMNS))
     pending_matches: pd.DataFrame = field(default_factory=lambda: _empty(MATCH_COLUMNS))
     last_sync_at: datetime | None = None
+    failures: pd.DataFrame = field(default_factory=lambda: _empty(FAILURE_COLUMNS))
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "failures", _conform(self.failures, FAILURE_COLUMNS, "links.failures"))
         for name in ("customers", "invoices", "payments"):
             frame = _conform(getattr(self, name), LINK_COLUMNS, f"links.{name}")
             _unique(frame, "work_id", f"links.{name}")
@@ -381,12 +401,18 @@ def link_frames_from_records(
     payments: Records | None = None,
     pending_matches: Records | None = None,
     last_sync_at: datetime | None = None,
+    failures: Records | None = None,
 ) -> LinkFrames:
-    """:class:`LinkFrames` from ``{"work_id": 1, "qbo_id": "58", "synced_at": ...}`` dicts."""
+    """:class:`LinkFrames` from ``{"work_id": 1, "qbo_id": "58", "synced_at": ...}`` dicts; ``failures``
+    as ``{"entity": "invoice", "work_id": 7, "message": "..."}`` (``qbo_id`` optional)."""
+    failed = _frame(failures, FAILURE_COLUMNS)
+    if "qbo_id" not in failed.columns:
+        failed = failed.assign(qbo_id=pd.Series([pd.NA] * len(failed), dtype="Int64", index=failed.index))
     return LinkFrames(
         _frame(customers, LINK_COLUMNS),
         _frame(invoices, LINK_COLUMNS),
         _frame(payments, LINK_COLUMNS),
         _frame(pending_matches, MATCH_COLUMNS),
         last_sync_at,
+        failed,
     )

@@ -73,10 +73,22 @@ def presentable(frame: pd.DataFrame, *, grouping: bool = False) -> pd.DataFrame:
 
 
 def summary_frame(result: ReconResult) -> pd.DataFrame:
-    """One row per figure: the verdict, each total on both sides, each category's count."""
+    """One row per figure: the verdict (with the settings used), each total on both sides, each
+    category's count (pending ones included)."""
+    settings = result.settings or {}
     rows: list[dict[str, str]] = [
         {"section": "verdict", "name": "in_agreement", "title": "In agreement", "work": "", "qbo": "",
          "difference": "", "value": "yes" if result.in_agreement else "no"},
+        {"section": "verdict", "name": "verdict", "title": "Verdict", "work": "", "qbo": "", "difference": "",
+         "value": result.verdict},
+        {"section": "verdict", "name": "pending_count", "title": "Records pending", "work": "", "qbo": "",
+         "difference": "", "value": str(result.pending_count)},
+        {"section": "verdict", "name": "settings", "title": "Settings", "work": "", "qbo": "", "difference": "",
+         "value": result.settings_description},
+        {"section": "verdict", "name": "settings_file", "title": "Settings file", "work": "", "qbo": "",
+         "difference": "", "value": str(settings.get("path") or "")},
+        {"section": "verdict", "name": "settings_sha256", "title": "Settings sha256", "work": "", "qbo": "",
+         "difference": "", "value": str(settings.get("sha256") or "")},
         {"section": "verdict", "name": "as_of", "title": "As of", "work": "", "qbo": "", "difference": "",
          "value": result.as_of.isoformat()},
         {"section": "verdict", "name": "integration_date", "title": "Integration date", "work": "", "qbo": "",
@@ -218,7 +230,11 @@ def to_html(result: ReconResult, *, title: str = DEFAULT_TITLE, generated_at: da
         "tolerance": str(result.tolerance),
         "generated_at": generated_at.isoformat(timespec="seconds") if generated_at else None,
         "in_agreement": result.in_agreement,
+        "verdict": result.verdict,
+        "settings": result.settings_description,
         "difference_count": result.difference_count,
+        "pending_count": result.pending_count,
+        "pending": [s for s in sections if s["kind"] == "pending"],
         "differences": [s for s in sections if s["kind"] == "difference"],
         "information": [s for s in sections if s["kind"] == "information"],
         "totals": totals,

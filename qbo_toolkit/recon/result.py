@@ -6,10 +6,13 @@ is immutable (a frozen dataclass over read-only mappings; :meth:`ReconResult.fra
 copies, which copy-on-write makes free), so a report, a CSV export and an exit code made from one
 result always agree.
 
-Categories (:data:`CATEGORIES`) are either *differences* (they count against agreement) or
+Categories (:data:`CATEGORIES`) are *differences* (they count against agreement), *pending*
+(records the sync has not finished with: waiting for a customer match decision, or whose sync
+failed and is still open; they count against agreement too, as "not yet in agreement") or
 *information* (records that are rightly on one side only: dated before the integration date,
-drafts, or waiting for a customer match decision). Every category frame has the columns listed in
-its :class:`Category`, even when empty. Conventions in every frame:
+drafts). Every category frame has the columns listed in its :class:`Category`, even when empty.
+The verdict (:attr:`ReconResult.in_agreement`, :attr:`ReconResult.verdict`) is "agree" only when
+no difference and nothing pending is found. Conventions in every frame:
 
 * money is whole cents in ``int64`` columns named ``*_cents`` (``Int64`` where it may be missing);
 * ``difference*`` is always QBO minus WORK;
@@ -35,24 +38,33 @@ import pandas as pd
 
 from .money import cents_to_decimal
 
-__all__ = ["CATEGORIES", "CATEGORY_NAMES", "Category", "ReconResult", "Total"]
+__all__ = ["CATEGORIES", "CATEGORY_NAMES", "PENDING_STATUSES", "Category", "ReconResult", "Total"]
+
+#: What a category's rows mean for the verdict.
+Kind = Literal["difference", "pending", "information"]
+#: Why a record is pending (the ``status`` column of the ``pending`` category), with how the
+#: verdict names them.
+PENDING_STATUSES: Final[Mapping[str, str]] = MappingProxyType({
+    "waiting_match": "waiting for a match decision",
+    "sync_failed": "whose sync failed",
+})
 
 
 @dataclass(frozen=True)
 class Category:
     """One kind of finding: its key (CSV file and Excel sheet name), the entity, whether it is a
-    difference or information, a title and a sentence for the report, and its columns."""
+    difference, pending or information, a title and a sentence for the report, and its columns."""
 
     name: str
     entity: str
-    kind: Literal["difference", "information"]
+    kind: Kind
     title: str
     description: str
     columns: tuple[str, ...]
 
 
 def _cat(name: str, entity: str, title: str, description: str, columns: str,
-         kind: Literal["difference", "information"] = "difference") -> Category:
+         kind: Kind = "difference") -> Category:
     return Category(name, entity, kind, title, description, tuple(columns.split()))
 
 
@@ -134,9 +146,12 @@ CATEGORIES: Final[tuple[Category, ...]] = (
          "Payments that rightly exist on one side only: dated before the integration date, on invoices that "
          "do not go to QBO, or deleted in WORK before they were sent.",
          "side work_id qbo_id invoice_id customer date amount_cents reason", "information"),
-    _cat("awaiting_match", "customers", "Waiting for a match decision",
-         "Customers held in the sync's match preview, and the WORK invoices and payments that wait for them.",
-         "entity work_id qbo_id label reason", "information"),
+    _cat("pending", "records", "Pending: not yet in agreement",
+         "Records the sync has not finished with, so WORK and QuickBooks cannot agree yet: clients held in the "
+         "match preview (with their invoices and payments) until someone decides the match, and records whose "
+         "sync failed and is still open (fix what the reason says, then retry or dismiss it in the app). "
+         "Records never sent are listed with the differences (missing in QBO).",
+         "status entity work_id qbo_id number customer date amount_cents reason", "pending"),
 )
 CATEGORY_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in CATEGORIES)
 _BY_NAME: Final[Mapping[str, Category]] = MappingProxyType({c.name: c for c in CATEGORIES})
@@ -187,7 +202,9 @@ class ReconResult:
     side-by-side tables behind two categories (``aging``: every bucket, behind ``aging_buckets``;
     ``open_balances``: every paired customer, behind ``customer_balances``); ``totals`` the figures
     on both sides (records in scope: without the *information* ones). ``counts`` (rows per
-    category) is derived from ``frames``.
+    category) is derived from ``frames``. ``settings`` says which settings the comparison used
+    (``origin``, ``path``, ``sha256`` and ``description``, a sentence; see
+    :class:`qbo_toolkit.settings.SettingsSource`), or is None when the caller did not say.
     """
 
     as_of: date
@@ -196,6 +213,7 @@ class ReconResult:
     frames: Mapping[str, pd.DataFrame]
     tables: Mapping[str, pd.DataFrame]
     totals: tuple[Total, ...]
+    settings: Mapping[str, Any] | None = None
     counts: Mapping[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -205,6 +223,8 @@ class ReconResult:
             raise ValueError(f"categories unknown {sorted(unknown)} / missing {sorted(missing)}")
         object.__setattr__(self, "frames", MappingProxyType(dict(self.frames)))
         object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
+        if self.settings is not None:
+            object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
         object.__setattr__(self, "counts", MappingProxyType({name: len(self.frames[name]) for name in CATEGORY_NAMES}))
 
     # -- reading -------------------------------------------------------------------------------
@@ -239,6 +259,47 @@ class ReconResult:
     def difference_count(self) -> int:
         return sum(self.differences.values())
 
+    @property
+    def pending_count(self) -> int:
+        """Records not yet in agreement because the sync has not finished with them (rows of ``pending``)."""
+        return sum(self.counts[c.name] for c in CATEGORIES if c.kind == "pending")
+
+    @property
+    def pending(self) -> dict[str, dict[str, int]]:
+        """Pending records per status and entity: ``{"waiting_match": {"invoice": 14, "payment": 10}}``
+        (statuses and entities with none are left out; statuses in :data:`PENDING_STATUSES` order)."""
+        frame = self.frames["pending"]
+        out: dict[str, dict[str, int]] = {}
+        for status in PENDING_STATUSES:
+            entities = frame.loc[frame["status"] == status, "entity"].value_counts()
+            if len(entities):
+                out[status] = {str(k): int(v) for k, v in sorted(entities.items())}
+        return out
+
+    @property
+    def settings_description(self) -> str:
+        """Which settings were used, as a sentence ("the app's settings /home/.../settings.yaml (sha256
+        ab12...)"), or a sentence saying nobody said."""
+        if self.settings is None or not self.settings.get("description"):
+            return "not stated by the caller (settings given directly to the comparison)"
+        return str(self.settings["description"])
+
+    @property
+    def verdict(self) -> str:
+        """The verdict as one sentence: agree, not yet (records pending), or differences found."""
+        if self.in_agreement:
+            return "WORK and QuickBooks agree."
+        parts: list[str] = []
+        if self.pending_count:
+            groups = [f"{_counted(entities)} {PENDING_STATUSES[status]}" for status, entities in self.pending.items()]
+            parts.append(f"{self.pending_count} record{_s(self.pending_count)} pending ({'; '.join(groups)})")
+        if self.difference_count:
+            parts.append(f"{self.difference_count} difference{_s(self.difference_count)} found")
+        if not parts:  # only totals beyond a threshold can do this, and exceeds() without thresholds checks none
+            parts.append("differences found")
+        head = "Not yet in agreement" if self.pending_count else "Not in agreement"
+        return f"{head}: {', and '.join(parts)}."
+
     def total(self, name: str) -> Total:
         for total in self.totals:
             if total.name == name:
@@ -250,19 +311,23 @@ class ReconResult:
         """What goes beyond ``thresholds``: ``{name: found}`` (empty when within all of them).
 
         Keys are difference category names (the number of rows allowed), ``"total"`` (the number
-        of difference rows allowed over all categories) or total names (the absolute QBO − WORK
-        difference allowed, a count or an amount such as ``Decimal("5.00")``; totals not named are
-        not checked). A category not named allows no row, unless ``"total"`` is given: then only
-        the categories named are limited one by one. Money found is a Decimal. Unknown names raise
-        KeyError, so a typo cannot pass silently.
+        of difference rows allowed over all categories), ``"pending"`` (the number of pending
+        records allowed: waiting for a match decision or whose sync failed; none unless named,
+        ``"total"`` or not) or total names (the absolute QBO − WORK difference allowed, a count or
+        an amount such as ``Decimal("5.00")``; totals not named are not checked). A category not
+        named allows no row, unless ``"total"`` is given: then only the categories named are
+        limited one by one. Money found is a Decimal. Unknown names raise KeyError, so a typo
+        cannot pass silently.
         """
         thresholds = dict(thresholds or {})
         totals = {t.name: t for t in self.totals}
         for key in thresholds:
-            if key != "total" and key not in totals and (key not in _BY_NAME or _BY_NAME[key].kind != "difference"):
-                known = [*self.differences, "total", *totals]
+            if key != "total" and key not in totals and (key not in _BY_NAME or _BY_NAME[key].kind == "information"):
+                known = [*self.differences, "total", "pending", *totals]
                 raise KeyError(f"no difference category or total {key!r}; known: {', '.join(known)}")
         found: dict[str, int | Decimal] = {}
+        if self.pending_count > int(thresholds.get("pending", 0)):
+            found["pending"] = self.pending_count
         overall = "total" in thresholds
         if overall and self.difference_count > int(thresholds["total"]):
             found["total"] = self.difference_count
@@ -283,15 +348,16 @@ class ReconResult:
 
     @property
     def in_agreement(self) -> bool:
-        """True when no difference category has a row (money already compared with ``tolerance``)."""
+        """True when no difference category has a row (money already compared with ``tolerance``)
+        and nothing is pending (no record waits for a match decision or has an open sync failure)."""
         return not self.exceeds()
 
     # -- display ---------------------------------------------------------------------------------
     def __repr__(self) -> str:
         """The verdict and the figures, for a terminal, a log or a papermill output (no frames)."""
-        head = (f"Reconciliation as of {self.as_of.isoformat()}: "
-                + ("in agreement" if self.in_agreement else f"{self.difference_count} difference(s)"))
-        lines = [head]
+        head = f"Reconciliation as of {self.as_of.isoformat()}: {self.verdict}"
+        lines = [head, f"  Settings: {self.settings_description}"]
+        lines += [f"  Pending, {PENDING_STATUSES[s]}: {_counted(e)}" for s, e in self.pending.items()]
         lines += [f"  {self.category(n).title}: {c}" for n, c in self.differences.items() if c]
         lines += [f"  ({self.category(n).title}: {c})" for n, c in self.information.items() if c]
         lines += [f"  {t.title}: WORK {t.as_text(t.work)}, QBO {t.as_text(t.qbo)}" for t in self.totals]
@@ -313,8 +379,13 @@ class ReconResult:
             "integration_date": self.integration_date.isoformat() if self.integration_date else None,
             "tolerance": str(self.tolerance),
             "in_agreement": self.in_agreement,
+            "verdict": self.verdict,
+            "settings": ({**self.settings, "description": self.settings_description} if self.settings is not None
+                         else None),
             "difference_count": self.difference_count,
             "differences": self.differences,
+            "pending_count": self.pending_count,
+            "pending": self.pending,
             "information": self.information,
             "totals": {
                 t.name: {"title": t.title, "unit": t.unit, "work": t.as_text(t.work), "qbo": t.as_text(t.qbo),
@@ -326,6 +397,19 @@ class ReconResult:
         if records:
             data["categories"] = {name: _records(self.frames[name]) for name in CATEGORY_NAMES}
         return data
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+_PLURALS: Final = {"customer": "customers", "invoice": "invoices", "payment": "payments"}
+
+
+def _counted(entities: Mapping[str, int]) -> str:
+    """``{"invoice": 14, "payment": 10}`` as "14 invoices, 10 payments"."""
+    return ", ".join(f"{n} {entity if n == 1 else _PLURALS.get(entity, entity + 's')}"
+                     for entity, n in entities.items())
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

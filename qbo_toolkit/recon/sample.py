@@ -17,12 +17,14 @@ Customers (WORK id / QBO id)::
     5 / -    Echo Farms                WORK only                             -> customers_unlinked
     - / 106  Foxtrot Bakery            QBO only                              -> customers_unlinked
     7 / 107  Golf Landscaping          same name, not linked                 -> customers_unlinked (side "both")
-    8 / 108  Hotel Supply              weak match waiting for a decision     -> awaiting_match (2 rows)
+    8 / 108  Hotel Supply              weak match waiting for a decision     -> pending (waiting_match,
+                                       one row naming its QBO candidate)
     9 / 109  India Imports             QBO name "India Imports (2)" given by the sync: agrees
 
 Invoices (WORK id number / QBO id), as of 2026-03-31, integration date 2026-01-01::
 
-    1  W-1001 / 201  agree (paid 40.00 by payment 1)
+    1  W-1001 / 201  agree (paid 40.00 by payment 1), but its last update failed
+                     and the failure is open                  -> pending (sync_failed)
     2  W-1002 / 202  total 250.00 / 250.01                    -> invoices_total, invoices_balance
     3  W-1003 / 203  tax 8.25 / 0.00                          -> invoices_tax
                      payment 3 applied elsewhere in QBO: balance 88.25 / 108.25 -> invoices_balance
@@ -35,7 +37,7 @@ Invoices (WORK id number / QBO id), as of 2026-03-31, integration date 2026-01-0
     -  W-1008 / 208  QBO only                                 -> invoices_missing_in_work
     9  W-0999 / -    dated before the integration date        -> invoices_not_expected
     -  1001   / 210  QBO only, before the integration date    -> invoices_not_expected
-    11 W-1011 / -    its client 8 waits for a match decision  -> awaiting_match
+    11 W-1011 / -    its client 8 waits for a match decision  -> pending (waiting_match)
     12 W-1012 / 212  not in the id map, same number: paired, agree
     13 W-1013 / -    a draft                                  -> invoices_not_expected
     14 W-1014 / 214  changed in QBO after the sync (values agree; no due date in WORK, QBO's is
@@ -52,7 +54,7 @@ Payments (WORK id / QBO id)::
     - / 306  QBO only, 15.00 not applied to any invoice     -> payments_missing_in_work, payments_unapplied
     6 / -    dated before the integration date              -> payments_not_expected
     - / 307  QBO only, before the integration date          -> payments_not_expected
-    7 / -    on invoice 11, waiting for its client          -> awaiting_match
+    7 / -    on invoice 11, waiting for its client          -> pending (waiting_match)
 
 Consequences on customers and aging:
 
@@ -125,7 +127,7 @@ SAMPLE_EXPECTED: Final[dict[str, int]] = {
     "changed_in_qbo": 1,
     "invoices_not_expected": 3,
     "payments_not_expected": 2,
-    "awaiting_match": 4,
+    "pending": 4,
 }
 #: The same with a tolerance of 0.01: the one-cent differences are let through.
 SAMPLE_EXPECTED_TOLERANT: Final[dict[str, int]] = {
@@ -251,6 +253,8 @@ def sample_frames() -> tuple[WorkFrames, QboFrames, LinkFrames]:
         payments=[link(1, 301), link(2, 302), link(3, 303)],
         pending_matches=[{"work_id": 8, "qbo_id": "108", "kind": "weak"}],
         last_sync_at=_LAST_SYNC,
+        failures=[{"entity": "invoice", "work_id": 1, "qbo_id": "201", "action": "update", "field": "Line",
+                   "message": "invoice W-1001: QuickBooks refused the update: Invalid Reference Id: ItemRef"}],
     )
     work = work_frames_from_records(clients, invoices, payments)
     qbo = qbo_frames_from_records(customers, qbo_invoices, qbo_payments, lines)

@@ -27,7 +27,7 @@ from qbo_toolkit.recon.sample import (
 from qbo_toolkit.ui.explorer import COLUMNS, Explorer, RecordNotFound, RetryRefused, show_explorer
 
 DIFFERENCES = sum(count for name, count in SAMPLE_EXPECTED.items()
-                  if name not in ("invoices_not_expected", "payments_not_expected", "awaiting_match"))
+                  if name not in ("invoices_not_expected", "payments_not_expected", "pending"))
 
 
 @pytest.fixture(scope="module")

@@ -143,10 +143,23 @@ def test_invoice_and_payment_rows_name_their_customer(result: ReconResult) -> No
                                          "Charlie's <Cafe> & Bar"]
 
 
-def test_waiting_for_a_match_and_changed_after_sync(result: ReconResult) -> None:
-    waiting = [(r["entity"], r["label"]) for r in rows(result, "awaiting_match")]
-    assert waiting == [("customer", "Hotel Supply"), ("customer", "Hotel Supply"), ("invoice", "W-1011"),
-                       ("payment", "on invoice 11")]
+def test_pending_records_waiting_for_a_match_or_failed_and_changed_after_sync(result: ReconResult) -> None:
+    listed = result.to_dict()["categories"]["pending"]  # as summary.json holds them: amounts as text
+    pending = [(r["status"], r["entity"], r["work_id"], r["qbo_id"], r["number"], r["customer"], r["date"],
+                r["amount"]) for r in listed]
+    assert pending == [
+        ("waiting_match", "customer", 8, 108, "", "Hotel Supply", None, None),  # one row, naming its candidate
+        ("waiting_match", "invoice", 11, None, "W-1011", "Hotel Supply", "2026-03-01", "45.00"),
+        ("waiting_match", "payment", 7, None, "W-1011", "Hotel Supply", "2026-03-10", "10.00"),
+        ("sync_failed", "invoice", 1, 201, "W-1001", "Alpha Plumbing", "2026-01-10", "100.00"),
+    ]
+    reasons = [r["reason"] for r in listed]
+    assert "Hotel Supply (108)" in reasons[0] and "decide the match" in reasons[0]
+    assert "on invoice W-1011" in reasons[2]
+    assert reasons[3] == "sync failed: invoice W-1001: QuickBooks refused the update: Invalid Reference Id: ItemRef"
+    assert result.pending == {"waiting_match": {"customer": 1, "invoice": 1, "payment": 1},
+                              "sync_failed": {"invoice": 1}}
+    assert result.pending_count == 4
     assert [(r["entity"], r["work_id"], r["qbo_id"]) for r in rows(result, "changed_in_qbo")] == [
         ("invoice", 14, 214)]
 
@@ -333,18 +346,21 @@ def test_result_is_frozen_and_hands_out_copies(result: ReconResult) -> None:
 def test_exceeds_thresholds(result: ReconResult) -> None:
     allowed = dict(SAMPLE_EXPECTED)
     only_differences = {k: v for k, v in allowed.items() if result.category(k).kind == "difference"}
+    assert result.exceeds(only_differences) == {"pending": 4}  # pending records count unless allowed
+    only_differences["pending"] = 4
     assert result.exceeds(only_differences) == {}
     assert result.exceeds({**only_differences, "invoices_balance": 3}) == {"invoices_balance": 4}
     assert result.exceeds({**only_differences, "invoice_amount": Decimal("50.00")}) == {
         "invoice_amount": Decimal("50.01")}
     assert result.exceeds({**only_differences, "invoice_amount": Decimal("50.01"), "invoices": 1}) == {}
-    assert result.exceeds({"total": 30}) == {}  # 30 difference rows in all
-    assert result.exceeds({"total": 29}) == {"total": 30}
-    assert result.exceeds({"total": 30, "invoices_balance": 2}) == {"invoices_balance": 4}
+    assert result.exceeds({"total": 30, "pending": 4}) == {}  # 30 difference rows in all, 4 pending
+    assert result.exceeds({"total": 30}) == {"pending": 4}  # "total" limits differences, not pending records
+    assert result.exceeds({"total": 29, "pending": 4}) == {"total": 30}
+    assert result.exceeds({"total": 30, "pending": 3, "invoices_balance": 2}) == {"pending": 4, "invoices_balance": 4}
     with pytest.raises(KeyError, match="known"):
         result.exceeds({"invoice_totl": 1})
     with pytest.raises(KeyError):
-        result.exceeds({"awaiting_match": 5})  # information, not a difference
+        result.exceeds({"invoices_not_expected": 5})  # information, not a difference
 
 
 def test_to_dict_is_json_with_money_as_text(result: ReconResult) -> None:

@@ -118,7 +118,10 @@ def test_html_escapes_record_text(result: ReconResult) -> None:
 
 def test_html_shows_marks_counts_and_charts(result: ReconResult) -> None:
     html = to_html(result)
-    assert "✗ 30 differences found." in html
+    assert ("✗ Not yet in agreement: 4 records pending (1 customer, 1 invoice, 1 payment waiting for a match "
+            "decision; 1 invoice whose sync failed), and 30 differences found.") in html
+    assert 'href="#pending"' in html and 'id="pending"' in html
+    assert "Settings: not stated by the caller" in html
     assert html.count("<svg") == 2
     assert 'href="#invoices_balance"' in html and 'id="invoices_balance"' in html
     assert "1,228.26" in html  # money with thousands separators in the report
@@ -174,8 +177,8 @@ def test_excel_round_trip(result: ReconResult, tmp_path: Path) -> None:
         assert len(values) - 1 == len(frame)
         for got, want in zip(values[1:], frame.itertuples(index=False, name=None), strict=True):
             for column, cell, value in zip(frame.columns, got, want, strict=True):
-                if value is pd.NA or value is None:
-                    assert cell is None
+                if value is pd.NA or value is None or value is pd.NaT or (isinstance(value, str) and not value):
+                    assert cell is None, (name, column)  # Excel keeps no empty text or missing date
                 elif column.endswith("_cents"):
                     # numbers in Excel; exact once read back through their shortest text
                     assert Decimal(str(cell)).quantize(Decimal("0.01")) == cents_to_decimal(value), (name, column)
