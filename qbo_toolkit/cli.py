@@ -110,8 +110,10 @@ def _settings(args: argparse.Namespace) -> int:
     from .settings import home_settings_path, resolve_settings
 
     if args.save:
+        from .settings import Settings
         from .sync.api import enable_integration
 
+        Settings.from_yaml(args.save).validate()  # the file's own problems first, before connecting
         enable_integration(args.save, save_to=home_settings_path())
     source = resolve_settings(None)
     print(f"Settings in use: {source.describe()}")

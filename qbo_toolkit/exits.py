@@ -163,7 +163,7 @@ def classify(exc: BaseException, command: str = "qbo-toolkit") -> Failure:
     log = _log_traceback(exc, command)
     where = f"the traceback is in {log}" if log else "set QBO_TOOLKIT_DEBUG=1 to see where it happened"
     return Failure(EXIT_INTERNAL, f"{command} stopped on an unexpected error ({type(exc).__name__}): {where}; "
-                                  "please report it")
+                                  "please report it", log)
 
 
 def debug() -> bool:
