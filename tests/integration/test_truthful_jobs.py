@@ -10,6 +10,7 @@ history (no run started).
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,3 +242,26 @@ def test_a_sync_with_failures_is_not_a_success(here: World, tmp_path: Path,
     assert "failure" in summary["message"] or "not yet in QuickBooks" in summary["message"]
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_documented_cron_line_works_from_any_directory(here: World, tmp_path: Path) -> None:
+    """docs/scheduling.md's month-end line, run as cron would: another directory, the installed command."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    exe = Path(sys.executable).parent / "qbo-toolkit"
+    docs = (root / "docs" / "scheduling.md").read_text()
+    assert "qbo-toolkit run reconcile" in docs and "qbo-toolkit run sync" in docs
+    done = subprocess.run([str(exe), "run", "reconcile", "--params", str(root / "parameters/reconcile.month-end.yaml"),
+                           "--output-root", str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**os.environ})
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["exit_code"] == done.returncode
+    import datetime as dt
+
+    last = dt.date.today().replace(day=1) - dt.timedelta(days=1)
+    assert summary["as_of"] == last.isoformat()
+    assert (folder / "report.html").exists() and (folder / "reconcile.ipynb").exists()
