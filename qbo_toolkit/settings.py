@@ -16,17 +16,29 @@ The seed's settings screen, as data::
                        vendor or employee): "report" it and wait, or "fix" it (trim, replace the
                        colon, add " (2)") -- recorded in the activity log, never silent
     accept_weak_matches link weak single matches of the initial import without asking
+    existing_items     a WORK item matched by name to a QBO item whose income account is not
+                       revenue_account: "ask" (the invoices using it wait until this is chosen),
+                       "use_as_is" (post to that item's own account, said once in the activity log)
+                       or "own_item" (the toolkit's own item, "Installation (qbo-toolkit)", on the
+                       chosen accounts)
 
-Settings live in YAML that papermill parameters can point at. They hold account ids and choices,
-never a credential: a key that looks like one is refused. YAML is read without implicit dates
-(papermill and PyYAML would otherwise turn ``2026-01-01`` into a date in some places and not in
-others); dates are parsed explicitly.
+An account is chosen by its Id or its name (``revenue_account: Services``); the sync checks every
+choice against the connected company before it writes anything (:meth:`Settings.resolve_accounts`,
+:mod:`qbo_toolkit.sync.preflight`) and records the Id each name resolved to.
+
+Settings live in YAML that papermill parameters can point at. They hold account choices and
+policies, never a credential: a key that looks like one is refused. They are read strictly
+(:mod:`qbo_toolkit.yamlio`): an unknown key is refused with the closest valid name ("invoice: did
+you mean invoices?"), a boolean must be one (``'no'`` is refused, not read as true), a choice
+outside its list names the list, and a YAML error names the file, line and column. YAML is read
+without implicit dates (papermill and PyYAML would otherwise turn ``2026-01-01`` into a date in
+some places and not in others); dates are parsed explicitly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 from pathlib import Path
@@ -35,19 +47,59 @@ from typing import Any, Literal
 import yaml
 
 from .errors import ConfigError
-from .yamlio import NoDatesLoader
+from .yamlio import NoDatesLoader as NoDatesLoader  # re-exported: the job runner reads parameters with it
+from .yamlio import closest, read_yaml_mapping, unknown_keys
 
-__all__ = ["ConflictPolicy", "NamePolicy", "Settings", "SettingsError", "SettingsSource", "home_settings_path",
-           "load_settings", "resolve_settings"]
+__all__ = ["ACCOUNT_SETTINGS", "AccountSetting", "ConflictPolicy", "ExistingItems", "NamePolicy", "Settings",
+           "SettingsError", "SettingsSource", "home_settings_path", "load_settings", "resolve_settings"]
 
 ConflictPolicy = Literal["qbo_wins", "work_wins", "newest_wins"]
 NamePolicy = Literal["report", "fix"]
+ExistingItems = Literal["ask", "use_as_is", "own_item"]
 CONFLICT_POLICIES: tuple[str, ...] = ("qbo_wins", "work_wins", "newest_wins")
 NAME_POLICIES: tuple[str, ...] = ("report", "fix")
+#: An existing QBO item (matched by name) whose income account is not the chosen revenue account:
+#: ``ask`` the invoices using it wait until this is set; ``use_as_is`` post to the item as it is;
+#: ``own_item`` the toolkit creates and uses its own item ("Installation (qbo-toolkit)") on the
+#: chosen accounts.
+EXISTING_ITEMS: tuple[str, ...] = ("ask", "use_as_is", "own_item")
 DEPOSIT_TYPES = ("Bank", "Other Current Asset")
 REVENUE_TYPES = ("Income", "Other Income")
 ITEM_ACCOUNT_TYPES = ("Expense", "Cost of Goods Sold", "Other Expense")
 _SECRET_KEY = re.compile(r"secret|token|password|api_key", re.IGNORECASE)
+_ENUMS: dict[str, tuple[str, ...]] = {"conflict_policy": CONFLICT_POLICIES, "name_policy": NAME_POLICIES,
+                                      "existing_items": EXISTING_ITEMS}
+
+
+@dataclass(frozen=True)
+class AccountSetting:
+    """A setting that names an account: its key, the label the settings screen shows, the account
+    types it allows, and what an example choice is."""
+
+    key: str
+    label: str
+    types: tuple[str, ...]
+    needs_payments: bool = False
+
+    @property
+    def kinds(self) -> str:
+        return " or ".join(self.types)
+
+    @property
+    def a_kind(self) -> str:
+        """``an Income or Other Income account``."""
+        return f"{_article(self.types[0])} {self.kinds} account"
+
+    @property
+    def named(self) -> str:
+        return f"{self.key} (\"{self.label}\")"
+
+
+ACCOUNT_SETTINGS: tuple[AccountSetting, ...] = (
+    AccountSetting("revenue_account", "Send invoice information to", REVENUE_TYPES),
+    AccountSetting("item_account", "Send item information to", ITEM_ACCOUNT_TYPES),
+    AccountSetting("deposit_account", "Send payment information to", DEPOSIT_TYPES, needs_payments=True),
+)
 
 
 class SettingsError(ConfigError):
@@ -56,6 +108,10 @@ class SettingsError(ConfigError):
     def __init__(self, problems: list[str], *, path: str | None = None) -> None:
         super().__init__("; ".join(problems), path=path)
         self.problems = problems
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def looks_like_secret(key: object) -> bool:
@@ -74,6 +130,24 @@ def _parse_date(value: Any, name: str) -> date | None:
         raise SettingsError([f"{name} must be a date written YYYY-MM-DD, not {value!r}"]) from None
 
 
+def _active(account: Mapping[str, Any]) -> bool:
+    return account.get("Active") not in (False, "false", "False")
+
+
+def _account_names(account: Mapping[str, Any]) -> set[str]:
+    return {str(account.get(k) or "").strip().casefold() for k in ("Name", "FullyQualifiedName")} - {""}
+
+
+def describe_account(account: Mapping[str, Any]) -> str:
+    """``account 1 Services (Income)``: how the activity log and the sentences name an account."""
+    return f"account {account.get('Id')} {account.get('Name')} ({account.get('AccountType')})"
+
+
+def _examples(chart: Sequence[Mapping[str, Any]], types: tuple[str, ...]) -> str:
+    names = [str(a.get("Name")) for a in chart if _active(a) and a.get("AccountType") in types][:4]
+    return f" such as {', '.join(names)}" if names else ""
+
+
 @dataclass(frozen=True)
 class Settings:
     clients: bool = True
@@ -87,6 +161,7 @@ class Settings:
     conflict_policy: ConflictPolicy = "newest_wins"
     name_policy: NamePolicy = "report"
     accept_weak_matches: bool = False
+    existing_items: ExistingItems = "ask"
 
     def problems(self) -> list[str]:
         """Every reason these settings cannot be enabled, as sentences that say what to choose."""
@@ -105,10 +180,10 @@ class Settings:
         if self.payments and self.invoices and not self.deposit_account:
             out.append("Payments need an account to post to: choose one in 'Send payment information to' "
                        "(deposit_account, a Bank or Other Current Asset account such as Undeposited Funds)")
-        if self.conflict_policy not in CONFLICT_POLICIES:
-            out.append(f"conflict_policy must be one of {', '.join(CONFLICT_POLICIES)}, not {self.conflict_policy!r}")
-        if self.name_policy not in NAME_POLICIES:
-            out.append(f"name_policy must be one of {', '.join(NAME_POLICIES)}, not {self.name_policy!r}")
+        for key, choices in _ENUMS.items():
+            value = getattr(self, key)
+            if value not in choices:
+                out.append(_enum_problem(key, value, choices))
         return out
 
     def validate(self) -> Settings:
@@ -117,25 +192,72 @@ class Settings:
             raise SettingsError(problems)
         return self
 
-    def check_accounts(self, accounts: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Problems with the chosen accounts against the company's chart (dicts with Id, Name, AccountType)."""
-        by_id = {str(a.get("Id")): a for a in accounts}
+    def account_settings(self) -> list[AccountSetting]:
+        """The account settings these settings use (invoices on: revenue and item; payments too: deposit)."""
+        if not self.invoices:
+            return []
+        return [a for a in ACCOUNT_SETTINGS if not a.needs_payments or self.payments]
+
+    def resolve_accounts(self, accounts: Iterable[Mapping[str, Any]]
+                         ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The chosen accounts against the company's chart (dicts with Id, Name, FullyQualifiedName,
+        AccountType, Active; inactive accounts included): ``({setting: account}, problems)``.
+
+        A choice is an account Id or its Name (or FullyQualifiedName), case-insensitive. Each
+        problem is one sentence naming the setting, its label on the settings screen, and what to
+        choose: a name that does not exist (with the closest name: "did you mean Services?"), an
+        Id that does not exist, an inactive account, a name two accounts share, an account of a
+        type the setting does not allow."""
+        chart = [dict(a) for a in accounts]
+        by_id = {str(a.get("Id")): a for a in chart}
+        found: dict[str, dict[str, Any]] = {}
         out: list[str] = []
-        checks = [(self.invoices, self.revenue_account, REVENUE_TYPES, "Send invoice information to"),
-                  (self.invoices, self.item_account, ITEM_ACCOUNT_TYPES, "Send item information to"),
-                  (self.invoices and self.payments, self.deposit_account, DEPOSIT_TYPES,
-                   "Send payment information to")]
-        for on, account_id, types, label in checks:
-            if not on or not account_id:
+        for spec in self.account_settings():
+            chosen = getattr(self, spec.key)
+            if chosen in (None, ""):
                 continue
-            account = by_id.get(str(account_id))
+            value = str(chosen).strip()
+            account = by_id.get(value)
             if account is None:
-                out.append(f"'{label}': account {account_id} does not exist in the company (or is inactive); "
-                           "choose another")
-            elif account.get("AccountType") not in types:
-                out.append(f"'{label}': {account.get('Name')} is a {account.get('AccountType')} account; choose "
-                           f"a {' or '.join(types)} account")
-        return out
+                folded = value.casefold()
+                named = [a for a in chart if folded in _account_names(a)]
+                live = [a for a in named if _active(a)]
+                if len(live) > 1:
+                    which = ", ".join(f"{a.get('FullyQualifiedName') or a.get('Name')} (Id {a.get('Id')})"
+                                      for a in live)
+                    out.append(f"{spec.named}: {len(live)} accounts are named {value!r} ({which}); give the "
+                               "account's Id instead")
+                    continue
+                account = (live or named)[0] if (live or named) else None
+            if account is None:
+                out.append(self._missing(spec, value, chart))
+                continue
+            if not _active(account):
+                out.append(f"{spec.named}: {describe_account(account)} is inactive in QuickBooks; make it active "
+                           f"there, or choose another {spec.kinds} account{_examples(chart, spec.types)}")
+                continue
+            if account.get("AccountType") not in spec.types:
+                kind = str(account.get("AccountType"))
+                out.append(f"{spec.named}: {account.get('Name')} (account {account.get('Id')}) is {_article(kind)} "
+                           f"{kind} account; choose {spec.a_kind}{_examples(chart, spec.types)}")
+                continue
+            found[spec.key] = account
+        return found, out
+
+    @staticmethod
+    def _missing(spec: AccountSetting, value: str, chart: Sequence[Mapping[str, Any]]) -> str:
+        if value.isdigit():
+            return (f"{spec.named}: QuickBooks has no account with Id {value}; choose {spec.a_kind}"
+                    f"{_examples(chart, spec.types)} (by name or Id)")
+        live = [a for a in chart if _active(a)]
+        fitting = [str(a.get("Name")) for a in live if a.get("AccountType") in spec.types]
+        guess = closest(value, fitting) or closest(value, [str(a.get("Name")) for a in live])
+        hint = f"did you mean {guess}?" if guess else f"choose {spec.a_kind}{_examples(chart, spec.types)}"
+        return f"{spec.named}: QuickBooks has no account named {value!r}; {hint}"
+
+    def check_accounts(self, accounts: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Problems with the chosen accounts against the company's chart (see :meth:`resolve_accounts`)."""
+        return self.resolve_accounts(accounts)[1]
 
     def enabled(self, on: date) -> Settings:
         """These settings with the integration date set (the day the integration is enabled)."""
@@ -153,44 +275,80 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str | None = None) -> Settings:
-        known = {f.name for f in fields(cls)}
-        problems = [f"unknown setting {key!r} (known: {', '.join(sorted(known))})" for key in data if key not in known]
-        problems += [f"{key!r} looks like a credential: settings never hold secrets (use QBO_CLIENT_SECRET and "
-                     "the token store)" for key in data if looks_like_secret(key)]
-        if problems:
-            raise SettingsError(problems, path=path)
+        """Settings from a mapping, strictly: every problem found is one sentence of the SettingsError
+        (an unknown key with the closest valid name, a credential, a boolean that is not one, a
+        choice outside its list, a date not written YYYY-MM-DD, an account that is not a name or Id)."""
+        if not isinstance(data, Mapping):
+            raise SettingsError([f"settings must be a mapping of names to values, not a {type(data).__name__}"],
+                                path=path)
+        known = [f.name for f in fields(cls)]
+        secrets = [key for key in data if looks_like_secret(key)]
+        problems = [f"{key!r} looks like a credential: settings never hold secrets (use QBO_CLIENT_SECRET and "
+                    "the token store)" for key in secrets]
+        problems += unknown_keys({k: v for k, v in data.items() if k not in secrets}, known, "setting")
         values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
                 continue
             value = data[f.name]
-            if f.name == "integration_date":
-                value = _parse_date(value, f.name)
-            elif f.name in ("revenue_account", "item_account", "deposit_account"):
-                value = None if value in (None, "") else str(value)
-            elif f.type == "bool":
-                if not isinstance(value, bool):
-                    raise SettingsError([f"{f.name} must be true or false, not {value!r}"], path=path)
-            values[f.name] = value
+            try:
+                values[f.name] = _field_value(f.name, f.type, value)
+            except SettingsError as exc:
+                problems += exc.problems
+        if problems:
+            raise SettingsError(problems, path=path)
         return cls(**values)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Settings:
+        """Settings from a YAML file (its mapping, or the mapping under a top-level ``settings:``);
+        a syntax error names the file, line and column; every other problem names the file too."""
         path = Path(path)
+        data: Any = read_yaml_mapping(path, "settings")
+        if set(data) == {"settings"} or ("settings" in data and isinstance(data["settings"], Mapping)):
+            data = data["settings"]
+            if data is None:
+                data = {}
+        if not isinstance(data, Mapping):
+            raise SettingsError([f"settings file {path}: 'settings' must hold a mapping of names to values"],
+                                path=str(path))
         try:
-            data = yaml.load(path.read_text(), Loader=NoDatesLoader) or {}  # noqa: S506 - a SafeLoader subclass
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read settings from {path}: {type(exc).__name__}", path=str(path)) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} must hold a mapping of settings", path=str(path))
-        data = data.get("settings", data)
-        return cls.from_mapping(data, path=str(path))
+            return cls.from_mapping(data, path=str(path))
+        except SettingsError as exc:
+            raise SettingsError([f"settings file {path}: {p}" for p in exc.problems], path=str(path)) from None
 
     def save(self, path: str | Path) -> None:
         from .files import private_dir, write_private_text
 
         private_dir(Path(path).parent)
         write_private_text(path, self.to_yaml())
+
+
+def _enum_problem(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    guess = closest(str(value), choices) if isinstance(value, str) else None
+    hint = f" (did you mean {guess}?)" if guess else ""
+    return f"{key} must be one of {', '.join(choices)}, not {value!r}{hint}"
+
+
+def _field_value(name: str, kind: Any, value: Any) -> Any:
+    """One setting's value, checked: SettingsError with one sentence otherwise."""
+    if name == "integration_date":
+        return _parse_date(value, name)
+    if name in ("revenue_account", "item_account", "deposit_account"):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise SettingsError([f"{name} must be an account's name or Id (such as Services or 1), not {value!r}"])
+        return str(value).strip()
+    if name in _ENUMS:
+        if value not in _ENUMS[name]:
+            raise SettingsError([_enum_problem(name, value, _ENUMS[name])])
+        return value
+    if kind in ("bool", bool):
+        if not isinstance(value, bool):
+            raise SettingsError([f"{name} must be true or false (without quotes), not {value!r}"])
+        return value
+    return value
 
 
 def load_settings(source: str | Path | Mapping[str, Any] | Settings | None) -> Settings:

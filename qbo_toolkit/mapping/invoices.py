@@ -27,6 +27,7 @@ __all__ = [
     "INVOICE_KEYS",
     "ITEM_NAME_MAX",
     "NON",
+    "OWN_ITEM_SUFFIX",
     "TAX",
     "InvoiceValue",
     "InvoiceValues",
@@ -37,6 +38,7 @@ __all__ = [
     "invoice_values",
     "item_to_qbo",
     "item_values",
+    "own_item_name",
     "qbo_invoice_values",
     "qbo_item_values",
     "validate_invoice",
@@ -258,12 +260,25 @@ def invoice_differences(work: Mapping[str, InvoiceValue], qbo: Mapping[str, Invo
 # -- items -----------------------------------------------------------------------------------
 
 
-def item_to_qbo(item: Item, *, income_account_id: str, expense_account_id: str | None = None) -> dict[str, Any]:
-    """The QBO Item payload: ``Name``, ``Type`` (``Service``, or ``NonInventory`` for a WORK
-    product: quantities are not tracked), ``UnitPrice`` (the WORK rate), ``Active``,
-    ``IncomeAccountRef`` and, when given, ``ExpenseAccountRef``. Run :func:`validate_item` first."""
+#: What the toolkit's own item is called after a WORK item's name ("Installation (qbo-toolkit)"),
+#: when the QBO item of that name posts elsewhere (setting ``existing_items: own_item``).
+OWN_ITEM_SUFFIX: Final = " (qbo-toolkit)"
+
+
+def own_item_name(name: str) -> str:
+    """The toolkit's own item name for ``name``, within QBO's 100 characters."""
+    room = ITEM_NAME_MAX - len(OWN_ITEM_SUFFIX)
+    return text(name)[:room].rstrip() + OWN_ITEM_SUFFIX
+
+
+def item_to_qbo(item: Item, *, income_account_id: str, expense_account_id: str | None = None,
+                name: str | None = None) -> dict[str, Any]:
+    """The QBO Item payload: ``Name`` (the WORK name, or ``name``), ``Type`` (``Service``, or
+    ``NonInventory`` for a WORK product: quantities are not tracked), ``UnitPrice`` (the WORK rate),
+    ``Active``, ``IncomeAccountRef`` and, when given, ``ExpenseAccountRef``. Run
+    :func:`validate_item` first."""
     payload: dict[str, Any] = {
-        "Name": text(item.name),
+        "Name": name if name is not None else text(item.name),
         "Type": _ITEM_TYPES[item.type],
         "UnitPrice": item.rate,
         "Active": bool(item.active),

@@ -2,7 +2,10 @@
 
     enable_integration(settings)      validate against the company's accounts; set the integration date
     run_sync(settings)                one run (initial the first time, incremental after); one sync per
-                                      company at a time: ``wait=`` seconds for another, else SyncBusy
+                                      company at a time: ``wait=`` seconds for another, else SyncBusy.
+                                      Settings that do not fit the company (an account that does not
+                                      exist, is inactive or of the wrong type) stop it before anything
+                                      is written, with a SettingsError naming the setting
     preview(settings)                 the same run as a dry run: the plan, nothing written
     current_sync()                    the sync of the company running now (any process), or None
     match_preview() / confirm_match() the weak and multiple customer matches waiting for the user
@@ -17,7 +20,7 @@ from typing import Any
 
 from ..connection import Connection, connection
 from ..errors import ConfigError
-from ..settings import Settings, SettingsError, load_settings
+from ..settings import Settings, SettingsError, SettingsSource, load_settings
 from ..work.store import WorkStore
 from .context import StopFlag
 from .engine import SyncEngine, SyncResult
@@ -34,7 +37,7 @@ def accounts(conn: Connection) -> list[dict[str, Any]]:
     from ..qbo.query import select
 
     return [row.to_dict() if hasattr(row, "to_dict") else dict(row)
-            for row in conn.client.query_all(select("Account"))]
+            for row in conn.client.query_all(select("Account").include_inactive())]
 
 
 def customers(conn: Connection) -> list[dict[str, Any]]:
@@ -80,20 +83,34 @@ def enable_integration(settings: Settings | str | Path | dict[str, Any], *, on: 
     return enabled
 
 
-def _engine(settings: Settings | str | Path | dict[str, Any] | None, store: WorkStore | str | None,
-            conn: Connection | None, reporter: Reporter | None, job: str | None, stop: StopFlag | None) -> SyncEngine:
+SettingsLike = Settings | SettingsSource | str | Path | dict[str, Any] | None
+
+
+def _engine(settings: SettingsLike, store: WorkStore | str | None, conn: Connection | None,
+            reporter: Reporter | None, job: str | None, stop: StopFlag | None,
+            settings_source: SettingsSource | dict[str, Any] | None = None) -> SyncEngine:
+    if isinstance(settings, SettingsSource):
+        settings_source = settings_source or settings
+        settings = settings.settings
     chosen = load_settings(settings)
     work = store if isinstance(store, WorkStore) else WorkStore(store)
     live = conn or connection()
     return SyncEngine(work, live.client, chosen, reporter=reporter, job=job, company=live.company_name or None,
-                      stop=stop)
+                      stop=stop, settings_source=settings_source)
 
 
-def run_sync(settings: Settings | str | Path | dict[str, Any] | None = None, *, store: WorkStore | str | None = None,
+def run_sync(settings: SettingsLike = None, *, store: WorkStore | str | None = None,
              conn: Connection | None = None, reporter: Reporter | None = None, progress: bool = False,
              dry_run: bool = False, wait: float = 0.0, job: str | None = None,
-             stop: StopFlag | None = None) -> SyncResult:
+             stop: StopFlag | None = None, settings_source: SettingsSource | dict[str, Any] | None = None
+             ) -> SyncResult:
     """One sync run. ``progress=True`` shows a tqdm bar (a terminal or a papermill log).
+
+    ``settings`` may be a :class:`~qbo_toolkit.settings.SettingsSource` (what
+    :func:`~qbo_toolkit.settings.resolve_settings` returns): its origin, path and hash are recorded
+    with the run (``settings_source=`` gives them for plain settings). The result's ``status`` is
+    ``ok``, or ``failures`` when records failed (``failed`` of them; ``text`` says "completed with
+    N failures").
 
     One sync per company runs at a time, across processes and machines sharing the WORK store:
     when another holds the company's lease, this one waits up to ``wait`` seconds, then raises
@@ -103,12 +120,13 @@ def run_sync(settings: Settings | str | Path | dict[str, Any] | None = None, *, 
     """
     if reporter is None and progress:
         reporter = TqdmReporter()
-    return _engine(settings, store, conn, reporter, job, stop).run(dry_run=dry_run, wait=wait)
+    return _engine(settings, store, conn, reporter, job, stop, settings_source).run(dry_run=dry_run, wait=wait)
 
 
-def preview(settings: Settings | str | Path | dict[str, Any] | None = None, *, store: WorkStore | str | None = None,
+def preview(settings: SettingsLike = None, *, store: WorkStore | str | None = None,
             conn: Connection | None = None, job: str | None = None) -> SyncResult:
-    """The plan of the next run; nothing is written on either side."""
+    """The plan of the next run; nothing is written to QBO (settings that do not fit the company
+    are refused here too, with the same sentence)."""
     return run_sync(settings, store=store, conn=conn, dry_run=True, job=job)
 
 

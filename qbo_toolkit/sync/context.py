@@ -93,6 +93,10 @@ class RunContext:
         self.adopted: set[str] = set()  # record keys found in QBO (not created by this run's request)
         self.collisions: list[Collision] = []  # parked by the id map's one-record rule, to check after commit
         self.done = 0
+        #: sentences about the run rather than a record (an item used as it is), for its result
+        self.notices: list[str] = []
+        #: the company's account names by Id (the engine fills it from its settings check)
+        self.account_names: dict[str, str] = {}
         self.state.on_collision = self._on_collision
 
     # ------------------------------------------------------------------ stop

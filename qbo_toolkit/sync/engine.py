@@ -2,6 +2,10 @@
 
 A run:
 
+0. checks the settings against the connected company before anything is written, dry runs
+   included (:mod:`.preflight`): each chosen account exists, is active and of an allowed type;
+   names resolve to Ids once, and the run record and the activity log say what each resolved to.
+   A problem stops the run with :class:`~qbo_toolkit.settings.SettingsError` naming the setting;
 1. takes the company's **lease** (:mod:`.lease`): one sync per company at a time, across
    processes and machines sharing the WORK store; a second one waits up to ``wait`` seconds or
    stops with :class:`~qbo_toolkit.errors.SyncBusy` naming the holder;
@@ -11,8 +15,10 @@ A run:
 3. goes through four **stages**, each planned before it acts: customers (two ways,
    :mod:`.customers`), items (:mod:`.items`), invoices (:mod:`.invoices`) and payments
    (:mod:`.payments`), sharing one :class:`~.context.RunContext` and one :class:`~.sender.Sender`;
-4. records how it ended (``ok``, ``failed``, ``interrupted``) and releases the lease, whatever
-   happened.
+4. records how it ended and releases the lease, whatever happened: ``ok`` (completed, nothing
+   failed), ``failures`` (completed with N failed records: "completed with N failures" in the run
+   history, the activity log's last line and :attr:`SyncResult.message`), ``failed`` (stopped by
+   an error) or ``interrupted``.
 
 Safety. Every QBO write carries a requestid made from its record (realm, entity, WORK id, WORK
 version, operation, attempt: :mod:`.keys`), so whoever sends the same change sends the same key.
@@ -36,7 +42,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -45,7 +51,7 @@ from ..errors import ObjectNotFound, QboToolkitError, SyncInterrupted
 from ..mapping import customers as cmap
 from ..mapping.markers import marker_owner
 from ..qbo.client import QboClient
-from ..settings import Settings, SettingsError
+from ..settings import Settings, SettingsError, SettingsSource
 from ..work.store import WorkStore
 from .action import Action
 from .context import ENTITIES, RunContext, StopFlag
@@ -54,9 +60,10 @@ from .invoices import InvoiceStage
 from .items import ItemStage
 from .lease import Lease
 from .payments import PaymentStage
+from .preflight import Preflight, check_settings
 from .progress import NullReporter, Reporter
 from .sender import Sender
-from .state import SyncState
+from .state import SyncState, run_text
 
 __all__ = ["SyncEngine", "SyncResult"]
 
@@ -78,8 +85,36 @@ class SyncResult:
     #: records that are not in agreement after this run: open failures, requests left in the
     #: outbox, records parked by the id map (one sentence each)
     outstanding: list[str] = field(default_factory=list)
-    #: why the run stopped early (``failed`` or ``interrupted``), as a sentence
+    #: how the run ended, in words: "completed with 24 failures (see the activity log)", or why it
+    #: stopped early (``failed`` or ``interrupted``); empty for ``ok``
     message: str = ""
+    #: records that failed in this run (status ``failures`` when the run completed with some)
+    failed: int = 0
+    #: what the run did once that is not a record: the accounts its settings resolved to, items
+    #: posted to as they are (``existing_items: use_as_is``)
+    notices: list[str] = field(default_factory=list)
+    #: the accounts the settings resolved to ({setting: {chosen, id, name, type}})
+    accounts: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: where the settings came from (:meth:`SettingsSource.as_dict`), when the engine was told
+    settings_source: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        """The status in words: "completed", "completed with 24 failures", "stopped: ..."."""
+        return run_text(self.status, self.failed, self.message)
+
+    @property
+    def completed(self) -> bool:
+        """The run went to its end (``ok`` or ``failures``), whatever records failed."""
+        return self.status in ("ok", "failures")
+
+    def to_dict(self) -> dict[str, Any]:
+        """What a job's summary.json needs: machine-readable status, failed count, words."""
+        return {"run_id": self.run_id, "kind": self.kind, "dry_run": self.dry_run, "status": self.status,
+                "text": self.text, "failed": self.failed, "message": self.message, "requests": self.requests,
+                "seconds": round(self.seconds, 2), "pending_matches": self.pending_matches,
+                "outstanding": list(self.outstanding), "notices": list(self.notices), "accounts": self.accounts,
+                "settings_source": self.settings_source, "counts": dict(sorted(self.counts.items()))}
 
     def __str__(self) -> str:
         c = self.counts
@@ -88,7 +123,7 @@ class SyncResult:
         parts = [f"{c[k]} {v}" for k, v in words.items() if c.get(k)]
         detail = ", ".join(f"{k.replace('.', ' ')} {v}" for k, v in sorted(c.items()) if k.count(".") == 2)
         flags = [self.kind, *(["dry run"] if self.dry_run else []),
-                 *([self.status] if self.status != "ok" else [])]
+                 *([self.status if self.status != "failures" else self.text] if self.status != "ok" else [])]
         head = f"sync run {self.run_id} ({', '.join(flags)}, {self.requests} requests)"
         if parts:
             body = ", ".join(parts)
@@ -97,7 +132,7 @@ class SyncResult:
         else:
             body = "nothing to do"
         text = f"{head}: {body}" + (f"\n  {detail}" if detail else "")
-        if self.message:
+        if self.message and self.status != "failures":
             text += f"\n  {self.message}"
         if self.outstanding:
             shown = self.outstanding[:NAMED]
@@ -122,7 +157,8 @@ class SyncEngine:
 
     def __init__(self, store: WorkStore, client: QboClient, settings: Settings, *,
                  reporter: Reporter | None = None, today: date | None = None, concurrency: int = 10,
-                 job: str | None = None, company: str | None = None, stop: StopFlag | None = None) -> None:
+                 job: str | None = None, company: str | None = None, stop: StopFlag | None = None,
+                 settings_source: SettingsSource | Mapping[str, Any] | None = None) -> None:
         self.store = store
         self.client = client
         self.realm = client.realm_id
@@ -135,6 +171,12 @@ class SyncEngine:
         self.company = company
         self.stop = stop or StopFlag()
         self.ctx: RunContext | None = None
+        #: where the settings came from, recorded with each run (the job passes its SettingsSource)
+        self.settings_source: dict[str, Any] | None = (
+            settings_source.as_dict() if isinstance(settings_source, SettingsSource)
+            else dict(settings_source) if settings_source is not None else None)
+        #: the last run's settings check (the accounts its settings resolved to)
+        self.preflight: Preflight | None = None
 
     # ================================================================================== public
     def run(self, *, dry_run: bool = False, wait: float = 0.0) -> SyncResult:
@@ -144,6 +186,9 @@ class SyncEngine:
         if self.settings.invoices and self.settings.integration_date is None:
             raise SettingsError(["Invoices sync from the integration date: enable the integration first "
                                  "(it sets integration_date)"])
+        # before the lease, the run record or any write: settings that do not fit the company stop here
+        pre = self.preflight = check_settings(self.client, self.settings)
+        settings = pre.settings  # every chosen account as its Id
         lease = Lease(self.state, job=self.job, company=self.company)
         lease.acquire(wait=wait, stop=lambda: self.stop.reason if self.stop.is_set() else None)
         started = time.monotonic()
@@ -154,13 +199,15 @@ class SyncEngine:
             kind = "initial" if initial else "incremental"
             run_id = self.state.start_run(kind, dry_run=dry_run)
             lease.attach(run_id)
-            ctx = self.ctx = RunContext(self.store, self.client, self.settings, self.state, self.reporter, run_id,
+            ctx = self.ctx = RunContext(self.store, self.client, settings, self.state, self.reporter, run_id,
                                         dry_run, self.today or date.today(), self.concurrency, self.stop, lease)
-            result = SyncResult(run_id, kind, dry_run)
+            ctx.account_names = dict(pre.names)
+            result = SyncResult(run_id, kind, dry_run, accounts=pre.as_dict(), settings_source=self.settings_source)
+            self._record_settings(ctx, pre, result)
             status, message = "failed", ""
             try:
                 self._stages(ctx, initial)
-                status = "ok"
+                status = "failures" if ctx.counts.get("failed", 0) else "ok"
             except SyncInterrupted as exc:
                 status, message = "interrupted", str(exc)
                 raise
@@ -179,6 +226,10 @@ class SyncEngine:
                 result.requests = self.client.requests_sent() - requests_before
                 result.seconds = time.monotonic() - started
                 result.status = status
+                result.failed = int(ctx.counts.get("failed", 0))
+                result.notices.extend(ctx.notices)
+                if status == "failures":
+                    message = f"{result.text} (see the activity log)"
                 result.message = message if status != "ok" else ""
                 self._finish(ctx, result)
         finally:
@@ -195,6 +246,22 @@ class SyncEngine:
         self.state.dismiss(entity, work_id)
 
     # ================================================================================== the run
+    def _record_settings(self, ctx: RunContext, pre: Preflight, result: SyncResult) -> None:
+        """The run record's settings source and resolved accounts, and one activity entry each
+        (outcome ``info``: not a record's), before the stages write anything."""
+        lines = pre.lines()
+        if self.settings_source is not None:
+            where = self.settings_source.get("path") or self.settings_source.get("origin")
+            digest = str(self.settings_source.get("sha256") or "")[:12]
+            lines.insert(0, f"settings from {where}" + (f" (sha256 {digest})" if digest else ""))
+        result.notices.extend(lines)
+        with self.state.begin() as conn:
+            self.state.set_run_detail(conn, ctx.run_id, {"settings_source": self.settings_source,
+                                                         "accounts": pre.as_dict()})
+            for line in lines:
+                self.state.record(conn, ctx.run_id, entity="settings", direction="none", action="check",
+                                  outcome="info", message=line)
+
     def _stages(self, ctx: RunContext, initial: bool) -> None:
         sender = self.make_sender(ctx)
         customers = CustomerStage(ctx, sender)
@@ -215,28 +282,29 @@ class SyncEngine:
         synced = set(self.state.get_value("stages", ["invoices", "payments"] if not initial else []))
         first = {stage: initial or stage not in synced for stage in ("invoices", "payments")}
         total = len(plan.actions)
-        if self.settings.invoices:
+        if ctx.settings.invoices:
             total += invoices.estimate(first["invoices"])
-            total += payments.estimate(first["payments"]) if self.settings.payments else 0
+            total += payments.estimate(first["payments"]) if ctx.settings.payments else 0
         self.state.set_run_total(ctx.run_id, total)
         if ctx.lease is not None:
             ctx.lease.progress(total=total)
         self.reporter.start(ctx.run_id, "initial" if initial else "incremental", total)
         ctx.progress_stage("customers")
         customers.act(plan)
-        if self.settings.invoices:
+        if ctx.settings.invoices:
             ctx.progress_stage("items")
-            item_ids = ItemStage(ctx).run()
+            items = ItemStage(ctx)
+            item_ids = items.run()
             ctx.progress_stage("invoices")
-            invoices.run(first["invoices"], item_ids, payments)
-            if self.settings.payments:
+            invoices.run(first["invoices"], item_ids, payments, items.held)
+            if ctx.settings.payments:
                 ctx.progress_stage("payments")
                 payments.run(first["payments"])
         ctx.check()
         if not ctx.dry_run:
             with self.state.begin() as conn:
                 self.state.set_value(conn, "initialized", True)
-                on = {"invoices": self.settings.invoices, "payments": self.settings.invoices and self.settings.payments}
+                on = {"invoices": ctx.settings.invoices, "payments": ctx.settings.invoices and ctx.settings.payments}
                 self.state.set_value(conn, "stages", [stage for stage, synced_now in on.items() if synced_now])
                 self.state.set_value(conn, "work_revision", work_revision)
                 self.state.set_value(conn, "cdc_since", plan.server_time.isoformat())
@@ -259,9 +327,12 @@ class SyncEngine:
             result.pending_matches = len(self.state.matches("pending"))
             if not result.dry_run:
                 result.outstanding = self.outstanding()
-            self.state.finish_run(ctx.run_id, result.status, ctx.counts, result.requests)
+            self.state.finish_run(ctx.run_id, result.status, ctx.counts, result.requests, failed=result.failed,
+                                  detail={"message": result.message, "notices": result.notices},
+                                  summary=f"sync run {ctx.run_id} {result.text}" + (
+                                      " (dry run: nothing was written)" if result.dry_run else ""))
         except Exception:
-            if result.status == "ok":
+            if result.completed:
                 raise  # otherwise the run's own error is the one to report
 
     # ================================================================================== collisions

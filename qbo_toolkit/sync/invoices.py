@@ -120,10 +120,15 @@ class InvoiceStage(RecordStage):
     def get(self, work_id: int) -> Invoice | None:
         return self.ctx.store.get_invoice(work_id)
 
-    def run(self, initial: bool, item_ids: dict[int | None, str], payments: Any) -> None:
+    def run(self, initial: bool, item_ids: dict[int | None, str], payments: Any,
+            held_items: Mapping[int | None, str] | None = None) -> None:
         """Plan and act on every invoice in play; ``payments`` is the payment stage (an invoice
-        voided or deleted in WORK first loses the payments QBO holds for it)."""
+        voided or deleted in WORK first loses the payments QBO holds for it). ``held_items``: the
+        WORK items (None: the default item) whose QBO item posts to another account than the
+        chosen one while ``existing_items`` is ``ask`` (:mod:`.items`), each with its sentence: an
+        invoice using one waits (failed with that sentence, tried again next run)."""
         ctx = self.ctx
+        self.held_items = dict(held_items or {})
         settings = ctx.settings
         assert settings.integration_date is not None
         candidates = self.candidates(initial)
@@ -170,6 +175,11 @@ class InvoiceStage(RecordStage):
                 ctx.fail("invoice", "to_qbo", verb, inv.id, action.reason, field=action.field,
                          blocked_by=action.fields.get("blocked_by"))
             return
+        held = self._held(inv) if action.kind in ("create", "update") else None
+        if held is not None:
+            ctx.fail("invoice", "to_qbo", action.kind, inv.id, f"invoice {inv.number}: {held}", field="item_id",
+                     pending=True)
+            return
         problems = imap.validate_invoice(inv) if action.kind in ("create", "update") else []
         if problems:
             for p in problems:
@@ -191,6 +201,14 @@ class InvoiceStage(RecordStage):
             self._update(inv, links[inv.id], customer_link, item_ids)
         elif action.kind in ("void", "delete"):
             self._remove(inv, links[inv.id], action.kind, payments)
+
+    def _held(self, inv: Invoice) -> str | None:
+        """Why ``inv`` waits for the ``existing_items`` setting (its first held item), or None."""
+        held = getattr(self, "held_items", {})
+        for line in inv.lines:
+            if line.item_id in held:
+                return held[line.item_id]
+        return None
 
     # ------------------------------------------------------------------ answers
     def result(self, op: BatchOp, res: BatchResult) -> None:

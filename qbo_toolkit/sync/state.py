@@ -5,8 +5,15 @@
   version synced.
 * ``sync_runs`` and ``sync_activity`` -- every run and every record it touched: time, entity,
   direction, ids, action, outcome, the field at fault and a message. Failed records can be retried
-  or dismissed. A CSV import is a run too (kind ``import``): each row it refused is an entry
-  without a WORK id (direction ``from_file``, action ``import``), which can be dismissed by its id.
+  or dismissed. A run's ``status`` is machine-readable (:data:`RUN_STATUSES`): ``running``, ``ok``
+  (completed, nothing failed), ``failures`` (completed with ``failed`` failures), ``failed`` (stopped
+  early by an error), ``interrupted``; :meth:`SyncState.runs` adds ``text``, the same in words
+  ("completed with 24 failures"), and the run's ``detail`` (its message, the settings source and
+  the accounts its settings resolved to). A sync run's activity ends with one entry of entity
+  ``run`` (action ``finish``) that says the same; the accounts resolved before it wrote anything are
+  entries of entity ``settings`` (outcome ``info``). A CSV import is a run too (kind ``import``):
+  each row it refused is an entry without a WORK id (direction ``from_file``, action ``import``),
+  which can be dismissed by its id.
 * ``sync_outbox`` -- writes sent to QBO whose answers are not recorded yet, with their requestid and
   payload. A run that crashed resends them first, unchanged, so QBO replays instead of writing twice.
 * ``sync_matches`` -- weak and multiple customer matches waiting for the user.
@@ -49,11 +56,27 @@ from ..work.schema import serialize_ddl
 if TYPE_CHECKING:
     from ..work.store import WorkStore
 
-__all__ = ["IMPORT_RUN", "SYNC_RUNS", "ActivityEntry", "Collision", "Link", "LinkCollision", "SyncState"]
+__all__ = ["IMPORT_RUN", "RUN_STATUSES", "SYNC_RUNS", "ActivityEntry", "Collision", "Link", "LinkCollision",
+           "SyncState", "run_text"]
 
 #: Run kinds: a sync run is initial or incremental; a CSV import is a run of its own.
 SYNC_RUNS = ("initial", "incremental")
 IMPORT_RUN = "import"
+#: A run's status, machine-readable; :func:`run_text` says it in words.
+RUN_STATUSES = ("running", "ok", "failures", "failed", "interrupted")
+
+
+def run_text(status: str, failed: int = 0, message: str = "") -> str:
+    """A run's status in words: "completed", "completed with 24 failures", "stopped: ...", ..."""
+    if status == "ok":
+        return "completed"
+    if status == "failures":
+        return f"completed with {failed} failure{'s' if failed != 1 else ''}"
+    if status == "failed":
+        return message or "stopped early"
+    if status == "interrupted":
+        return message or "interrupted (the next sync continues from there)"
+    return status
 
 metadata = sa.MetaData()
 
@@ -85,7 +108,13 @@ runs_table = sa.Table(
     sa.Column("total", sa.Integer, nullable=False, default=0),
     sa.Column("counts", sa.Text, nullable=True),
     sa.Column("requests", sa.Integer, nullable=True),
+    # added later (see SyncState._add_columns): records that failed; JSON of the run's message,
+    # settings source and resolved accounts
+    sa.Column("failed", sa.Integer, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
 )
+#: Columns added to tables that may already exist without them (nullable, added by ALTER TABLE).
+_ADDED_COLUMNS = {"sync_runs": ("failed", "detail")}
 
 activity_table = sa.Table(
     "sync_activity", metadata,
@@ -305,12 +334,25 @@ class SyncState:
                     with self.begin() as conn:
                         serialize_ddl(conn)
                         metadata.create_all(conn, checkfirst=True)
+                        self._add_columns(conn)
                     break
                 except (IntegrityError, ProgrammingError, OperationalError):
                     # PostgreSQL: another process created a table between the check and the create
                     if attempt == 2:
                         raise
             _CREATED.add(self.engine)
+
+    @staticmethod
+    def _add_columns(conn: Connection) -> None:
+        """Add the columns a database made by an older version lacks (nullable: old rows read as None)."""
+        inspector = sa.inspect(conn)
+        for name, columns in _ADDED_COLUMNS.items():
+            have = {c["name"] for c in inspector.get_columns(name)}
+            table = metadata.tables[name]
+            for column in columns:
+                if column not in have:
+                    kind = table.c[column].type.compile(dialect=conn.dialect)
+                    conn.execute(sa.text(f'ALTER TABLE {name} ADD COLUMN "{column}" {kind}'))
 
     @contextmanager
     def batched(self, conn: Connection) -> Iterator[None]:
@@ -441,10 +483,32 @@ class SyncState:
         with self.begin() as conn:
             conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(total=total))
 
-    def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], requests: int | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], requests: int | None = None, *,
+                   failed: int | None = None, detail: Mapping[str, Any] | None = None,
+                   summary: str | None = None) -> None:
+        """Record how a run ended. ``failed``: its failed records (status ``failures``); ``detail``
+        merged into what :meth:`set_run_detail` kept; ``summary``: the activity log's last line for
+        the run (entity ``run``, action ``finish``), in the same transaction."""
         with self.begin() as conn:
-            conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(
-                finished_at=_now(), status=status, counts=json.dumps(dict(counts)), requests=requests))
+            values: dict[str, Any] = {"finished_at": _now(), "status": status, "counts": json.dumps(dict(counts)),
+                                      "requests": requests, "failed": failed}
+            if detail is not None:
+                values["detail"] = json.dumps({**self._detail(conn, run_id), **detail}, default=str)
+            conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(**values))
+            if summary is not None:
+                outcome = {"ok": "completed", "failures": "failures", "failed": "stopped"}.get(status, status)
+                self.record(conn, run_id, entity="run", direction="none", action="finish", outcome=outcome,
+                            message=summary)
+
+    def set_run_detail(self, conn: Connection, run_id: int, detail: Mapping[str, Any]) -> None:
+        """Merge ``detail`` into the run's recorded detail (settings source, resolved accounts, ...)."""
+        merged = {**self._detail(conn, run_id), **detail}
+        conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(
+            detail=json.dumps(merged, default=str)))
+
+    def _detail(self, conn: Connection, run_id: int) -> dict[str, Any]:
+        row = conn.execute(sa.select(runs_table.c.detail).where(runs_table.c.id == run_id)).first()
+        return json.loads(row.detail) if row is not None and row.detail else {}
 
     def record(self, conn: Connection, run_id: int, *, entity: str, direction: str, action: str, outcome: str,
                work_id: int | None = None, qbo_id: str | None = None, field: str | None = None,
@@ -507,6 +571,12 @@ class SyncState:
         A sync run still marked ``running`` that does not hold the realm's live lease (none, another
         run's, or one whose holder died) was left by a process that died or could not record its
         end: it is shown as ``interrupted`` (the next sync records it so).
+
+        Each run is a dict of the table's columns with ``counts`` and ``detail`` decoded, ``failed``
+        (its failed records: the column, else its counts'), ``text`` (its status in words:
+        "completed with 24 failures"), ``message`` and ``settings_source`` (from the detail, or
+        None). A run recorded ``ok`` by an older version whose counts hold failures reads as
+        ``failures``.
         """
         query = sa.select(runs_table).where(runs_table.c.realm == self.realm)
         if kinds is not None:
@@ -517,6 +587,13 @@ class SyncState:
         for row in self._rows(query):
             data = dict(row._mapping)
             data["counts"] = json.loads(row.counts) if row.counts else {}
+            data["detail"] = json.loads(row.detail) if row.detail else {}
+            if data["failed"] is None:
+                data["failed"] = int(data["counts"].get("failed", 0))
+            if data["status"] == "ok" and data["failed"]:
+                data["status"] = "failures"  # recorded before runs told failures apart
+            data["message"] = data["detail"].get("message", "")
+            data["settings_source"] = data["detail"].get("settings_source")
             if data["status"] == "running" and data["kind"] in SYNC_RUNS:
                 if lease is None:
                     from .lease import holder_alive  # the lease's policy; it imports this module
@@ -525,6 +602,7 @@ class SyncState:
                     lease = row if row is not None and holder_alive(row) else {}
                 if lease.get("run_id") != data["id"]:
                     data["status"] = "interrupted"
+            data["text"] = run_text(data["status"], data["failed"], data["message"])
             out.append(data)
         return out
 

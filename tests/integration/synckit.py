@@ -45,8 +45,9 @@ from qbo_toolkit.work.store import WorkStore
 TIME_SCALE = 60.0
 INTEGRATION_DATE = date(2026, 1, 1)
 #: Seed accounts: 1 Services (Income), 9 Subcontractor Costs (COGS), 4 Undeposited Funds, 5 Checking.
+#: The seed's items Installation and Parts post to other income accounts: used as they are.
 SETTINGS = Settings(invoices=True, revenue_account="1", item_account="9", payments=True, deposit_account="4",
-                    integration_date=INTEGRATION_DATE)
+                    integration_date=INTEGRATION_DATE, existing_items="use_as_is")
 #: The emulator's seed company: customers 1-10, invoices 1-2 (DocNumber 1001, 1002), payment 1.
 SEED_CUSTOMERS = {
     "1": "Amy's Bird Sanctuary", "2": "Bill's Windsurf Shop", "3": "Cool Cars", "4": "Dukes Basketball Camp",

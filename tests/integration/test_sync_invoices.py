@@ -19,7 +19,9 @@ from qbo_toolkit.errors import ObjectNotFound
 def w(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with open_world(tmp_path, monkeypatch, demo=SMALL_DEMO) as world:
         first = world.sync()
-        assert first.status == "ok" and first.counts["invoice.create.ok"] > 40
+        # the demo's awkward client names fail (and wait), so the run completes with failures
+        assert first.status == "failures" and first.failed == first.counts["failed"] > 0, first.counts
+        assert first.counts["invoice.create.ok"] > 40
         yield world
 
 
