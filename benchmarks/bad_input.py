@@ -174,8 +174,6 @@ def _clients() -> list[_Row]:
         _bad_client("BX Acme: North", "display_name", "colon in a name"),
         _bad_client("BX Site:Two", "display_name", "colon in a name"),
         _bad_client(TOO_LONG_NAME, "display_name", "501-character name"),
-        _bad_client("BX New\nLine Co", "display_name", "line break in a name"),
-        _bad_client("BX Tab\tCo", "display_name", "tab in a name"),
         _bad_client("BX Trailing Space ", "display_name", "surrounding whitespace"),
         _bad_client("BX NBSP Co\u00a0", "display_name", "Unicode whitespace (no-break space) at the end"),
         _bad_client(VENDOR_NAME, "display_name", "name used by a QBO vendor"),
@@ -198,6 +196,9 @@ def _clients() -> list[_Row]:
                     parent_display_name="BX Acme: North"),
         # -- refused by the import
         _client("", _refused(c, "", "display_name", "empty name")),
+        _client("BX New\nLine Co", _refused(c, "BX New\nLine Co", "display_name", "line break in a name")),
+        _client("BX Tab\tCo", _refused(c, "BX Tab\tCo", "display_name", "tab in a name")),
+        _client("BX Esc\x1b Co", _refused(c, "BX Esc\x1b Co", "display_name", "control character (escape) in a name")),
         _client("   ", _refused(c, "   ", "display_name", "blank name")),
         _client("BX Maybe Active", _refused(c, "BX Maybe Active", "active", "malformed true/false"), active="perhaps"),
         _client("BX Orphan Site", _refused(c, "BX Orphan Site", "parent_display_name", "unknown parent"),

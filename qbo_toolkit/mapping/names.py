@@ -4,7 +4,8 @@ Matching keys are deliberately forgiving (``normalise_name("O’Brien & Sons, In
 ``normalise_name("OBrien and Sons Inc")``); what is *sent* to QBO is never normalised, only checked
 (:func:`check_display_name`): QBO refuses a DisplayName that is empty, contains ``:``, a tab or a
 new line, or is longer than 500 characters, and DisplayName is unique across Customer, Vendor and
-Employee ignoring case (:func:`suffixed_name` makes an alternative).
+Employee ignoring case (:func:`suffixed_name` makes an alternative). A name holding any other
+control character (a NUL, an escape, ...) is never sent either, whatever QBO would make of it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal
+
+from ..control_chars import control_problem
 
 __all__ = [
     "DISPLAY_NAME_MAX",
@@ -95,8 +98,9 @@ def check_display_name(name: str, *, field: str = "DisplayName") -> NameProblem 
     """The first reason QBO would refuse ``name`` as a DisplayName, or None if it is acceptable.
 
     Checked in this order: empty (or only whitespace), leading or trailing whitespace, a colon,
-    tab or new line (QBO uses ``:`` to separate parent and sub-customer), more than 500
-    characters. Uniqueness needs the company's names and is not checked here.
+    tab or new line (QBO uses ``:`` to separate parent and sub-customer), any other control
+    character (C0 or DEL: :mod:`qbo_toolkit.control_chars`), more than 500 characters. Uniqueness
+    needs the company's names and is not checked here.
     """
     if not name or not name.strip():
         return NameProblem(field, "empty", f"{field} is empty; QBO needs a name")
@@ -106,6 +110,9 @@ def check_display_name(name: str, *, field: str = "DisplayName") -> NameProblem 
     if bad is not None:
         what = {":": "a colon (:)", "\t": "a tab", "\n": "a new line", "\r": "a new line"}[bad.group()]
         return NameProblem(field, "character", f"{field} {name!r} contains {what}, which QBO does not allow")
+    control = control_problem(name)
+    if control is not None:
+        return NameProblem(field, "character", f"{field} {name!r} {control}")
     if len(name) > DISPLAY_NAME_MAX:
         return NameProblem(
             field,

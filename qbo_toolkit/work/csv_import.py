@@ -13,6 +13,9 @@ What is strict, and why:
   symbols, no thousands separators, no fractions of a cent.
 * Text is taken exactly as written, surrounding spaces included; references (``client``, ``item``,
   ``invoice_number``, ``parent_display_name``) must match a name or number exactly.
+* No cell may hold a control character (a NUL, an escape, ...: :mod:`qbo_toolkit.control_chars`);
+  tab and line breaks only in the columns of several lines (``notes``, ``description``, address
+  lines 1 and 2). Such a row is refused, naming the column; an invoice with such a row is not loaded.
 * The header must name known columns (case and surrounding spaces are forgiven there): a misspelt
   column would otherwise be ignored and its data lost. A file that cannot be used at all (unknown or
   missing required columns, no header, not UTF-8) raises :class:`WorkDataError` and loads nothing.
@@ -35,8 +38,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
+from ..control_chars import control_problem
 from ..errors import WorkDataError
-from .store import CLIENT_TEXT_FIELDS, WorkStore, validate_client, validate_invoice, validate_payment
+from .store import (
+    CLIENT_TEXT_FIELDS,
+    MULTILINE_TEXT_FIELDS,
+    WorkStore,
+    validate_client,
+    validate_invoice,
+    validate_payment,
+)
 
 __all__ = [
     "CLIENT_COLUMNS",
@@ -125,6 +136,8 @@ class _BadValue(Exception):
 class _Row:
     line: int
     cells: dict[str, str]
+    #: a cell holds a control character (reported): the row is not loaded
+    refused: bool = False
 
     def get(self, column: str) -> str:
         return self.cells.get(column, "")
@@ -217,7 +230,13 @@ def _read(
             if len(cells) != len(names):
                 errors.add(start, None, f"has {len(cells)} fields, the header has {len(names)}")
                 continue
-            yield _Row(start, dict(zip(names, cells, strict=True)))
+            row = _Row(start, dict(zip(names, cells, strict=True)))
+            for name, cell in row.cells.items():
+                problem = None if cell.isprintable() else control_problem(cell, multiline=name in MULTILINE_TEXT_FIELDS)
+                if problem is not None:
+                    errors.add(start, name, problem)
+                    row.refused = True
+            yield row
 
 
 def _date(row: _Row, column: str, *, required: bool) -> dt.date | None:
@@ -296,6 +315,8 @@ def import_clients(store: WorkStore, path: str | os.PathLike[str]) -> ImportRepo
     errors = _Collector(_label(path))
     pending: list[tuple[_Row, dict[str, Any], str]] = []
     for row in _read(path, CLIENT_COLUMNS, _CLIENT_REQUIRED, errors):
+        if row.refused:
+            continue
         fields: dict[str, Any] = {
             column: row.get(column) for column in CLIENT_COLUMNS if column not in ("active", "parent_display_name")
         }
@@ -389,6 +410,9 @@ def import_invoices(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
         taken = store.invoices_by_number(groups, conn=conn)
         ready: list[dict[str, Any]] = []
         for number, rows in groups.items():
+            if any(row.refused for row in rows):
+                _not_loaded(number, rows, errors)
+                continue
             invoice = _invoice_fields(number, rows, clients, items, errors)
             if invoice is None:
                 continue
@@ -510,6 +534,8 @@ def import_payments(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
     errors = _Collector(_label(path))
     parsed: list[tuple[_Row, str, dt.date, Decimal]] = []
     for row in _read(path, PAYMENT_COLUMNS, _PAYMENT_REQUIRED, errors):
+        if row.refused:
+            continue
         number = row.get("invoice_number")
         if not number.strip():
             errors.add(row.line, "invoice_number", "is required")

@@ -22,6 +22,10 @@ the field; passing a field the record does not have is a ``TypeError``, like any
 * text fields are ``str`` (``None`` is taken as ``""``); a client's ``display_name`` and an item's
   ``name`` must not be blank. They are stored exactly as given, surrounding spaces included: QBO's
   trimming and length limits are the mapping's business, reported per record by the sync.
+* text holds no control character (C0 or DEL: a NUL, an escape, ...); tab, line feed and carriage
+  return only in fields of several lines (:data:`MULTILINE_TEXT_FIELDS`: notes, a line's
+  description, address lines 1 and 2). The text a write sets is checked; a value already stored
+  (written by other means) does not block an unrelated change to its record.
 * invoice numbers are unique (deleted invoices keep theirs), not blank, without surrounding spaces.
   Their length is not checked here (QBO's 21-character limit is reported by the sync).
 * money (``rate``, ``unit_price``, ``tax_amount``, ``amount``) is whole cents: ``Decimal``, ``int``,
@@ -38,9 +42,10 @@ the field; passing a field the record does not have is a ``TypeError``, like any
 * references (``client_id``, ``parent_id``, ``item_id``, ``invoice_id``) must exist; a client cannot
   be its own ancestor.
 
-SQLite specifics: WAL journal (readers never wait for the writer), foreign keys on, a busy timeout,
-and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue instead of failing
-halfway. An in-memory URL (``sqlite://``) uses one shared connection, so every thread sees the same
+SQLite specifics: the database file is created 0600 (its ``-wal`` and ``-shm`` files follow it) and
+the default location's folder 0700; WAL journal (readers never wait for the writer), foreign keys
+on, a busy timeout, and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue
+instead of failing halfway. An in-memory URL (``sqlite://``) uses one shared connection, so every thread sees the same
 database; it is meant for tests and demos, one caller at a time. Inside ``begin()`` pass ``conn=`` to
 every call: a call without it opens a second connection that cannot see the uncommitted writes (and,
 in memory, shares the first one's transaction).
@@ -76,7 +81,9 @@ from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from ..control_chars import control_problem
 from ..errors import ConfigError, WorkDataError, WorkStoreBusy
+from ..files import FILE_MODE, private_dir
 from ..paths import toolkit_home
 from . import schema
 from .models import Address, Client, Company, Invoice, InvoiceLine, Item, Payment, utcnow
@@ -118,6 +125,12 @@ CLIENT_TEXT_FIELDS: Final = (
     "notes",
 )
 _CLIENT_TEXT: Final = CLIENT_TEXT_FIELDS
+_CLIENT_TEXT_SET: Final = frozenset(_CLIENT_TEXT)
+#: Text that may hold several lines: tab, line feed and carriage return allowed (no other control
+#: character is, anywhere: :mod:`qbo_toolkit.control_chars`).
+MULTILINE_TEXT_FIELDS: Final = frozenset(
+    {"notes", "description", *(f"{which}_{part}" for which in ("billing", "service") for part in ("line1", "line2"))}
+)
 _CLIENT_COLUMNS: Final = (*_CLIENT_TEXT, "active", "parent_id")
 _CLIENT_DEFAULTS: Final[Mapping[str, Any]] = {**dict.fromkeys(_CLIENT_TEXT, ""), "active": True, "parent_id": None}
 _ITEM_COLUMNS: Final = ("name", "type", "rate", "active")
@@ -132,8 +145,11 @@ T = TypeVar("T")
 
 
 def default_url() -> str:
-    """``sqlite:///<toolkit home>/work.sqlite3`` (see :func:`qbo_toolkit.paths.toolkit_home`)."""
-    return f"sqlite:///{toolkit_home() / DEFAULT_FILENAME}"
+    """``QBO_WORK_DB`` when set (a URL with a password belongs there, never in a parameters file),
+    else ``sqlite:///<toolkit home>/work.sqlite3`` (see :func:`qbo_toolkit.paths.toolkit_home`)."""
+    import os
+
+    return os.environ.get("QBO_WORK_DB", "").strip() or f"sqlite:///{toolkit_home() / DEFAULT_FILENAME}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,6 +178,14 @@ def _text(value: Any, rec: _Record, field: str, *, required: bool = False) -> st
         raise rec.error(field, f"must be text, not {type(value).__name__}")
     if required and not value.strip():
         raise rec.error(field, "must not be empty")
+    return value
+
+
+def _plain(value: str, rec: _Record, field: str, *, multiline: bool = False) -> str:
+    """``value`` if it holds no control character it may not (see :data:`MULTILINE_TEXT_FIELDS`)."""
+    problem = control_problem(value, multiline=multiline)
+    if problem is not None:
+        raise rec.error(field, problem)
     return value
 
 
@@ -252,9 +276,11 @@ def _client_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Rec
     """
     out = dict(base)
     addresses = []
+    written: list[str] = []  # the text fields this write sets
     for key, value in fields.items():
         if key in _CLIENT_DEFAULTS:
             out[key] = value
+            written.append(key)
         elif key == "billing" or key == "service":
             addresses.append(key)
         else:
@@ -270,9 +296,13 @@ def _client_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Rec
             raise rec.error(prefix, f"must be an Address, not {type(address).__name__}")
         for part in ADDRESS_PARTS:
             out[f"{prefix}_{part}"] = getattr(address, part)
+            written.append(f"{prefix}_{part}")
     for key in _CLIENT_TEXT:
         if type(out[key]) is not str:
             out[key] = _text(out[key], rec, key)
+    for key in written:
+        if key in _CLIENT_TEXT_SET and not out[key].isprintable():
+            _plain(out[key], rec, key, multiline=key in MULTILINE_TEXT_FIELDS)
     if not out["display_name"].strip():
         raise rec.error("display_name", "must not be empty")
     if type(out["active"]) is not bool:
@@ -288,6 +318,8 @@ def _item_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Recor
         raise _unknown("item", unknown)
     out = {**base, **fields}
     out["name"] = _text(out["name"], rec, "name", required=True)
+    if "name" in fields:
+        _plain(out["name"], rec, "name")
     if out["type"] not in _ITEM_TYPES:
         raise rec.error("type", f"must be one of {', '.join(_ITEM_TYPES)}, not {out['type']!r}")
     out["rate"] = _money(out["rate"], rec, "rate", minimum=_ZERO)
@@ -317,6 +349,8 @@ def _line(value: Any, position: int, rec: _Record) -> InvoiceLine:
         _ref(item_id, rec, f"{field}.item_id")
     if type(description) is not str:
         description = _text(description, rec, f"{field}.description")
+    if not description.isprintable():
+        _plain(description, rec, f"{field}.description", multiline=True)
     if type(taxable) is not bool:
         raise rec.error(f"{field}.taxable", f"must be True or False, not {taxable!r}")
     return InvoiceLine(
@@ -341,6 +375,8 @@ def _invoice_values(
     number = _text(out["number"], rec, "number", required=True)
     if number != number.strip():
         raise rec.error("number", f"must not start or end with spaces: {number!r}")
+    if "number" in fields:
+        _plain(number, rec, "number")
     out["number"] = number
     out["client_id"] = _ref(out["client_id"], rec, "client_id")
     out["issue_date"] = _day(out["issue_date"], rec, "issue_date")
@@ -381,6 +417,9 @@ def _payment_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Re
     out["amount"] = _money(out["amount"], rec, "amount", positive=True)
     out["method"] = _text(out["method"], rec, "method")
     out["reference"] = _text(out["reference"], rec, "reference")
+    for key in ("method", "reference"):
+        if key in fields:
+            _plain(out[key], rec, key)
     return out
 
 
@@ -565,6 +604,28 @@ def busy_timeout() -> float:
 # --------------------------------------------------------------------------------------------
 
 
+def _private_database(path: Path, *, default: bool) -> None:
+    """Create the SQLite file 0600 before SQLite does: it would create it 0644 (less the umask), and
+    its ``-wal`` and ``-shm`` files take the database file's mode. The default location's folder
+    (the toolkit home) is created 0700, and an existing default file made 0600. An explicit path's
+    folder is left as it is (a missing one is reported by SQLite), and so is a file that exists."""
+    if default:
+        private_dir(path.parent)
+    if not path.parent.is_dir():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        if default:
+            for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                try:
+                    os.chmod(name, FILE_MODE)
+                except OSError:  # absent, or not ours to change
+                    pass
+    except OSError:  # unwritable folder and the like: SQLite says what is wrong
+        pass
+
+
 class WorkStore:
     """The WORK database behind any SQLAlchemy URL; see the module docstring for the rules."""
 
@@ -589,8 +650,8 @@ class WorkStore:
                 kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
             else:
                 kwargs["connect_args"] = {"timeout": busy_timeout()}
-                if not explicit and self.url.database:
-                    Path(self.url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if self.url.database and "uri" not in self.url.query:
+                    _private_database(Path(self.url.database), default=not explicit)
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except Exception as exc:  # unknown dialect, missing driver
@@ -764,6 +825,8 @@ class WorkStore:
             "country": _text(company.country, rec, "country"),
             "time_zone": _text(company.time_zone, rec, "time_zone", required=True),
         }
+        for key, value in values.items():
+            _plain(value, rec, key)
         try:
             ZoneInfo(values["time_zone"])
         except (ValueError, KeyError, OSError):

@@ -9,8 +9,9 @@ Name keys — pairs that must give the same key:
 Pairs that must stay apart: "Cool Cars" / "Cool Card", "Smith Sons" / "Smith and Sons".
 
 DisplayName refusals (field DisplayName, first problem only): "" and "   " empty; " Cool Cars" and
-"Cool Cars " whitespace; "Parent:Child", "A\\tB", "A\\nB" character; 501 characters length;
-500 characters and "Cool Cars" accepted.
+"Cool Cars " whitespace; "Parent:Child", "A\\tB", "A\\nB" character, and so is any other control
+character ("Bob\\x00s", an escape, DEL: never sent, with a sentence naming it); 501 characters
+length; 500 characters and "Cool Cars" accepted.
 """
 
 from __future__ import annotations
@@ -104,7 +105,17 @@ def test_display_name_messages_say_what_is_wrong() -> None:
     assert too_long is not None and "501" in too_long.message and "500" in too_long.message
 
 
-@pytest.mark.parametrize("name", ["Cool Cars", "x" * DISPLAY_NAME_MAX, "O’Brien & Sons (2)"])
+@pytest.mark.parametrize(("name", "what"), [("Bob\x00s Bikes", "NUL (U+0000)"), ("Esc\x1b[31mCo", "escape (U+001B)"),
+                                           ("Bell\x07", "bell (U+0007)"), ("Del\x7f Co", "DEL (U+007F)"),
+                                           ("Unit\x1fSep", "U+001F"), ("Feed\x0cCo", "form feed")])
+def test_control_characters_are_never_sent(name: str, what: str) -> None:
+    problem = check_display_name(name)
+    assert problem is not None and problem.kind == "character" and problem.field == "DisplayName"
+    assert what in problem.message and "remove it" in problem.message
+    assert problem.message.isprintable()  # the name is quoted with escapes: the sentence prints cleanly
+
+
+@pytest.mark.parametrize("name", ["Cool Cars", "x" * DISPLAY_NAME_MAX, "O’Brien & Sons (2)", "Café 東京 🚀"])
 def test_acceptable_display_names(name: str) -> None:
     assert check_display_name(name) is None
 

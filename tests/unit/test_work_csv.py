@@ -317,3 +317,63 @@ def test_a_negative_invoice_is_reported_on_its_first_row(tmp_path: Path, store: 
     report = import_invoices(store, path)
     assert where(report) == [(2, None), (2, "number")]
     assert "cannot be negative" in report.errors[0].message
+
+
+# --------------------------------------------------------------------------------------------
+# Control characters
+# --------------------------------------------------------------------------------------------
+
+CONTROL_CLIENTS_CSV = (
+    "display_name,email,billing_line1,billing_city,notes\n"
+    "Fine Co,fine@example.com,1 Main St,Fresno,\n"
+    "Bob\x00s Bikes,bob@example.com,,,\n"             # line 3: NUL in the name
+    "Esc Co,esc\x1b@example.com,,,\n"                 # line 4: escape in the e-mail
+    "Tab Co,,,Fres\tno,\n"                            # line 5: a tab in a one-line field
+    'Notes Co,,"Suite 5\nBuilding B",,"two\tcolumns\nand lines"\n'  # lines 6-8: allowed
+    "Del Co,,,,\x7f\n"                                # line 9: DEL (not allowed even in notes)
+    "Last Co,,,,\n"
+)
+
+
+def test_control_characters_refuse_the_row_with_file_line_and_column(tmp_path: Path, store: WorkStore) -> None:
+    report = import_clients(store, write(tmp_path, "clients.csv", CONTROL_CLIENTS_CSV))
+    assert where(report) == [(3, "display_name"), (4, "email"), (5, "billing_city"), (9, "notes")]
+    assert str(report.errors[0]) == (
+        f"{tmp_path / 'clients.csv'}:3: display_name: holds a control character, NUL (U+0000), at character 4; "
+        "remove it (control characters cannot be shown in reports or sent to QuickBooks)")
+    assert "escape (U+001B)" in report.errors[1].message and "tab (U+0009)" in report.errors[2].message
+    assert "DEL (U+007F)" in report.errors[3].message
+    loaded = {client.display_name: client for client in store.clients()}
+    assert report.loaded == 3 and {"Fine Co", "Notes Co", "Last Co"} <= set(loaded)
+    assert not any("\x00" in name or "\x1b" in name for name in loaded)
+    notes = loaded["Notes Co"]
+    assert notes.notes == "two\tcolumns\nand lines" and notes.billing.line1 == "Suite 5\nBuilding B"
+
+
+def test_an_invoice_with_a_control_character_in_any_row_is_not_loaded(tmp_path: Path, store: WorkStore) -> None:
+    path = write(
+        tmp_path,
+        "invoices.csv",
+        "number,client,issue_date,description,unit_price\n"
+        "W-1,Cool Cars,2026-01-05,Labor,10.00\n"
+        "W-1,,,\"Part\x00\",5.00\n"                       # line 3: NUL in the second line's description
+        "W-2,Cool Cars,2026-01-05,\"Two\nlines\",10.00\n"  # lines 4-5: a line break is fine here
+        "W\x083,Cool Cars,2026-01-05,Labor,10.00\n",        # line 6: backspace in the number
+    )
+    report = import_invoices(store, path)
+    assert where(report) == [(2, "number"), (3, "description"), (6, "number")]
+    assert "not loaded because of the errors on line(s) 3" in report.errors[0].message
+    assert "backspace (U+0008)" in report.errors[2].message
+    assert report.loaded == 1 and [invoice.number for invoice in store.invoices()] == ["W-2"]
+
+
+def test_a_payment_with_a_control_character_is_refused(tmp_path: Path, store: WorkStore) -> None:
+    client = store.client_ids_by_name(["Cool Cars"])["Cool Cars"][0]
+    store.add_invoice("W-1", client, date(2026, 1, 5), lines=[{"description": "Job", "unit_price": "100.00"}])
+    path = write(tmp_path, "payments.csv", "invoice_number,date,amount,method,reference\n"
+                                           "W-1,2026-01-20,60.00,check,10\x0042\n"
+                                           "W-1,2026-01-21,40.00,che\x1bck,1043\n"
+                                           "W-1,2026-01-22,30.00,check,1044\n")
+    report = import_payments(store, path)
+    assert where(report) == [(2, "reference"), (3, "method")]
+    assert [(p.amount, p.reference) for p in store.payments()] == [(Decimal("30.00"), "1044")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import time
 import warnings
@@ -642,3 +644,102 @@ def test_bulk_load_of_100000_clients(tmp_path: Path) -> None:
         last = work.get_client(ids[-1])
         assert last is not None and last.display_name == "Client 099999" and last.revision == 100_000
     assert elapsed < 30, f"100,000 clients took {elapsed:.1f} s"
+
+
+# --------------------------------------------------------------------------------------------
+# Control characters and private files
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "label", "field", "what"),
+    [
+        (lambda s, r: s.add_client(display_name="Bob\x00s Bikes"), "new client", "display_name", "NUL (U+0000)"),
+        (lambda s, r: s.add_client(display_name="Tab\tCo"), "new client", "display_name", "tab (U+0009)"),
+        (lambda s, r: s.add_client(display_name="Ok", email="a\x1b@b.example"), "new client", "email", "escape"),
+        (lambda s, r: s.add_client(display_name="Ok", notes="fine\nbut\x07"), "new client", "notes", "bell"),
+        (lambda s, r: s.add_client(display_name="Ok", billing=Address(city="Fres\nno")), "new client",
+         "billing_city", "line break"),
+        (lambda s, r: s.update_client(r["client"], company_name="Cool\x7fCars"), "client {client}",
+         "company_name", "DEL (U+007F)"),
+        (lambda s, r: s.bulk_add_clients([{"display_name": "Fine"}, {"display_name": "A\x00"}]), "clients[1]",
+         "display_name", "NUL"),
+        (lambda s, r: s.add_item("Hours\x00", "service", "1.00"), "new item", "name", "NUL"),
+        (lambda s, r: add_invoice(s, r, number="W\x001"), "new invoice", "number", "NUL"),
+        (lambda s, r: add_invoice(s, r, lines=[{"description": "Labor\x1b[31m", "unit_price": "1.00"}]),
+         "new invoice", "lines[0].description", "escape"),
+        (lambda s, r: s.add_payment(add_invoice(s, r).id, date(2026, 1, 6), "1.00", reference="12\x0034"),
+         "new payment", "reference", "NUL"),
+        (lambda s, r: s.set_company(Company(name="Acme\x00", time_zone="UTC")), "company", "name", "NUL"),
+    ],
+)
+def test_control_characters_are_refused_naming_the_record_and_field(
+    store: WorkStore, ready: dict[str, int], call: Callable[[WorkStore, dict[str, int]], Any], label: str,
+    field: str, what: str,
+) -> None:
+    with pytest.raises(WorkDataError) as caught:
+        call(store, ready)
+    assert caught.value.field == field
+    message = caught.value.message
+    assert message.startswith(f"{label.format(**ready)}") and f"{field} holds a control character" in message
+    assert what in message and "remove it" in message
+    assert "\x00" not in message and "\x1b" not in message  # the sentence itself is printable
+    assert all("\x00" not in c.display_name for c in store.clients())
+
+
+def test_line_breaks_and_tabs_are_kept_where_text_has_several_lines(store: WorkStore, ready: dict[str, int]) -> None:
+    client = store.add_client(display_name="Multi", notes="line one\n\tline two\r\n",
+                              billing=Address(line1="Suite 5\nBuilding B"))
+    assert client.notes == "line one\n\tline two\r\n" and client.billing.line1 == "Suite 5\nBuilding B"
+    invoice = add_invoice(store, ready, lines=[{"description": "Labor\nand parts", "unit_price": "1.00"}])
+    assert invoice.lines[0].description == "Labor\nand parts"
+
+
+def test_a_stored_control_character_does_not_block_an_unrelated_change(store: WorkStore) -> None:
+    """A value written by other means (SQL) is reported by the sync; it must not make the record
+    impossible to fix or to change otherwise."""
+    client = store.add_client(display_name="Bob")
+    with store.begin() as conn:
+        conn.execute(schema.clients.update().where(schema.clients.c.id == client.id).values(display_name="Bob\x00"))
+    assert store.update_client(client.id, email="bob@example.com").email == "bob@example.com"
+    assert store.update_client(client.id, display_name="Bob's Bikes").display_name == "Bob's Bikes"
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("permissive_umask")
+def test_the_default_database_and_its_folder_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "config" / "qbo-toolkit"
+    monkeypatch.setenv("QBO_TOOLKIT_HOME", str(home))
+    with WorkStore() as work:
+        work.add_client(display_name="Private")
+        files = sorted(home.glob("work.sqlite3*"))
+        assert [f.name for f in files] == ["work.sqlite3", "work.sqlite3-shm", "work.sqlite3-wal"]
+        assert {f.name: _mode(f) for f in files} == dict.fromkeys((f.name for f in files), 0o600)
+    assert _mode(home) == 0o700 and _mode(home.parent) == 0o700  # both created by the store
+
+
+@pytest.mark.usefixtures("permissive_umask")
+def test_a_database_file_the_store_creates_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with WorkStore(f"sqlite:///{tmp_path / 'named.sqlite3'}") as work:
+        work.add_client(display_name="Private")
+        assert _mode(tmp_path / "named.sqlite3") == 0o600
+        assert _mode(tmp_path / "named.sqlite3-wal") == 0o600
+    # a default database made by an older version (0644) is made private when opened
+    home = tmp_path / "home"
+    monkeypatch.setenv("QBO_TOOLKIT_HOME", str(home))
+    WorkStore().close()
+    os.chmod(home / "work.sqlite3", 0o644)
+    WorkStore().close()
+    assert _mode(home / "work.sqlite3") == 0o600
