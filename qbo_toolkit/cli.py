@@ -161,11 +161,12 @@ def _import(args: argparse.Namespace) -> int:
     for error in refused:
         print(f"  refused: {row_message(error)}")
     if refused:
-        rows = len({getattr(e, "line", None) or id(e) for e in refused})
+        rows = len({e.line for e in refused})
         where = ("listed in the activity log" if result.run_id is not None else
                  "not in an activity log: no QuickBooks company is connected yet")
-        print(f"qbo-toolkit import: {rows} row(s) refused ({where}); fix them and import those rows again",
-              file=sys.stderr)
+        problems = f", {len(refused)} problems" if len(refused) != rows else ""
+        print(f"qbo-toolkit import: {rows} row(s) refused{problems} ({where}); fix them and import those rows "
+              "again", file=sys.stderr)
         return EXIT_FINDINGS
     return EXIT_OK
 

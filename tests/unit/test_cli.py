@@ -153,3 +153,14 @@ def test_the_installed_command_answers_from_any_directory(tmp_path: Path) -> Non
     done = subprocess.run([str(exe), "run", "synk", "--output-root", str(tmp_path / "out")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == EXIT_ERROR and "no notebook synk" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_import_counts_rows_not_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """"3 row(s) refused" was said of 2 rows: one row with two bad fields is one row."""
+    csv = tmp_path / "clients.csv"
+    csv.write_text("display_name,email,billing_state\nGood Co,,CA\nBad: Co,not-an-email,CA\n,x@,ZZ\n")
+    code = main(["import", "clients", str(csv), "--store", f"sqlite:///{tmp_path}/w.sqlite3"])
+    captured = capsys.readouterr()
+    assert code == EXIT_FINDINGS
+    refused_lines = {line.split(" line ")[1].split(":")[0] for line in captured.out.splitlines() if "refused:" in line}
+    assert f"{len(refused_lines)} row(s) refused" in captured.err
