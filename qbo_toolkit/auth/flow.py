@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
@@ -57,7 +57,8 @@ class CallbackListener:
 
     READ_TIMEOUT: float = 5.0
 
-    def __init__(self, redirect_uri: str, state: str, *, read_timeout: float | None = None) -> None:
+    def __init__(self, redirect_uri: str, state: str, *, read_timeout: float | None = None,
+                 registration: str | None = None) -> None:
         parts = urlsplit(redirect_uri)
         if parts.scheme != "http" or not is_loopback_url(redirect_uri) or parts.port is None:
             raise ValueError("a callback listener needs an http loopback redirect URI with a port")
@@ -118,8 +119,7 @@ class CallbackListener:
                 f"cannot listen for QuickBooks' answer on port {parts.port} of {host} ({exc.strerror or exc}): "
                 f"another program uses it, and it would receive the authorization. Stop that program, or choose "
                 f"another port by setting QBO_REDIRECT_URI (or redirect_uri in qbo-toolkit.local.yaml), e.g. "
-                f"http://127.0.0.1:{_other_port(parts.port)}{self.path}; the same URI must be registered as a "
-                "redirect URI of your Intuit app (for the local emulator: qbo-toolkit emulator --redirect-uri URI)",
+                f"http://127.0.0.1:{_other_port(parts.port)}{self.path}; {registration or _REGISTER_INTUIT}",
                 key="redirect_uri") from None
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="qbo-oauth-callback", daemon=True)
@@ -141,6 +141,13 @@ class CallbackListener:
             self._server.shutdown()
             self._thread.join(timeout=2)
         self._server.server_close()
+
+
+_REGISTER_INTUIT: Final = ("the same URI must be registered as a redirect URI of your Intuit app "
+                            "(developer.intuit.com, your app's Keys & credentials)")
+_REGISTER_EMULATOR: Final = ("the local emulator the toolkit starts registers QBO_REDIRECT_URI as it starts: run "
+                             "`qbo-toolkit emulator stop` first if one is running (an emulator you start yourself "
+                             "needs --redirect-uri URI)")
 
 
 class _Server(ThreadingHTTPServer):
@@ -201,7 +208,9 @@ def begin(credentials: AppCredentials, endpoints: Endpoints, *, listen: bool = T
         url, _ = oauth.authorization_url(endpoints.authorization)
     listener = None
     if listen and is_loopback_url(credentials.redirect_uri) and credentials.redirect_uri.startswith("http://"):
-        listener = CallbackListener(credentials.redirect_uri, state)  # a taken port is a ConfigError
+        registration = _REGISTER_EMULATOR if credentials.environment == "local" else _REGISTER_INTUIT
+        # a taken port is a ConfigError: the program holding it would receive the code
+        listener = CallbackListener(credentials.redirect_uri, state, registration=registration)
     return PendingAuthorization(url, state, credentials, endpoints, listener)
 
 

@@ -39,6 +39,8 @@ DEFAULT_PORT: Final = 8760
 START_TIMEOUT: Final = 20.0
 STOP_TIMEOUT: Final = 15.0  # seconds for a graceful stop (requests in flight finish) before SIGKILL
 RECORD_NAME: Final = "background.json"
+# the emulator's own defaults (it is not imported here); the first is the callback the toolkit listens on
+EMULATOR_REDIRECT_URIS: Final = ("http://127.0.0.1:8765/callback", "http://localhost:8765/callback")
 
 
 def is_alive(info: dict[str, Any], timeout: float = 1.0) -> bool:
@@ -80,7 +82,7 @@ def _start(folder: Path, path: Path) -> dict[str, Any]:
     log = (folder / "emulator.log").open("ab")
     data_dir = folder / "data"
     command = [sys.executable, "-m", "qbo_toolkit.emulator", "--data-dir", str(data_dir),
-               "--info-file", str(path), "--port", str(DEFAULT_PORT)]
+               "--info-file", str(path), *_redirect_args(), "--port", str(DEFAULT_PORT)]
     spawned_at = time.time()
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,  # noqa: S603
                                start_new_session=True)
@@ -108,6 +110,14 @@ def _start(folder: Path, path: Path) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             process.kill()
     raise ConfigError(f"the local emulator did not start; see {folder / 'emulator.log'}", path=str(folder))
+
+
+def _redirect_args() -> list[str]:
+    """``--redirect-uri`` for QBO_REDIRECT_URI (another callback port), beside the emulator's defaults."""
+    chosen = os.environ.get("QBO_REDIRECT_URI", "").strip()
+    if not chosen or chosen in EMULATOR_REDIRECT_URIS:
+        return []
+    return [arg for uri in (*EMULATOR_REDIRECT_URIS, chosen) for arg in ("--redirect-uri", uri)]
 
 
 # ------------------------------------------------------------------ the record of background emulators

@@ -83,3 +83,24 @@ def test_stale_records_are_dropped_and_another_program_is_never_touched(tmp_path
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_the_emulator_the_toolkit_starts_registers_the_chosen_redirect_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qbo_toolkit.connection import start_connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    chosen = f"http://127.0.0.1:{port}/callback"
+    monkeypatch.setenv("QBO_REDIRECT_URI", chosen)
+    monkeypatch.delenv("QBO_EMULATOR_INFO", raising=False)
+    try:
+        info = emulator_info()
+        assert chosen in info["redirect_uris"] and "http://127.0.0.1:8765/callback" in info["redirect_uris"]
+        attempt = start_connect("local")  # listens on the chosen port, which the emulator accepts
+        try:
+            assert attempt.listening and attempt.pending.credentials.redirect_uri == chosen
+        finally:
+            attempt.cancel()
+    finally:
+        stop_background_emulators()

@@ -156,11 +156,23 @@ def test_a_taken_port_is_refused_with_a_sentence(emulator: EmulatorServer, redir
         with pytest.raises(ConfigError) as caught:
             start_connect()
     message = str(caught.value)
-    assert f"port {port}" in message and "QBO_REDIRECT_URI" in message and "registered" in message
+    assert f"port {port}" in message and "QBO_REDIRECT_URI" in message and "emulator stop" in message
     assert caught.value.key == "redirect_uri"
     # pasting stays available on purpose (listen=False), and then works
     attempt = start_connect(listen=False)
     assert attempt.complete(press(attempt.url)).company_name
+
+
+def test_a_taken_port_for_intuit_names_the_app_registration() -> None:
+    from qbo_toolkit.auth.flow import CallbackListener
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"port {port} .*QBO_REDIRECT_URI.*registered as a redirect URI of "
+                                              r"your Intuit app"):
+            CallbackListener(f"http://localhost:{port}/callback", "state")
 
 
 def _raw_get(port: int, target: str, timeout: float = 10.0) -> tuple[int, str]:
