@@ -164,3 +164,23 @@ def test_import_counts_rows_not_problems(tmp_path: Path, capsys: pytest.CaptureF
     assert code == EXIT_FINDINGS
     refused_lines = {line.split(" line ")[1].split(":")[0] for line in captured.out.splitlines() if "refused:" in line}
     assert f"{len(refused_lines)} row(s) refused" in captured.err
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["doctor"], EXIT_ENVIRONMENT, "connect first"),
+    (["reconcile"], EXIT_ENVIRONMENT, "connect first"),
+    (["sync", "--no-progress"], EXIT_ERROR, "no settings"),
+    (["connect", "--headless"], EXIT_ERROR, "--auto-approve"),
+    (["reconcile", "--tolerance", "abc"], EXIT_ERROR, "tolerance"),
+    (["reconcile", "--as-of", "31/12/2026"], EXIT_ERROR, "YYYY-MM-DD"),
+])
+def test_commands_without_a_connection_or_with_bad_values(argv: list[str], code: int, words: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_disconnect_without_a_connection_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["disconnect"]) == EXIT_OK
+    assert "not connected" in capsys.readouterr().out
