@@ -42,13 +42,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import DuplicateName, QboError, StaleObject
+from ..errors import DuplicateName, QboError, StaleObject, WorkDataError
 from ..mapping import customers as cmap
 from ..mapping.matching import match_customers
 from ..mapping.names import check_display_name, normalise_name, suffixed_name
 from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import select
 from ..work.models import Address, Client
+from ..work.store import validate_client
 from .action import Action
 from .context import RunContext, as_dict
 from .keys import record_key, split_key
@@ -439,6 +440,15 @@ class CustomerStage:
                 ctx.fail("customer", "to_qbo", "update", work_id, f"client {work_id} ({client.display_name}): "
                          f"{p.message}", qbo_id=qbo_id, field=p.field)
             return
+        if outcome.to_work:  # a value WORK refuses (a control character): this client fails before
+            # anything is sent, the run goes on
+            try:
+                validate_client({"display_name": "-", **_client_changes(client, outcome.to_work)},
+                                label=f"client {work_id} ({client.display_name!r})")
+            except WorkDataError as exc:
+                ctx.fail("customer", "to_work", "update", work_id, f"{exc.message} (from QuickBooks: correct it "
+                         "there)", qbo_id=qbo_id, field=exc.field)
+                return
         conflict_text = "; ".join(f"{c.field}: WORK {c.work_value!r} vs QuickBooks {c.qbo_value!r}, kept {c.winner}"
                                   for c in outcome.conflicts)
         if ctx.dry_run:
@@ -509,6 +519,12 @@ class CustomerStage:
         qbo_id = str(customer["Id"])
         default_state = self._default_state()
         fields = cmap.customer_to_client_fields(customer, default_state=default_state or None)
+        try:  # a value WORK refuses (a control character): this customer fails, the run goes on
+            validate_client(fields, label=f"QuickBooks customer {qbo_id} ({fields.get('display_name')!r})")
+        except WorkDataError as exc:
+            ctx.fail("customer", "to_work", "create", None, f"{exc.message} (correct it in QuickBooks)",
+                     qbo_id=qbo_id, field=exc.field)
+            return
         if ctx.dry_run:
             ctx.note(None, entity="customer", direction="to_work", action="create", outcome="ok", qbo_id=qbo_id,
                      message=f"create client {fields.get('display_name')!r}")
