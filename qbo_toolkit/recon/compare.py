@@ -26,7 +26,8 @@ What counts as a difference (rows of the *difference* categories) and what does 
   failure (the sync's activity log: failed, not retried, dismissed or synced since) **failed**:
   both are *pending* (category ``pending``, with amount, customer name, number and reason). They
   are not differences, but nothing agrees while any is left. A record on one side only whose sync
-  failed is listed there only, with the sync's sentence, not again as missing.
+  failed is listed there only, with the sync's sentence, not again as missing, and is left out of
+  the totals, balances and aging like a waiting one.
 * Anything else on one side only is **missing** on the other (a WORK record never sent). A linked
   record whose partner is gone was deleted there (invoices: *voided or deleted on one side only*; payments: *missing*).
 * Paired live records are compared field by field; void ones only for their status.
@@ -598,7 +599,7 @@ def _customers(d: _Data, *, default_state: str | None) -> _CustomerOutcome:
         partner_known=partner_known,
         partner_qbo=partner_qbo,
         waiting_clients=w["work_id"][w_pending & ~partner_known].astype(np.int64),
-        counts=(int(len(w) - w_wait.sum()), int(len(q) - q_wait.sum())),
+        counts=(int(len(w) - w_wait.sum() - w_failed.sum()), int(len(q) - q_wait.sum() - q_failed.sum())),
     )
 
 
@@ -613,7 +614,7 @@ class _InvoiceOutcome:
     changed: pd.DataFrame
     w_in: np.ndarray  # per WORK invoice row: in scope (live, expected in QBO)
     q_in: np.ndarray  # per QBO invoice row: in scope
-    w_outside: np.ndarray  # per WORK row: not expected in QBO or waiting
+    w_outside: np.ndarray  # per WORK row: not expected in QBO, waiting, or never sent with its sync failed
     q_outside: np.ndarray  # per QBO row: not expected in WORK
     w_not_expected: np.ndarray  # per WORK row
     w_waiting: np.ndarray  # per WORK row
@@ -783,7 +784,9 @@ def _invoices(d: _Data, customers: _CustomerOutcome, *, integration_date: date |
     w_not_expected[wo_w[wo_reason > 0]] = True
     w_waiting = np.zeros(len(w), dtype=bool)
     w_waiting[wo_w[wo_waiting]] = True
-    w_outside = w_not_expected | w_waiting
+    w_failed = np.zeros(len(w), dtype=bool)  # never sent, its sync failed: pending, out of totals and aging
+    w_failed[wo_w[(wo_reason == 0) & ~wo_waiting & wo_failed]] = True
+    w_outside = w_not_expected | w_waiting | w_failed
     q_outside = np.zeros(len(q), dtype=bool)
     q_outside[pq[qo_rows[qo_early]]] = True
     paired = np.flatnonzero(both)
@@ -965,7 +968,7 @@ def _payments(d: _Data, invoices: _InvoiceOutcome, *, integration_date: date | N
     })
 
     w_outside = np.zeros(len(w), dtype=bool)
-    w_outside[pw[not_expected_w | waiting]] = True
+    w_outside[pw[not_expected_w | waiting | (wo & failed)]] = True
     w_in = ~w["deleted"].astype(bool) & ~w_outside
     q_in = ~q_outside
     totals = (
@@ -1008,7 +1011,9 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
     """Records WORK and QBO cannot agree on yet, one row each (see the module docstring): customers
     held in the match preview with their WORK invoices and payments (``waiting_match``), and records
     with an open sync failure (``sync_failed``, the sync's sentences as the reason). A record that
-    both waits and failed is listed once, as failed. Only the rows listed are looked at one by one."""
+    both waits and failed (the sync fails the invoices of a held client: "its client is not in
+    QuickBooks yet") is listed once, as waiting: the decision is what a person must do first. Only
+    the rows listed are looked at one by one."""
     wc, qc, wi, wp = d.wc, d.qc, d.wi, d.wp
     client_at, customer_at = wc.lookup("work_id"), qc.lookup("qbo_id")
     invoice_at, payment_at = wi.lookup("work_id"), wp.lookup("work_id")
@@ -1058,8 +1063,6 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
             else:
                 number, name, when, amount = (invoice if entity == "invoice" else payment)(work_id)
                 rows.append(("sync_failed", entity, work_id, qbo_id, number, name, when, amount, reason))
-    failed = {(row[1], int(row[2])) for row in rows if row[2] is not pd.NA}
-
     # -- held in the match preview: the WORK clients (with their candidates) and QBO customers
     matches = d.links.pending_matches
     candidates: dict[int, list[tuple[int, str]]] = {}
@@ -1071,8 +1074,6 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
     for work_id, qbo_id, label, why in held[["work_id", "qbo_id", "label", "reason"]].itertuples(index=False,
                                                                                                  name=None):
         if work_id is not pd.NA:
-            if ("customer", int(work_id)) in failed:
-                continue
             found = candidates.get(int(work_id), [])
             named = ", ".join(f"{customer_name(q) or '(not in QBO)'} ({q})" for q, _ in found)
             kind = found[0][1] if found else "weak"
@@ -1119,11 +1120,13 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
         }),
     ]
     frame = pd.concat([w for w in waiting if len(w)] or [waiting[0]], ignore_index=True)
-    if failed and len(frame):
-        ids = frame["work_id"].astype("Int64")
-        twice = np.array([(e, int(i)) in failed if i is not pd.NA else False
-                          for e, i in zip(frame["entity"], ids, strict=True)])
-        frame = frame.loc[~(twice & (frame["status"] == "waiting_match").to_numpy())]
+    if len(frame):
+        waits = frame.loc[frame["status"] == "waiting_match"]
+        held_keys = set(zip(waits["entity"], waits["work_id"].astype("Int64").fillna(-1).astype("int64"),
+                            strict=True))
+        keys = zip(frame["entity"], frame["work_id"].astype("Int64").fillna(-1).astype("int64"), strict=True)
+        twice = np.array([(e, i) in held_keys and i >= 0 for e, i in keys], dtype=bool)
+        frame = frame.loc[~(twice & (frame["status"] == "sync_failed").to_numpy())]
     order = frame["status"].map({"waiting_match": 0, "sync_failed": 1}).fillna(2)
     return (frame.assign(_o=order).sort_values(["_o", "entity", "work_id", "qbo_id"], kind="stable",
                                                na_position="last")
