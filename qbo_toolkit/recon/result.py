@@ -277,6 +277,21 @@ class ReconResult:
         return out
 
     @property
+    def not_sent(self) -> dict[str, int]:
+        """WORK records in the sync's scope that were never sent to QBO and nothing explains (no
+        match decision awaited, no open failure), per entity: the rows of ``customers_unlinked``
+        (WORK only), ``invoices_missing_in_qbo`` and ``payments_missing_in_qbo`` (never linked).
+        They are differences, counted in :attr:`difference_count`; the verdict names them."""
+        customers = self.frames["customers_unlinked"]
+        payments = self.frames["payments_missing_in_qbo"]
+        found = {
+            "customer": int(((customers["side"] == "WORK") & customers["qbo_id"].isna()).sum()),
+            "invoice": len(self.frames["invoices_missing_in_qbo"]),
+            "payment": int(payments["qbo_id"].isna().sum()),
+        }
+        return {entity: n for entity, n in found.items() if n}
+
+    @property
     def settings_description(self) -> str:
         """Which settings were used, as a sentence ("the app's settings /home/.../settings.yaml (sha256
         ab12...)"), or a sentence saying nobody said."""
@@ -294,7 +309,11 @@ class ReconResult:
             groups = [f"{_counted(entities)} {PENDING_STATUSES[status]}" for status, entities in self.pending.items()]
             parts.append(f"{self.pending_count} record{_s(self.pending_count)} pending ({'; '.join(groups)})")
         if self.difference_count:
-            parts.append(f"{self.difference_count} difference{_s(self.difference_count)} found")
+            unsent = self.not_sent
+            sent = sum(unsent.values())
+            among = (f", among them {sent} record{_s(sent)} never sent to QuickBooks ({_counted(unsent)})"
+                     if unsent else "")
+            parts.append(f"{self.difference_count} difference{_s(self.difference_count)} found{among}")
         if not parts:  # only totals beyond a threshold can do this, and exceeds() without thresholds checks none
             parts.append("differences found")
         head = "Not yet in agreement" if self.pending_count else "Not in agreement"
@@ -386,6 +405,7 @@ class ReconResult:
             "differences": self.differences,
             "pending_count": self.pending_count,
             "pending": self.pending,
+            "not_sent": self.not_sent,
             "information": self.information,
             "totals": {
                 t.name: {"title": t.title, "unit": t.unit, "work": t.as_text(t.work), "qbo": t.as_text(t.qbo),

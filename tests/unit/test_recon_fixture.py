@@ -160,6 +160,11 @@ def test_pending_records_waiting_for_a_match_or_failed_and_changed_after_sync(re
     assert result.pending == {"waiting_match": {"customer": 1, "invoice": 1, "payment": 1},
                               "sync_failed": {"invoice": 1}}
     assert result.pending_count == 4
+    assert result.not_sent == {"customer": 1, "invoice": 1, "payment": 1}  # Echo Farms, W-1007, payment 4
+    assert result.verdict == (
+        "Not yet in agreement: 4 records pending (1 customer, 1 invoice, 1 payment waiting for a match decision; "
+        "1 invoice whose sync failed), and 30 differences found, among them 3 records never sent to QuickBooks "
+        "(1 customer, 1 invoice, 1 payment).")
     assert [(r["entity"], r["work_id"], r["qbo_id"]) for r in rows(result, "changed_in_qbo")] == [
         ("invoice", 14, 214)]
 

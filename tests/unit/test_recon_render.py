@@ -119,7 +119,8 @@ def test_html_escapes_record_text(result: ReconResult) -> None:
 def test_html_shows_marks_counts_and_charts(result: ReconResult) -> None:
     html = to_html(result)
     assert ("✗ Not yet in agreement: 4 records pending (1 customer, 1 invoice, 1 payment waiting for a match "
-            "decision; 1 invoice whose sync failed), and 30 differences found.") in html
+            "decision; 1 invoice whose sync failed), and 30 differences found, among them 3 records never sent to "
+            "QuickBooks (1 customer, 1 invoice, 1 payment).") in html
     assert 'href="#pending"' in html and 'id="pending"' in html
     assert "Settings: not stated by the caller" in html
     assert html.count("<svg") == 2
