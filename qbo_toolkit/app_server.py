@@ -28,6 +28,7 @@ Voila: open the URL in a browser on the same machine (or use the connect screen'
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -41,6 +42,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from .errors import ConfigError, QboToolkitError
+
 __all__ = ["CULL_IDLE_TIMEOUT", "default_notebook", "free_port", "serve_app", "stop_app"]
 
 HOST: Final = "127.0.0.1"
@@ -51,12 +54,15 @@ _OPTIONS_ENV: Final = "QBO_TOOLKIT_APP_OPTIONS"
 
 
 def default_notebook() -> Path:
-    """``notebooks/app.ipynb`` of the source tree (an editable install), else of the current directory."""
-    for root in (Path(__file__).resolve().parents[1], Path.cwd()):
-        candidate = root / "notebooks" / "app.ipynb"
+    """The app notebook shipped in the package (``qbo_toolkit/notebooks/app.ipynb``), else the source
+    tree's ``notebooks/app.ipynb``, else the current directory's."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "notebooks" / "app.ipynb", here.parent / "notebooks" / "app.ipynb",
+                      Path.cwd() / "notebooks" / "app.ipynb"):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError("notebooks/app.ipynb not found (run from the project's directory, or pass notebook=)")
+    raise ConfigError("the app notebook (notebooks/app.ipynb) is not installed with qbo-toolkit; reinstall the "
+                      "package, or run the command from the project's folder", path="notebooks/app.ipynb")
 
 
 def free_port() -> int:
@@ -64,6 +70,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def _port_open(port: int) -> bool:
@@ -91,16 +106,26 @@ def serve_app(port: int = 0, notebook: str | Path | None = None, *, env: Mapping
     env:
         Extra environment variables for Voila and its kernels (on top of this process's).
     timeout:
-        Seconds to wait for the port; Voila is stopped and ``RuntimeError`` raised after that.
+        Seconds to wait for the port; Voila is stopped and :class:`~qbo_toolkit.errors.QboToolkitError`
+        raised after that (or when Voila ends before it listens).
     log:
-        A file for Voila's output (default: discarded). The token never appears in it.
+        A file for Voila's output (created 0600; default: discarded). The token never appears in it.
+
+    A ``port`` that is taken, a missing notebook or a missing Voila is a
+    :class:`~qbo_toolkit.errors.ConfigError` whose sentence says what to do.
     cull_idle_timeout, cull_interval:
         Seconds after which a kernel without a connected page and without work is shut down, and
         between two looks for such kernels.
     """
     path = Path(notebook) if notebook is not None else default_notebook()
     if not path.is_file():
-        raise FileNotFoundError(f"no notebook at {path}")
+        raise ConfigError(f"there is no notebook at {path}; name an existing .ipynb file", path=str(path))
+    if importlib.util.find_spec("voila") is None:
+        raise ConfigError("the app needs Voila, which is not installed here: pip install 'qbo-toolkit[app]'",
+                          key="voila")
+    if port and not _port_free(port):
+        raise ConfigError(f"port {port} on {HOST} is taken by another program; choose another with --port, or "
+                          "--port 0 for a free one", key="port")
     port = port or free_port()
     token = secrets.token_urlsafe(32)
     child_env = dict(os.environ)
@@ -114,28 +139,33 @@ def serve_app(port: int = 0, notebook: str | Path | None = None, *, env: Mapping
     command = [sys.executable, "-c", "from qbo_toolkit.app_server import _voila_child; _voila_child()",
                "--no-browser", f"--port={port}", f"--Voila.ip={HOST}", "--Voila.port_retries=0",
                "--VoilaConfiguration.show_tracebacks=True", *extra_args, path.name]
-    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # the child keeps its own copy
+    out: Any = subprocess.DEVNULL
+    if log is not None:  # the child keeps its own copy of the descriptor
+        out = os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        os.fchmod(out.fileno(), 0o600)
     try:
         process = subprocess.Popen(command, cwd=path.parent, env=child_env, stdout=out,  # noqa: S603
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         if log is not None:
-            out.close()  # type: ignore[union-attr]
+            out.close()
     deadline = time.monotonic() + timeout
     try:
         while not _port_open(port):
             if process.poll() is not None:
-                raise RuntimeError(f"voila exited with code {process.returncode} before listening on port {port}"
-                                   + (f" (see {log})" if log else ""))
+                raise QboToolkitError(f"Voila ended (exit code {process.returncode}) before it served the app on "
+                                      f"port {port}" + (f"; its output is in {log}" if log else ""))
             if time.monotonic() > deadline:
-                raise RuntimeError(f"voila did not listen on port {port} within {timeout:g} s")
+                raise QboToolkitError(f"Voila did not serve the app on port {port} within {timeout:g} s"
+                                      + (f"; its output is in {log}" if log else "") + "; try again")
             time.sleep(0.1)
     except BaseException:  # a timeout, or a signal while waiting: leave nothing running
         stop_app(process)
         raise
     url = f"http://{HOST}:{port}/?token={token}"
     if not quiet:
-        print(f"The QuickBooks app is served at {url}", flush=True)
+        print(f"The QuickBooks app is served at {url} (open it in a browser on this computer; Ctrl-C stops "
+              "it)", flush=True)
     return process, url
 
 
@@ -198,6 +228,13 @@ def stop_app(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         process.wait(timeout)
 
 
+def _default_log() -> Path:
+    from .files import private_dir
+    from .paths import toolkit_home
+
+    return private_dir(toolkit_home() / "logs") / "app.log"
+
+
 class _Stopped(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
@@ -223,11 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qbo_toolkit.app_server", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("notebook", nargs="?", default=None, help="default: notebooks/app.ipynb")
+    parser.add_argument("--log", default=None, help="Voila's output (default: <toolkit home>/logs/app.log)")
     args = parser.parse_args(argv)
+    log = Path(args.log) if args.log else _default_log()
     previous = {signum: signal.signal(signum, _raise_stopped) for signum in _STOP_SIGNALS}
     process: subprocess.Popen[bytes] | None = None
     try:
-        process, _url = serve_app(args.port, args.notebook)
+        process, _url = serve_app(args.port, args.notebook, log=log)
         return process.wait()
     except _Stopped as stopped:
         return 128 + stopped.signum

@@ -231,3 +231,18 @@ def test_a_signal_stops_voila_and_its_kernels(signum: int, code: int) -> None:
                 leftover.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_a_taken_port_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    from qbo_toolkit.errors import ConfigError
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"port {port} on 127\.0\.0\.1 is taken.*--port 0"):
+            serve_app(port, _tiny_notebook(tmp_path), quiet=True)
+        command = [str(Path(sys.executable).parent / "qbo-toolkit"), "app", "--port", str(port)]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=PAGE_TIMEOUT, check=False)
+    assert done.returncode == 2
+    assert f"port {port}" in done.stderr + done.stdout and "Traceback" not in done.stderr
