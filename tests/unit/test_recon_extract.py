@@ -132,3 +132,37 @@ def test_extract_work_and_links() -> None:
     finished = state.runs()[-1]["finished_at"]  # the wet run, the only one that counts
     assert links.last_sync_at == finished.replace(tzinfo=UTC)
     store.close()
+
+
+def test_extract_links_reads_the_open_sync_failures_read_only() -> None:
+    store = WorkStore("sqlite://")
+    client = store.add_client(display_name="Zephyr: Tile Works")
+    state = SyncState(store, "4620816365")
+    run = state.start_run("initial", dry_run=False)
+    with state.begin() as conn:
+        state.record(conn, run, entity="customer", direction="to_qbo", action="create", outcome="failed",
+                     work_id=client.id, field="display_name", message="client 1: DisplayName contains a colon")
+        state.record(conn, run, entity="invoice", direction="to_qbo", action="update", outcome="failed",
+                     work_id=7, qbo_id="130", field="Line", message="invoice W-7: refused")
+        state.record(conn, run, entity="payment", direction="to_qbo", action="create", outcome="failed",
+                     work_id=9, message="payment 9: refused, then dismissed")
+        state.record(conn, run, entity="customer", direction="to_work", action="create", outcome="failed",
+                     qbo_id="61", message="QBO customer 61: no name")
+        state.record(conn, run, entity="invoice", direction="from_file", action="import", outcome="failed",
+                     message="invoices.csv line 4: no client")  # a CSV row refused: not in WORK at all
+        state.record(conn, run, entity="item", direction="to_qbo", action="create", outcome="failed",
+                     work_id=3, message="item 3: refused")  # not reconciled
+    state.finish_run(run, "failed", {})
+    state.dismiss("payment", 9)
+    before = [(e.id, e.resolved) for e in state.activity()]
+    failures = extract_links(state).failures
+    assert failures[["entity", "work_id", "qbo_id", "action", "field"]].astype(object).where(
+        failures[["entity", "work_id", "qbo_id", "action", "field"]].notna(), None).values.tolist() == [
+        ["customer", client.id, None, "create", "display_name"],
+        ["invoice", 7, 130, "update", "Line"],
+        ["customer", None, 61, "create", ""],
+    ]
+    assert failures["message"].tolist()[0] == "client 1: DisplayName contains a colon"
+    assert str(failures["work_id"].dtype) == "Int64" and str(failures["qbo_id"].dtype) == "Int64"
+    assert [(e.id, e.resolved) for e in state.activity()] == before  # nothing written
+    store.close()

@@ -401,3 +401,65 @@ def test_frames_check_their_columns() -> None:
     assert work.invoices[["paid_cents", "balance_cents"]].iloc[0].tolist() == [2000, 3000]
     assert str(work.invoices["total_cents"].dtype) == "int64"
     assert str(work.invoices["issue_date"].dtype) == "datetime64[s]"
+
+
+def test_a_never_sent_record_whose_sync_failed_is_pending_not_missing_and_out_of_the_totals() -> None:
+    """Client 2 (QBO refused its name), its invoice 2 and payment 2: each has an open failure. Client 3
+    waits for a match decision; its invoice 3 also failed because of it: listed once, as waiting.
+    QBO customer 70 could not be brought to WORK (a failure without a WORK id)."""
+    work = work_frames_from_records(
+        clients=[{"work_id": 1, "display_name": "Solo"}, {"work_id": 2, "display_name": "Zephyr: Tiles"},
+                 {"work_id": 3, "display_name": "Held Co"}],
+        invoices=[{"work_id": 1, "number": "S-1", "client_id": 1, "issue_date": date(2026, 1, 5), "total": "120.00"},
+                  {"work_id": 2, "number": "Z-1", "client_id": 2, "issue_date": date(2026, 1, 6), "total": "80.00"},
+                  {"work_id": 3, "number": "H-1", "client_id": 3, "issue_date": date(2026, 1, 7), "total": "15.00"}],
+        payments=[{"work_id": 2, "invoice_id": 2, "date": date(2026, 1, 9), "amount": "30.00"}],
+    )
+    qbo = qbo_frames_from_records(
+        customers=[{"qbo_id": "9", "display_name": "Solo", "balance": "120.00"},
+                   {"qbo_id": "33", "display_name": "Held Co.", "balance": "0"},
+                   {"qbo_id": "70", "display_name": "", "balance": "0"}],
+        invoices=[{"qbo_id": "90", "doc_number": "S-1", "customer_qbo_id": "9", "txn_date": "2026-01-05",
+                   "due_date": "2026-02-04", "total": "120.00", "balance": "120.00"}],
+    )
+    links = link_frames_from_records(
+        customers=[{"work_id": 1, "qbo_id": 9}], invoices=[{"work_id": 1, "qbo_id": 90}],
+        pending_matches=[{"work_id": 3, "qbo_id": "33", "kind": "weak"}],
+        failures=[
+            {"entity": "customer", "work_id": 2, "action": "create", "field": "display_name",
+             "message": "client 2: DisplayName 'Zephyr: Tiles' contains a colon (:)"},
+            {"entity": "customer", "work_id": 2, "action": "create", "field": "display_name",
+             "message": "client 2: DisplayName 'Zephyr: Tiles' contains a colon (:)"},  # reported twice: once
+            {"entity": "invoice", "work_id": 2, "action": "create", "message": "invoice Z-1: its client 2 is not in "
+             "QuickBooks yet"},
+            {"entity": "payment", "work_id": 2, "action": "create", "message": "payment 2: invoice Z-1 is not in "
+             "QuickBooks yet"},
+            {"entity": "invoice", "work_id": 3, "action": "create", "message": "invoice H-1: its client 3 is not in "
+             "QuickBooks yet"},
+            {"entity": "customer", "work_id": None, "qbo_id": "70", "action": "create", "message": "QBO customer 70: "
+             "no name"},
+        ],
+    )
+    result = reconcile(work, qbo, links, as_of=date(2026, 1, 31))
+    assert result.difference_count == 0, {k: v for k, v in result.differences.items() if v}
+    assert all(t.difference == 0 for t in result.totals), result.totals  # the pending ones are out of scope
+    pending = result.to_dict()["categories"]["pending"]
+    assert [(r["status"], r["entity"], r["work_id"], r["qbo_id"], r["number"], r["customer"], r["amount"])
+            for r in pending] == [
+        ("waiting_match", "customer", 3, 33, "", "Held Co", None),
+        ("waiting_match", "invoice", 3, None, "H-1", "Held Co", "15.00"),
+        ("sync_failed", "customer", 2, None, "", "Zephyr: Tiles", None),
+        ("sync_failed", "customer", None, 70, "", "", None),
+        ("sync_failed", "invoice", 2, None, "Z-1", "Zephyr: Tiles", "80.00"),
+        ("sync_failed", "payment", 2, None, "Z-1", "Zephyr: Tiles", "30.00"),
+    ]
+    assert pending[2]["reason"] == "sync failed: client 2: DisplayName 'Zephyr: Tiles' contains a colon (:)"
+    assert not result.in_agreement and result.exceeds() == {"pending": 6}
+    assert result.verdict == ("Not yet in agreement: 6 records pending (1 customer, 1 invoice waiting for a match "
+                              "decision; 2 customers, 1 invoice, 1 payment whose sync failed).")
+    # without the failures, the same records are differences: never sent to QuickBooks
+    plain = reconcile(work, qbo, dataclasses.replace(links, failures=link_frames_from_records().failures),
+                      as_of=date(2026, 1, 31))
+    assert plain.not_sent == {"customer": 1, "invoice": 1, "payment": 1}
+    assert plain.counts["customers_unlinked"] == 2  # client 2, and QBO customer 70
+    assert "never sent to QuickBooks (1 customer, 1 invoice, 1 payment)" in plain.verdict
