@@ -4,7 +4,7 @@ Compute, then an immutable result, then render, then save::
 
     work, qbo, links = extract_work(store), extract_qbo(client), extract_links(state)   # extract.py
     result = reconcile(work, qbo, links, as_of=date.today(), integration_date=...)        # compare.py (pure)
-    result.in_agreement, result.differences, result.frame("invoices_total")              # result.py (frozen)
+    result.in_agreement, result.verdict, result.frame("pending")                          # result.py (frozen)
     html = to_html(result); to_csv(result, folder); to_excel(result, path)               # render.py
 
 or all of it against the live systems with :func:`reconcile_live` (api.py). Frames and their
@@ -13,7 +13,7 @@ columns are described in :mod:`.frames`; categories in :data:`.result.CATEGORIES
 
 from .api import reconcile_live
 from .compare import AGING_BUCKETS, reconcile
-from .extract import extract_links, extract_qbo, extract_work
+from .extract import extract_failures, extract_links, extract_qbo, extract_work
 from .frames import (
     LinkFrames,
     QboFrames,
@@ -23,17 +23,19 @@ from .frames import (
     work_frames_from_records,
 )
 from .render import to_csv, to_excel, to_html
-from .result import CATEGORIES, Category, ReconResult, Total
+from .result import CATEGORIES, PENDING_STATUSES, Category, ReconResult, Total
 
 __all__ = [
     "AGING_BUCKETS",
     "CATEGORIES",
+    "PENDING_STATUSES",
     "Category",
     "LinkFrames",
     "QboFrames",
     "ReconResult",
     "Total",
     "WorkFrames",
+    "extract_failures",
     "extract_links",
     "extract_qbo",
     "extract_work",
