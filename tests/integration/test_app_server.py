@@ -196,7 +196,8 @@ def _read_url(process: subprocess.Popen[str], timeout: float) -> str:
     raise AssertionError(f"qbo-toolkit app printed no URL within {timeout:g} s: {seen!r}")
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130),
+                                             (signal.SIGKILL, -signal.SIGKILL)])  # no time to stop: Linux tells Voila
 def test_a_signal_stops_voila_and_its_kernels(signum: int, code: int) -> None:
     command = [str(Path(sys.executable).parent / "qbo-toolkit"), "app", "--port", "0"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
