@@ -29,7 +29,7 @@ import ipywidgets as widgets
 
 from ..connection import ConnectAttempt, Connection, DisconnectResult
 from ..settings import Settings
-from .common import AppContext, Background, Guard, Messages, css
+from .common import SYNC_RUNNING, AppContext, Background, Guard, Messages, css
 from .connect import ConnectController, ConnectScreen
 from .matches import MatchController, MatchPanel
 from .settings_form import SettingsController, SettingsScreen
@@ -80,7 +80,7 @@ class App:
         self.connect = ConnectController(self.ctx, self.guard, timeout=connect_timeout, on_connected=self._connected)
         self.connect_screen = ConnectScreen(self.connect, self.guard, open_browser=open_browser)
         self.settings = SettingsController(self.ctx, on_enabled=self._enabled)
-        self.settings_screen = SettingsScreen(self.settings, self.guard)
+        self.settings_screen = SettingsScreen(self.settings, self.guard, on_cancel=self.cancel_settings)
         self.matches = MatchController(self.ctx)
         self.match_panel = MatchPanel(self.matches, self.guard, on_continue=self.continue_to_sync)
         self.status = StatusController(self.ctx, self.guard, poll_interval=poll_interval)
@@ -124,9 +124,10 @@ class App:
         if conn is None:
             self.badge.value = "<div style='color:#555'>Not connected to QuickBooks.</div>"
             return
-        self.badge.value = (f"<div style='color:#1b5e20'>Connected to <b>{html.escape(conn.company_name)}</b> "
-                            f"· realm {html.escape(conn.realm_id)} · {html.escape(conn.environment)} environment"
-                            "</div>")
+        kind = {"sandbox": "; a sandbox company", "local": "; a practice company on this computer"}
+        self.badge.value = (f"<div style='color:#1b5e20'>Connected to QuickBooks company "
+                            f"<b>{html.escape(conn.company_name)}</b> (company ID {html.escape(conn.realm_id)}"
+                            f"{html.escape(kind.get(conn.environment, ''))})</div>")
 
     def show_connect(self) -> None:
         self.connect_screen.refresh()
@@ -135,6 +136,13 @@ class App:
     def show_settings(self) -> None:
         self._show("settings", self.settings_screen.widget)
         self.guard(self.settings_screen.load, clear=False)
+        # changing settings already enabled can be cancelled; the first choice cannot (nowhere to go back to)
+        self.settings_screen.show_cancel(self.ctx.enabled_settings() is not None)
+
+    def cancel_settings(self) -> None:
+        """Leave Change settings without saving: the status screen as it was."""
+        self.messages.clear()
+        self.show_status()
 
     def show_matches(self) -> None:
         self._show("matches", self.match_panel.widget)
@@ -148,7 +156,7 @@ class App:
     def continue_to_sync(self) -> None:
         """After the match preview: the status screen, with the initial sync running."""
         self.messages.info("The integration is enabled and the sync is running; the Activity Log shows how far "
-                           "it got.")
+                           "it got.", tag=SYNC_RUNNING)
         self.show_status(start_sync=True)
 
     # -- what the controllers report ---------------------------------------------------------------------------

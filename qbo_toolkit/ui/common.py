@@ -50,8 +50,8 @@ from ..paths import toolkit_home
 from ..settings import Settings, SettingsError
 from ..work.store import WorkStore
 
-__all__ = ["AppContext", "Background", "Guard", "Messages", "button", "close_tree", "css", "friendly", "html_table",
-           "replace_children", "set_visible"]
+__all__ = ["SYNC_RUNNING", "AppContext", "Background", "Guard", "Messages", "button", "close_tree", "css", "friendly",
+           "html_table", "replace_children", "set_visible"]
 
 log = logging.getLogger("qbo_toolkit.ui")
 T = TypeVar("T")
@@ -196,6 +196,10 @@ def friendly(exc: BaseException) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+#: The tag of a notice that says a sync is running (cleared when it ends).
+SYNC_RUNNING = "sync-running"
+
+
 class Messages:
     """An ``Output`` widget holding the latest error or notice.
 
@@ -206,8 +210,9 @@ class Messages:
     def __init__(self) -> None:
         self.widget = css(widgets.Output(), "qbo-messages")
         self._lock = threading.Lock()
+        self._tag: str | None = None  # what the message shown is about, when it is only true for a while
 
-    def _show(self, kind: str, text: str) -> None:
+    def _show(self, kind: str, text: str, tag: str | None = None) -> None:
         colour = {"error": "#b00020", "info": "#1b5e20"}[kind]
         icon = {"error": "⚠", "info": "ℹ"}[kind]
         markup = (f'<div class="qbo-message qbo-message-{kind}" style="color:{colour};padding:4px 0">'
@@ -216,16 +221,22 @@ class Messages:
                   "data": {"text/plain": text, "text/html": markup}}
         with self._lock:
             self.widget.outputs = (output,)
+            self._tag = tag
 
     def error(self, problem: BaseException | str) -> None:
         self._show("error", problem if isinstance(problem, str) else friendly(problem))
 
-    def info(self, text: str) -> None:
-        self._show("info", text)
+    def info(self, text: str, *, tag: str | None = None) -> None:
+        """A notice; ``tag`` names what it is about when it stops being true (``"sync-running"``), so
+        :meth:`clear` with that tag takes it away then, and leaves any later message alone."""
+        self._show("info", text, tag)
 
-    def clear(self) -> None:
+    def clear(self, tag: str | None = None) -> None:
+        """Remove the message (only when it carries ``tag``, if one is given)."""
         with self._lock:
-            self.widget.outputs = ()
+            if tag is None or self._tag == tag:
+                self.widget.outputs = ()
+                self._tag = None
 
     @property
     def text(self) -> str:

@@ -5,10 +5,11 @@ close and you will be brought to the QuickBooks Settings Page". Here:
 
 1. :meth:`ConnectController.start` begins an authorization (:func:`qbo_toolkit.connection.start_connect`),
    which also starts the loopback listener on the redirect URI.
-2. The screen shows a link to the authorization page (``target="_blank"``) and asks the browser to
-   open it in a new tab. A notebook cannot open a tab without the user's click (popup blockers stop a
-   ``window.open`` that does not follow one), so the link is the dependable path and the script a
-   convenience.
+2. The screen shows, at once, a link to the authorization page styled as a green button
+   (``<a target="_blank" rel="noopener">``) with a sentence saying what to do, and asks the browser
+   to open the page in a new tab. A notebook cannot open a tab without the user's click (popup
+   blockers stop a ``window.open`` that does not follow one at once, and the click went to the
+   kernel first), so the button-like link is the dependable path and the script a convenience.
 3. A background thread waits for the redirect (``attempt.wait``); the kernel stays free. When it
    arrives, the controller calls ``on_connected`` and the app moves to the settings screen itself.
 4. Where no listener runs, or the browser runs on another machine than the kernel (Voila on a
@@ -33,7 +34,12 @@ from ..connection import ConnectAttempt, Connection
 from ..errors import QboToolkitError
 from .common import AppContext, Background, Guard, button, css, set_visible
 
-__all__ = ["ConnectController", "ConnectScreen"]
+__all__ = ["LINK_BUTTON_STYLE", "ConnectController", "ConnectScreen"]
+
+#: How the authorization link looks: a button, so nobody takes it for text.
+LINK_BUTTON_STYLE = ("display:inline-block;padding:10px 18px;background:#2ca01c;color:#ffffff;border-radius:4px;"
+                     "font-weight:bold;font-size:110%;text-decoration:none;cursor:pointer;"
+                     "box-shadow:0 1px 3px rgba(0,0,0,.3)")
 
 
 class ConnectController:
@@ -175,9 +181,14 @@ class ConnectScreen:
 
     def show_attempt(self, attempt: ConnectAttempt) -> None:
         url = html.escape(attempt.url, quote=True)
-        self.link.value = (f'<p><a href="{url}" target="_blank" rel="noopener noreferrer" '
-                           f'class="qbo-auth-anchor"><b>Open the QuickBooks authorization page</b></a> '
-                           "(a new tab). Log in, choose the company and click Connect.</p>")
+        # a link styled as a button, shown at once: browsers block a tab a script opens after a click
+        # that went to the kernel first, so this is the click that dependably opens QuickBooks' page
+        self.link.value = (
+            "<div style='margin:8px 0'><p style='margin:0 0 6px 0'><b>Next: open QuickBooks' sign-in page.</b> "
+            "Click the green button below. It opens in a new tab: sign in, choose your company and click "
+            "Connect there, then come back to this tab.</p>"
+            f'<a href="{url}" target="_blank" rel="noopener" class="qbo-auth-anchor" role="button" '
+            f'style="{LINK_BUTTON_STYLE}">Open QuickBooks to approve ↗</a></div>')
         if self.open_browser:
             script = f"window.open({json.dumps(attempt.url)}, '_blank', 'noopener');"
             self.opener.outputs = ({"output_type": "display_data", "metadata": {},

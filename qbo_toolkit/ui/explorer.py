@@ -3,7 +3,7 @@
 ::
 
     from qbo_toolkit.ui.explorer import Explorer, show_explorer
-    explorer = show_explorer(settings="parameters/settings.yaml")   # reconciles the live systems
+    explorer = show_explorer()   # reconciles the live systems, with the app's settings
     explorer.filter(category="invoices_total", customer="alpha", min_amount=Decimal("0.01"))
     explorer.record("invoices_total:0")          # field / WORK / QBO / differs
     explorer.send_to_retry("invoices_total:0")   # the next sync run sends WORK invoice 2 again
@@ -418,6 +418,9 @@ class ExplorerWidget:
         self.date_from = css(widgets.DatePicker(description="From"), "qbo-explorer-from")
         self.date_to = css(widgets.DatePicker(description="To"), "qbo-explorer-to")
         self.min_amount = css(widgets.Text(placeholder="0.00", description="At least"), "qbo-explorer-min-amount")
+        self.settings_used = css(widgets.HTML(
+            "<p style='color:#555'><b>Settings used:</b> "
+            f"{html.escape(explorer.result.settings_description)}.</p>"), "qbo-explorer-settings")
         self.count = css(widgets.HTML(), "qbo-explorer-count")
         self.results = css(widgets.HTML(), "qbo-explorer-results")
         self.selector = css(widgets.Dropdown(options=[], description="Record"), "qbo-explorer-record-selector")
@@ -431,7 +434,8 @@ class ExplorerWidget:
         self.retry.on_click(self.guard.callback(self.send_to_retry))
         filters = widgets.VBox([widgets.HBox([self.category, self.customer]),
                                 widgets.HBox([self.date_from, self.date_to, self.min_amount])])
-        self.widget = css(widgets.VBox([filters, self.count, self.results, self.selector, self.summary, self.record,
+        self.widget = css(widgets.VBox([self.settings_used, filters, self.count, self.results, self.selector,
+                                        self.summary, self.record,
                                         self.retry, self.messages.widget]), "qbo-explorer")
         self.guard(self.refresh)
 
@@ -498,21 +502,26 @@ def show_explorer(result: ReconResult | None = None, *, settings: Any = None, wo
 
     Without ``result``, reconcile the live systems first: the stored connection (``realm``, or the
     connected company) and the WORK store at ``work_db`` (default store when None), with
-    ``settings`` (a YAML path, mapping or Settings: the integration date) and ``as_of`` (a date or
-    ``YYYY-MM-DD``; today when None or ``"today"``). Retries then go to that store and company."""
+    ``settings`` (a YAML path, mapping or Settings; None: the one settings source,
+    :func:`qbo_toolkit.settings.resolve_settings`, what the app saved in the toolkit home) and
+    ``as_of`` (a date, ``YYYY-MM-DD`` or a relative day such as ``last_month_end``; today when None
+    or ``"today"``). Retries then go to that store and company. The screen says which settings the
+    comparison used (:meth:`~qbo_toolkit.settings.SettingsSource.describe`)."""
     if result is None:
         from functools import partial
 
         from ..connection import connection
+        from ..jobs.params import parse_day
         from ..recon.api import reconcile_live
-        from ..runner import parse_day
+        from ..settings import resolve_settings
         from ..sync.api import retry as sync_retry
         from ..work.store import WorkStore
 
         conn = connection(realm)
         store = WorkStore(work_db)
         day = parse_day(as_of, "as_of")
-        result = reconcile_live(conn, store, as_of=day, settings=settings)
+        source = resolve_settings(settings)
+        result = reconcile_live(conn, store, as_of=day, settings=source)
         if retry is None:
             retry = partial(sync_retry, store=store, realm=conn.realm_id)
     explorer = Explorer(result, retry=retry)

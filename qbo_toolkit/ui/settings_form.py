@@ -46,6 +46,10 @@ from .common import AppContext, Guard, button, css, set_visible
 
 __all__ = ["Account", "AccountChoices", "SettingsController", "SettingsScreen", "load_accounts"]
 
+#: The integration date's label and whole field: 16em of label leaves 14em, room for "12/31/2026" and the
+#: calendar button in every browser's date input.
+DATE_LABEL_WIDTH = "16em"
+DATE_FIELD_WIDTH = "30em"
 PLACEHOLDER = ""  # the dropdowns' "choose an account" entry (None cannot be an option's value and a choice)
 
 
@@ -185,7 +189,8 @@ class SettingsScreen:
     """The settings form. Each widget reports its value to the controller in one line, then the
     whole form is redrawn from the controller (visibility, the forced-off Payments, the problems)."""
 
-    def __init__(self, controller: SettingsController, guard: Guard) -> None:
+    def __init__(self, controller: SettingsController, guard: Guard, *,
+                 on_cancel: Callable[[], None] | None = None) -> None:
         self.controller = controller
         self.guard = guard
         wide = {"description_width": "initial"}
@@ -214,8 +219,12 @@ class SettingsScreen:
                                                     layout=widgets.Layout(width="44em")), "qbo-deposit-account")
         self.payment_box = css(widgets.VBox([self.deposit_account], layout=widgets.Layout(margin="0 0 0 2em")),
                                "qbo-payment-accounts")
-        self.integration_date = css(widgets.DatePicker(description="Sync invoices and payments from", style=wide,
-                                                       layout=widgets.Layout(width="24em")), "qbo-integration-date")
+        # the label gets its own width and the date field the rest: wide enough for a whole date (the
+        # year was cut off when the label took most of a 24em field)
+        self.integration_date = css(widgets.DatePicker(description="Sync invoices and payments from",
+                                                       style={"description_width": DATE_LABEL_WIDTH},
+                                                       layout=widgets.Layout(width=DATE_FIELD_WIDTH)),
+                                    "qbo-integration-date")
         self.conflict_policy = css(widgets.Dropdown(description="When a client changed on both sides",
                                                     options=[("the newest change wins", "newest_wins"),
                                                              ("QuickBooks wins", "qbo_wins"),
@@ -231,12 +240,17 @@ class SettingsScreen:
         self.problems = css(widgets.HTML(), "qbo-problems")
         self.enable = button("Enable Integration", "qbo-enable", button_style="primary")
         self.enable.on_click(guard.callback(controller.enable))
+        self.cancel = button("Cancel", "qbo-settings-cancel")
+        if on_cancel is not None:
+            self.cancel.on_click(guard.callback(on_cancel))
+        self.show_cancel(False)
         self.widget = css(widgets.VBox([
             self.title, self.clients,
             widgets.VBox([self.use_default_state, self.default_state, self.state_help],
                          layout=widgets.Layout(margin="0 0 0 2em")),
             self.invoices, self.invoice_box, self.payments, self.payment_box,
-            self.integration_date, self.conflict_policy, self.name_policy, self.problems, self.enable,
+            self.integration_date, self.conflict_policy, self.name_policy, self.problems,
+            widgets.HBox([self.enable, self.cancel]),
         ]), "qbo-screen-settings")
         self._loading = False
         self._observe()
@@ -300,6 +314,11 @@ class SettingsScreen:
             self.problems.value = f"<div style='color:#b00020'><b>Before you can enable:</b><ul>{items}</ul></div>"
         else:
             self.problems.value = "<div style='color:#1b5e20'>Ready: click Enable Integration.</div>"
+
+    def show_cancel(self, shown: bool) -> None:
+        """Cancel is offered when the settings were enabled before (Change settings): it leaves them as
+        saved. Choosing them for the first time has nothing to go back to."""
+        set_visible(self.cancel, shown)
 
     @property
     def problem_text(self) -> str:

@@ -24,9 +24,10 @@ watches the lease (``watch_interval``) until it is free.
 from __future__ import annotations
 
 import html
+import re
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +41,17 @@ from ..sync.engine import SyncResult
 from ..sync.progress import ProgressState, StateReporter
 from ..sync.state import SYNC_RUNS, ActivityEntry, SyncState
 from ..work.store import WorkStore
-from .common import AppContext, Background, Guard, button, css, html_table, replace_children, set_visible
+from .common import (
+    SYNC_RUNNING,
+    AppContext,
+    Background,
+    Guard,
+    button,
+    css,
+    html_table,
+    replace_children,
+    set_visible,
+)
 from .matches import MatchController, MatchPanel
 
 __all__ = ["ENTITY_LABELS", "OUTCOME_LABELS", "StatusController", "StatusScreen", "SyncSettingRow"]
@@ -50,6 +61,9 @@ OUTCOME_LABELS = {"ok": "done", "failed": "failed", "conflict": "conflict", "ski
                   "held": "waiting for a match"}
 DIRECTIONS = {"to_qbo": "WORK → QuickBooks", "to_work": "QuickBooks → WORK", "both": "both ways",
               "from_file": "CSV file → WORK"}
+PREVIEW_NAMED = 20  # outstanding items a preview names before "and N more"
+CONFLICT_WORDS = {"newest_wins": "the newest change wins", "qbo_wins": "QuickBooks wins", "work_wins": "WORK wins"}
+NAME_WORDS = {"report": "report it and wait", "fix": "fix it (trim, replace ':', add a suffix such as (2))"}
 PAGE = 200  # records shown at once: the log of a large initial sync is long; filters narrow it
 FAILURE_PAGE = 50
 
@@ -58,9 +72,84 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else str(value or "")
 
 
-def _counts_text(counts: dict[str, int]) -> str:
+def _counts_text(counts: Mapping[str, int]) -> str:
     parts = [f"{counts[key]} {label}" for key, label in OUTCOME_LABELS.items() if counts.get(key)]
     return ", ".join(parts) or "nothing to do"
+
+
+def _failures_text(failed: int) -> str:
+    return f"completed with {failed} failure{'s' if failed != 1 else ''}"
+
+
+def run_status_text(run: Mapping[str, Any]) -> str:
+    """A run's status as the history shows it: the run record's own words when it has them, and a
+    run recorded ``ok`` whose counts hold failures reads "completed with N failures", never "ok"."""
+    text = str(run.get("text") or "")
+    failed = int(run.get("failed") or (run.get("counts") or {}).get("failed", 0) or 0)
+    status = str(run.get("status") or "")
+    if status == "ok" and failed and (not text or text in ("ok", "completed")):
+        return _failures_text(failed)
+    if text:
+        return text
+    return "completed" if status == "ok" else status
+
+
+def run_records(run: Mapping[str, Any]) -> int:
+    """The records a run recorded an outcome for: its Done + Failed + Skipped + Waiting columns (the
+    run's planned total can be smaller: follow-ups such as an item created for an invoice count too)."""
+    counts = run.get("counts") or {}
+    return sum(int(counts.get(key, 0) or 0) for key in OUTCOME_LABELS if key != "conflict")
+
+
+_CLIENT_MENTION = re.compile(r"\b([Cc]lient) (\d+)( \(([^()]*)\))?")
+_CSV_ROW = re.compile(r"^(.*? line \d+):")
+
+
+def name_clients(message: str, name_of: Callable[[int], str | None]) -> str:
+    """``"its client 9"`` as ``"its client Bill's Windsurf Shop"``: clients by their WORK name, not an
+    internal id (``"client 9 (Bill's Windsurf Shop)"`` too). An id WORK does not know stays as it is."""
+    def named(match: re.Match[str]) -> str:
+        name = name_of(int(match.group(2)))
+        if not name:
+            return match.group(0)
+        if match.group(3) and match.group(4) == name:
+            return f"{match.group(1)} {name}"
+        return f"{match.group(1)} {name}{match.group(3) or ''}"
+
+    return _CLIENT_MENTION.sub(named, message)
+
+
+@dataclass(frozen=True)
+class Attention:
+    """The "Needs attention" list: what needs a person first, then what will retry by itself.
+
+    ``person``: open failures a person must act on (settings first, then client names, then other
+    records, then refused CSV rows), one per record or CSV row. ``held``: clients whose name
+    QuickBooks holds, waiting for the user (name policy "report" after a Reject). ``matches``: match
+    decisions waiting. ``retrying``: the open failures that go again by themselves, grouped
+    (``{"blocked": {entity: n}, "pending": {entity: n}}``), and ``retry_entries`` those records."""
+
+    person: list[ActivityEntry]
+    held: list[ActivityEntry]
+    matches: int
+    retrying: dict[str, dict[str, int]]
+    retry_entries: list[ActivityEntry]
+
+    def title(self) -> str:
+        """Each count with its own noun, so each counts what it says."""
+        parts: list[str] = []
+        if self.matches:
+            parts.append(f"{self.matches} match decision(s)")
+        by_kind: dict[str, int] = {}
+        for e in [*self.person, *self.held]:
+            noun = "CSV row(s)" if e.work_id is None else f"{ENTITY_LABELS.get(e.entity, e.entity).lower()}(s)"
+            by_kind[noun] = by_kind.get(noun, 0) + 1
+        parts += [f"{n} {noun}" for noun, n in by_kind.items()]
+        return ", ".join(parts)
+
+
+SETTING_FIELDS = frozenset({"revenue_account", "item_account", "deposit_account", "settings", "existing_items",
+                            "integration_date"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +190,8 @@ class StatusController:
         self.on_failed: Callable[[BaseException], None] | None = None
         self.on_disconnected: Callable[[DisconnectResult], None] | None = None
         self._account_names: dict[str, str] | None = None
+        self._names: dict[int, str | None] = {}  # WORK client names by id, for messages
+        self._row_entries: dict[int, list[int]] = {}  # a refused CSV row's entries, by its first entry
 
     # -- what is set up ------------------------------------------------------------------------------
     def settings(self) -> Settings:
@@ -239,31 +330,125 @@ class StatusController:
         return self._state().activity(run_id=run_id, entity=entity or None, outcome=outcome or None, limit=limit)
 
     def failures(self, *, entity: str | None = None, outcome: str | None = None) -> list[ActivityEntry]:
-        """Open failures (not retried, dismissed or synced since), one per record, newest first."""
-        seen: set[tuple[str, int]] = set()
-        out = []
+        """Open failures (not retried, dismissed or synced since), one per record, newest first. A
+        refused CSV row has no WORK record: its entries (one per bad field) make one row, whose
+        message holds each reason."""
+        seen: set[tuple[Any, ...]] = set()
+        out: list[ActivityEntry] = []
+        rows: dict[tuple[Any, ...], int] = {}
         for entry in reversed(self._state().open_failures()):
-            # a refused CSV row has no WORK record: each row is its own
-            key = (entry.entity, entry.work_id) if entry.work_id is not None else ("entry", entry.id)
-            if (entity and entry.entity != entity) or (outcome and entry.outcome != outcome) or key in seen:
+            if (entity and entry.entity != entity) or (outcome and entry.outcome != outcome):
                 continue
-            seen.add(key)
+            if entry.work_id is None:
+                where = _CSV_ROW.match(entry.message)
+                key: tuple[Any, ...] = ("row", entry.run_id, where.group(1)) if where else ("entry", entry.id)
+                if key in rows and where is not None:  # another bad field of the same row
+                    first = out[rows[key]]
+                    out[rows[key]] = replace(first, message=f"{first.message}; {entry.message[where.end():].strip()}")
+                    self._row_entries.setdefault(first.id, [first.id]).append(entry.id)
+                    continue
+                rows[key] = len(out)
+                self._row_entries[entry.id] = [entry.id]
+            else:
+                key = (entry.entity, entry.work_id)
+                if key in seen:
+                    continue
+                seen.add(key)
             out.append(entry)
         return out
+
+    # -- naming records as the user knows them -----------------------------------------------------------
+    def client_name(self, work_id: int) -> str | None:
+        """A client's WORK name (None for an id WORK does not know)."""
+        if work_id not in self._names:
+            client = self.ctx.store.get_client(work_id)
+            self._names[work_id] = client.display_name if client is not None else None
+        return self._names[work_id]
+
+    def record_label(self, entity: str, work_id: int | None) -> str:
+        """"Client Bill's Windsurf Shop", "Invoice W-10004", "Payment 12 (invoice W-10004)"."""
+        label = ENTITY_LABELS.get(entity, entity)
+        if work_id is None:
+            return label
+        if entity == "customer":
+            return f"{label} {self.client_name(work_id) or work_id}"
+        if entity == "invoice":
+            invoice = self.ctx.store.get_invoice(work_id)
+            return f"{label} {invoice.number}" if invoice is not None else f"{label} {work_id}"
+        if entity == "payment":
+            payment = self.ctx.store.get_payment(work_id)
+            invoice = self.ctx.store.get_invoice(payment.invoice_id) if payment is not None else None
+            return f"{label} {work_id}" + (f" (invoice {invoice.number})" if invoice is not None else "")
+        return f"{label} {work_id}"
+
+    def message(self, entry: ActivityEntry) -> str:
+        """An entry's message with clients named by their WORK name."""
+        return name_clients(entry.message, self.client_name)
+
+    def forget_names(self) -> None:
+        self._names.clear()
+
+    # -- what needs attention ----------------------------------------------------------------------------
+    def attention(self, *, entity: str | None = None, outcome: str | None = None,
+                  matches: int = 0) -> Attention:
+        """Open failures split into what needs a person (first) and what will retry by itself: a
+        record waiting for another to reach QuickBooks (its client, its invoice), or one a passing
+        error (QuickBooks busy or unreachable) put in the next run's queue."""
+        state = self._state()
+        failures = self.failures(entity=entity, outcome=outcome)
+        retrying: dict[str, dict[str, int]] = {"blocked": {}, "pending": {}}
+        retry_entries: list[ActivityEntry] = []
+        waits: dict[str, tuple[set[int], set[int]]] = {}
+        person: list[ActivityEntry] = []
+        for entry in failures:
+            if entry.work_id is not None and entry.outcome == "failed":
+                if entry.entity not in waits:
+                    blocked = state.get_value(f"blocked:{entry.entity}", {}) or {}
+                    waits[entry.entity] = ({int(w) for ids in blocked.values() for w in ids},
+                                           {int(w) for w in state.get_value(f"pending:{entry.entity}", []) or []})
+                blocked_ids, pending_ids = waits[entry.entity]
+                group = ("blocked" if entry.work_id in blocked_ids else "pending" if entry.work_id in pending_ids
+                         else None)
+                if group is not None:
+                    retrying[group][entry.entity] = retrying[group].get(entry.entity, 0) + 1
+                    retry_entries.append(entry)
+                    continue
+            person.append(entry)
+
+        def rank(entry: ActivityEntry) -> int:
+            if entry.entity == "settings" or (entry.field or "") in SETTING_FIELDS:
+                return 0
+            if entry.entity == "customer" and entry.field == "display_name":
+                return 1
+            return 3 if entry.work_id is None else 2
+
+        person.sort(key=rank)  # stable: newest first within each kind
+        held: list[ActivityEntry] = []
+        if (entity in (None, "", "customer")) and outcome in (None, "", "held", "failed"):
+            last = self.last_run()
+            if last is not None:
+                linked = state.links("customer")
+                open_ids = {e.work_id for e in person}
+                held = [e for e in state.activity(run_id=int(last["id"]), entity="customer", outcome="held")
+                        if e.field == "display_name" and e.work_id not in linked and e.work_id not in open_ids]
+        return Attention(person, held, matches, retrying, retry_entries)
 
     def retry(self, entity: str, work_id: int) -> str:
         """Send a failed record again in the next sync; returns what to tell the user."""
         retry(entity, work_id, store=self.ctx.store, realm=self.ctx.live().realm_id)
-        return f"{ENTITY_LABELS.get(entity, entity)} {work_id} goes to QuickBooks again in the next sync."
+        return f"{self.record_label(entity, work_id)} goes to QuickBooks again in the next sync."
 
     def dismiss(self, entity: str, work_id: int) -> str:
         """Stop retrying a failed record; it stays in the log, marked dismissed."""
         dismiss(entity, work_id, store=self.ctx.store, realm=self.ctx.live().realm_id)
-        return f"{ENTITY_LABELS.get(entity, entity)} {work_id} is dismissed; it stays in the activity log."
+        return f"{self.record_label(entity, work_id)} is dismissed; it stays in the activity log."
 
     def dismiss_entry(self, entry_id: int) -> str:
-        """Stop showing one refused CSV row as needing attention; it stays in the log, marked dismissed."""
-        self._state().dismiss_entry(entry_id)
+        """Stop showing one refused CSV row as needing attention (every entry of that row); it stays
+        in the log, marked dismissed."""
+        state = self._state()
+        for each in self._row_entries.get(entry_id, [entry_id]):
+            state.dismiss_entry(each)
         return "The refused row is dismissed; it stays in the activity log."
 
     # -- disconnecting ----------------------------------------------------------------------------------
@@ -322,9 +507,16 @@ class StatusScreen:
             (label, key) for key, label in OUTCOME_LABELS.items()], value=""), "qbo-filter-outcome")
         self.records_html = css(widgets.HTML(layout=widgets.Layout(max_height="30em", overflow="auto")),
                                 "qbo-records")
-        self.failures_title = widgets.HTML()
+        self.failures_title = css(widgets.HTML(), "qbo-attention-title")
         self.failure_rows = css(widgets.VBox(layout=widgets.Layout(max_height="20em", overflow="auto")),
                                 "qbo-failures")
+        self.retry_summary = css(widgets.HTML(), "qbo-will-retry")
+        self.retry_toggle = button("Show them", "qbo-will-retry-toggle")
+        self.retry_rows = css(widgets.VBox(layout=widgets.Layout(max_height="20em", overflow="auto")),
+                              "qbo-will-retry-rows")
+        self.retry_toggle.on_click(guard.callback(self.toggle_retrying))
+        set_visible(self.retry_rows, False)
+        set_visible(self.retry_toggle, False)
 
         self.disconnect_button.on_click(guard.callback(self.ask_disconnect))
         self.keep_button.on_click(guard.callback(self.hide_confirm))
@@ -348,10 +540,13 @@ class StatusScreen:
             widgets.HBox([self.sync_button, self.preview_button]), self.preview_html,
             widgets.HTML("<b>Runs</b>"), self.runs_html,
             widgets.HBox([self.run_filter, self.entity_filter, self.outcome_filter]),
-            self.failures_title, self.failure_rows, self.records_html,
+            self.failures_title, self.failure_rows,
+            widgets.HBox([self.retry_summary, self.retry_toggle], layout=widgets.Layout(align_items="center")),
+            self.retry_rows, self.records_html,
         ]), "qbo-screen-status")
         set_visible(self.confirm_box, False)
         self._shown_run = 0
+        self._retry_entries: list[ActivityEntry] = []
 
     # -- actions (each a line into the controller) ------------------------------------------------------
     def start(self, dry_run: bool = False) -> None:
@@ -427,8 +622,8 @@ class StatusScreen:
         self.settings_html.value = (
             f"<table style='border-collapse:collapse'>{''.join(lines)}</table>"
             f"<p style='color:#555'>Invoices and payments dated from <b>{since}</b> (the integration date). "
-            f"A client changed on both sides: {settings.conflict_policy.replace('_', ' ')}. "
-            f"A client name QuickBooks refuses: {settings.name_policy}.</p>")
+            f"A client changed on both sides: {html.escape(CONFLICT_WORDS.get(settings.conflict_policy, ''))}. "
+            f"A client name QuickBooks refuses: {html.escape(NAME_WORDS.get(settings.name_policy, ''))}.</p>")
 
     def show_last_run(self) -> None:
         run = self.controller.last_run()
@@ -443,10 +638,8 @@ class StatusScreen:
         self.bar.bar_style = "success" if run["status"] == "ok" and not run["counts"].get("failed") else (
             "danger" if run["status"] == "failed" else "warning")
         kind = "Initial sync" if run["kind"] == "initial" else "Last sync"
-        endings = {"ok": "finished", "failed": "stopped early", "running": "is running",
-                   "interrupted": "was interrupted (the next sync continues from there)"}
-        ended = endings.get(run["status"], run["status"])
-        self.progress_label.value = (f"<p>{kind} {ended} ({_when(run['finished_at'] or run['started_at'])}): "
+        self.progress_label.value = (f"<p>{kind}: {html.escape(run_status_text(run))} "
+                                     f"({_when(run['finished_at'] or run['started_at'])}): "
                                      f"{html.escape(_counts_text(run['counts']))}.</p>")
 
     def show_progress(self) -> None:
@@ -469,18 +662,22 @@ class StatusScreen:
         self.progress_label.value = f"<p>{what}: {done} of {total} records · {html.escape(stage)}</p>"
 
     def sync_finished(self, result: SyncResult | None) -> None:
-        """After a run: the preview's plan, or the bar at its end; then the log again."""
+        """After a run: the preview's plan, or the bar at its end; then the log again. A notice that
+        said the sync is running is taken away: it is not true any more."""
         self._busy(False)
+        self.messages.clear(SYNC_RUNNING)
         if result is None:
             return
         if result.dry_run:
             self.show_preview(result)
         else:
+            failed = int(getattr(result, "failed", 0) or result.counts.get("failed", 0))
             self.bar.max = max(self.controller.progress.total, 1)
             self.bar.value = self.bar.max
-            self.bar.bar_style = "warning" if result.counts.get("failed") else "success"
+            self.bar.bar_style = "warning" if failed else "success"
             what = "Initial sync" if result.kind == "initial" else "Sync"
-            self.progress_label.value = (f"<p>{what} finished in {result.seconds:.1f} s: "
+            ended = _failures_text(failed) if failed else "completed"
+            self.progress_label.value = (f"<p>{what} {html.escape(ended)} in {result.seconds:.1f} s: "
                                          f"{html.escape(_counts_text(result.counts))}.</p>")
         self.refresh()
         waiting = len(self.match_panel.controller.pending)
@@ -490,6 +687,7 @@ class StatusScreen:
 
     def sync_failed(self, _exc: BaseException | None = None) -> None:
         self._busy(False)
+        self.messages.clear(SYNC_RUNNING)
         if self.controller.dry_run:
             self.preview_html.value = "<p>The preview stopped: see the message above.</p>"
             return
@@ -498,28 +696,57 @@ class StatusScreen:
             "synced; Sync now continues from there.</p>"
 
     def show_preview(self, result: SyncResult) -> None:
+        """The plan of the next run, and what is still outstanding. "Nothing to do: both sides agree"
+        only when nothing is planned and nothing is outstanding: no open failure, no request without
+        an answer, no parked record, no match decision waiting."""
         counts: dict[tuple[str, str], int] = {}
         for action in result.actions:
             key = (ENTITY_LABELS.get(action.entity, action.entity), action.kind)
             counts[key] = counts.get(key, 0) + 1
+        outstanding = self.outstanding(result)
+        agree = not result.actions and not outstanding
         summary = html_table(["Record", "Action", "How many"], [(e, k, n) for (e, k), n in sorted(counts.items())],
-                             css_class="qbo-preview-table", empty="Nothing to do: both sides agree.")
-        rows = [(ENTITY_LABELS.get(a.entity, a.entity), a.kind, DIRECTIONS.get(a.direction, a.direction),
-                 a.work_id or "", a.qbo_id or "", a.reason) for a in result.actions[:PAGE]]
-        details = html_table(["Record", "Action", "Direction", "WORK id", "QBO id", "Why"], rows,
-                             css_class="qbo-preview-actions", empty="", wrap=(5,))
+                             css_class="qbo-preview-table",
+                             empty="Nothing to do: both sides agree." if agree else "Nothing new to send.")
+        rows = [(self.controller.record_label(a.entity, a.work_id) if a.work_id else
+                 ENTITY_LABELS.get(a.entity, a.entity), a.kind, DIRECTIONS.get(a.direction, a.direction),
+                 a.qbo_id or "", name_clients(a.reason, self.controller.client_name)) for a in result.actions[:PAGE]]
+        details = html_table(["Record", "Action", "Direction", "QBO id", "Why"], rows,
+                             css_class="qbo-preview-actions", empty="", wrap=(4,))
+        planned = f"<details><summary>The planned actions</summary>{details}</details>" if result.actions else ""
+        waiting = ""
+        if outstanding:
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in outstanding[:PREVIEW_NAMED])
+            if len(outstanding) > PREVIEW_NAMED:
+                items += f"<li>and {len(outstanding) - PREVIEW_NAMED} more (see Needs attention below)</li>"
+            waiting = (f"<div class='qbo-preview-outstanding'><p><b>Not in agreement yet: {len(outstanding)} "
+                       f"item(s)</b></p><ul>{items}</ul></div>")
         self.preview_html.value = (f"<p><b>Preview (dry run), nothing written:</b> "
-                                   f"{html.escape(_counts_text(result.counts))}.</p>{summary}"
-                                   f"<details><summary>The planned actions</summary>{details}</details>")
+                                   f"{html.escape(_counts_text(result.counts))}.</p>{summary}{planned}{waiting}")
+
+    def outstanding(self, result: SyncResult) -> list[str]:
+        """What keeps the two sides from agreeing after ``result``: the run's own ``outstanding``
+        sentences (open failures, unanswered requests, parked records), else the open failures the
+        log holds; and the match decisions waiting."""
+        lines = [name_clients(line, self.controller.client_name) for line in result.outstanding]
+        if not lines:
+            lines = [f"{self.controller.record_label(e.entity, e.work_id)}: {self.controller.message(e)}"
+                     for e in self.controller.failures()]
+        matches = result.pending_matches or len(self.match_panel.controller.pending)
+        if matches:
+            lines.append(f"{matches} possible match(es) wait for your decision: those clients are not synced "
+                         "until you decide")
+        return lines
 
     def refresh_log(self) -> None:
-        """The runs table, the run filter's choices, the filtered records and the open failures."""
+        """The runs table, the run filter's choices, the filtered records and what needs attention."""
+        self.controller.forget_names()
         runs = self.controller.runs()
         self.runs_html.value = html_table(
             ["Run", "Kind", "Started", "Finished", "Status", "Records", "Done", "Failed", "Skipped", "Waiting",
              "Requests"],
             [(r["id"], r["kind"] + (" (dry run)" if r["dry_run"] else ""), _when(r["started_at"]),
-              _when(r["finished_at"]), r["status"], r["total"], r["counts"].get("ok", 0),
+              _when(r["finished_at"]), run_status_text(r), run_records(r), r["counts"].get("ok", 0),
               r["counts"].get("failed", 0), r["counts"].get("skipped", 0), r["counts"].get("held", 0),
               r["requests"] if r["requests"] is not None else "") for r in runs],
             css_class="qbo-runs-table", empty="No sync has run yet.")
@@ -535,34 +762,83 @@ class StatusScreen:
         more = len(records) > PAGE
         table = html_table(
             ["Run", "Time", "Record", "Direction", "Action", "Outcome", "QBO id", "Field", "Message", "Resolved"],
-            [(e.run_id, _when(e.at), f"{ENTITY_LABELS.get(e.entity, e.entity)} {e.work_id or ''}".strip(),
+            [(e.run_id, _when(e.at), self.controller.record_label(e.entity, e.work_id),
               DIRECTIONS.get(e.direction, e.direction), e.action, OUTCOME_LABELS.get(e.outcome, e.outcome),
-              e.qbo_id or "", e.field or "", e.message, e.resolved or "") for e in records[:PAGE]],
+              e.qbo_id or "", e.field or "", self.controller.message(e), e.resolved or "") for e in records[:PAGE]],
             css_class="qbo-records-table", empty="No records match these filters.", wrap=(8,))
         note = f"<p><i>The newest {PAGE} records; narrow the filters to see older ones.</i></p>" if more else ""
         self.records_html.value = note + table
         self.show_failures(entity, outcome)
 
     def show_failures(self, entity: str | None, outcome: str | None) -> None:
-        if outcome and outcome not in ("failed", "conflict"):
+        """Needs attention: what needs a person first (settings, refused names, match decisions, other
+        records, CSV rows), each with Retry and Dismiss; then what will retry by itself, as counts
+        (Show them lists those records)."""
+        if outcome and outcome not in ("failed", "conflict", "held"):
             self.failures_title.value = ""
+            self.retry_summary.value = ""
+            set_visible(self.retry_toggle, False)
             replace_children(self.failure_rows, [])
+            replace_children(self.retry_rows, [])
             return
-        failures = self.controller.failures(entity=entity, outcome=outcome)
-        self.failures_title.value = (f"<b>Needs attention: {len(failures)} record(s)</b> "
-                                     "<span style='color:#555'>Retry sends a record again in the next sync "
-                                     "(fix it in WORK first); Dismiss stops retrying it.</span>"
-                                     if failures else "")
-        replace_children(self.failure_rows, [self._failure_row(e) for e in failures[:FAILURE_PAGE]])
+        matches = len(self.match_panel.controller.pending) if entity in (None, "", "customer") else 0
+        attention = self.controller.attention(entity=entity, outcome=outcome, matches=matches)
+        rows: list[widgets.Widget] = []
+        if attention.matches:
+            rows.append(css(widgets.HTML(
+                f"<span style='display:block;white-space:normal'><b>{attention.matches} possible match(es)</b> wait "
+                "for your decision (Matches waiting for you, above): those clients are not synced until you "
+                "decide.</span>"), "qbo-attention-matches"))
+        rows += [self._failure_row(e) for e in attention.person[:FAILURE_PAGE]]
+        rows += [self._held_row(e) for e in attention.held]
+        title = attention.title()
+        self.failures_title.value = (f"<b>Needs your attention: {html.escape(title)}</b> "
+                                     "<span style='color:#555'>Fix the record in WORK (or the setting), then Retry "
+                                     "sends it again in the next sync; Dismiss stops retrying it.</span>"
+                                     if title else "")
+        replace_children(self.failure_rows, rows)
+        groups = []
+        for entity_key, n in sorted(attention.retrying["blocked"].items()):
+            noun = f"{ENTITY_LABELS.get(entity_key, entity_key).lower()}(s)"
+            what = "their client" if entity_key == "invoice" else "their invoice" if entity_key == "payment" else \
+                "the record they depend on"
+            groups.append(f"{n} {noun} wait for {what} to reach QuickBooks and go by themselves once it has")
+        for entity_key, n in sorted(attention.retrying["pending"].items()):
+            noun = f"{ENTITY_LABELS.get(entity_key, entity_key).lower()}(s)"
+            groups.append(f"{n} {noun} met a passing error (QuickBooks busy or unreachable) and go again in the "
+                          "next sync")
+        self.retry_summary.value = (f"<span style='color:#555'><b>Will retry by themselves:</b> "
+                                    f"{html.escape('; '.join(groups))}.</span>" if groups else "")
+        set_visible(self.retry_toggle, bool(groups))
+        replace_children(self.retry_rows, [self._failure_row(e) for e in attention.retry_entries[:FAILURE_PAGE]]
+                         if self.retry_rows.layout.display != "none" else [])
+        self._retry_entries = attention.retry_entries
+
+    def toggle_retrying(self) -> None:
+        """Show (or hide) the records that will retry by themselves."""
+        shown = self.retry_rows.layout.display == "none"
+        set_visible(self.retry_rows, shown)
+        self.retry_toggle.description = "Hide them" if shown else "Show them"
+        replace_children(self.retry_rows, [self._failure_row(e) for e in self._retry_entries[:FAILURE_PAGE]]
+                         if shown else [])
+
+    def _held_row(self, entry: ActivityEntry) -> widgets.Widget:
+        label = self.controller.record_label(entry.entity, entry.work_id)
+        text = widgets.HTML(f"<span class='qbo-failure-text' style='display:block;white-space:normal;line-height:1.3'>"
+                            f"<b>{html.escape(label)}</b> (waiting): {html.escape(self.controller.message(entry))}"
+                            "</span>")
+        return css(widgets.HBox([text], layout=widgets.Layout(flex="0 0 auto")), "qbo-held-row",
+                   f"qbo-held-{entry.entity}-{entry.work_id}")
 
     def _failure_row(self, entry: ActivityEntry) -> widgets.Widget:
-        label = f"{ENTITY_LABELS.get(entry.entity, entry.entity)} {entry.work_id or entry.qbo_id or ''}".strip()
+        label = self.controller.record_label(entry.entity, entry.work_id)
         if entry.action == "import":
             label += " (CSV row)"
         text = widgets.HTML(f"<span class='qbo-failure-text' style='display:block;white-space:normal;line-height:1.3'>"
                             f"<b>{html.escape(label)}</b> "
                             f"({OUTCOME_LABELS.get(entry.outcome, entry.outcome)}, run {entry.run_id}): "
-                            f"{html.escape(entry.message)}</span>", layout=widgets.Layout(width="75%"))
+                            f"{html.escape(self.controller.message(entry))}</span>",
+                            layout=widgets.Layout(width="75%"))
         children: list[widgets.Widget] = [text]
         if entry.work_id is not None:
             again = button("Retry", "qbo-retry", icon="repeat")

@@ -272,9 +272,10 @@ def test_show_explorer_without_a_result_reconciles_the_live_systems(result: Reco
     monkeypatch.setattr("qbo_toolkit.work.store.WorkStore", lambda url=None: f"store:{url}")
     monkeypatch.setattr("qbo_toolkit.recon.api.reconcile_live", fake_reconcile_live)
     monkeypatch.setattr("qbo_toolkit.sync.api.retry", fake_retry)
-    explorer = show_explorer(settings={"x": 1}, work_db="sqlite:///w.db", as_of="2026-03-31", display=False)
+    explorer = show_explorer(settings={"invoices": False}, work_db="sqlite:///w.db", as_of="2026-03-31",
+                             display=False)
     assert seen["store"] == "store:sqlite:///w.db" and seen["as_of"] == date(2026, 3, 31)
-    assert seen["settings"] == {"x": 1}
+    assert seen["settings"].origin == "inline" and seen["settings"].settings.invoices is False
     explorer.send_to_retry("payments_amount:0")
     assert seen["retry"] == ("payment", 2, {"store": "store:sqlite:///w.db", "realm": "9130"})
 
@@ -287,3 +288,48 @@ def test_notebook_is_thin() -> None:
     assert all(name in sources[0] for name in ("settings", "work_db", "as_of"))
     assert sources[1:] == ["from qbo_toolkit.ui.explorer import show_explorer",
                            "explorer = show_explorer(settings=settings, work_db=work_db, as_of=as_of)"]
+
+
+def settings_shown(explorer: Explorer) -> str:
+    return str(next(w.value for w in explorer.widget.children if "qbo-explorer-settings" in w._dom_classes))
+
+
+def _live(monkeypatch: pytest.MonkeyPatch, seen: dict[str, Any]) -> None:
+    """The live systems faked at their edges; the comparison itself runs on the sample frames with
+    whatever settings show_explorer resolved."""
+    class Conn:
+        realm_id = "9130"
+
+    def reconcile_live(conn: Any, store: Any, **kwargs: Any) -> ReconResult:
+        seen.update(kwargs)
+        work, qbo, links = sample_frames()
+        return reconcile(work, qbo, links, as_of=SAMPLE_AS_OF, integration_date=SAMPLE_INTEGRATION_DATE,
+                         default_state=SAMPLE_DEFAULT_STATE, settings=kwargs["settings"])
+
+    monkeypatch.setattr("qbo_toolkit.connection.connection", lambda realm=None: Conn())
+    monkeypatch.setattr("qbo_toolkit.work.store.WorkStore", lambda url=None: f"store:{url}")
+    monkeypatch.setattr("qbo_toolkit.recon.api.reconcile_live", reconcile_live)
+
+
+def test_without_settings_the_explorer_uses_the_apps_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one settings source: what the app saved in the toolkit home, named on screen (an explorer
+    opened without settings used none, and nothing on screen said why it found more differences)."""
+    from qbo_toolkit.settings import Settings, home_settings_path
+
+    saved = home_settings_path()
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(Settings(integration_date=date(2026, 1, 1)).to_yaml())
+    seen: dict[str, Any] = {}
+    _live(monkeypatch, seen)
+    explorer = show_explorer(display=False)
+    assert seen["settings"].origin == "app" and seen["settings"].path == saved
+    shown = settings_shown(explorer)
+    assert "the app&#x27;s settings" in shown and str(saved) in shown
+
+
+def test_without_any_settings_the_explorer_says_it_uses_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    _live(monkeypatch, seen)
+    explorer = show_explorer(display=False)
+    assert seen["settings"].origin == "defaults"
+    assert "the default settings (no settings file" in settings_shown(explorer)

@@ -152,7 +152,7 @@ def test_connecting_opens_a_new_tab_and_moves_to_settings_by_itself(emu: Emulato
     assert app.connect.wait(WAIT)
     assert "Connected to Larkspur Landscaping & Repair" in app.messages.text
     badge = text_of(app.badge.value)
-    assert "Larkspur Landscaping & Repair" in badge and emu.info["realm_id"] in badge and "local" in badge
+    assert "Larkspur Landscaping & Repair" in badge and emu.info["realm_id"] in badge and "practice company" in badge
     assert TokenStore().realms() == [emu.info["realm_id"]]
     assert not app.connect.waiting
 
@@ -200,27 +200,20 @@ def test_stop_waiting_frees_the_listener_and_a_new_attempt_works(emu: EmulatorSe
     assert first not in app.connect_screen.link.value
 
 
-def test_paste_fallback_when_no_listener_can_run(emu: EmulatorServer, make_app: Callable[..., App]) -> None:
+def test_a_taken_callback_port_is_refused_with_a_sentence(emu: EmulatorServer,
+                                                         make_app: Callable[..., App]) -> None:
+    """Something else holds the redirect port: connecting says so and how to choose another, instead
+    of falling back to pasting silently while the other process receives the code."""
     port = urlsplit(emu.info["redirect_uris"][0]).port
-    with socket.socket() as blocker:  # something else holds the redirect port: no listener
+    with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
         app = make_app()
-        screen = app.connect_screen
-        screen.connect_button.click()
-        assert app.connect.attempt is not None and not app.connect.attempt.listening
-        assert visible(screen.paste_box) and "paste it below" in screen.status.value
-        location = redirect_location(auth_link(app))
-        # an address from another attempt (wrong state) is refused with a sentence, nothing stored
-        screen.paste.value = location.replace("state=", "state=forged")
-        screen.paste_button.click()
-        assert "did not belong to this connection attempt" in app.messages.text
-        assert app.screen == "connect" and TokenStore().realms() == []
-        # the genuine address still works
-        screen.paste.value = location
-        screen.paste_button.click()
-    assert app.screen == "settings", app.messages.text
-    assert TokenStore().realms() == [emu.info["realm_id"]]
+        app.connect_screen.connect_button.click()
+        assert app.connect.attempt is None and app.screen == "connect"
+        assert app.messages.kind == "error" and "QBO_REDIRECT_URI" in app.messages.text
+        assert "Traceback" not in app.messages.text
+    assert TokenStore().realms() == []
 
 
 def test_pasting_without_an_attempt_or_an_address_explains(emu: EmulatorServer,
@@ -399,7 +392,8 @@ def test_a_refused_account_is_explained(settings_app: App, emu: EmulatorServer) 
     form.revenue_account.value = "999"
     form.enable.click()
     assert settings_app.screen == "settings"
-    assert "'Send invoice information to': account 999 does not exist" in settings_app.messages.text
+    text = settings_app.messages.text
+    assert "Send invoice information to" in text and "999" in text
 
 
 # ============================================================================================ status
@@ -425,11 +419,13 @@ def test_initial_sync_moves_the_bar_live_and_reaches_100(settings_app: App, emu:
     assert bar.value == bar.max  # 100%
     assert any(0 < value < top for value, top in seen), seen
     assert [v for v, _ in seen] == sorted(v for v, _ in seen) or seen[-1][0] == bar.max
-    assert "Initial sync finished" in text_of(app.status_screen.progress_label.value)
-    assert bar.bar_style == "warning"  # some demo records fail on purpose
+    failed = app.status.last_result.counts["failed"] if app.status.last_result else 0
+    assert failed > 0  # some demo records fail on purpose: the label says so, never just "finished"
+    assert f"Initial sync completed with {failed} failures" in text_of(app.status_screen.progress_label.value)
+    assert bar.bar_style == "warning"
     assert not app.status_screen.sync_button.disabled
     result = app.status.last_result
-    assert result is not None and result.kind == "initial" and result.counts["ok"] > 50
+    assert result is not None and result.kind == "initial" and result.counts["ok"] > 30
     assert result.pending_matches == PENDING_MATCHES
     assert f"{PENDING_MATCHES} possible match(es) wait for your decision" in app.messages.text
 
@@ -477,7 +473,11 @@ def test_matches_decided_on_the_status_screen_apply_in_the_next_sync(synced_app:
 def test_runs_table_and_record_filters(synced_app: App) -> None:
     screen = synced_app.status_screen
     runs = table_rows(screen.runs_html.value)
-    assert len(runs) == 1 and runs[0][1] == "initial" and runs[0][4] == "ok"
+    assert len(runs) == 1 and runs[0][1] == "initial"
+    # a run with failures is not "ok"; Records counts what Done, Failed, Skipped and Waiting count
+    records_, done, failed, skipped, waiting = (int(v) for v in runs[0][5:10])
+    assert failed > 0 and runs[0][4] == f"completed with {failed} failures"
+    assert records_ == done + failed + skipped + waiting
     records = table_rows(screen.records_html.value)
     assert len(records) > 100
     assert {"Client", "Invoice", "Payment"} <= {row[2].split()[0] for row in records}
@@ -521,7 +521,7 @@ def test_retry_and_dismiss_a_failed_record(synced_app: App) -> None:
     colon = next(e for e in app.status.failures(entity="customer") if "colon" in e.message)
     vendor = next(e for e in app.status.failures(entity="customer") if "Cal Telephone" in e.message)
     failure_row(colon.work_id).children[1].click()  # Retry
-    assert app.messages.kind == "info" and f"Client {colon.work_id} goes to QuickBooks again" in app.messages.text
+    assert app.messages.kind == "info" and "Client Acme: North Branch goes to QuickBooks again" in app.messages.text
     assert all(f"qbo-failure-customer-{colon.work_id}" not in r._dom_classes for r in screen.failure_rows.children)
     assert colon.work_id in state.get_value("pending:customer", [])
     failure_row(vendor.work_id).children[2].click()  # Dismiss
@@ -553,9 +553,9 @@ def test_a_csv_import_appears_as_a_run_and_its_refused_rows_can_be_dismissed(syn
     assert result.report.loaded == 1 and result.run_id is not None
     screen.refresh()
     runs = table_rows(screen.runs_html.value)
-    assert (runs[0][1], runs[0][4], runs[0][6], runs[0][7]) == ("import", "ok", "1", "2")  # status, done, failed
+    assert (runs[0][1], runs[0][4], runs[0][6], runs[0][7]) == ("import", "completed with 2 failures", "1", "2")
     assert runs[1][1] == "initial"
-    assert "Initial sync finished" in screen.progress_label.value  # an import is not the last sync
+    assert "Initial sync: completed with" in screen.progress_label.value  # an import is not the last sync
     screen.run_filter.value = result.run_id
     records = table_rows(screen.records_html.value)
     assert [(r[2], r[3], r[4], r[5], r[7]) for r in records] == [
@@ -621,7 +621,7 @@ def test_a_sync_running_elsewhere_is_shown_and_sync_now_waits_for_it(synced_app:
     assert not visible(screen.elsewhere_html)
     screen.sync_button.click()
     assert app.status.wait(WAIT)
-    assert app.status.last_result is not None and app.status.last_result.status == "ok"
+    assert app.status.last_result is not None and app.status.last_result.status in ("ok", "failures")
 
 
 def test_disconnect_asks_first_then_revokes_keeps_history_and_reconnects(
