@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
+from qbo_toolkit.control_chars import control_problem
 from qbo_toolkit.mapping._common import changed_fields, fingerprint, get_path, ref_value, text
 from qbo_toolkit.mapping.names import check_display_name
 from qbo_toolkit.mapping.problems import FieldProblem
@@ -43,6 +44,7 @@ __all__ = [
     "changed_fields",
     "client_to_customer",
     "client_values",
+    "control_problems",
     "customer_level",
     "customer_parent_fields",
     "customer_parent_id",
@@ -191,6 +193,8 @@ CLIENT_FIELDS: Final[tuple[ClientField, ...]] = (
     ClientField("active", "Active", lambda client: bool(client.active), _customer_active, _write_active),
 )
 
+#: Keys whose text may hold tabs and line breaks (no other control character is sent).
+_MULTILINE_KEYS: Final = frozenset({"notes", "billing.line1", "billing.line2", "service.line1", "service.line2"})
 #: The keys of :data:`CLIENT_FIELDS`, in order.
 CLIENT_KEYS: Final[tuple[str, ...]] = tuple(f.key for f in CLIENT_FIELDS)
 _BY_KEY: Final[Mapping[str, ClientField]] = {f.key: f for f in CLIENT_FIELDS}
@@ -318,10 +322,27 @@ def state_problems(
     return problems
 
 
+def control_problems(
+    values: Mapping[str, Value], record: str, *, keys: Iterable[str] | None = None
+) -> list[FieldProblem]:
+    """Text in ``values`` (or only its ``keys``) holding a control character it may not (a NUL, an
+    escape, ...; a tab or line break outside the notes and address lines 1 and 2), as problems on
+    those keys: such text is never sent to QBO (:mod:`qbo_toolkit.control_chars`)."""
+    problems: list[FieldProblem] = []
+    for key in values if keys is None else keys:
+        value = values.get(key)
+        if isinstance(value, str):
+            control = control_problem(value, multiline=key in _MULTILINE_KEYS)
+            if control is not None:
+                problems.append(FieldProblem("client", record, key, f"{key} {control}"))
+    return problems
+
+
 def validate_client(client: Client) -> list[FieldProblem]:
     """Every value of ``client`` that QBO would refuse, in :data:`CLIENT_FIELDS` order.
 
-    DisplayName: empty, ``:``/tab/new line, more than 500 characters. Other fields: longer than
+    DisplayName: empty, ``:``/tab/new line, another control character, more than 500 characters.
+    Other fields: a control character (:func:`control_problems`), longer than
     QBO allows (company, first and last name 100; e-mail 100; phones 30; address lines 500, city
     and state 255, postal code 30, country 255; notes 2000). An e-mail needs ``@`` and a dot after it.
     A US address (country blank or US) needs a US state or none (:func:`state_problems`).
@@ -334,6 +355,10 @@ def validate_client(client: Client) -> list[FieldProblem]:
         problems.append(FieldProblem("client", record, "display_name", name_problem.message))
     for spec in CLIENT_FIELDS:
         value = values[spec.key]
+        controls = [] if spec.key == "display_name" else control_problems({spec.key: value}, record)
+        if controls:  # never sent: one problem is enough for this field
+            problems.extend(controls)
+            continue
         if spec.limit is not None and isinstance(value, str) and len(value) > spec.limit:
             qbo_name = spec.qbo_field if "." not in spec.key else f"{spec.qbo_field} ({spec.key})"
             problems.append(

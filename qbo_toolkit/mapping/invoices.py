@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, Final, TypeAlias
 
+from qbo_toolkit.control_chars import control_problem
 from qbo_toolkit.mapping._common import changed_fields, fingerprint, get_path, money_text, number_text, ref_value, text
 from qbo_toolkit.mapping.dates import date_problem
 from qbo_toolkit.mapping.markers import marker
@@ -131,9 +132,13 @@ def validate_invoice(invoice: Invoice) -> list[FieldProblem]:
         problem("number", "the invoice has no number; QBO would assign its own DocNumber")
     elif len(number) > DOC_NUMBER_MAX:
         problem("number", f"{number!r} has {len(number)} characters; QBO's DocNumber allows at most {DOC_NUMBER_MAX}")
+    elif (control := control_problem(number)) is not None:
+        problem("number", f"{number!r} {control}")
     if not invoice.lines:
         problem("lines", "the invoice has no lines; QBO needs at least one")
     for line in _ordered(invoice):
+        if (control := control_problem(text(line.description), multiline=True)) is not None:
+            problem(f"lines[{line.line_no}].description", f"the description {control}")
         if len(text(line.description)) > DESCRIPTION_MAX:
             problem(
                 f"lines[{line.line_no}].description",
@@ -301,6 +306,8 @@ def validate_item(item: Item) -> list[FieldProblem]:
         problems.append(
             FieldProblem("item", record, "name", f"{name!r} contains a colon, tab or new line, which QBO refuses")
         )
+    elif (control := control_problem(name)) is not None:
+        problems.append(FieldProblem("item", record, "name", f"{name!r} {control}"))
     if len(name) > ITEM_NAME_MAX:
         problems.append(
             FieldProblem("item", record, "name", f"{len(name)} characters; QBO allows at most {ITEM_NAME_MAX}")

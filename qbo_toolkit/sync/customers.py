@@ -434,6 +434,12 @@ class CustomerStage:
             return
         outcome = action.fields["merge"]
         token = action.fields["token"]
+        controls = cmap.control_problems(outcome.values, str(work_id), keys=outcome.to_qbo) if outcome.to_qbo else []
+        if controls:  # a NUL, an escape, ... is never sent (the name is shown escaped)
+            for p in controls:
+                ctx.fail("customer", "to_qbo", "update", work_id, f"client {work_id} ({client.display_name!r}): "
+                         f"{p.message}", qbo_id=qbo_id, field=p.field)
+            return
         bad_states = cmap.state_problems(outcome.values, str(work_id), keys=outcome.to_qbo) if outcome.to_qbo else []
         if bad_states:  # QBO would take it, and its sales tax would then have no state to go by
             for p in bad_states:

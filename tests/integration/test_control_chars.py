@@ -101,3 +101,37 @@ def test_a_qbo_customer_named_with_a_control_character_fails_and_the_run_goes_on
     assert entry.field == "display_name" and "escape (U+001B)" in entry.message and entry.message.isprintable()
     after = w.store.get_client(client.id)
     assert after is not None and after.display_name == "Linked Later Co"
+
+
+def test_a_linked_client_renamed_with_a_control_character_is_not_updated_in_qbo(w: World) -> None:
+    ids = _plant(w)
+    w.sync()
+    clean = w.customer_of(ids["clean"])
+    with w.store.begin() as conn:  # a change the sync sees (a new revision), with a NUL put in by SQL
+        w.store.update_client(ids["clean"], email="ap@clean.example", conn=conn)
+        conn.execute(schema.clients.update().where(schema.clients.c.id == ids["clean"])
+                     .values(display_name="Clean\x00 Control Co"))
+    result = w.sync()
+    after = w.customer_of(ids["clean"])
+    assert after["DisplayName"] == "Clean Control Co" and after["SyncToken"] == clean["SyncToken"]
+    assert "\x00" not in str(after)
+    (entry,) = [e for e in w.activity(result, entity="customer", outcome="failed") if e.work_id == ids["clean"]]
+    assert entry.field == "display_name" and "NUL (U+0000)" in entry.message and entry.message.isprintable()
+
+
+def test_an_invoice_line_with_a_control_character_is_not_sent(w: World) -> None:
+    client = w.store.add_client(display_name="Invoice Control Co")
+    good = w.store.add_invoice("CL-1", client.id, date(2026, 2, 2),
+                               lines=[{"description": "Labor", "unit_price": Decimal("50.00")}])
+    bad = w.store.add_invoice("CL-2", client.id, date(2026, 2, 3),
+                              lines=[{"description": "Labor", "unit_price": Decimal("50.00")}])
+    with w.store.begin() as conn:
+        conn.execute(schema.invoice_lines.update().where(schema.invoice_lines.c.invoice_id == bad.id)
+                     .values(description="Labor\x1b[2J"))
+    result = w.sync()
+    doc_numbers = {str(i.get("DocNumber")) for i in w.qbo("Invoice")}
+    assert "CL-1" in doc_numbers and "CL-2" not in doc_numbers
+    assert good.id in w.state.links("invoice") and bad.id not in w.state.links("invoice")
+    (entry,) = [e for e in w.activity(result, entity="invoice", outcome="failed") if e.work_id == bad.id]
+    assert entry.field == "lines[1].description" and "escape (U+001B)" in entry.message
+    assert entry.message.isprintable()
