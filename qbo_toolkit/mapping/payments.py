@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
+from qbo_toolkit.control_chars import control_problem
 from qbo_toolkit.mapping._common import fingerprint, money_text, ref_value, text
 from qbo_toolkit.mapping.dates import date_problem
 from qbo_toolkit.mapping.markers import strip_marker, with_marker
@@ -101,6 +102,10 @@ def validate_payment(payment: Payment, *, invoice_total: Decimal | None) -> list
         )
     if len(with_marker(payment_note(payment), "payment", payment.id)) > PRIVATE_NOTE_MAX:
         problem("method", f"too long for QBO's PrivateNote (at most {PRIVATE_NOTE_MAX} characters)")
+    for field, value in (("reference", reference), ("method", text(payment.method))):
+        control = control_problem(value)
+        if control is not None:  # never sent: a NUL, an escape, ...
+            problem(field, f"{value!r} {control}")
     return problems
 
 

@@ -1,4 +1,5 @@
-"""What the sync checks before sending: no control character in any client, invoice or item text.
+"""What the sync checks before sending: no control character in any client, invoice, item or
+payment text.
 
 The WORK store refuses them on write (tests/unit/test_work_store.py); a value written by other
 means (SQL, an older version) must still never reach QBO: each is a FieldProblem naming the field
@@ -14,7 +15,8 @@ import pytest
 
 from qbo_toolkit.mapping.customers import client_values, control_problems, validate_client
 from qbo_toolkit.mapping.invoices import validate_invoice, validate_item
-from qbo_toolkit.work.models import Address, Client, Invoice, InvoiceLine, Item
+from qbo_toolkit.mapping.payments import validate_payment
+from qbo_toolkit.work.models import Address, Client, Invoice, InvoiceLine, Item, Payment
 
 
 @pytest.mark.parametrize(
@@ -61,3 +63,13 @@ def test_an_item_with_a_control_character_is_not_sent() -> None:
     assert validate_item(Item(1, "Hours")) == []
     (problem,) = validate_item(Item(1, "Hours\x00"))
     assert problem.field == "name" and "NUL (U+0000)" in problem.message and problem.message.isprintable()
+
+
+def test_a_payment_with_a_control_character_is_not_sent() -> None:
+    ok = Payment(1, 1, date(2026, 2, 3), Decimal("10.00"), "check", "1042")
+    assert validate_payment(ok, invoice_total=None) == []
+    bad = Payment(1, 1, date(2026, 2, 3), Decimal("10.00"), "che\x1bck", "10\x0042")
+    problems = validate_payment(bad, invoice_total=None)
+    assert [p.field for p in problems] == ["reference", "method"]
+    assert "NUL (U+0000)" in problems[0].message and "escape (U+001B)" in problems[1].message
+    assert all(p.message.isprintable() for p in problems)
