@@ -250,4 +250,10 @@ def stop_background_emulators(timeout: float = STOP_TIMEOUT) -> list[str]:
                 if info is not None and not is_alive(info):
                     Path(info_file).unlink(missing_ok=True)
             lines.append(f"stopped the emulator pid {pid} on port {port}")
+    if not lines:  # nothing recorded: say so if an emulator this home uses still answers
+        info = _load(folder / "info.json")
+        if info is not None and is_alive(info):
+            return [f"no background emulator started by the toolkit is running, but the emulator at "
+                    f"{info.get('base_url')} (data in {info.get('data_dir')}) answers for this toolkit home: stop it "
+                    "where it was started (Ctrl-C), or end its process"]
     return lines or ["no background emulator is running"]

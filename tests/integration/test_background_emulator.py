@@ -104,3 +104,14 @@ def test_the_emulator_the_toolkit_starts_registers_the_chosen_redirect_uri(monke
             attempt.cancel()
     finally:
         stop_background_emulators()
+
+
+def test_an_emulator_started_elsewhere_is_named_not_stopped() -> None:
+    from qbo_toolkit.emulator import EmulatorConfig, serve
+
+    info_file = toolkit_home() / "emulator" / "info.json"
+    info_file.parent.mkdir(parents=True, exist_ok=True)
+    with serve(EmulatorConfig(info_file=str(info_file))) as emu:  # not the toolkit's: no record
+        (line,) = stop_background_emulators()
+        assert "no background emulator started by the toolkit" in line and emu.base_url in line
+        assert is_alive(emu.info)
