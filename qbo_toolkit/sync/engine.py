@@ -186,9 +186,6 @@ class SyncEngine:
         if self.settings.invoices and self.settings.integration_date is None:
             raise SettingsError(["Invoices sync from the integration date: enable the integration first "
                                  "(it sets integration_date)"])
-        # before the lease, the run record or any write: settings that do not fit the company stop here
-        pre = self.preflight = check_settings(self.client, self.settings)
-        settings = pre.settings  # every chosen account as its Id
         lease = Lease(self.state, job=self.job, company=self.company)
         lease.acquire(wait=wait, stop=lambda: self.stop.reason if self.stop.is_set() else None)
         started = time.monotonic()
@@ -199,13 +196,14 @@ class SyncEngine:
             kind = "initial" if initial else "incremental"
             run_id = self.state.start_run(kind, dry_run=dry_run)
             lease.attach(run_id)
-            ctx = self.ctx = RunContext(self.store, self.client, settings, self.state, self.reporter, run_id,
+            ctx = self.ctx = RunContext(self.store, self.client, self.settings, self.state, self.reporter, run_id,
                                         dry_run, self.today or date.today(), self.concurrency, self.stop, lease)
-            ctx.account_names = dict(pre.names)
-            result = SyncResult(run_id, kind, dry_run, accounts=pre.as_dict(), settings_source=self.settings_source)
-            self._record_settings(ctx, pre, result)
+            result = SyncResult(run_id, kind, dry_run, settings_source=self.settings_source)
             status, message = "failed", ""
             try:
+                # before any write (the recovery of a stopped run's outbox included): settings that do
+                # not fit the company stop the run here, recorded as failed with the sentence
+                self._check_settings(ctx, result)
                 self._stages(ctx, initial)
                 status = "failures" if ctx.counts.get("failed", 0) else "ok"
             except SyncInterrupted as exc:
@@ -246,9 +244,18 @@ class SyncEngine:
         self.state.dismiss(entity, work_id)
 
     # ================================================================================== the run
-    def _record_settings(self, ctx: RunContext, pre: Preflight, result: SyncResult) -> None:
-        """The run record's settings source and resolved accounts, and one activity entry each
-        (outcome ``info``: not a record's), before the stages write anything."""
+    def _check_settings(self, ctx: RunContext, result: SyncResult) -> None:
+        """Check the settings against the company (:mod:`.preflight`; SettingsError when they do not
+        fit), give the run its settings with every account as its Id, and record what each
+        resolved to and where the settings came from: in the run record and as activity entries
+        (outcome ``info``: not a record's)."""
+        if self.settings_source is not None:  # recorded even when the check refuses the settings
+            with self.state.begin() as conn:
+                self.state.set_run_detail(conn, ctx.run_id, {"settings_source": self.settings_source})
+        pre = self.preflight = check_settings(self.client, self.settings)
+        ctx.settings = pre.settings
+        ctx.account_names = dict(pre.names)
+        result.accounts = pre.as_dict()
         lines = pre.lines()
         if self.settings_source is not None:
             where = self.settings_source.get("path") or self.settings_source.get("origin")
@@ -256,8 +263,7 @@ class SyncEngine:
             lines.insert(0, f"settings from {where}" + (f" (sha256 {digest})" if digest else ""))
         result.notices.extend(lines)
         with self.state.begin() as conn:
-            self.state.set_run_detail(conn, ctx.run_id, {"settings_source": self.settings_source,
-                                                         "accounts": pre.as_dict()})
+            self.state.set_run_detail(conn, ctx.run_id, {"accounts": pre.as_dict()})
             for line in lines:
                 self.state.record(conn, ctx.run_id, entity="settings", direction="none", action="check",
                                   outcome="info", message=line)

@@ -53,6 +53,12 @@ def amount(value: Any) -> str:
         return str(value)
 
 
+def _item_key(key: str) -> int | None:
+    """The WORK item id of a ``held:invoice`` key (``item:7``; ``item:default`` is None)."""
+    value = key.partition(":")[2]
+    return None if value == "default" else int(value)
+
+
 # ============================================================================== the pure planner
 def plan_invoice(inv: Invoice, link: Link | None, customer: Link | None, *, integration_date: date, today: date,
                  client_active: bool = True) -> Action:
@@ -126,12 +132,21 @@ class InvoiceStage(RecordStage):
         voided or deleted in WORK first loses the payments QBO holds for it). ``held_items``: the
         WORK items (None: the default item) whose QBO item posts to another account than the
         chosen one while ``existing_items`` is ``ask`` (:mod:`.items`), each with its sentence: an
-        invoice using one waits (failed with that sentence, tried again next run)."""
+        invoice using one waits (failed on ``existing_items`` with that sentence: a person's choice,
+        not a retry queue), kept in ``held:invoice``; once its item is no longer held (the setting
+        chosen), the next run sends it."""
         ctx = self.ctx
         self.held_items = dict(held_items or {})
+        self.newly_held: dict[str, set[int]] = {}
         settings = ctx.settings
         assert settings.integration_date is not None
+        waiting: dict[str, list[int]] = ctx.state.get_value("held:invoice", {})
+        released = {int(w) for key, ids in waiting.items() if _item_key(key) not in self.held_items for w in ids}
         candidates = self.candidates(initial)
+        if released:
+            known = {inv.id for inv in candidates}
+            extra = [inv for inv in (self.get(w) for w in sorted(released - known)) if inv is not None]
+            candidates = sorted([*candidates, *extra], key=lambda inv: inv.id)
         customers = ctx.links("customer", ctx.wanted((inv.client_id for inv in candidates), initial, PARTIAL_LINKS))
         links = ctx.state.links("invoice", work_ids=ctx.wanted((inv.id for inv in candidates), initial, PARTIAL_LINKS))
         dismissed = ctx.state.dismissed("invoice") if candidates else set()
@@ -159,6 +174,12 @@ class InvoiceStage(RecordStage):
             creates.finish()
         if taken:
             self.resolve_taken(taken)
+        if not ctx.dry_run and (waiting or self.newly_held):
+            kept = {key: ids for key, ids in waiting.items() if _item_key(key) in self.held_items}
+            for key, ids in self.newly_held.items():
+                kept[key] = sorted(set(kept.get(key, [])) | ids)
+            with ctx.begin() as conn:
+                ctx.state.set_value(conn, "held:invoice", kept)
 
     def _act(self, inv: Invoice, action: Action, links: Mapping[int, Link], customers: Mapping[int, Link],
              item_ids: dict[int | None, str], creates: Any, payments: Any) -> None:
@@ -177,8 +198,10 @@ class InvoiceStage(RecordStage):
             return
         held = self._held(inv) if action.kind in ("create", "update") else None
         if held is not None:
-            ctx.fail("invoice", "to_qbo", action.kind, inv.id, f"invoice {inv.number}: {held}", field="item_id",
-                     pending=True)
+            key, text = held
+            ctx.fail("invoice", "to_qbo", action.kind, inv.id, f"invoice {inv.number}: {text}",
+                     field="existing_items")
+            self.newly_held.setdefault(key, set()).add(inv.id)
             return
         problems = imap.validate_invoice(inv) if action.kind in ("create", "update") else []
         if problems:
@@ -202,12 +225,12 @@ class InvoiceStage(RecordStage):
         elif action.kind in ("void", "delete"):
             self._remove(inv, links[inv.id], action.kind, payments)
 
-    def _held(self, inv: Invoice) -> str | None:
-        """Why ``inv`` waits for the ``existing_items`` setting (its first held item), or None."""
+    def _held(self, inv: Invoice) -> tuple[str, str] | None:
+        """The first held item of ``inv`` (its ``held:invoice`` key) and why the invoice waits, or None."""
         held = getattr(self, "held_items", {})
         for line in inv.lines:
             if line.item_id in held:
-                return held[line.item_id]
+                return f"item:{line.item_id if line.item_id is not None else 'default'}", held[line.item_id]
         return None
 
     # ------------------------------------------------------------------ answers

@@ -82,7 +82,7 @@ def payments_pending(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, latency
     """A world whose invoices are in QBO and whose payments (100) wait to be sent; then each request
     takes about ``latency`` service seconds (60 a real second), so a run lasts long enough to meet."""
     with open_world(tmp_path, monkeypatch, demo=DEMO, access_ttl=10**7) as w:
-        assert w.sync(INVOICES_ONLY).status == "ok"
+        assert w.sync(INVOICES_ONLY).completed
         w.emu.emulator.config.latency_mean = latency
         w.emu.emulator.config.latency_jitter = latency / 3
         yield w
@@ -184,7 +184,7 @@ def test_a_dead_holders_lease_is_free_and_its_run_shows_interrupted(tmp_path: Pa
         state.touch_lease(lease.owner, pid=dead.pid)  # as if that process had held it and died
         assert [r["status"] for r in state.runs() if r["id"] == run_id] == ["interrupted"]  # shown so at once
         result = w.sync()  # no wait needed: the holder is gone
-        assert result.status == "ok"
+        assert result.completed
         with w.store.engine.connect() as conn:
             from qbo_toolkit.sync.state import runs_table
 
@@ -205,7 +205,7 @@ def test_a_lease_without_heartbeat_expires_and_a_fresh_one_is_named(tmp_path: Pa
         assert "month-end job on another-host, pid 4242" in text and "40 of 100" in text and "--wait" in text
         stale = datetime.now(UTC) - timedelta(seconds=600)
         state.touch_lease(other.owner, heartbeat_at=stale)
-        assert w.sync().status == "ok"  # a holder silent for longer than the TTL has died
+        assert w.sync().completed  # a holder silent for longer than the TTL has died
 
 
 def test_reconcile_runs_beside_a_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,7 +244,7 @@ def test_a_write_has_the_same_key_whoever_sends_it(tmp_path: Path, monkeypatch: 
             conn.execute(outbox_table.delete())
         mark = w.log_mark()
         again = CrashingEngine(w.store, w.conn.client, SETTINGS, entity="Payment", when="never", kind="single")
-        assert again.run().status == "ok"  # payments one per request again: comparable keys
+        assert again.run().completed  # payments one per request again: comparable keys
         sent = {e["query"].get("requestid") for e in w.data_requests(mark)}
         assert kept <= sent, "the same changes went with other requestids"
         check_consistent(w)
@@ -278,7 +278,7 @@ def test_records_are_found_by_their_mark_when_qbo_forgot_the_requestid(
         assert w.state.outbox()
         forget_requestids(w)  # a resend with the same requestid would now run again
         result = w.sync()
-        assert result.status == "ok"
+        assert result.completed
         adopted = [e for e in w.activity(result) if e.message.startswith("found (sent earlier")]
         assert adopted, "nothing was found by its mark"
         check_consistent(w)  # nothing twice
@@ -298,7 +298,7 @@ def test_the_toolkits_own_invoice_number_is_adopted_not_stuck(tmp_path: Path,
             conn.execute(outbox_table.delete())
         forget_requestids(w)  # or QBO would replay its answers (the first line of defence)
         first = w.sync()
-        assert first.status == "ok"
+        assert first.completed
         assert not [e for e in w.activity(first, outcome="failed") if e.entity == "invoice" and "6140" in e.message]
         assert [e for e in w.activity(first) if e.message.startswith("found (sent earlier") and e.entity == "invoice"]
         check_consistent(w)
@@ -353,12 +353,12 @@ def test_an_id_qbo_hands_out_twice_does_not_wedge_the_sync(tmp_path: Path, monke
         w.emu.emulator.companies[realm]._rebuild_indexes()
         taker = invoice("T-TAKER-1")
         result = w.sync()
-        assert result.status == "ok"
+        assert result.completed
         links = w.state.links("invoice")
         assert links[taker].qbo_id == lost_qbo, "the Id is the new invoice's (its mark says so)"
         assert lost not in links or links[lost].qbo_id != lost_qbo
         final = w.sync()  # the lost invoice is looked up, not found, and created again
-        assert final.status == "ok"
+        assert final.completed
         check_consistent(w)
         assert w.sync().counts["ok"] == 0
 
@@ -371,8 +371,8 @@ def test_a_request_refused_as_a_whole_leaves_the_outbox(tmp_path: Path, monkeypa
         with w.store.begin() as conn:
             w.state.add_outbox(conn, "qtb-planted-refused-as-a-whole-000", "batch", body)
         first = w.sync()
-        assert first.status == "ok" and w.state.outbox() == []
-        assert w.sync().status == "ok"
+        assert first.completed and w.state.outbox() == []
+        assert w.sync().completed
 
 
 def test_a_record_deleted_in_qbo_while_its_change_waited_is_parked(tmp_path: Path,
@@ -387,7 +387,7 @@ def test_a_record_deleted_in_qbo_while_its_change_waited_is_parked(tmp_path: Pat
         assert inv is not None
         w.store.update_invoice(work_id, due_date=inv.issue_date + timedelta(days=45))
         result = w.sync()
-        assert result.status == "ok"
+        assert result.completed
         parked = [e for e in w.activity(result, outcome="failed") if e.work_id == work_id]
         assert parked and "was deleted in QuickBooks (not by the sync)" in parked[0].message
         assert w.state.links("invoice")[work_id].state == "gone"
@@ -412,7 +412,7 @@ def test_a_signal_stops_the_sync_cleanly(tmp_path: Path, monkeypatch: pytest.Mon
         assert "interrupted" in err and signal.Signals(sig).name in err, err
         assert w.state.runs()[0]["status"] == "interrupted"
         assert current_sync(store=w.store, realm=w.realm) is None, "the lease was not released"
-        assert w.sync().status == "ok"
+        assert w.sync().completed
         check_consistent(w)
 
 
@@ -428,7 +428,7 @@ def test_a_stop_flag_interrupts_an_in_process_run(tmp_path: Path, monkeypatch: p
             engine.run()
         timer.join()
         assert w.state.runs()[0]["status"] == "interrupted"
-        assert w.sync().status == "ok"
+        assert w.sync().completed
         check_consistent(w)
 
 
@@ -460,7 +460,7 @@ def test_a_run_that_lost_its_lease_stops_before_sending_more(tmp_path: Path, mon
         assert w.state.runs()[0]["status"] == "interrupted"
         with w.store.begin() as conn:  # the new holder finished and let go
             conn.execute(sa.text("DELETE FROM sync_lease"))
-        assert w.sync().status == "ok"
+        assert w.sync().completed
         check_consistent(w)
 
 
@@ -479,7 +479,7 @@ def test_a_work_store_locked_too_long_is_a_sentence_and_exit_75(tmp_path: Path,
         no_traceback(out, err)
         assert proc.returncode == 75, (out, err)
         assert "WORK store" in err and "locked" in err, err
-        assert w.sync().status == "ok"
+        assert w.sync().completed
         check_consistent(w)
 
 
@@ -549,7 +549,7 @@ def test_doctor_finds_and_repairs_a_duplicate_and_a_lost_link(tmp_path: Path, mo
         assert fixed.consistent_after, str(fixed)
         assert twin["Id"] not in {p["Id"] for p in w.qbo("Payment")}
         assert w.state.links("payment")[unlinked].qbo_id == lost.qbo_id
-        assert w.sync().status == "ok"
+        assert w.sync().completed
         check_consistent(w)
         assert doctor(store=w.store, conn=w.conn).findings == []
 

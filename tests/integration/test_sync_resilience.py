@@ -102,7 +102,7 @@ def test_killed_at_random_moments_then_run_to_completion(crashy: World) -> None:
     assert w.state.links("invoice"), f"no run got as far as the invoices: {seen}"
     w.emu.emulator.config.latency_mean = w.emu.emulator.config.latency_jitter = 0.0
     final = w.sync()
-    assert final.status == "ok"
+    assert final.completed
     assert final.counts["failed"] == 0 or {e.field for e in w.activity(final, outcome="failed")} <= {
         "display_name", "client_id", "invoice_id"}, seen
     check_consistent(w)
@@ -143,7 +143,7 @@ def test_killed_while_single_requests_are_in_flight(crashy: World) -> None:
     assert w.state.links("invoice"), f"no run got as far as the invoices: {caught}"
     w.emu.emulator.config.latency_mean = w.emu.emulator.config.latency_jitter = 0.0
     final = w.sync()
-    assert final.status == "ok"
+    assert final.completed
     check_consistent(w)
     again = w.sync()
     assert again.requests <= 3 and again.counts["ok"] == 0, (again.requests, again.counts)
@@ -154,7 +154,7 @@ def test_a_finished_run_in_a_subprocess_leaves_nothing_to_do(tmp_path: Path, mon
         proc = start_runner(w)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-        assert json.loads(out.strip().splitlines()[-1])["status"] == "ok"
+        assert json.loads(out.strip().splitlines()[-1])["status"] in ("ok", "failures")  # (the demo's awkward names)
         check_consistent(w)
         assert w.sync().counts["ok"] == 0
 
@@ -252,7 +252,7 @@ def test_a_crash_at_a_request_loses_and_repeats_nothing(tmp_path: Path, monkeypa
             assert in_qbo, "the crash after QBO's answer left nothing in QBO to find"
         else:
             assert not in_qbo
-        assert again.status == "ok"
+        assert again.completed
         assert invoice_id in w.state.links("invoice"), "the waiting invoice was forgotten"
         assert len(w.store.payments(invoice_id=invoice_id)) == 1
         check_consistent(w)
@@ -263,7 +263,7 @@ def test_injected_faults_do_not_stop_the_sync(tmp_path: Path, monkeypatch: pytes
     with open_world(tmp_path, monkeypatch, demo=FAULT_DEMO, error_rate=0.1, throttle_rate=0.05, drop_rate=0.02,
                     lost_reply_rate=0.02, seed=11) as w:
         result = w.sync()
-        assert result.status == "ok"
+        assert result.completed
         runs = 1
         # a passing fault that outlasted every retry leaves its record pending for the next run; the
         # awkward names (and what waits for them) are the only other failures
@@ -305,7 +305,7 @@ def test_disconnect_keeps_the_id_map_and_a_run_while_disconnected_fails_cleanly(
         w.conn = connect_headless()
         assert w.conn.realm_id == old_client.realm_id
         result = run_sync(SETTINGS, store=w.store, conn=w.conn)
-        assert result.kind == "incremental" and result.status == "ok"
+        assert result.kind == "incremental" and result.completed
         assert result.counts["ok"] == 1 and result.counts["customer.update.ok"] == 1, result.counts
         assert w.customer_of(amy)["PrimaryPhone"]["FreeFormNumber"] == "(650) 555-0000"
         after = {e: w.state.links(e) for e in ("invoice", "payment")}

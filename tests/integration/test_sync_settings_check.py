@@ -45,7 +45,12 @@ def refused(w: World, settings: Settings, *, dry_run: bool = False) -> str:
         w.sync(settings, dry_run=dry_run)
     assert all(is_read(e) for e in w.data_requests(mark)), "the refused run wrote to QuickBooks"
     assert qbo_counts(w) == before
-    assert w.state.runs() == [] and w.state.links("customer") == {}
+    assert w.state.links("customer") == {} and w.state.outbox() == []
+    # the run history says why it stopped, in the same sentence
+    run = w.state.runs()[0]
+    assert run["status"] == "failed" and str(caught.value) in run["text"]
+    last = w.state.activity(run_id=run["id"])[-1]
+    assert (last.entity, last.outcome) == ("run", "stopped") and str(caught.value) in last.message
     return str(caught.value)
 
 
@@ -64,8 +69,8 @@ def invoices_using(w: World, *names: str) -> set[int]:
 def test_a_misspelt_account_stops_the_run_before_anything_is_written(w: World) -> None:
     for dry_run in (True, False):  # the preview says it too
         text = refused(w, replace(BY_NAME, revenue_account="Servces"), dry_run=dry_run)
-        assert "revenue_account" in text and "Send invoice information to" in text
-        assert "no account named 'Servces'; did you mean Services?" in text
+        assert text == ('The settings do not fit this QuickBooks company: revenue_account ("Send invoice '
+                        "information to\"): QuickBooks has no account named 'Servces'; did you mean Services?")
 
 
 def test_an_id_that_does_not_exist_and_an_inactive_account_are_refused(w: World) -> None:
@@ -128,7 +133,7 @@ def test_an_existing_item_on_another_account_makes_its_invoices_wait_until_chose
     assert not waiting & set(links), "an invoice posted to an item on another account without asking"
     assert creates - waiting <= set(links) and len(links) > 10  # the others went
     texts = {e.work_id: e.message for e in w.activity(first, entity="invoice", outcome="failed")
-             if e.field == "item_id"}
+             if e.field == "existing_items"}
     assert set(texts) <= waiting and len(texts) > 5  # (a few wait for their client first)
     assert waiting <= {e.work_id for e in w.activity(first, entity="invoice", outcome="failed")}
     installation = next(t for t in texts.values() if "'Installation'" in t)
@@ -136,6 +141,10 @@ def test_an_existing_item_on_another_account_makes_its_invoices_wait_until_chose
             "(account 10), not to Services (account 1) chosen in 'Send invoice information to'") in installation
     assert "existing_items: use_as_is" in installation and "own_item" in installation
 
+    # they wait for a person (no retry queue), and are not reported again while nothing is chosen
+    assert not set(texts) & set(w.state.get_value("pending:invoice", []))
+    quiet = w.sync(BY_NAME)
+    assert not [e for e in w.activity(quiet, entity="invoice", outcome="failed") if e.field == "existing_items"]
     # the user chooses: the waiting invoices go on the next run, to the items as they are
     second = w.sync(replace(BY_NAME, existing_items="use_as_is"))
     links = w.state.links("invoice")
@@ -155,7 +164,7 @@ def test_own_item_creates_the_toolkits_item_on_the_chosen_account(w: World) -> N
     chosen = replace(BY_NAME, existing_items="own_item")
     seed_items = {i["Name"]: i for i in w.qbo("Item")}
     first = w.sync(chosen)
-    assert first.completed and not [e for e in w.activity(first, outcome="failed") if e.field == "item_id"]
+    assert first.completed and not [e for e in w.activity(first, outcome="failed") if e.field == "existing_items"]
     items = {i["Name"]: i for i in w.qbo("Item")}
     for name in ("Installation", "Parts"):
         own = items[f"{name} (qbo-toolkit)"]
