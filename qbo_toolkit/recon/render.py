@@ -330,13 +330,13 @@ def to_excel(result: ReconResult, path: str | Path) -> Path:
         rows = (_summary_excel_rows(result) if name == "summary" else
                 ([_excel_value(value, is_money) for value, is_money in zip(row, money, strict=True)]
                  for row in frame.itertuples(index=False, name=None)))
-        for row_values in rows:
+        for row_index, row_values in enumerate(rows, start=2):
             sheet.append(row_values)
-            for cell in sheet[sheet.max_row]:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"  # text is text, never a formula, whatever it holds
-                elif isinstance(cell.value, Decimal):
-                    cell.number_format = "#,##0.00"
+            for column_index, value in enumerate(row_values, start=1):
+                if isinstance(value, str):  # text is text, never a formula, whatever it holds
+                    sheet.cell(row_index, column_index).data_type = "s"
+                elif isinstance(value, Decimal):
+                    sheet.cell(row_index, column_index).number_format = "#,##0.00"
         for index, (is_money, is_date) in enumerate(zip(money, dates, strict=True), start=1):
             if is_money or is_date:
                 for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
