@@ -15,6 +15,8 @@ made from one result agree. The functions that write take the folder or path fro
   dates ISO; read back with ``dtype=str`` to keep it exact.
 * :func:`to_excel` -- the same tables as sheets of one workbook (openpyxl): money as numbers with
   two decimals (written from ``Decimal`` text, so exact), dates as dates.
+* Both exports hold no formula: text that starts like one (``=``, ``+``, ``-``, ``@``, tab, ...)
+  gets a leading ``'`` and Excel text cells are strings (:mod:`.cells`, CWE-1236); files 0600.
 
 :func:`presentable` is the one place where frames become readable: ``*_cents`` columns turn into
 amounts (the suffix dropped), dates into ``YYYY-MM-DD``, timestamps into ISO text in UTC.
