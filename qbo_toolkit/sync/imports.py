@@ -99,8 +99,9 @@ def import_csv(store: WorkStore | str | None, kind: str, path: str | os.PathLike
             for error in report.errors:
                 state.record(conn, run_id, entity=entity, direction="from_file", action="import", outcome="failed",
                              field=error.field, message=row_message(error))
-        state.set_run_total(run_id, report.loaded + len(report.errors))
-        counts = {"ok": report.loaded, "failed": len(report.errors), f"{entity}.import.ok": report.loaded,
-                  f"{entity}.import.failed": len(report.errors)}
+        refused = len({error.line for error in report.errors})  # rows, not errors: a row may have several
+        state.set_run_total(run_id, report.loaded + refused)
+        counts = {"ok": report.loaded, "failed": refused, f"{entity}.import.ok": report.loaded,
+                  f"{entity}.import.failed": refused}
         state.finish_run(run_id, "ok", {k: v for k, v in counts.items() if v})
     return ImportResult(kind, report, run_id, company)

@@ -156,7 +156,7 @@ class ConnectScreen:
         self.status = css(widgets.HTML(), "qbo-connect-status")
         self.cancel_button = button("Stop waiting", "qbo-connect-cancel")
         self.paste = css(widgets.Text(description="Paste the address the browser landed on",
-                                      placeholder="http://127.0.0.1:8765/callback?code=…&state=…&realmId=…",
+                                      placeholder="http://127.0.0.1:8765/callback?code=…",
                                       style={"description_width": "initial"},
                                       layout=widgets.Layout(width="100%")), "qbo-paste-url")
         self.paste_button = button("Finish connecting", "qbo-paste-submit")

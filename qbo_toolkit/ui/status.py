@@ -733,8 +733,8 @@ class StatusScreen:
             lines = [f"{self.controller.record_label(e.entity, e.work_id)}: {self.controller.message(e)}"
                      for e in self.controller.failures()]
         matches = result.pending_matches or len(self.match_panel.controller.pending)
-        if matches:
-            lines.append(f"{matches} possible match(es) wait for your decision: those clients are not synced "
+        if matches:  # first: a person decides these; most of the rest follows from them
+            lines.insert(0, f"{matches} possible match(es) wait for your decision: those clients are not synced "
                          "until you decide")
         return lines
 

@@ -11,6 +11,9 @@ QBO vendor and employee, invoices of those clients), which gives Retry and Dismi
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import socket
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import ipywidgets as widgets
 import pytest
 import requests
 from uikit import (
@@ -29,7 +33,6 @@ from uikit import (
     fill_settings,
     option_labels,
     press_cancel,
-    redirect_location,
     table_rows,
     text_of,
     visible,
@@ -378,7 +381,10 @@ def test_enable_without_matches_goes_straight_to_status(emu: EmulatorServer, mak
     app.settings_screen.default_state.value = "WA"
     enable(app, invoices=False)
     assert app.screen == "status", app.messages.text
+    assert "the sync is running" in app.messages.text
     assert app.status.wait(WAIT)
+    # the notice is not true any more once the sync ended: it goes (there is nothing else to say)
+    wait_for(lambda: "the sync is running" not in app.messages.text, what="the running notice to go")
     company = WorkStore(empty).company()
     assert company is not None and company.default_state == "WA"
     assert company.name == "Larkspur Landscaping & Repair"
@@ -667,3 +673,204 @@ def test_reconnect_needed_during_a_sync_returns_to_connect(synced_app: App, emu:
     assert "connect again" in app.messages.text
     assert app.screen == "connect"
     assert "stopped" in text_of(app.status_screen.progress_label.value)
+
+
+# ============================================================================ issue 12: screens that tell the truth
+
+
+def test_the_authorization_link_is_a_button_shown_at_once_with_what_to_do(emu: EmulatorServer,
+                                                                          make_app: Callable[..., App]) -> None:
+    """The browser blocks the tab a script opens after the kernel answered a click, so the link is the
+    way: it must look like a button, open a new tab safely, and say what to do."""
+    app = make_app(open_browser=False)
+    screen = app.connect_screen
+    screen.connect_button.click()
+    markup = screen.link.value
+    assert visible(screen.link)
+    anchor = re.search(r"<a\s[^>]*>", markup)
+    assert anchor is not None, markup
+    tag = anchor.group(0)
+    assert f'href="{html.escape(app.connect.attempt.url, quote=True)}"' in tag if app.connect.attempt else False
+    assert 'target="_blank"' in tag and re.search(r'rel="[^"]*noopener', tag)
+    style = re.search(r'style="([^"]*)"', tag)
+    assert style is not None and "background" in style.group(1) and "padding" in style.group(1)
+    assert "text-decoration:none" in style.group(1) and "display:inline-block" in style.group(1)
+    text = text_of(markup)
+    assert "Click the green button below" in text and "new tab" in text and "come back to this tab" in text
+    screen.cancel_button.click()
+
+
+def test_the_integration_date_field_leaves_room_for_the_whole_date(settings_app: App) -> None:
+    """Its label used to take most of a 24em field: the date input showed no year."""
+    picker = settings_app.settings_screen.integration_date
+
+    def em(value: str) -> float:
+        assert value.endswith("em"), value
+        return float(value[:-2])
+
+    assert picker.description == "Sync invoices and payments from"
+    room = em(picker.layout.width) - em(picker.style.description_width)
+    assert room >= 12, f"{room}em left for the date input"
+
+
+SCREENS_TEXT_FORBIDDEN = ("qbo_toolkit", "notebook", "voila", "papermill", "kernel", "realm", "yaml", "`",
+                          "name_policy", "conflict_policy")
+
+
+def _texts(widget: Any) -> list[str]:
+    """What a user reads in a widget tree: HTML values, labels, button and option texts (hidden
+    widgets left out)."""
+    out: list[str] = []
+    if getattr(getattr(widget, "layout", None), "display", None) == "none":
+        return out
+    for name in ("value", "description", "placeholder"):
+        value = getattr(widget, name, None)
+        if isinstance(value, str) and (name != "value" or isinstance(widget, widgets.HTML)):
+            out.append(text_of(value))
+    out += [str(label) for label, _ in getattr(widget, "options", ()) or () if isinstance(label, str)]
+    for child in getattr(widget, "children", ()) or ():
+        out += _texts(child)
+    return out
+
+
+def test_no_developer_text_on_any_screen(synced_app: App) -> None:
+    """The screens' own words (records' messages come from the sync and name the settings' keys, as
+    the settings file does, so the tables of records are left out)."""
+    app = synced_app
+    screen = app.status_screen
+    for name in ("records_html", "failure_rows", "retry_rows", "runs_html"):
+        dynamic = getattr(screen, name, None)
+        if dynamic is not None:
+            dynamic.layout.display = "none"
+    notebook = json.loads((Path(__file__).resolve().parents[2] / "notebooks" / "app.ipynb").read_text())
+    shown = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"]  # Voila shows them
+    for name in ("status", "settings"):
+        getattr(app, f"show_{name}")()
+        shown += _texts(app.widget)
+    shown += _texts(app.connect_screen.widget) + _texts(app.match_panel.widget)
+    found = sorted({(word, text) for text in shown for word in SCREENS_TEXT_FORBIDDEN if word in text.lower()})
+    assert found == [], found
+
+
+def test_change_settings_can_be_cancelled_without_saving(synced_app: App, tmp_path: Path) -> None:
+    app = synced_app
+    saved = (tmp_path / "settings.yaml").read_text()
+    app.status_screen.edit_button.click()
+    assert app.screen == "settings"
+    form = app.settings_screen
+    assert visible(form.cancel)
+    form.payments.value = False
+    form.name_policy.value = "fix"
+    form.cancel.click()
+    assert app.screen == "status", app.messages.text
+    assert (tmp_path / "settings.yaml").read_text() == saved
+    assert app.ctx.enabled_settings() is not None and app.ctx.enabled_settings().payments is True
+    shown = app.status_screen.settings_html.value
+    assert "✓" in shown and "report it and wait" in shown
+    # coming back starts from what is saved, not from the cancelled choices
+    app.status_screen.edit_button.click()
+    assert form.payments.value is True and form.name_policy.value == "report"
+
+
+def test_cancel_is_not_offered_when_choosing_settings_the_first_time(settings_app: App) -> None:
+    assert not visible(settings_app.settings_screen.cancel)
+
+
+def test_needs_attention_puts_what_needs_a_person_first_and_names_clients(synced_app: App) -> None:
+    app = synced_app
+    screen = app.status_screen
+    title = text_of(screen.failures_title.value)
+    rows = [r for r in screen.failure_rows.children]
+    texts = [text_of(r.value) if isinstance(r, widgets.HTML) else text_of(r.children[0].value) for r in rows]
+    # the match decisions and the records a person must fix come first; what retries itself is grouped
+    assert "possible match(es)" in texts[0]
+    assert "Needs your attention: 3 match decision(s)" in title
+    assert not any(" is not in QuickBooks yet" in t for t in texts), texts
+    retry = text_of(screen.retry_summary.value)
+    assert "Will retry by themselves:" in retry
+    payments = int(re.search(r"(\d+) payment\(s\) wait for their invoice", retry).group(1))  # type: ignore[union-attr]
+    invoices = int(re.search(r"(\d+) invoice\(s\) wait for their client", retry).group(1))  # type: ignore[union-attr]
+    state = SyncState(app.ctx.store, emu_realm(app))
+    blocked = state.get_value("blocked:payment", {})
+    assert payments == len({w for ids in blocked.values() for w in ids} & {e.work_id for e in app.status.failures(
+        entity="payment")})
+    assert invoices > 0
+    # settings problems first, then client names, then other records
+    kinds = []
+    for r in rows[1:]:
+        classes = " ".join(r._dom_classes)
+        entity = re.search(r"qbo-(?:failure|held)-(\w+)-", classes).group(1)  # type: ignore[union-attr]
+        kinds.append(entity)
+    person = [e for e in app.status.attention(matches=0).person]
+    ranks = [0 if (e.field or "") in ("existing_items", "revenue_account", "item_account", "deposit_account")
+             else 1 if e.entity == "customer" and e.field == "display_name" else 2 for e in person]
+    assert ranks == sorted(ranks) and 1 in ranks
+    # clients by their WORK name, never an internal id
+    colon = app.ctx.store.get_client(next(e.work_id for e in person if e.entity == "customer" and "colon" in e.message))
+    assert colon is not None
+    assert any(f"Client {colon.display_name}" in t for t in texts)
+    everything = " ".join(texts) + text_of(screen.records_html.value)
+    assert not re.search(r"\bclient \d+\b", everything, re.I), re.findall(r".{30}\bclient \d+\b.{30}", everything, re.I)
+    # Show them lists the records that retry by themselves, named too
+    screen.retry_toggle.click()
+    assert visible(screen.retry_rows) and screen.retry_rows.children
+    waiting = [text_of(r.children[0].value) for r in screen.retry_rows.children]
+    assert any("its client Cool Cars is not in QuickBooks yet" in t for t in waiting), waiting[:3]
+
+
+def test_a_refused_csv_row_counts_once_however_many_fields_are_wrong(synced_app: App, tmp_path: Path) -> None:
+    from qbo_toolkit.sync.imports import import_csv
+
+    app = synced_app
+    screen = app.status_screen
+    path = tmp_path / "two-bad-rows.csv"
+    path.write_text("display_name,active,email\nBad\x01Name,true,a\x02b@x.com\nGood Client,true,\n,true,\n")
+    result = import_csv(app.ctx.store, "clients", path, realm=emu_realm(app))
+    assert result.run_id is not None and len(result.report.errors) == 3  # three errors in two rows
+    screen.refresh()
+    run = table_rows(screen.runs_html.value)[0]
+    assert (run[1], run[4], run[5], run[6], run[7]) == ("import", "completed with 2 failures", "3", "1", "2")
+    csv_rows = [r for r in screen.failure_rows.children if any("entry" in c for c in r._dom_classes)]
+    assert len(csv_rows) == 2, [text_of(r.children[0].value) for r in csv_rows]
+    assert "2 CSV row(s)" in text_of(screen.failures_title.value)
+    first = text_of(csv_rows[-1].children[0].value) + text_of(csv_rows[0].children[0].value)
+    assert "line 2:" in first and "email: holds a control" in first and "display_name: holds a control" in first
+    # Dismiss on a row dismisses all of its entries
+    state = SyncState(app.ctx.store, emu_realm(app))
+    row2 = next(r for r in csv_rows if "line 2" in text_of(r.children[0].value))
+    row2.children[1].click()
+    left = [r for r in screen.failure_rows.children if any("entry" in c for c in r._dom_classes)]
+    assert len(left) == 1
+    dismissed = [e for e in state.activity(run_id=result.run_id) if e.resolved == "dismissed"]
+    assert len(dismissed) >= 2 and all("line 2" in e.message for e in dismissed)
+
+
+def test_preview_lists_what_is_outstanding_instead_of_saying_both_sides_agree(synced_app: App) -> None:
+    app = synced_app
+    screen = app.status_screen
+    screen.preview_button.click()
+    assert app.status.wait(WAIT)
+    text = text_of(screen.preview_html.value)
+    assert "both sides agree" not in text
+    assert "Not in agreement yet" in text
+    assert "possible match(es) wait for your decision" in text
+
+
+def test_a_rejected_client_waiting_for_its_name_shows_the_reason(synced_app: App) -> None:
+    """Reject on a "Bill's Windsurf Shop" whose namesake QBO customer stays: under "report it and
+    wait" the client waits with the reason, shown on the status screen; no third WORK client."""
+    app = synced_app
+    panel = app.status_screen.match_panel
+    bills = sorted((r for r in panel.controller.rows if r.kind == "multiple"), key=lambda r: r.work_id)[0]
+    clients = len(app.ctx.store.clients())
+    row = next(w for w in panel.rows.children if f"qbo-match-{bills.work_id}-{bills.qbo_id}" in w._dom_classes)
+    row.children[3].click()  # Reject
+    app.status_screen.sync_button.click()
+    assert app.status.wait(WAIT)
+    assert len(app.ctx.store.clients()) == clients
+    rows = app.status_screen.failure_rows.children
+    held = [r for r in rows if f"qbo-held-customer-{bills.work_id}" in r._dom_classes]
+    assert held, [r._dom_classes for r in app.status_screen.failure_rows.children]
+    text = text_of(held[0].children[0].value)
+    assert "Client Bill's Windsurf Shop" in text
+    assert "a customer of that name exists in QuickBooks; rename the client in WORK or choose fix" in text
