@@ -575,7 +575,7 @@ class SyncState:
         Each run is a dict of the table's columns with ``counts`` and ``detail`` decoded, ``failed``
         (its failed records: the column, else its counts'), ``text`` (its status in words:
         "completed with 24 failures"), ``message`` and ``settings_source`` (from the detail, or
-        None). A run recorded ``ok`` by an older version whose counts hold failures reads as
+        None). A sync run recorded ``ok`` by an older version whose counts hold failures reads as
         ``failures``.
         """
         query = sa.select(runs_table).where(runs_table.c.realm == self.realm)
@@ -590,7 +590,7 @@ class SyncState:
             data["detail"] = json.loads(row.detail) if row.detail else {}
             if data["failed"] is None:
                 data["failed"] = int(data["counts"].get("failed", 0))
-            if data["status"] == "ok" and data["failed"]:
+            if data["status"] == "ok" and data["failed"] and data["kind"] in SYNC_RUNS:
                 data["status"] = "failures"  # recorded before runs told failures apart
             data["message"] = data["detail"].get("message", "")
             data["settings_source"] = data["detail"].get("settings_source")
