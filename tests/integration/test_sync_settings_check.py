@@ -201,3 +201,33 @@ def test_a_run_with_failures_reads_completed_with_n_failures(w: World) -> None:
     assert again.status == "ok" and again.failed == 0 and again.text == "completed"
     assert w.state.runs()[0]["text"] == "completed"
     assert w.activity(again)[-1].message == f"sync run {again.run_id} completed"
+
+
+def test_the_default_item_on_another_account_is_asked_about_too(w: World) -> None:
+    # revenue to Landscaping Services (10): the seed's "Services" (the default item, for lines without an
+    # item) and "Hours" post to Services (1); Installation posts to 10 already
+    landscaping = replace(BY_NAME, revenue_account="Landscaping Services")
+    plan = w.sync(landscaping, dry_run=True)
+    reasons = [a.reason for a in plan.actions if a.kind == "fail" and "existing_items" in a.reason]
+    assert any("the default item Services (lines without an item)" in r for r in reasons)
+    assert any("'Hours' (item 2), which posts to Services (account 1), not to Landscaping Services (account 10)"
+               in r for r in reasons)
+    assert not any("'Installation'" in r for r in reasons)
+    first = w.sync(replace(landscaping, existing_items="own_item"))
+    assert first.completed
+    items = {i["Name"]: i for i in w.qbo("Item")}
+    assert items["Services (qbo-toolkit)"]["IncomeAccountRef"]["value"] == "10"
+    assert items["Hours (qbo-toolkit)"]["IncomeAccountRef"]["value"] == "10"
+    assert "Installation (qbo-toolkit)" not in items  # Installation already posts to the chosen account
+
+
+def test_run_sync_records_the_settings_source_it_is_given(w: World) -> None:
+    from qbo_toolkit.sync.api import run_sync
+
+    source = SettingsSource(replace(SETTINGS, invoices=False, payments=False), "app", w.home / "settings.yaml",
+                            "cd" * 32)
+    result = run_sync(source, store=w.store, conn=w.conn)
+    assert result.settings_source == source.as_dict() == w.state.runs()[0]["settings_source"]
+    assert result.accounts == {}  # nothing to check: no invoices, no account query
+    (line,) = [e.message for e in w.activity(result, entity="settings")]
+    assert line == f"settings from {w.home / 'settings.yaml'} (sha256 cdcdcdcdcdcd)"
