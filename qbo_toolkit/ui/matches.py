@@ -4,8 +4,13 @@ Before the first sync creates anything, WORK clients are matched with the QuickB
 are already there (:func:`qbo_toolkit.mapping.matching.match_customers`, the function the engine
 uses). Exact matches link by themselves. A *weak* match (same name, nothing else in common; or a
 close name) and a *multiple* match (two clients called "Bill's Windsurf Shop", one customer) wait
-for a person: **Accept** links that client to that customer; **Reject** means "not the same":
-the client is created as a new customer instead.
+for a person: **Accept** links that client to that customer; **Reject** means "not the same".
+Until decided, neither side is created: the client is not sent to QuickBooks and the customer is
+not brought into WORK. After Reject the client goes to QuickBooks as a new customer under the name
+setting (with "fix it", a suffix such as "(2)"; with "report it and wait", it waits, with the reason
+shown on its row, until the client is renamed in WORK or the setting changed), and the rejected
+customer is not brought into WORK as a second client of the same name (see
+:mod:`qbo_toolkit.sync.customers` for the rules).
 
 :func:`find_matches` records the waiting pairs in the sync state exactly as the engine's first run
 would (``SyncState.save_matches``, which keeps earlier decisions), so the decisions made here are the
@@ -45,6 +50,7 @@ class MatchRow:
     status: str  # pending | accepted | rejected
     client_name: str
     customer_name: str
+    note: str = ""  # what happened since the decision, when it needs the user (a name QuickBooks holds)
 
 
 def find_matches(store: WorkStore, conn: Connection) -> dict[str, str]:
@@ -82,16 +88,27 @@ class MatchController:
         missing = {str(m["qbo_id"]) for m in rows} - set(self._customer_names)
         if missing:
             self._customer_names.update({str(c.get("Id")): str(c.get("DisplayName") or "") for c in customers(conn)})
-        self.rows = [self._row(m) for m in rows]
+        rejected = {int(m["work_id"]) for m in rows if m["status"] == "rejected"} - set(links)
+        notes = self._notes(state, rejected)
+        self.rows = [self._row(m, notes) for m in rows]
         if self.on_change is not None:
             self.on_change()
         return self.rows
 
-    def _row(self, m: Mapping[str, Any]) -> MatchRow:
+    def _row(self, m: Mapping[str, Any], notes: Mapping[int, str] | None = None) -> MatchRow:
         client = self.ctx.store.get_client(int(m["work_id"]))
+        note = (notes or {}).get(int(m["work_id"]), "") if m["status"] == "rejected" else ""
         return MatchRow(int(m["work_id"]), str(m["qbo_id"]), str(m["kind"]), float(m["score"] or 0.0),
                         str(m["reason"] or ""), str(m["status"]), client.display_name if client else "",
-                        self._customer_names.get(str(m["qbo_id"]), ""))
+                        self._customer_names.get(str(m["qbo_id"]), ""), note)
+
+    def _notes(self, state: SyncState, work_ids: set[int]) -> dict[int, str]:
+        """The reason a rejected client still waits (its name is held in QuickBooks), from the last run."""
+        last = next((r for r in state.runs(10) if not r["dry_run"]), None)  # a preview logs no holds
+        if last is None or not work_ids:
+            return {}
+        held = state.activity(run_id=int(last["id"]), entity="customer", outcome="held")
+        return {int(e.work_id): e.message for e in held if e.work_id in work_ids and e.field == "display_name"}
 
     @property
     def pending(self) -> list[MatchRow]:
@@ -127,8 +144,11 @@ class MatchPanel:
         waiting = len(self.controller.pending)
         self.title.value = (
             f"<h4>{html.escape(self._title)}</h4><p>These WORK clients may already be QuickBooks customers. "
-            "<b>Accept</b> links the two; <b>Reject</b> creates the client as a new customer. Clients you do "
-            f"not decide on wait (they are not synced) until you do. {waiting} waiting.</p>")
+            "<b>Accept</b> links the two. <b>Reject</b> says they are different: the client goes to QuickBooks "
+            "as a new customer (if the name is taken there, as your settings say: with a suffix such as (2), or "
+            "it waits until you rename it), and the QuickBooks customer is not copied into WORK as a second "
+            "client of the same name. Until you decide, neither is created on either side. "
+            f"{waiting} waiting.</p>")
         replace_children(self.rows, [self._row_widget(row) for row in rows])
 
     def _row_widget(self, row: MatchRow) -> widgets.Widget:
@@ -138,7 +158,9 @@ class MatchPanel:
             f"<span class='qbo-match-text' style='display:block;white-space:normal;line-height:1.3'>"
             f"<b>{html.escape(row.client_name)}</b> (WORK #{row.work_id}) ↔ "
             f"<b>{html.escape(row.customer_name)}</b> (QuickBooks #{html.escape(row.qbo_id)})<br>"
-            f"<small style='color:#555'>{html.escape(kind)}: {html.escape(row.reason)}</small></span>",
+            f"<small style='color:#555'>{html.escape(kind)}: {html.escape(row.reason)}</small>"
+            + (f"<br><small class='qbo-match-note' style='color:#b26a00'>Waiting: {html.escape(row.note)}</small>"
+               if row.note else "") + "</span>",
             layout=widgets.Layout(width="60%"))
         state = css(widgets.HTML(f"<b>{html.escape(status)}</b>", layout=widgets.Layout(width="10em")),
                     "qbo-match-status")

@@ -385,6 +385,11 @@ def test_enable_without_matches_goes_straight_to_status(emu: EmulatorServer, mak
     assert app.status.wait(WAIT)
     # the notice is not true any more once the sync ended: it goes (there is nothing else to say)
     wait_for(lambda: "the sync is running" not in app.messages.text, what="the running notice to go")
+    # everything went: the preview may say both sides agree (and says nothing is outstanding)
+    app.status_screen.preview_button.click()
+    assert app.status.wait(WAIT)
+    preview = text_of(app.status_screen.preview_html.value)
+    assert "Nothing to do: both sides agree" in preview and "Not in agreement yet" not in preview, preview
     company = WorkStore(empty).company()
     assert company is not None and company.default_state == "WA"
     assert company.name == "Larkspur Landscaping & Repair"
@@ -874,3 +879,8 @@ def test_a_rejected_client_waiting_for_its_name_shows_the_reason(synced_app: App
     text = text_of(held[0].children[0].value)
     assert "Client Bill's Windsurf Shop" in text
     assert "a customer of that name exists in QuickBooks; rename the client in WORK or choose fix" in text
+    # the match panel's row says it too, beside the decision
+    (decided,) = [r for r in panel.controller.rows if r.work_id == bills.work_id]
+    assert decided.status == "rejected" and decided.note.startswith("a customer of that name exists")
+    row = next(w for w in panel.rows.children if f"qbo-match-{bills.work_id}-{bills.qbo_id}" in w._dom_classes)
+    assert "Waiting: a customer of that name exists in QuickBooks" in text_of(row.children[0].value)
