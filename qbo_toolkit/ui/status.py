@@ -19,6 +19,21 @@ One sync per company runs at a time (:mod:`qbo_toolkit.sync.lease`): when anothe
 the company's lease (the nightly job, another browser tab: each Voila page is its own kernel), the
 screen says who, since when and how far it got, disables Sync now and Preview meanwhile, and
 watches the lease (``watch_interval``) until it is free.
+
+What the screen says is what happened:
+
+* A run's status is the run record's own words ("completed with 24 failures"); a run recorded
+  ``ok`` whose counts hold failures reads "completed with N failures", never "ok". In the runs
+  table, Records is Done + Failed + Skipped + Waiting (what the run recorded an outcome for).
+* **Needs attention** lists what needs a person first: wrong settings, client names QuickBooks
+  refuses or holds, match decisions, other records, refused CSV rows (one row however many of its
+  fields are wrong). Records that go again by themselves (waiting for their client or invoice to
+  reach QuickBooks, or queued after a passing error) follow as grouped counts, listed on request.
+  Records are named as the user knows them: clients by their WORK name ("its client Bill's
+  Windsurf Shop", never "its client 9"), invoices by number.
+* **Preview** says "Nothing to do: both sides agree" only when nothing is planned and nothing is
+  outstanding (the run's ``outstanding``, open failures, match decisions); otherwise it lists them.
+* A notice that a sync is running goes when the sync ends.
 """
 
 from __future__ import annotations
@@ -58,7 +73,7 @@ __all__ = ["ENTITY_LABELS", "OUTCOME_LABELS", "StatusController", "StatusScreen"
 
 ENTITY_LABELS = {"customer": "Client", "item": "Item", "invoice": "Invoice", "payment": "Payment"}
 OUTCOME_LABELS = {"ok": "done", "failed": "failed", "conflict": "conflict", "skipped": "skipped",
-                  "held": "waiting for a match"}
+                  "held": "waiting for your decision"}
 DIRECTIONS = {"to_qbo": "WORK → QuickBooks", "to_work": "QuickBooks → WORK", "both": "both ways",
               "from_file": "CSV file → WORK"}
 PREVIEW_NAMED = 20  # outstanding items a preview names before "and N more"
