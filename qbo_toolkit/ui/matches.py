@@ -51,6 +51,20 @@ class MatchRow:
     client_name: str
     customer_name: str
     note: str = ""  # what happened since the decision, when it needs the user (a name QuickBooks holds)
+    client_detail: str = ""  # e-mail, phone, city: what tells two clients of one name apart
+    customer_detail: str = ""
+
+
+def _path(record: Mapping[str, Any], *keys: str) -> str:
+    value: Any = record
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return str(value or "")
+
+
+def _detail(email: str, phone: str, city: str) -> str:
+    """What tells two records of one name apart, in the user's terms (never an internal id)."""
+    return ", ".join(part for part in (email, phone, city) if part) or "no e-mail, phone or city"
 
 
 def find_matches(store: WorkStore, conn: Connection) -> dict[str, str]:
@@ -66,6 +80,7 @@ class MatchController:
         self.on_change = on_change
         self.rows: list[MatchRow] = []
         self._customer_names: dict[str, str] = {}
+        self._customer_details: dict[str, str] = {}
         self._shown: set[int] = set()  # WORK ids listed in this session: decided ones stay visible
 
     def find(self) -> list[MatchRow]:
@@ -85,9 +100,13 @@ class MatchController:
         self._shown |= {int(m["work_id"]) for m in pending}
         rows = [m for m in state.matches() if int(m["work_id"]) in self._shown
                 and not (m["status"] == "pending" and str(m["qbo_id"]) in taken)]
-        missing = {str(m["qbo_id"]) for m in rows} - set(self._customer_names)
+        missing = {str(m["qbo_id"]) for m in rows} - set(self._customer_details)
         if missing:
-            self._customer_names.update({str(c.get("Id")): str(c.get("DisplayName") or "") for c in customers(conn)})
+            for c in customers(conn):
+                self._customer_names[str(c.get("Id"))] = str(c.get("DisplayName") or "")
+                self._customer_details[str(c.get("Id"))] = _detail(
+                    _path(c, "PrimaryEmailAddr", "Address"), _path(c, "PrimaryPhone", "FreeFormNumber"),
+                    _path(c, "BillAddr", "City"))
         rejected = {int(m["work_id"]) for m in rows if m["status"] == "rejected"} - set(links)
         notes = self._notes(state, rejected)
         self.rows = [self._row(m, notes) for m in rows]
@@ -100,7 +119,9 @@ class MatchController:
         note = (notes or {}).get(int(m["work_id"]), "") if m["status"] == "rejected" else ""
         return MatchRow(int(m["work_id"]), str(m["qbo_id"]), str(m["kind"]), float(m["score"] or 0.0),
                         str(m["reason"] or ""), str(m["status"]), client.display_name if client else "",
-                        self._customer_names.get(str(m["qbo_id"]), ""), note)
+                        self._customer_names.get(str(m["qbo_id"]), ""), note,
+                        _detail(client.email, client.phone, client.billing.city) if client else "",
+                        self._customer_details.get(str(m["qbo_id"]), ""))
 
     def _notes(self, state: SyncState, work_ids: set[int]) -> dict[int, str]:
         """The reason a rejected client still waits (its name is held in QuickBooks), from the last run."""
@@ -156,8 +177,8 @@ class MatchPanel:
         status = {"pending": "waiting", "accepted": "✓ accepted", "rejected": "✗ rejected"}.get(row.status, row.status)
         text = widgets.HTML(
             f"<span class='qbo-match-text' style='display:block;white-space:normal;line-height:1.3'>"
-            f"<b>{html.escape(row.client_name)}</b> (WORK #{row.work_id}) ↔ "
-            f"<b>{html.escape(row.customer_name)}</b> (QuickBooks #{html.escape(row.qbo_id)})<br>"
+            f"<b>{html.escape(row.client_name)}</b> in WORK ({html.escape(row.client_detail)}) ↔ "
+            f"<b>{html.escape(row.customer_name)}</b> in QuickBooks ({html.escape(row.customer_detail)})<br>"
             f"<small style='color:#555'>{html.escape(kind)}: {html.escape(row.reason)}</small>"
             + (f"<br><small class='qbo-match-note' style='color:#b26a00'>Waiting: {html.escape(row.note)}</small>"
                if row.note else "") + "</span>",

@@ -884,3 +884,14 @@ def test_a_rejected_client_waiting_for_its_name_shows_the_reason(synced_app: App
     assert decided.status == "rejected" and decided.note.startswith("a customer of that name exists")
     row = next(w for w in panel.rows.children if f"qbo-match-{bills.work_id}-{bills.qbo_id}" in w._dom_classes)
     assert "Waiting: a customer of that name exists in QuickBooks" in text_of(row.children[0].value)
+
+
+def test_the_match_preview_tells_same_named_clients_apart_without_internal_ids(settings_app: App) -> None:
+    app = settings_app
+    enable(app)
+    assert app.screen == "matches"
+    texts = {tuple(w._dom_classes): text_of(w.children[0].value) for w in app.match_panel.rows.children}
+    bills = [t for t in texts.values() if t.strip().startswith("Bill's Windsurf Shop in WORK")]
+    assert len(bills) == 2 and bills[0] != bills[1], texts  # the two clients differ by e-mail, phone or city
+    assert not any(re.search(r"#\d", t) for t in texts.values()), texts
+    assert "Until you decide, neither is created on either side" in text_of(app.match_panel.title.value)
