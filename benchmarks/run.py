@@ -111,7 +111,7 @@ def settings() -> Any:
 
     # seed accounts: 1 Services (Income), 9 Subcontractor Costs (COGS), 4 Undeposited Funds
     return Settings(invoices=True, revenue_account="1", item_account="9", payments=True, deposit_account="4",
-                    integration_date=INTEGRATION_DATE)
+                    integration_date=INTEGRATION_DATE, existing_items="use_as_is")
 
 
 def work_store(workdir: Path, sizes: dict[str, int]) -> Any:

@@ -218,7 +218,7 @@ def _sync(args: argparse.Namespace) -> int:
     source = resolve_settings(args.settings or params.get("settings"), required=True)
     stop = StopFlag()
     _stop_on_signals(stop)
-    result = run_sync(source.settings, store=args.work_db or params.get("work_db"),
+    result = run_sync(source, store=args.work_db or params.get("work_db"),
                       dry_run=args.dry_run or bool(params.get("dry_run", False)), progress=not args.no_progress,
                       wait=max(0.0, args.wait if args.wait is not None else float(params.get("wait", 0))),
                       job=args.job or "qbo-toolkit sync", stop=stop)

@@ -49,8 +49,11 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     except BaseException as exc:
         write_summary(output_dir, JobSummary.failed("reconcile", classify(exc, "reconcile"), details))
         raise
-    message = (f"{sum(exceeded.values())} difference(s) above the thresholds" if exceeded
-               else "WORK and QuickBooks agree within the thresholds")
+    if not exceeded:
+        message = ("WORK and QuickBooks agree" if result.in_agreement
+                   else "within the thresholds: " + str(getattr(result, "verdict", "")))
+    else:
+        message = str(getattr(result, "verdict", "")) or f"{sum(exceeded.values())} difference(s) above the thresholds"
     details.update(exceeded={k: str(v) for k, v in exceeded.items()}, summary=result.to_dict(records=False))
     write_summary(output_dir, JobSummary.of("reconcile", bool(exceeded), message, details))
     if output_dir:

@@ -36,7 +36,7 @@ def sync_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | 
         details["settings"] = source.as_dict()
         conn = connection(realm)
         details.update(realm=conn.realm_id, company=conn.company_name)
-        result = run_sync(source.settings, store=WorkStore(work_db), conn=conn, dry_run=dry_run, progress=progress,
+        result = run_sync(source, store=WorkStore(work_db), conn=conn, dry_run=dry_run, progress=progress,
                           wait=float(checked.get("wait", 0)), job=job)
     except SyncBusy as exc:
         summary = JobSummary.failed("sync", classify(exc, "sync"), details)
@@ -44,11 +44,9 @@ def sync_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | 
         write_summary(output_dir, JobSummary.failed("sync", classify(exc, "sync"), details))
         raise
     else:
-        failed = int(result.counts.get("failed", 0))
         findings, message = sync_verdict(result)
-        details.update(run_id=result.run_id, kind=result.kind, requests=result.requests,
-                       seconds=round(result.seconds, 2), failed=failed, pending_matches=result.pending_matches,
-                       outstanding=result.outstanding, counts=dict(sorted(result.counts.items())))
+        details.update({k: v for k, v in result.to_dict().items() if k not in ("status", "message")},
+                       run_status=result.status, run_text=result.text)
         summary = JobSummary.of("sync", findings, message, details)
     write_summary(output_dir, summary)
     return summary
@@ -57,7 +55,7 @@ def sync_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | 
 def sync_verdict(result: Any) -> tuple[bool, str]:
     """Whether a finished run leaves something for a person (failures, records not in QuickBooks,
     match decisions), and the sentence that says so."""
-    failed = int(result.counts.get("failed", 0))
+    failed = int(result.failed or result.counts.get("failed", 0))
     outstanding = len(result.outstanding)
     if failed:
         return True, (f"completed with {failed} failure(s)"

@@ -74,7 +74,8 @@ def test_demo_sync_on_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 monkeypatch.setenv("QBO_EMULATOR_INFO", str(info))
                 conn = connect_headless()
                 settings = Settings(invoices=True, revenue_account="1", item_account="9", payments=True,
-                                    deposit_account="4", integration_date=date(2026, 1, 1))
+                                    deposit_account="4", integration_date=date(2026, 1, 1),
+                                    existing_items="use_as_is")
                 first = SyncEngine(store, conn.client, settings).run()
                 assert first.counts["ok"] > 100
                 second = SyncEngine(store, conn.client, settings).run()

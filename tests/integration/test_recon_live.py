@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -49,9 +49,8 @@ INTEGRATION = date(2026, 1, 1)
 AS_OF = date(2026, 6, 30)
 # The demo's "Installation" and "Parts" match QBO items that post to other income accounts: use them
 # as they are (the sync otherwise waits for that choice, with ``existing_items``).
-_ITEMS = {"existing_items": "use_as_is"} if "existing_items" in {f.name for f in fields(Settings)} else {}
 SETTINGS = Settings(invoices=True, revenue_account="1", item_account="9", payments=True, deposit_account="4",
-                    integration_date=INTEGRATION, name_policy="fix", **_ITEMS)
+                    integration_date=INTEGRATION, name_policy="fix", existing_items="use_as_is")
 HELD = {2: "Cool Cars", 4: "Bill's Windsurf Shop", 5: "Bill's Windsurf Shop"}  # WORK client -> name
 
 

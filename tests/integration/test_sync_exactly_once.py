@@ -102,10 +102,10 @@ def test_two_sync_processes_at_once_send_each_payment_once(tmp_path: Path, monke
         outs = [p.communicate(timeout=300) for p in procs]
         for proc, (out, err) in zip(procs, outs, strict=True):
             no_traceback(out, err)
-            assert proc.returncode in (0, 75), (proc.returncode, out, err)
+            assert proc.returncode in (0, 1, 75), (proc.returncode, out, err)  # 1: completed with findings
             if proc.returncode == 75:
                 assert "is running since" in err and "started by nightly job on" in err and "pid" in err, err
-        assert 0 in [p.returncode for p in procs]
+        assert {0, 1} & {p.returncode for p in procs}
         check_consistent(w)  # every payment in QBO exactly once, balances equal
         assert w.sync().counts["ok"] == 0
 
@@ -130,7 +130,7 @@ def test_a_sync_started_while_another_holds_the_lease_stops_with_75(tmp_path: Pa
             holder.release()
         out, err = waiting.communicate(timeout=300)
         no_traceback(out, err)
-        assert waiting.returncode == 0, err
+        assert waiting.returncode in (0, 1), err  # 1: completed, with the demo's planted findings
         check_consistent(w)
 
 
@@ -140,10 +140,10 @@ def test_a_second_sync_with_wait_runs_after_the_first(tmp_path: Path, monkeypatc
         outs = [p.communicate(timeout=400) for p in procs]
         for proc, (out, err) in zip(procs, outs, strict=True):
             no_traceback(out, err)
-            assert proc.returncode == 0, err
+            assert proc.returncode in (0, 1), err  # 1: completed, with the demo's planted findings
         check_consistent(w)
         runs = [r for r in w.state.runs() if not r["dry_run"]]
-        assert {r["status"] for r in runs} == {"ok"}
+        assert {r["status"] for r in runs} <= {"ok", "failures"}  # each run completed (the demo plants failures)
 
 
 def test_two_threads_of_one_process_do_not_sync_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,7 +101,7 @@ def test_a_sync_in_a_real_kernel_streams_progress_and_keeps_the_kernel_free(
     connect_headless()
     settings = tmp_path / "settings.yaml"
     Settings(invoices=True, revenue_account="1", item_account="9", payments=True, deposit_account="4",
-             integration_date=date(2026, 1, 1)).save(settings)
+             integration_date=date(2026, 1, 1), existing_items="use_as_is").save(settings)
     emu.emulator.config.latency_mean = 6.0  # 0.1 s a request: the sync lasts a couple of seconds
     km, kc = start_new_kernel(kernel_name="python3", env=dict(os.environ))
     try:
