@@ -46,8 +46,7 @@ from ..errors import (
     StateMismatch,
     WorkDataError,
 )
-from ..paths import toolkit_home
-from ..settings import Settings, SettingsError
+from ..settings import Settings, SettingsError, SettingsSource, home_settings_path, resolve_settings
 from ..work.store import WorkStore
 
 __all__ = ["SYNC_RUNNING", "AppContext", "Background", "Guard", "Messages", "button", "close_tree", "css", "friendly",
@@ -95,7 +94,7 @@ class AppContext:
         from .. import connection as connection_module
 
         extra: dict[str, Any] = {"emulator_info": str(emulator_info)} if emulator_info else {}
-        return cls(Path(settings_path) if settings_path else toolkit_home() / "settings.yaml", work_url,
+        return cls(Path(settings_path) if settings_path else home_settings_path(), work_url,
                    connect or partial(connection_module.start_connect, environment, **extra),
                    connection or partial(connection_module.connection, None, environment, **extra),
                    disconnect or partial(connection_module.disconnect, **extra))
@@ -132,6 +131,19 @@ class AppContext:
         if not self.settings_path.is_file():
             return None
         return Settings.from_yaml(self.settings_path)
+
+    def settings_source(self) -> SettingsSource:
+        """The saved settings with their origin, file and hash, as a sync run records them (the
+        toolkit home's settings.yaml is the app's: the one settings source jobs use too)."""
+        return resolve_settings(self.settings_path)
+
+    def settings_text(self) -> str:
+        """Which settings file the app uses, in a sentence for the screen."""
+        if self.settings_path.absolute() == home_settings_path().absolute():
+            return (f"Saved in {self.settings_path}: scheduled syncs, the reconciliation and the explorer use "
+                    "these settings too, unless they are told to use another file.")
+        return (f"Saved in {self.settings_path}, a file chosen for this app: scheduled syncs, the reconciliation "
+                f"and the explorer use {home_settings_path()} unless they are told to use this one.")
 
     def enabled_settings(self) -> Settings | None:
         """Saved settings that were enabled (they carry an integration date), else None."""

@@ -50,7 +50,7 @@ import ipywidgets as widgets
 
 from ..connection import Connection, DisconnectResult
 from ..errors import QboError, QboToolkitError
-from ..settings import Settings
+from ..settings import Settings, SettingsSource
 from ..sync.api import current_sync, dismiss, retry, run_sync
 from ..sync.engine import SyncResult
 from ..sync.progress import ProgressState, StateReporter
@@ -255,7 +255,8 @@ class StatusController:
         """Run the sync (or its dry run) on a background thread; returns at once."""
         if self.running:
             raise QboToolkitError("a sync is already running: wait for it to finish")
-        settings, conn, store = self.settings(), self.ctx.live(), self.ctx.store
+        self.settings()  # enabled, or a sentence saying to enable first
+        settings, conn, store = self.ctx.settings_source(), self.ctx.live(), self.ctx.store
         reporter = StateReporter()
         self.progress, self.dry_run, self.failed = reporter.state, dry_run, None
         self.worker.start(lambda: self._run(settings, conn, store, reporter, dry_run),
@@ -267,7 +268,7 @@ class StatusController:
         self.start_sync(dry_run=True)
 
     @classmethod
-    def _run(cls, settings: Settings, conn: Connection, store: WorkStore, reporter: StateReporter,
+    def _run(cls, settings: SettingsSource, conn: Connection, store: WorkStore, reporter: StateReporter,
              dry_run: bool) -> SyncResult:
         return run_sync(settings, store=store, conn=conn, reporter=reporter, dry_run=dry_run, job=cls.JOB)
 
@@ -638,7 +639,9 @@ class StatusScreen:
             f"<table style='border-collapse:collapse'>{''.join(lines)}</table>"
             f"<p style='color:#555'>Invoices and payments dated from <b>{since}</b> (the integration date). "
             f"A client changed on both sides: {html.escape(CONFLICT_WORDS.get(settings.conflict_policy, ''))}. "
-            f"A client name QuickBooks refuses: {html.escape(NAME_WORDS.get(settings.name_policy, ''))}.</p>")
+            f"A client name QuickBooks refuses: {html.escape(NAME_WORDS.get(settings.name_policy, ''))}.</p>"
+            f"<p class='qbo-settings-source' style='color:#555'>{html.escape(self.controller.ctx.settings_text())}"
+            "</p>")
 
     def show_last_run(self) -> None:
         run = self.controller.last_run()

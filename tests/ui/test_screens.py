@@ -718,7 +718,7 @@ def test_the_integration_date_field_leaves_room_for_the_whole_date(settings_app:
     assert room >= 12, f"{room}em left for the date input"
 
 
-SCREENS_TEXT_FORBIDDEN = ("qbo_toolkit", "notebook", "voila", "papermill", "kernel", "realm", "yaml", "`",
+SCREENS_TEXT_FORBIDDEN = ("qbo_toolkit", "notebook", "voila", "papermill", "kernel", "realm", "`",
                           "name_policy", "conflict_policy")
 
 
@@ -895,3 +895,22 @@ def test_the_match_preview_tells_same_named_clients_apart_without_internal_ids(s
     assert len(bills) == 2 and bills[0] != bills[1], texts  # the two clients differ by e-mail, phone or city
     assert not any(re.search(r"#\d", t) for t in texts.values()), texts
     assert "Until you decide, neither is created on either side" in text_of(app.match_panel.title.value)
+
+
+def test_the_status_screen_names_the_settings_file_and_syncs_record_it(synced_app: App, tmp_path: Path) -> None:
+    """One settings source: the screen says which file the app's settings are in (and that jobs use the
+    toolkit home's unless told otherwise); a sync started here records that file and its hash."""
+    app = synced_app
+    shown = text_of(app.status_screen.settings_html.value)
+    assert f"Saved in {tmp_path / 'settings.yaml'}, a file chosen for this app" in shown
+    run = SyncState(app.ctx.store, emu_realm(app)).runs(1)[0]
+    source = run["settings_source"]
+    assert source is not None and source["path"] == str(tmp_path / "settings.yaml") and source["sha256"]
+
+
+def test_the_apps_default_settings_are_the_toolkit_homes(emu: EmulatorServer, make_app: Callable[..., App]) -> None:
+    from qbo_toolkit.settings import home_settings_path
+
+    app = make_app(settings_path=None)
+    assert app.ctx.settings_path == home_settings_path()
+    assert "scheduled syncs, the reconciliation and the explorer use these settings too" in app.ctx.settings_text()
