@@ -44,7 +44,14 @@ class JobSummary:
 
     def __repr__(self) -> str:
         lines = [f"{self.job}: {self.status} (exit {self.exit_code}): {self.message}"]
-        lines += [f"  {k}: {v}" for k, v in self.details.items() if k not in ("counts",)]
+        for key, value in self.details.items():
+            if key in ("counts", "summary", "accounts", "settings_source"):
+                continue  # in summary.json; too long to read here
+            if isinstance(value, list) and len(value) > 3:
+                shown = "; ".join(str(v) for v in value[:3])
+                lines.append(f"  {key}: {len(value)}: {shown}; ... (all in summary.json)")
+            else:
+                lines.append(f"  {key}: {value}")
         return "\n".join(lines)
 
 

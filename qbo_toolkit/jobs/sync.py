@@ -57,9 +57,11 @@ def sync_verdict(result: Any) -> tuple[bool, str]:
     match decisions), and the sentence that says so."""
     failed = int(result.failed or result.counts.get("failed", 0))
     outstanding = len(result.outstanding)
+    matches = (f", {result.pending_matches} customer match(es) waiting for a decision in the match preview"
+               if result.pending_matches else "")
     if failed:
         return True, (f"completed with {failed} failure(s)"
-                      + (f", {outstanding} record(s) not yet in QuickBooks" if outstanding else "")
+                      + (f", {outstanding} record(s) not yet in QuickBooks" if outstanding else "") + matches
                       + ": see the activity log (or the status screen's Needs attention) and fix what it names")
     if outstanding or result.pending_matches:
         parts = [f"{outstanding} record(s) not yet in QuickBooks"] if outstanding else []
