@@ -440,7 +440,7 @@ class StatusController:
 
         person.sort(key=rank)  # stable: newest first within each kind
         held: list[ActivityEntry] = []
-        if (entity in (None, "", "customer")) and outcome in (None, "", "held", "failed"):
+        if entity in (None, "", "customer") and outcome in (None, "", "held"):
             last = self.last_run()
             if last is not None:
                 linked = state.links("customer")

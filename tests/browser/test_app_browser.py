@@ -247,15 +247,15 @@ def wait_for_full_bar(page: Any) -> list[float]:
     label = page.locator(".qbo-progress-label")
     while time.monotonic() < deadline:
         seen.append(progress_percent(page))
-        if seen[-1] >= 100 and "finished" in label.inner_text():
+        if seen[-1] >= 100 and "completed" in label.inner_text():
             break
         time.sleep(0.1)
     assert seen and seen[-1] >= 100, f"the bar stopped at {seen[-1:]}% ({label.inner_text()!r})"
-    expect(label).to_contain_text("Initial sync finished")
+    expect(label).to_contain_text("Initial sync completed")
     # the screen redraws after the label: wait for the runs table's finished run and the last message
     run = page.locator(".qbo-runs-table tbody tr").first.locator("td")
     expect(run.nth(1)).to_have_text("initial")
-    expect(run.nth(4)).to_have_text("ok")  # Status
+    expect(run.nth(4)).to_contain_text("completed")  # Status: "completed with N failures"
     expect(page.locator(".qbo-messages")).to_contain_text("possible match(es) wait for your decision")
     expect(page.locator(".qbo-records-table tbody tr").nth(10)).to_be_attached()  # the run's records
     return seen
