@@ -352,6 +352,7 @@ class StatusController:
         seen: set[tuple[Any, ...]] = set()
         out: list[ActivityEntry] = []
         rows: dict[tuple[Any, ...], int] = {}
+        self._row_entries = {}  # the rows of this listing (what the screen shows, and Dismiss acts on)
         for entry in reversed(self._state().open_failures()):
             if (entity and entry.entity != entity) or (outcome and entry.outcome != outcome):
                 continue
