@@ -34,6 +34,7 @@ from ..connection import Connection
 from ..settings import (
     CONFLICT_POLICIES,
     DEPOSIT_TYPES,
+    EXISTING_ITEMS,
     ITEM_ACCOUNT_TYPES,
     NAME_POLICIES,
     REVENUE_TYPES,
@@ -212,7 +213,14 @@ class SettingsScreen:
                                                     layout=widgets.Layout(width="44em")), "qbo-revenue-account")
         self.item_account = css(widgets.Dropdown(description="Send item information to", style=aligned,
                                                  layout=widgets.Layout(width="44em")), "qbo-item-account")
-        self.invoice_box = css(widgets.VBox([self.revenue_account, self.item_account],
+        # a WORK item whose name matches a QBO item that posts to another income account (existing_items)
+        self.existing_items = css(widgets.Dropdown(
+            description="Items already in QuickBooks on another income account",
+            options=[("ask: their invoices wait until I choose", "ask"),
+                     ("use them as they are (their own income account)", "use_as_is"),
+                     ("use the toolkit's own items on the account above", "own_item")],
+            style=aligned, layout=widgets.Layout(width="44em")), "qbo-existing-items")
+        self.invoice_box = css(widgets.VBox([self.revenue_account, self.item_account, self.existing_items],
                                             layout=widgets.Layout(margin="0 0 0 2em")), "qbo-invoice-accounts")
         self.payments = css(widgets.Checkbox(description="Payments", indent=False, style=wide), "qbo-payments")
         self.deposit_account = css(widgets.Dropdown(description="Send payment information to", style=aligned,
@@ -237,6 +245,7 @@ class SettingsScreen:
                                                 style=wide, layout=widgets.Layout(width="36em")), "qbo-name-policy")
         assert {v for _, v in self.conflict_policy.options} == set(CONFLICT_POLICIES)
         assert {v for _, v in self.name_policy.options} == set(NAME_POLICIES)
+        assert {v for _, v in self.existing_items.options} == set(EXISTING_ITEMS)
         self.problems = css(widgets.HTML(), "qbo-problems")
         self.enable = button("Enable Integration", "qbo-enable", button_style="primary")
         self.enable.on_click(guard.callback(controller.enable))
@@ -260,7 +269,8 @@ class SettingsScreen:
                   self.invoices: "invoices", self.revenue_account: "revenue_account",
                   self.item_account: "item_account", self.payments: "payments",
                   self.deposit_account: "deposit_account", self.integration_date: "integration_date",
-                  self.conflict_policy: "conflict_policy", self.name_policy: "name_policy"}
+                  self.conflict_policy: "conflict_policy", self.name_policy: "name_policy",
+                  self.existing_items: "existing_items"}
         for widget, name in fields.items():
             widget.observe(self._changed(name), names="value")
 
@@ -291,6 +301,7 @@ class SettingsScreen:
             self.integration_date.value = choice.integration_date
             self.conflict_policy.value = choice.conflict_policy
             self.name_policy.value = choice.name_policy
+            self.existing_items.value = choice.existing_items
         finally:
             self._loading = False
         self.refresh()

@@ -914,3 +914,17 @@ def test_the_apps_default_settings_are_the_toolkit_homes(emu: EmulatorServer, ma
     app = make_app(settings_path=None)
     assert app.ctx.settings_path == home_settings_path()
     assert "scheduled syncs, the reconciliation and the explorer use these settings too" in app.ctx.settings_text()
+
+
+def test_the_existing_items_choice_is_on_the_settings_screen(synced_app: App, tmp_path: Path) -> None:
+    """The sync asks for ``existing_items`` when a WORK item matches a QBO item on another income
+    account: the screen must offer the choice, load the saved one and save a change."""
+    app = synced_app
+    app.status_screen.edit_button.click()
+    form = app.settings_screen
+    assert visible(form.existing_items) and {v for _, v in form.existing_items.options} == {
+        "ask", "use_as_is", "own_item"}
+    assert form.existing_items.value == app.ctx.enabled_settings().existing_items
+    form.existing_items.value = "own_item"
+    form.enable.click()
+    assert "existing_items: own_item" in (tmp_path / "settings.yaml").read_text(), app.messages.text
