@@ -396,13 +396,17 @@ def bulk_in_sync(store: Any, summary: Any, emu: Any) -> dict[str, int]:
         if default:
             state.set_value(conn, "default_item", str(default["Id"]))
         for item in store.items():
-            qbo = next((d for d in company.all("Item") if d["Name"] == item.name), None) or create(
-                "Item", imap.item_to_qbo(item, income_account_id=str(cfg.revenue_account),
-                                         expense_account_id=cfg.item_account))
+            existing = next((d for d in company.all("Item") if d["Name"] == item.name), None)
+            qbo = existing or create("Item", imap.item_to_qbo(item, income_account_id=str(cfg.revenue_account),
+                                                              expense_account_id=cfg.item_account))
             if qbo is not None:
                 item_ids[item.id] = str(qbo["Id"])
+                # what the items stage remembers of a link: the name, its income account, found or created
+                base = {"name": str(qbo.get("Name") or ""),
+                        "income_account": str((qbo.get("IncomeAccountRef") or {}).get("value") or "") or None,
+                        "origin": "found" if existing else "created"}
                 state.save_link(conn, "item", item.id, str(qbo["Id"]), sync_token=str(qbo.get("SyncToken", "0")),
-                                work_version=item.version)
+                                work_version=item.version, base=base)
                 counts["items"] += 1
         for work_id in to_create:
             client = clients[work_id]

@@ -138,7 +138,7 @@ def test_emulator_restart_keeps_the_company_and_stuck_records_are_found(chaos: M
         port = w.emu.port
         for sig in (signal.SIGKILL, signal.SIGTERM):  # the same company, tokens and port after either
             assert w.emu.restart(sig) == port
-        assert w.run_sync("again").returncode == 0, w.log_text("again")
+        assert w.run_sync("again").returncode in chaos.FINISHED, w.log_text("again")  # 1: the planted records
         problems, _ = chaos.agreement(w.url, before)
         assert problems == [], problems
         clean = chaos.Check("server-kills")

@@ -12,6 +12,7 @@ and the run an activity entry belongs to differ.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -69,8 +70,9 @@ def _state(bench: ModuleType, workdir: Path, *, bulk: bool) -> dict[str, Any]:
             "SELECT entity, work_id, qbo_id, sync_token, work_version, base, fingerprint, qbo_name, state "
             "FROM sync_links"))]
         values = {r.key: json.loads(r.value) for r in c.execute(sa.text("SELECT key, value FROM sync_values"))}
-        activity = Counter(tuple(r) for r in c.execute(sa.text(
-            "SELECT entity, direction, action, outcome, work_id, field, message FROM sync_activity")))
+        # the run's last entry names its run ("sync run 2 completed with ..."): the run differs, not the entry
+        activity = Counter((*tuple(r[:-1]), re.sub(r"^sync run \d+ ", "sync run N ", r[-1] or "")) for r in c.execute(
+            sa.text("SELECT entity, direction, action, outcome, work_id, field, message FROM sync_activity")))
         matches = sorted(tuple(r) for r in c.execute(sa.text("SELECT work_id, qbo_id, kind, status FROM sync_matches")))
         clients = [{k: v for k, v in r._mapping.items() if k not in ("created_at", "updated_at")}
                    for r in c.execute(sa.text("SELECT * FROM work_clients ORDER BY id"))]

@@ -489,7 +489,7 @@ def test_two_syncs_at_once_one_runs_the_other_is_busy(pg_world: World, stores: C
     assert_names(error, job=winner, host=HOST, pid=os.getpid())
     assert not gates[loser].started.is_set(), "the busy sync must stop before planning anything"
     assert isinstance(result, SyncResult) and result.completed and result.counts["ok"] > 50
-    assert [run["status"] for run in w.state.runs()] == ["ok"]
+    assert [run["status"] for run in w.state.runs()] in (["ok"], ["failures"])  # completed (the demo plants failures)
     assert w.state.lease_row() is None
 
     counts = check_consistent(w)  # through the toolkit's QBO client over HTTP: no duplicate, nothing missing
@@ -534,7 +534,7 @@ def test_a_second_sync_with_wait_runs_after_the_first(pg_world: World, stores: C
     assert second.value.completed and second.value.kind == "incremental"
     assert second.value.counts.get("ok", 0) == 0 and second.value.requests <= 3
     runs = {run["id"]: run for run in w.state.runs()}
-    assert [run["status"] for run in runs.values()] == ["ok", "ok"]
+    assert all(run["status"] in ("ok", "failures") for run in runs.values()) and len(runs) == 2  # both completed
     one, two = runs[first.value.run_id], runs[second.value.run_id]
     assert two["started_at"] >= one["finished_at"], "the waiting sync started before the first had finished"
     assert w.state.lease_row() is None
