@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -21,6 +22,8 @@ __all__ = [
     "DISPLAY_NAME_MAX",
     "NameProblem",
     "check_display_name",
+    "client_ids_named",
+    "name_clients",
     "normalise_email",
     "normalise_name",
     "normalise_phone",
@@ -132,3 +135,26 @@ def suffixed_name(name: str, n: int, *, limit: int = DISPLAY_NAME_MAX) -> str:
         raise ValueError(f"limit {limit} is too small for the suffix {suffix!r}")
     base = name.strip()[: limit - len(suffix)].rstrip()
     return f"{base}{suffix}"
+
+
+_CLIENT_MENTION = re.compile(r"\b([Cc]lient) (\d+)( \(([^()]*)\))?")
+
+
+def name_clients(message: str, name_of: Callable[[int], str | None]) -> str:
+    """``"its client 9"`` as ``"its client Bill's Windsurf Shop"``: clients by their WORK name, not an
+    internal id (``"client 9 (Bill's Windsurf Shop)"`` too). An id WORK does not know stays as it is.
+    The activity log keeps ids (stable across renames); what a person reads goes through this."""
+    def named(match: re.Match[str]) -> str:
+        name = name_of(int(match.group(2)))
+        if not name:
+            return match.group(0)
+        if match.group(3) and match.group(4) == name:
+            return f"{match.group(1)} {name}"
+        return f"{match.group(1)} {name}{match.group(3) or ''}"
+
+    return _CLIENT_MENTION.sub(named, message)
+
+
+def client_ids_named(messages: Iterable[str]) -> set[int]:
+    """The client ids :func:`name_clients` would look up in ``messages``."""
+    return {int(m.group(2)) for text in messages for m in _CLIENT_MENTION.finditer(text)}

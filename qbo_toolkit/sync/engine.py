@@ -50,6 +50,7 @@ from typing import Any
 from ..errors import ObjectNotFound, QboToolkitError, SyncInterrupted
 from ..mapping import customers as cmap
 from ..mapping.markers import marker_owner
+from ..mapping.names import client_ids_named, name_clients
 from ..qbo.client import QboClient
 from ..settings import Settings, SettingsError, SettingsSource
 from ..work.store import WorkStore
@@ -428,5 +429,13 @@ class SyncEngine:
             parked = self.state.get_value(f"verify:{entity}", {})
             if parked:
                 lines.append(f"{len(parked)} {entity} record(s) wait for a check of whose QuickBooks record they hold")
-        return lines
+        return self._named(lines)
+
+    def _named(self, lines: list[str]) -> list[str]:
+        """Sentences a person reads name clients by their WORK name ("its client Cool Cars"), not by id."""
+        names: dict[int, str | None] = {}
+        for client_id in client_ids_named(lines):
+            client = self.store.get_client(client_id)
+            names[client_id] = client.display_name if client is not None else None
+        return [name_clients(line, names.get) for line in lines]
 

@@ -50,6 +50,7 @@ import ipywidgets as widgets
 
 from ..connection import Connection, DisconnectResult
 from ..errors import QboError, QboToolkitError
+from ..mapping.names import name_clients
 from ..settings import Settings, SettingsSource
 from ..sync.api import current_sync, dismiss, retry, run_sync
 from ..sync.engine import SyncResult
@@ -116,22 +117,8 @@ def run_records(run: Mapping[str, Any]) -> int:
     return sum(int(counts.get(key, 0) or 0) for key in OUTCOME_LABELS if key != "conflict")
 
 
-_CLIENT_MENTION = re.compile(r"\b([Cc]lient) (\d+)( \(([^()]*)\))?")
+
 _CSV_ROW = re.compile(r"^(.*? line \d+):")
-
-
-def name_clients(message: str, name_of: Callable[[int], str | None]) -> str:
-    """``"its client 9"`` as ``"its client Bill's Windsurf Shop"``: clients by their WORK name, not an
-    internal id (``"client 9 (Bill's Windsurf Shop)"`` too). An id WORK does not know stays as it is."""
-    def named(match: re.Match[str]) -> str:
-        name = name_of(int(match.group(2)))
-        if not name:
-            return match.group(0)
-        if match.group(3) and match.group(4) == name:
-            return f"{match.group(1)} {name}"
-        return f"{match.group(1)} {name}{match.group(3) or ''}"
-
-    return _CLIENT_MENTION.sub(named, message)
 
 
 @dataclass(frozen=True)

@@ -265,3 +265,15 @@ def test_the_documented_cron_line_works_from_any_directory(here: World, tmp_path
     last = dt.date.today().replace(day=1) - dt.timedelta(days=1)
     assert summary["as_of"] == last.isoformat()
     assert (folder / "report.html").exists() and (folder / "reconcile.ipynb").exists()
+
+
+def test_what_is_outstanding_names_clients_not_ids(here: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """"its client 9" meant nothing to a person: the run's sentences name the WORK client."""
+    from dataclasses import replace
+
+    client = here.store.add_client(display_name="Zinnia: Garden Care")
+    replace(SETTINGS, name_policy="report").save(home_settings_path())
+    assert main(["sync", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.strip().startswith(f"- customer {client.id}:"))
+    assert f"client {client.id}" not in line and "client Zinnia: Garden Care" in line, line
