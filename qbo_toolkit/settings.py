@@ -47,7 +47,6 @@ from typing import Any, Literal
 import yaml
 
 from .errors import ConfigError
-from .yamlio import NoDatesLoader as NoDatesLoader  # re-exported: the job runner reads parameters with it
 from .yamlio import closest, read_yaml_mapping, unknown_keys
 
 __all__ = ["ACCOUNT_SETTINGS", "AccountSetting", "ConflictPolicy", "ExistingItems", "NamePolicy", "Settings",

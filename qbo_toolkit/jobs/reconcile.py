@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from ..exits import classify
@@ -49,14 +48,10 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     except BaseException as exc:
         write_summary(output_dir, JobSummary.failed("reconcile", classify(exc, "reconcile"), details))
         raise
-    if not exceeded:
-        message = ("WORK and QuickBooks agree" if result.in_agreement
-                   else "within the thresholds: " + str(getattr(result, "verdict", "")))
-    else:
-        message = str(getattr(result, "verdict", "")) or f"{sum(exceeded.values())} difference(s) above the thresholds"
+    if result.in_agreement:
+        message = "WORK and QuickBooks agree"
+    else:  # the verdict says what is pending and what differs; thresholds only decide the exit code
+        message = result.verdict if exceeded else f"within the thresholds: {result.verdict}"
     details.update(exceeded={k: str(v) for k, v in exceeded.items()}, summary=result.to_dict(records=False))
     write_summary(output_dir, JobSummary.of("reconcile", bool(exceeded), message, details))
-    if output_dir:
-        for path in Path(output_dir).rglob("*"):
-            path.chmod(0o700 if path.is_dir() else 0o600)
     return result

@@ -1006,6 +1006,23 @@ def _pending_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
                          "customer": "str", "date": "datetime64[s]", "amount_cents": "Int64", "reason": "str"})
 
 
+
+def _waiting_frame(entity: str, work_ids: Any, numbers: Any, customers: Any, dates: Any, amounts: Any,
+                   reasons: Any) -> pd.DataFrame:
+    """Pending rows of one entity waiting for its client's match decision (the ``pending`` columns)."""
+    n = len(work_ids)
+    return pd.DataFrame({
+        "status": _text(np.full(n, "waiting_match", dtype=object)),
+        "entity": _text(np.full(n, entity, dtype=object)),
+        "work_id": pd.array(work_ids, dtype="Int64"),
+        "qbo_id": pd.array([pd.NA] * n, dtype="Int64"),
+        "number": _text(numbers),
+        "customer": _text(customers),
+        "date": dates,
+        "amount_cents": pd.array(amounts, dtype="Int64"),
+        "reason": _text(reasons),
+    })
+
 def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
              payments: _PaymentOutcome) -> pd.DataFrame:
     """Records WORK and QBO cannot agree on yet, one row each (see the module docstring): customers
@@ -1093,31 +1110,17 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
     pay_clients = _take(invoices.w_client_rows, pay_invoices, _NONE)
     waiting = [
         _pending_frame(rows),
-        pd.DataFrame({
-            "status": _text(np.full(len(inv_rows), "waiting_match", dtype=object)),
-            "entity": _text(np.full(len(inv_rows), "invoice", dtype=object)),
-            "work_id": pd.array(wi["work_id"][inv_rows], dtype="Int64"),
-            "qbo_id": pd.array([pd.NA] * len(inv_rows), dtype="Int64"),
-            "number": _text(wi.text("number", inv_rows)),
-            "customer": _text(wc.text("display_name", inv_clients)),
-            "date": _dates(wi["issue_date"][inv_rows]),
-            "amount_cents": pd.array(wi["total_cents"][inv_rows], dtype="Int64"),
-            "reason": _text(np.full(len(inv_rows), "not sent: its client is held in the match preview until the "
-                                    "match is decided", dtype=object)),
-        }),
-        pd.DataFrame({
-            "status": _text(np.full(len(pay_rows), "waiting_match", dtype=object)),
-            "entity": _text(np.full(len(pay_rows), "payment", dtype=object)),
-            "work_id": pd.array(wp["work_id"][pay_rows], dtype="Int64"),
-            "qbo_id": pd.array([pd.NA] * len(pay_rows), dtype="Int64"),
-            "number": _text(wi.text("number", pay_invoices)),
-            "customer": _text(wc.text("display_name", pay_clients)),
-            "date": _dates(wp["date"][pay_rows]),
-            "amount_cents": pd.array(wp["amount_cents"][pay_rows], dtype="Int64"),
-            "reason": _text(pd.Series(wi.text("number", pay_invoices), dtype=object).radd("not sent: on invoice ")
-                            .add(", whose client is held in the match preview until the match is decided")
-                            .to_numpy(dtype=object)),
-        }),
+        _waiting_frame("invoice", wi["work_id"][inv_rows], wi.text("number", inv_rows),
+                       wc.text("display_name", inv_clients), _dates(wi["issue_date"][inv_rows]),
+                       wi["total_cents"][inv_rows],
+                       np.full(len(inv_rows), "not sent: its client is held in the match preview until the match "
+                               "is decided", dtype=object)),
+        _waiting_frame("payment", wp["work_id"][pay_rows], wi.text("number", pay_invoices),
+                       wc.text("display_name", pay_clients), _dates(wp["date"][pay_rows]),
+                       wp["amount_cents"][pay_rows],
+                       pd.Series(wi.text("number", pay_invoices), dtype=object).radd("not sent: on invoice ")
+                       .add(", whose client is held in the match preview until the match is decided")
+                       .to_numpy(dtype=object)),
     ]
     frame = pd.concat([w for w in waiting if len(w)] or [waiting[0]], ignore_index=True)
     if len(frame):
