@@ -30,6 +30,7 @@ from typing import Any, Final, TypeAlias
 
 from qbo_toolkit.control_chars import control_problem
 from qbo_toolkit.mapping._common import changed_fields, fingerprint, get_path, ref_value, text
+from qbo_toolkit.mapping.addresses import keep_equivalent
 from qbo_toolkit.mapping.names import check_display_name
 from qbo_toolkit.mapping.problems import FieldProblem
 from qbo_toolkit.mapping.states import state_problem
@@ -50,10 +51,12 @@ __all__ = [
     "customer_parent_id",
     "customer_to_client_fields",
     "customer_values",
+    "equivalent_values",
     "fingerprint",
     "sparse_customer_fields",
     "state_problems",
     "validate_client",
+    "values_agree",
 ]
 
 Value: TypeAlias = str | bool | None
@@ -198,6 +201,7 @@ _MULTILINE_KEYS: Final = frozenset({"notes", "billing.line1", "billing.line2", "
 #: The keys of :data:`CLIENT_FIELDS`, in order.
 CLIENT_KEYS: Final[tuple[str, ...]] = tuple(f.key for f in CLIENT_FIELDS)
 _BY_KEY: Final[Mapping[str, ClientField]] = {f.key: f for f in CLIENT_FIELDS}
+_COUNTRY_KEYS: Final = ("billing.country", "service.country")
 
 
 def client_values(client: Client) -> ClientValues:
@@ -208,6 +212,18 @@ def client_values(client: Client) -> ClientValues:
 def customer_values(customer: Mapping[str, Any]) -> ClientValues:
     """The synced fields of a QBO Customer dict, over the same keys as :func:`client_values`."""
     return {f.key: f.from_customer(customer) for f in CLIENT_FIELDS}
+
+
+def equivalent_values(values: Mapping[str, Value], *others: Mapping[str, Value] | None) -> ClientValues:
+    """``values`` (one side's) with each address country that names the same country as in the first
+    of ``others`` (the other side's, then the last synced values) spelt as there: QBO's ``"USA"``
+    compares equal to WORK's ``"US"`` (:func:`~qbo_toolkit.mapping.addresses.keep_equivalent`)."""
+    return keep_equivalent(values, *others, keys=_COUNTRY_KEYS)
+
+
+def values_agree(a: Mapping[str, Value], b: Mapping[str, Value]) -> bool:
+    """Whether two values dicts hold the same client, countries compared in canonical form."""
+    return dict(equivalent_values(a, b)) == dict(b)
 
 
 def sparse_customer_fields(values: Mapping[str, Value], keys: Iterable[str] | None = None) -> dict[str, Any]:

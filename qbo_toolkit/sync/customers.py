@@ -72,7 +72,8 @@ def plan_customer_merge(client: Client, customer: Mapping[str, Any] | None, link
         qbo_vals = dict(base or {})
         qbo_time = None
     else:
-        qbo_vals = cmap.customer_values(customer)
+        # QBO's "USA" is WORK's "US": another spelling of a country is not a change on either side
+        qbo_vals = cmap.equivalent_values(cmap.customer_values(customer), work_vals, base)
         if link.qbo_name and qbo_vals.get("display_name") == link.qbo_name and base is not None:
             qbo_vals["display_name"] = base.get("display_name")  # the name we fixed for QBO
         if default_state and base is not None:
@@ -688,6 +689,6 @@ class CustomerStage:
             holder = owner.get(str(customer["Id"]))
             if holder is not None and holder != split_key(op.key)[1]:
                 continue
-            if cmap.customer_values(customer) == cmap.customer_values(op.payload):
+            if cmap.values_agree(cmap.customer_values(customer), cmap.customer_values(op.payload)):
                 out[op.key] = customer
         return out
