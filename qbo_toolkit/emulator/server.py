@@ -44,6 +44,7 @@ from . import faults, qsql
 from .clock import Clock, parse_stamp, reply_time, stamp
 from .company import Company
 from .faults import EmuFault
+from .meter import Meter
 from .oauth import OAuthClient, OAuthProvider
 from .seed import DEFAULT_COMPANY, DEFAULT_REALM, seed_company
 from .specs import BY_SEGMENT, SPECS
@@ -172,6 +173,7 @@ class Emulator:
             expire_after_requests=config.expire_after_requests,
         )
         self.limiter = Limiter(self.clock, config)
+        self.meter = Meter(self.clock)  # Core / CorePlus calls per realm and month (meter.py)
         self._rng = random.Random(config.seed)
         self._rng_lock = threading.Lock()
         self.log: deque[dict[str, Any]] = deque(maxlen=config.request_log_size)
@@ -301,6 +303,7 @@ class Emulator:
             if company is None:
                 raise EmuFault(3100, "message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403",
                                "", status=403, ftype="AuthorizationFault")
+            self.meter.record(realm, req.method, rest, req.body)
             resp = self._company_call(company, req, rest)
         finally:
             self.limiter.release(realm)
@@ -543,7 +546,7 @@ class Emulator:
         with self._count_lock:
             counts = dict(self._counts)
         entities = {realm: {e: self.store.count(realm, e) for e in SPECS} for realm in self.companies}
-        return {"counts": counts, "entities": entities, "oauth": self.oauth.stats()}
+        return {"counts": counts, "entities": entities, "oauth": self.oauth.stats(), "meter": self.meter.snapshot()}
 
     def _inspect(self, req: Request) -> Response:
         if req.method != "GET":
@@ -555,6 +558,8 @@ class Emulator:
             return Response.json(200, info)
         if what == "stats":
             return Response.json(200, self.stats())
+        if what == "meter":
+            return Response.json(200, self.meter.snapshot())
         if what == "requests":
             try:
                 limit = int(req.query.get("limit", "200"))
