@@ -21,6 +21,24 @@ The seed's settings screen, as data::
                        "use_as_is" (post to that item's own account, said once in the activity log)
                        or "own_item" (the toolkit's own item, "Installation (qbo-toolkit)", on the
                        chosen accounts)
+    tax                how sales tax goes to QuickBooks (:class:`TaxSettings`):
+                         mode: explicit_total  US companies: each line TAX or NON and WORK's tax amount
+                                               sent as TxnTaxDetail.TotalTax (QBO honours it)
+                               tax_codes       each line's WORK tax rate sent as a QBO TaxCode (required
+                                               for UK, Canadian, Australian, ... companies)
+                         codes: {WORK tax-rate name: QBO TaxCode name or Id}
+                         invoice_code: the one TaxCode of an invoice on a US company with manual sales
+                                       tax (TxnTaxCodeRef), when the codes do not decide it
+    terms              {WORK term: QBO Term name or Id}; a term not listed goes by its own name
+    payment_methods    {WORK payment method: QBO PaymentMethod name or Id}; likewise
+    class              a QBO Class (name or Id) for every synced transaction, or "" for none
+    department         a QBO Department ("location", name or Id), or "" for none
+    closed_period      a record dated on or before QuickBooks' closing date (BookCloseDate): "wait"
+                       (held with a sentence until the period is reopened) or "first_open_date"
+                       (posted on the day after the closing date, with a memo saying so)
+    credit_notes       WORK credit notes go as CreditMemos, applied as WORK applied them (with invoices)
+    refunds            WORK refunds go as RefundReceipts; needs refund_account
+    refund_account     ("Pay refunds from"): a Bank or Other Current Asset account
 
 An account is chosen by its Id or its name (``revenue_account: Services``); the sync checks every
 choice against the connected company before it writes anything (:meth:`Settings.resolve_accounts`,
@@ -39,7 +57,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -49,8 +67,9 @@ import yaml
 from .errors import ConfigError
 from .yamlio import closest, read_yaml_mapping, unknown_keys
 
-__all__ = ["ACCOUNT_SETTINGS", "AccountSetting", "ConflictPolicy", "ExistingItems", "NamePolicy", "Settings",
-           "SettingsError", "SettingsSource", "home_settings_path", "load_settings", "resolve_settings"]
+__all__ = ["ACCOUNT_SETTINGS", "CLOSED_PERIOD", "TAX_MODES", "AccountSetting", "CompanyFacts", "ConflictPolicy",
+           "ExistingItems", "NamePolicy", "Settings", "SettingsError", "SettingsSource", "TaxSettings",
+           "home_settings_path", "load_settings", "resolve_settings"]
 
 ConflictPolicy = Literal["qbo_wins", "work_wins", "newest_wins"]
 NamePolicy = Literal["report", "fix"]
@@ -62,12 +81,23 @@ NAME_POLICIES: tuple[str, ...] = ("report", "fix")
 #: ``own_item`` the toolkit creates and uses its own item ("Installation (qbo-toolkit)") on the
 #: chosen accounts.
 EXISTING_ITEMS: tuple[str, ...] = ("ask", "use_as_is", "own_item")
+#: ``explicit_total``: lines TAX/NON and WORK's tax amount as TotalTax (US); ``tax_codes``: each
+#: line's WORK tax rate as a QBO TaxCode (non-US companies need it).
+TAX_MODES: tuple[str, ...] = ("explicit_total", "tax_codes")
+#: A record dated inside a closed period: ``wait`` until it is reopened, or ``first_open_date``.
+CLOSED_PERIOD: tuple[str, ...] = ("wait", "first_open_date")
+TaxMode = Literal["explicit_total", "tax_codes"]
+ClosedPeriod = Literal["wait", "first_open_date"]
 DEPOSIT_TYPES = ("Bank", "Other Current Asset")
 REVENUE_TYPES = ("Income", "Other Income")
 ITEM_ACCOUNT_TYPES = ("Expense", "Cost of Goods Sold", "Other Expense")
 _SECRET_KEY = re.compile(r"secret|token|password|api_key", re.IGNORECASE)
 _ENUMS: dict[str, tuple[str, ...]] = {"conflict_policy": CONFLICT_POLICIES, "name_policy": NAME_POLICIES,
-                                      "existing_items": EXISTING_ITEMS}
+                                      "existing_items": EXISTING_ITEMS, "closed_period": CLOSED_PERIOD}
+#: Settings whose YAML name is not their Python name (``class`` is a keyword).
+_YAML_NAMES: dict[str, str] = {"class_": "class"}
+#: Settings that name a QBO list entry (by name or Id) and are checked against the company.
+_NAME_MAPS = ("terms", "payment_methods")
 
 
 @dataclass(frozen=True)
@@ -79,6 +109,7 @@ class AccountSetting:
     label: str
     types: tuple[str, ...]
     needs_payments: bool = False
+    needs_refunds: bool = False
 
     @property
     def kinds(self) -> str:
@@ -98,6 +129,7 @@ ACCOUNT_SETTINGS: tuple[AccountSetting, ...] = (
     AccountSetting("revenue_account", "Send invoice information to", REVENUE_TYPES),
     AccountSetting("item_account", "Send item information to", ITEM_ACCOUNT_TYPES),
     AccountSetting("deposit_account", "Send payment information to", DEPOSIT_TYPES, needs_payments=True),
+    AccountSetting("refund_account", "Pay refunds from", DEPOSIT_TYPES, needs_refunds=True),
 )
 
 
@@ -148,6 +180,77 @@ def _examples(chart: Sequence[Mapping[str, Any]], types: tuple[str, ...]) -> str
 
 
 @dataclass(frozen=True)
+class TaxSettings:
+    """How sales tax goes to QuickBooks (the ``tax:`` mapping of the settings)."""
+
+    mode: TaxMode = "explicit_total"
+    #: WORK tax-rate name -> QBO TaxCode name or Id (after the sync's check: its Id)
+    codes: dict[str, str] = field(default_factory=dict)
+    #: a US manual-tax company's TaxCode for a whole invoice (TxnTaxCodeRef), name or Id
+    invoice_code: str = ""
+
+    def problems(self) -> list[str]:
+        out: list[str] = []
+        if self.mode not in TAX_MODES:
+            out.append(_enum_problem("tax.mode", self.mode, TAX_MODES))
+        return out
+
+    @classmethod
+    def from_value(cls, value: Any) -> TaxSettings:
+        if isinstance(value, TaxSettings):
+            return value
+        if value is None:
+            return cls()
+        if not isinstance(value, Mapping):
+            raise SettingsError([f"tax must be a mapping with mode, codes and invoice_code (such as mode: "
+                                 f"tax_codes), not {value!r}"])
+        problems = unknown_keys(value, ("mode", "codes", "invoice_code"), "tax setting")
+        values: dict[str, Any] = {}
+        if "mode" in value:
+            if value["mode"] not in TAX_MODES:
+                problems.append(_enum_problem("tax.mode", value["mode"], TAX_MODES))
+            else:
+                values["mode"] = value["mode"]
+        if "codes" in value:
+            try:
+                values["codes"] = _name_map("tax.codes", value["codes"], "a WORK tax rate's name to a QuickBooks "
+                                            "TaxCode's name or Id (such as \"VAT 20%\": \"20.0% S\")")
+            except SettingsError as exc:
+                problems += exc.problems
+        if "invoice_code" in value:
+            code = value["invoice_code"]
+            if code is None:
+                code = ""
+            if isinstance(code, bool) or not isinstance(code, (str, int)):
+                problems.append(f"tax.invoice_code must be a QuickBooks TaxCode's name or Id, not {code!r}")
+            else:
+                values["invoice_code"] = str(code).strip()
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CompanyFacts:
+    """Not a setting: what the sync's check found in the connected company before a run
+    (:mod:`qbo_toolkit.sync.preflight`), carried with the run's resolved settings.
+
+    ``kind``: ``us-ast`` (US, Automated Sales Tax: Preferences.TaxPrefs.PartnerTaxEnabled),
+    ``us-manual`` (US, manual sales tax) or ``non-us`` (every taxable line needs a TaxCode).
+    ``book_close_date``: Preferences.AccountingInfoPrefs.BookCloseDate (None when the books are open).
+    ``tax_codes``: each TaxCode's Id -> its name (to name them in sentences)."""
+
+    kind: str = "us-ast"
+    country: str = "US"
+    book_close_date: date | None = None
+    tax_codes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def us(self) -> bool:
+        return self.kind != "non-us"
+
+
+@dataclass(frozen=True)
 class Settings:
     clients: bool = True
     use_default_state: bool = True
@@ -161,6 +264,17 @@ class Settings:
     name_policy: NamePolicy = "report"
     accept_weak_matches: bool = False
     existing_items: ExistingItems = "ask"
+    tax: TaxSettings = field(default_factory=TaxSettings)
+    terms: dict[str, str] = field(default_factory=dict)
+    payment_methods: dict[str, str] = field(default_factory=dict)
+    class_: str = ""
+    department: str = ""
+    closed_period: ClosedPeriod = "wait"
+    credit_notes: bool = True
+    refunds: bool = False
+    refund_account: str | None = None
+    #: not a setting (never in YAML): the connected company as the sync's check found it
+    company: CompanyFacts | None = field(default=None, compare=False, repr=False)
 
     def problems(self) -> list[str]:
         """Every reason these settings cannot be enabled, as sentences that say what to choose."""
@@ -179,6 +293,11 @@ class Settings:
         if self.payments and self.invoices and not self.deposit_account:
             out.append("Payments need an account to post to: choose one in 'Send payment information to' "
                        "(deposit_account, a Bank or Other Current Asset account such as Undeposited Funds)")
+        if self.refunds and not self.refund_account:
+            out.append("Refunds need an account they are paid from: choose one in 'Pay refunds from' "
+                       "(refund_account, a Bank or Other Current Asset account such as Undeposited Funds), "
+                       "or turn refunds off")
+        out += self.tax.problems()
         for key, choices in _ENUMS.items():
             value = getattr(self, key)
             if value not in choices:
@@ -193,9 +312,9 @@ class Settings:
 
     def account_settings(self) -> list[AccountSetting]:
         """The account settings these settings use (invoices on: revenue and item; payments too: deposit)."""
-        if not self.invoices:
-            return []
-        return [a for a in ACCOUNT_SETTINGS if not a.needs_payments or self.payments]
+        return [a for a in ACCOUNT_SETTINGS
+                if (a.needs_refunds and self.refunds)
+                or (not a.needs_refunds and self.invoices and (not a.needs_payments or self.payments))]
 
     def resolve_accounts(self, accounts: Iterable[Mapping[str, Any]]
                          ) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -265,8 +384,11 @@ class Settings:
 
     # -- YAML ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {_YAML_NAMES.get(f.name, f.name): getattr(self, f.name) for f in _setting_fields()}
         data["integration_date"] = self.integration_date.isoformat() if self.integration_date else None
+        data["tax"] = asdict(self.tax)
+        data["terms"] = dict(self.terms)
+        data["payment_methods"] = dict(self.payment_methods)
         return data
 
     def to_yaml(self) -> str:
@@ -280,18 +402,19 @@ class Settings:
         if not isinstance(data, Mapping):
             raise SettingsError([f"settings must be a mapping of names to values, not a {type(data).__name__}"],
                                 path=path)
-        known = [f.name for f in fields(cls)]
+        known = [_YAML_NAMES.get(f.name, f.name) for f in _setting_fields()]
         secrets = [key for key in data if looks_like_secret(key)]
         problems = [f"{key!r} looks like a credential: settings never hold secrets (use QBO_CLIENT_SECRET and "
                     "the token store)" for key in secrets]
         problems += unknown_keys({k: v for k, v in data.items() if k not in secrets}, known, "setting")
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in data:
+        for f in _setting_fields():
+            yaml_name = _YAML_NAMES.get(f.name, f.name)
+            if yaml_name not in data:
                 continue
-            value = data[f.name]
+            value = data[yaml_name]
             try:
-                values[f.name] = _field_value(f.name, f.type, value)
+                values[f.name] = _field_value(yaml_name, f.type, value)
             except SettingsError as exc:
                 problems += exc.problems
         if problems:
@@ -329,11 +452,48 @@ def _enum_problem(key: str, value: Any, choices: tuple[str, ...]) -> str:
     return f"{key} must be one of {', '.join(choices)}, not {value!r}{hint}"
 
 
+def _setting_fields() -> list[Any]:
+    """The dataclass fields that are settings (not the resolved ``company``)."""
+    return [f for f in fields(Settings) if f.name != "company"]
+
+
+def _name_map(name: str, value: Any, what: str) -> dict[str, str]:
+    """A mapping of names to names (``terms``, ``payment_methods``, ``tax.codes``), checked."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SettingsError([f"{name} must be a mapping of {what}, not {value!r}"])
+    out: dict[str, str] = {}
+    problems: list[str] = []
+    for key, target in value.items():
+        if isinstance(key, bool) or not isinstance(key, (str, int)) or not str(key).strip():
+            problems.append(f"{name}: {key!r} is not a name; the mapping is of {what}")
+            continue
+        if isinstance(target, bool) or not isinstance(target, (str, int)) or not str(target).strip():
+            problems.append(f"{name}: {key!r} maps to {target!r}, which is not a QuickBooks name or Id")
+            continue
+        out[str(key).strip()] = str(target).strip()
+    if problems:
+        raise SettingsError(problems)
+    return out
+
+
 def _field_value(name: str, kind: Any, value: Any) -> Any:
     """One setting's value, checked: SettingsError with one sentence otherwise."""
     if name == "integration_date":
         return _parse_date(value, name)
-    if name in ("revenue_account", "item_account", "deposit_account"):
+    if name == "tax":
+        return TaxSettings.from_value(value)
+    if name in _NAME_MAPS:
+        return _name_map(name, value, "WORK names to QuickBooks names or Ids (such as \"Net 15\": \"Net 15\")")
+    if name in ("class", "department"):
+        if value is None:
+            return ""
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise SettingsError([f"{name} must be a QuickBooks {name.title()}'s name or Id, or \"\" for none, "
+                                 f"not {value!r}"])
+        return str(value).strip()
+    if name in ("revenue_account", "item_account", "deposit_account", "refund_account"):
         if value in (None, ""):
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int)):

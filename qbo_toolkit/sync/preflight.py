@@ -88,7 +88,8 @@ def resolve(settings: Settings, accounts: Sequence[Mapping[str, Any]]) -> Prefli
     names = {str(a.get("Id")): str(a.get("Name") or "") for a in accounts}
     chosen = replace(settings, revenue_account=ids.get("revenue_account", settings.revenue_account),
                      item_account=ids.get("item_account", settings.item_account),
-                     deposit_account=ids.get("deposit_account", settings.deposit_account))
+                     deposit_account=ids.get("deposit_account", settings.deposit_account),
+                     refund_account=ids.get("refund_account", settings.refund_account))
     return Preflight(chosen, tuple(resolved), names)
 
 

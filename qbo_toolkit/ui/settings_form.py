@@ -10,6 +10,9 @@ As the seed describes it::
     [ ] Payments                offered only when Invoices is checked; when checked (required):
         Send payment information to   Bank and Other Current Asset accounts, Undeposited Funds first
     Sync invoices and payments from   the integration date (nothing older is sent)
+    Sales tax                  TAX/NON with WORK's tax amount (US companies), or each WORK tax rate as a
+                               QuickBooks tax code (UK, Canada, Australia, ...: map them under tax.codes)
+    Dated in a closed period   wait until the period is reopened, or post on the first open date
     [Enable Integration]        disabled until every required choice is made; a label says what is missing
 
 The account lists come from the connected company (active accounts only; the account types are the
@@ -32,12 +35,14 @@ import ipywidgets as widgets
 
 from ..connection import Connection
 from ..settings import (
+    CLOSED_PERIOD,
     CONFLICT_POLICIES,
     DEPOSIT_TYPES,
     EXISTING_ITEMS,
     ITEM_ACCOUNT_TYPES,
     NAME_POLICIES,
     REVENUE_TYPES,
+    TAX_MODES,
     Settings,
     SettingsError,
 )
@@ -149,6 +154,8 @@ class SettingsController:
         for key in ("revenue_account", "item_account", "deposit_account"):
             if key in changes:
                 changes[key] = changes[key] or None
+        if "tax_mode" in changes:  # the screen chooses the mode; the codes stay as the YAML maps them
+            changes["tax"] = replace(self.choice.tax, mode=changes.pop("tax_mode"))
         choice = replace(self.choice, **changes, clients=True)
         if not choice.invoices:
             choice = replace(choice, payments=False)
@@ -243,8 +250,23 @@ class SettingsScreen:
                                                 options=[("report it and wait", "report"),
                                                          ("fix it (trim, replace ':', add ' (2)')", "fix")],
                                                 style=wide, layout=widgets.Layout(width="36em")), "qbo-name-policy")
-        assert {v for _, v in self.conflict_policy.options} == set(CONFLICT_POLICIES)
         assert {v for _, v in self.name_policy.options} == set(NAME_POLICIES)
+        self.tax_mode = css(widgets.Dropdown(
+            description="Sales tax",
+            options=[("TAX/NON on each line, WORK's tax amount as the total (US companies)", "explicit_total"),
+                     ("each WORK tax rate as a QuickBooks tax code (UK, Canada, Australia, ...)", "tax_codes")],
+            style=wide, layout=widgets.Layout(width="44em")), "qbo-tax-mode")
+        self.tax_help = widgets.HTML("<small style='color:#555'>Tax codes: map each WORK tax rate to a QuickBooks "
+                                     "tax code under <code>tax: codes:</code> in the settings file; the sync "
+                                     "checks every rate an invoice uses against the company.</small>")
+        self.closed_period = css(widgets.Dropdown(
+            description="Dated in a closed period",
+            options=[("wait until the period is reopened in QuickBooks", "wait"),
+                     ("post on the first open date, with a memo", "first_open_date")],
+            style=wide, layout=widgets.Layout(width="44em")), "qbo-closed-period")
+        assert {v for _, v in self.conflict_policy.options} == set(CONFLICT_POLICIES)
+        assert {v for _, v in self.tax_mode.options} == set(TAX_MODES)
+        assert {v for _, v in self.closed_period.options} == set(CLOSED_PERIOD)
         assert {v for _, v in self.existing_items.options} == set(EXISTING_ITEMS)
         self.problems = css(widgets.HTML(), "qbo-problems")
         self.enable = button("Enable Integration", "qbo-enable", button_style="primary")
@@ -258,7 +280,8 @@ class SettingsScreen:
             widgets.VBox([self.use_default_state, self.default_state, self.state_help],
                          layout=widgets.Layout(margin="0 0 0 2em")),
             self.invoices, self.invoice_box, self.payments, self.payment_box,
-            self.integration_date, self.conflict_policy, self.name_policy, self.problems,
+            self.integration_date, self.tax_mode, self.tax_help, self.closed_period,
+            self.conflict_policy, self.name_policy, self.problems,
             widgets.HBox([self.enable, self.cancel]),
         ]), "qbo-screen-settings")
         self._loading = False
@@ -270,7 +293,8 @@ class SettingsScreen:
                   self.item_account: "item_account", self.payments: "payments",
                   self.deposit_account: "deposit_account", self.integration_date: "integration_date",
                   self.conflict_policy: "conflict_policy", self.name_policy: "name_policy",
-                  self.existing_items: "existing_items"}
+                  self.existing_items: "existing_items", self.tax_mode: "tax_mode",
+                  self.closed_period: "closed_period"}
         for widget, name in fields.items():
             widget.observe(self._changed(name), names="value")
 
@@ -302,6 +326,8 @@ class SettingsScreen:
             self.conflict_policy.value = choice.conflict_policy
             self.name_policy.value = choice.name_policy
             self.existing_items.value = choice.existing_items
+            self.tax_mode.value = choice.tax.mode
+            self.closed_period.value = choice.closed_period
         finally:
             self._loading = False
         self.refresh()
@@ -312,6 +338,7 @@ class SettingsScreen:
         set_visible(self.default_state, choice.use_default_state)
         set_visible(self.state_help, choice.use_default_state)
         set_visible(self.invoice_box, choice.invoices)
+        set_visible(self.tax_help, choice.tax.mode == "tax_codes")
         # Payments only with Invoices: hidden and off without them (never a state the rules refuse)
         set_visible(self.payments, choice.invoices)
         self.payments.disabled = not choice.invoices
