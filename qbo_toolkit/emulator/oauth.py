@@ -4,12 +4,25 @@ Routes served by :meth:`OAuthProvider.handle` (paths follow Intuit's; anything e
 
     GET  /.well-known/openid_configuration            discovery JSON (also ..._sandbox_..., hyphenated
     GET  /.well-known/openid_sandbox_configuration    spellings, with or without a trailing slash)
-    GET  /op/v1/jwks                                  {"keys": []}  (no id_token is ever issued)
+    GET  /op/v1/jwks                                  the RS256 public key that signs id_tokens
     GET  /connect/oauth2                              consent page (or an immediate redirect: auto_approve)
     POST /connect/oauth2                              the consent decision -> 302 to the redirect_uri
     POST /oauth2/v1/tokens/bearer                     authorization_code and refresh_token grants
     POST /v2/oauth2/tokens/revoke                     revoke a whole grant by any of its tokens
-    GET  /v1/openid_connect/userinfo                  a small profile for a valid bearer token
+    GET  /v1/openid_connect/userinfo                  the user's claims, as far as the grant's scopes allow
+
+OpenID Connect: when the grant's scopes include ``openid``, the authorization-code exchange also returns
+an ``id_token``, a JWT signed RS256 with the emulator's key (``kid`` in the header), whose claims are
+Intuit's: ``iss`` = ``https://oauth.platform.intuit.com/op/v1`` (Intuit's issuer, which the discovery
+document names too: intuit-oauth and Intuit's other official clients compare ``iss`` with it), ``aud`` =
+``[client_id]`` (a list, as Intuit sends it), ``sub`` (the user), ``realmid`` (with a company scope),
+``iat``, ``exp`` (one hour) and ``auth_time`` (when the user connected), all in seconds of the emulator's
+clock. The JWKS publishes the public key; the key pair is made on first use (RSA 2048, ``cryptography``)
+and kept in the Store (namespace ``oauth.key``), so with a data dir it survives restarts and tokens issued
+before a restart still verify. A refresh returns no new ``id_token`` (strict choice: Intuit documents it
+for the code exchange only). UserInfo answers ``sub`` and, per scope, ``email``/``emailVerified``
+(``email``), ``givenName``/``familyName`` (``profile``), ``phoneNumber``/``phoneNumberVerified``
+(``phone``) and ``address`` (``address``); a token whose grant lacks ``openid`` gets 403.
 
 Data-API calls are authorised with :meth:`OAuthProvider.check_bearer`, which returns ``None`` or the reply
 Intuit's gateway would send: 401 in the lower-case gateway envelope (code 3200) with
@@ -58,6 +71,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
 from .clock import Clock, reply_time
 from .store import Store
 from .wire import Request, Response
@@ -72,7 +88,9 @@ TOKEN_PATH = "/oauth2/v1/tokens/bearer"  # noqa: S105 (a path, not a secret)
 REVOKE_PATH = "/v2/oauth2/tokens/revoke"
 USERINFO_PATH = "/v1/openid_connect/userinfo"
 JWKS_PATH = "/op/v1/jwks"
-ISSUER_PATH = "/op/v1"
+#: Intuit's OpenID issuer (sandbox and production alike): the ``iss`` of every id_token and the discovery
+#: document's ``issuer``. It is not a URL of the emulator: clients compare it, they never fetch it.
+INTUIT_ISSUER = "https://oauth.platform.intuit.com/op/v1"
 DISCOVERY_PATHS = frozenset(
     "/.well-known/" + name
     for name in (
@@ -124,6 +142,18 @@ _SCOPE_TEXT = {
 NS_CODE = "oauth.code"
 NS_TOKEN = "oauth.token"  # noqa: S105 (a namespace, not a secret)
 NS_GRANT = "oauth.grant"
+NS_KEY = "oauth.key"
+KEY_NAME = "rs256"
+ID_TOKEN_TTL = 3600
+#: the one Intuit user of the emulator: who signs in, and what UserInfo tells about them per scope
+USER_SUB = "8b3f2a9e-0c5d-4e6f-9a1b-7c2d3e4f5a6b"
+USER_CLAIMS: dict[str, dict[str, Any]] = {
+    "email": {"email": "demo.user@example.com", "emailVerified": True},
+    "profile": {"givenName": "Demo", "familyName": "User"},
+    "phone": {"phoneNumber": "+1 6505550100", "phoneNumberVerified": False},
+    "address": {"address": {"streetAddress": "2700 Coast Avenue", "locality": "Mountain View", "region": "CA",
+                            "postalCode": "94043", "country": "US"}},
+}
 HARD_TTL = 5 * 365 * 86400.0  # refresh tokens' maximum life, counted from the grant (B-RT)
 RETAIN = 86400.0  # keep dead records this long so replies can say "expired"/"revoked", not "invalid"
 PURGE_INTERVAL = 300.0
@@ -199,6 +229,56 @@ def _new_access_token() -> str:
     return ".".join(
         (_JWE_HEADER, "", secrets.token_urlsafe(16), secrets.token_urlsafe(450), secrets.token_urlsafe(16))
     )
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _uint(value: int) -> str:
+    return _b64url(value.to_bytes((value.bit_length() + 7) // 8 or 1, "big"))
+
+
+class SigningKey:
+    """The RS256 key pair that signs id_tokens; ``kid`` is the RFC 7638 thumbprint of the public key."""
+
+    def __init__(self, private: rsa.RSAPrivateKey) -> None:
+        self.private = private
+        numbers = private.public_key().public_numbers()
+        self.e, self.n = _uint(numbers.e), _uint(numbers.n)
+        thumbprint = json.dumps({"e": self.e, "kty": "RSA", "n": self.n}, separators=(",", ":"))
+        self.kid = _b64url(hashlib.sha256(thumbprint.encode("ascii")).digest())
+
+    def __repr__(self) -> str:
+        return f"SigningKey(kid={self.kid!r})"  # never the private numbers
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    @classmethod
+    def from_pem(cls, pem: str) -> SigningKey:
+        private = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise ValueError("the stored OpenID signing key is not an RSA key")
+        return cls(private)
+
+    def pem(self) -> str:
+        return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()).decode("ascii")
+
+    def jwk(self) -> dict[str, str]:
+        return {"kty": "RSA", "e": self.e, "use": "sig", "kid": self.kid, "alg": "RS256", "n": self.n}
+
+    def sign_jwt(self, claims: Mapping[str, Any]) -> str:
+        """A compact JWS (RS256) of ``claims``. Header and claims are ASCII JSON, so their base64url has
+        neither ``-`` nor ``_`` unless a value holds ``>``, ``?`` or ``~`` (intuit-oauth decodes them with
+        the standard alphabet)."""
+        header = _b64url(_compact({"kid": self.kid, "alg": "RS256"}))
+        body = _b64url(_compact(dict(claims)))
+        signing_input = f"{header}.{body}".encode("ascii")
+        signature = self.private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{header}.{body}.{_b64url(signature)}"
 
 
 def _compact(obj: Any) -> bytes:
@@ -289,6 +369,7 @@ class OAuthProvider:
         self.expire_after_requests = expire_after_requests
         self._uses: dict[str, int] = {}  # access-token digest -> data requests answered
         self._last_purge = float("-inf")
+        self._key: SigningKey | None = None
         self._stats_lock = threading.Lock()
         self._stats: dict[str, int] = dict.fromkeys(
             (
@@ -317,7 +398,7 @@ class OAuthProvider:
         """The OpenID discovery document, with every endpoint under ``base_url``."""
         base = base_url.rstrip("/")
         return {
-            "issuer": base + ISSUER_PATH,
+            "issuer": INTUIT_ISSUER,
             "authorization_endpoint": base + AUTHORIZE_PATH,
             "token_endpoint": base + TOKEN_PATH,
             "userinfo_endpoint": base + USERINFO_PATH,
@@ -344,7 +425,7 @@ class OAuthProvider:
         if path == JWKS_PATH:
             if method != "GET":
                 return _not_allowed("GET")
-            return Response.json(200, {"keys": []})
+            return Response.json(200, {"keys": [self.signing_key().jwk()]})
         if path == AUTHORIZE_PATH:
             if method == "GET":
                 return self._authorize_get(req)
@@ -636,6 +717,8 @@ class OAuthProvider:
                 "refreshes": 0,
             }
             reply = self._issue_tokens(gid, grant, now, req)
+            if "openid" in grant["scopes"]:
+                reply["id_token"] = self._id_token(grant, now)
             record["used"] = True
             record["grant"] = gid
             self.store.kv_put(NS_CODE, key, record)
@@ -836,16 +919,52 @@ class OAuthProvider:
         if problem is not None or grant is None:
             self._bump("bearer_rejected")
             return self._unauthorized(problem or "Token invalid")
-        return Response.json(
-            200,
-            {
-                "sub": "8b3f2a9e-0c5d-4e6f-9a1b-7c2d3e4f5a6b",
-                "email": "demo.user@example.com",
-                "emailVerified": True,
-                "givenName": "Demo",
-                "familyName": "User",
-            },
-        )
+        scopes = grant.get("scopes", ())
+        if "openid" not in scopes:
+            self._bump("bearer_forbidden")
+            return self._forbidden()
+        claims: dict[str, Any] = {"sub": USER_SUB}
+        for scope, values in USER_CLAIMS.items():
+            if scope in scopes:
+                claims.update(values)
+        return Response.json(200, claims)
+
+    # -- OpenID: the signing key and id_tokens -------------------------------------------------------------
+    def signing_key(self) -> SigningKey:
+        """The key that signs id_tokens: loaded from the Store, or made and kept there on first use.
+
+        Safe inside a caller's transaction: if that transaction does not commit, the key is forgotten
+        too, so a key is never used that the Store does not hold."""
+        with self.store.lock:
+            if self._key is not None:
+                return self._key
+            stored = self.store.kv_get(NS_KEY, KEY_NAME)
+            if isinstance(stored, dict) and stored.get("pem"):
+                self._key = SigningKey.from_pem(str(stored["pem"]))
+                return self._key
+            key = SigningKey.generate()
+            with self.store.transaction():
+                self.store.kv_put(NS_KEY, KEY_NAME, {"pem": key.pem(), "kid": key.kid})
+                self.store.on_rollback(self._forget_key)
+            self._key = key
+            log.info("oauth: OpenID signing key %s made", key.kid)
+            return key
+
+    def _forget_key(self) -> None:
+        self._key = None
+
+    def _id_token(self, grant: Record, now: float) -> str:
+        """Intuit's id_token for ``grant`` (caller holds the lock, inside the exchange's transaction)."""
+        claims: dict[str, Any] = {"sub": USER_SUB, "aud": [grant["client"]]}
+        if COMPANY_SCOPES.intersection(grant["scopes"]) and grant.get("realm"):
+            claims["realmid"] = str(grant["realm"])
+        claims.update({
+            "auth_time": int(grant["created"]),
+            "iss": INTUIT_ISSUER,
+            "exp": int(now) + ID_TOKEN_TTL,
+            "iat": int(now),
+        })
+        return self.signing_key().sign_jwt(claims)
 
     # -- housekeeping ---------------------------------------------------------------------------------
     def _maybe_purge(self, now: float) -> None:

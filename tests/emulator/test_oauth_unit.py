@@ -205,7 +205,8 @@ def test_discovery_document(path: str) -> None:
 def test_jwks_other_paths_and_methods() -> None:
     p = make_provider()
     jwks = must(p.handle(get("/op/v1/jwks"), BASE))
-    assert jwks.status == 200 and json.loads(jwks.body) == {"keys": []}
+    keys = json.loads(jwks.body)["keys"]
+    assert jwks.status == 200 and [(k["kty"], k["alg"], k["use"]) for k in keys] == [("RSA", "RS256", "sig")]
     assert p.handle(get("/v3/company/1/query"), BASE) is None
     assert p.handle(get("/"), BASE) is None
     assert must(p.handle(get("/oauth2/v1/tokens/bearer"), BASE)).status == 405
@@ -360,6 +361,7 @@ def test_code_exchange_reply() -> None:
         "refresh_token",
         "expires_in",
         "x_refresh_token_expires_in",
+        "id_token",  # SCOPE asks for openid
     }
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 3600 and body["x_refresh_token_expires_in"] == 8726400
@@ -597,9 +599,13 @@ def test_revoke_unknown_token_bad_client_and_other_client() -> None:
 # -- userinfo -----------------------------------------------------------------------------------------
 def test_userinfo() -> None:
     p = make_provider()
-    at = connect(p)["access_token"]
+    at = connect(p, scope=f"{SCOPE} profile")["access_token"]
     ok = must(p.handle(get("/v1/openid_connect/userinfo", headers={"Authorization": f"Bearer {at}"}), BASE))
     assert ok.status == 200 and {"sub", "email", "givenName", "familyName"} <= set(json.loads(ok.body))
+    without_openid = connect(p, scope=ACCOUNTING_SCOPE)["access_token"]
+    denied = must(p.handle(get("/v1/openid_connect/userinfo",
+                               headers={"Authorization": f"Bearer {without_openid}"}), BASE))
+    assert denied.status == 403
     bad = must(p.handle(get("/v1/openid_connect/userinfo"), BASE))
     assert bad.status == 401
 
@@ -762,7 +768,7 @@ def test_intuitlib_flow_against_provider(monkeypatch: pytest.MonkeyPatch) -> Non
 
     ac.get_bearer_token(params["code"], realm_id=params["realmId"])
     assert ac.access_token and ac.refresh_token and ac.expires_in == 3600
-    assert ac.id_token is None
+    assert ac.id_token is not None  # signed RS256 by the emulator, validated by intuitlib against the JWKS
     first_rt = ac.refresh_token
     ac.refresh()
     assert ac.refresh_token != first_rt
