@@ -62,6 +62,8 @@ __all__ = [
     "UtcDateTime",
     "clients",
     "company",
+    "credit_applications",
+    "credit_notes",
     "current_version",
     "invoice_lines",
     "invoices",
@@ -70,8 +72,10 @@ __all__ = [
     "metadata",
     "migrate",
     "payments",
+    "refunds",
     "revision_counter",
     "schema_version",
+    "tax_rates",
     "trim_decimal",
 ]
 
@@ -254,6 +258,8 @@ invoices: Final = Table(
     Column("total", _money(), nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     *_tracking(),
+    # Version 3: the WORK payment term ("Net 15"; "" = none), mapped to a QBO Term by the settings.
+    Column("terms", String, nullable=False, default="", server_default=""),
     CheckConstraint("status IN ('draft', 'open', 'void')", name="ck_work_invoices_status"),
 )
 
@@ -273,6 +279,8 @@ invoice_lines: Final = Table(
     Column("qty", ScaledDecimal(4, trim=True), nullable=False),
     Column("unit_price", _money(), nullable=False),
     Column("taxable", Boolean, nullable=False, default=False),
+    # Version 3: the name of the line's WORK tax rate (work_tax_rates.name; "" = none).
+    Column("tax_rate", String, nullable=False, default="", server_default=""),
     UniqueConstraint("invoice_id", "line_no", name="uq_work_invoice_lines_invoice_line"),
 )
 
@@ -283,6 +291,74 @@ payments: Final = Table(
     Column("invoice_id", Integer, ForeignKey("work_invoices.id", name="fk_work_payments_invoice"), nullable=False),
     Column("date", Date, nullable=False),
     Column("amount", _money(), nullable=False),
+    Column("method", String, nullable=False, default=""),
+    Column("reference", String, nullable=False, default=""),
+    Column("deleted", Boolean, nullable=False, default=False),
+    *_tracking(),
+)
+
+# ---- version 3: tax rates, credit notes and their applications, refunds ----------------------
+
+tax_rates: Final = Table(
+    "work_tax_rates",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("rate", ScaledDecimal(4, trim=True), nullable=False),  # percent: 8.25 means 8.25 %
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+credit_notes: Final = Table(
+    "work_credit_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("number", String, nullable=False, unique=True),
+    Column("client_id", Integer, ForeignKey("work_clients.id", name="fk_work_credit_notes_client"), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("item_id", Integer, ForeignKey("work_items.id", name="fk_work_credit_notes_item"), nullable=True),
+    Column("amount", _money(), nullable=False),
+    Column("tax_rate", String, nullable=False, default=""),
+    Column("tax_amount", _money(), nullable=False),
+    Column("total", _money(), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    *_tracking(),
+)
+
+credit_applications: Final = Table(
+    "work_credit_applications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "credit_note_id",
+        Integer,
+        ForeignKey("work_credit_notes.id", name="fk_work_credit_applications_credit_note"),
+        nullable=False,
+    ),
+    Column(
+        "invoice_id",
+        Integer,
+        ForeignKey("work_invoices.id", name="fk_work_credit_applications_invoice"),
+        nullable=False,
+    ),
+    Column("date", Date, nullable=False),
+    Column("amount", _money(), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    *_tracking(),
+)
+
+refunds: Final = Table(
+    "work_refunds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", Integer, ForeignKey("work_clients.id", name="fk_work_refunds_client"), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("item_id", Integer, ForeignKey("work_items.id", name="fk_work_refunds_item"), nullable=True),
+    Column("amount", _money(), nullable=False),
+    Column("tax_rate", String, nullable=False, default=""),
+    Column("tax_amount", _money(), nullable=False),
+    Column("total", _money(), nullable=False),
     Column("method", String, nullable=False, default=""),
     Column("reference", String, nullable=False, default=""),
     Column("deleted", Boolean, nullable=False, default=False),
@@ -302,7 +378,37 @@ _V2_INDEXES: Final = (
     Index("ix_work_invoices_revision", invoices.c.revision),
     Index("ix_work_payments_revision", payments.c.revision),
 )
-_V1_TABLES: Final = (revision_counter, company, clients, items, invoices, invoice_lines, payments)
+_V3_INDEXES: Final = (
+    Index("ix_work_credit_notes_client_id", credit_notes.c.client_id),
+    Index("ix_work_credit_notes_revision", credit_notes.c.revision),
+    Index("ix_work_credit_applications_credit_note_id", credit_applications.c.credit_note_id),
+    Index("ix_work_credit_applications_invoice_id", credit_applications.c.invoice_id),
+    Index("ix_work_credit_applications_revision", credit_applications.c.revision),
+    Index("ix_work_refunds_client_id", refunds.c.client_id),
+    Index("ix_work_refunds_revision", refunds.c.revision),
+)
+_V3_TABLES: Final = (tax_rates, credit_notes, credit_applications, refunds)
+#: Columns version 3 adds to version-1 tables (ALTER TABLE ... ADD COLUMN).
+_V3_COLUMNS: Final = (invoices.c.terms, invoice_lines.c.tax_rate)
+
+
+def _frozen_v1_tables() -> tuple[Table, ...]:
+    """Version 1's tables exactly as version 1 created them.
+
+    Later steps add columns to ``work_invoices`` and ``work_invoice_lines``; step 1 must not create
+    those (a fresh database would then fail in the step that adds them), so it builds from copies
+    on a metadata of its own, without the columns later steps add.
+    """
+    frozen = MetaData()
+    added = {(column.table.name, column.name) for column in _V3_COLUMNS}
+    copies = []
+    for table in (revision_counter, company, clients, items, invoices, invoice_lines, payments):
+        copy = table.to_metadata(frozen)
+        for column in list(copy.columns):
+            if (table.name, column.name) in added:
+                copy._columns.remove(column)  # the one way to drop a column from a copy
+        copies.append(copy)
+    return tuple(copies)
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +426,7 @@ class Migration:
 
 
 def _v1_create(conn: Connection) -> None:
-    for table in _V1_TABLES:
+    for table in _frozen_v1_tables():
         conn.execute(CreateTable(table))
     for index in _V1_INDEXES:
         conn.execute(CreateIndex(index))
@@ -333,9 +439,26 @@ def _v2_revision_indexes(conn: Connection) -> None:
         conn.execute(CreateIndex(index))
 
 
+def _v3_tax_terms_credits_refunds(conn: Connection) -> None:
+    for column in _V3_COLUMNS:
+        kind = column.type.compile(dialect=conn.dialect)
+        target = conn.dialect.identifier_preparer.format_table(column.table)
+        name = conn.dialect.identifier_preparer.quote(column.name)
+        conn.exec_driver_sql(f"ALTER TABLE {target} ADD COLUMN {name} {kind} NOT NULL DEFAULT ''")
+    for table in _V3_TABLES:
+        conn.execute(CreateTable(table))
+    for index in _V3_INDEXES:
+        conn.execute(CreateIndex(index))
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     Migration(1, "create the WORK tables", _v1_create),
     Migration(2, "index revision on clients, items, invoices, payments", _v2_revision_indexes),
+    Migration(
+        3,
+        "tax rates, invoice terms and line tax rates, credit notes, credit applications, refunds",
+        _v3_tax_terms_credits_refunds,
+    ),
 )
 
 

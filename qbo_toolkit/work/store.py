@@ -42,6 +42,26 @@ the field; passing a field the record does not have is a ``TypeError``, like any
 * references (``client_id``, ``parent_id``, ``item_id``, ``invoice_id``) must exist; a client cannot
   be its own ancestor.
 
+Schema version 3 (issue 13) adds:
+
+* tax rates (``add_tax_rate``): a unique name and a percent from 0 to 100 (4 places). A line's
+  ``tax_rate`` names one ("" = none); an invoice with rated lines has its ``tax_amount`` computed per
+  rate on the sum of that rate's lines, half-up to the cent (QBO's rule), and a given amount must
+  agree; a rated line's ``taxable`` flag follows its rate (above zero). Lines without rates keep the
+  explicit ``tax_amount`` (US TAX/NON). A rate used by any record keeps its name; changing its percent
+  leaves written documents as they are.
+* ``Invoice.terms``: the WORK payment term's name ("Net 15"; "" = none), plain text.
+* credit notes (unique ``number``, ``amount`` before tax more than zero, tax as for one rated line,
+  ``total`` computed) and credit applications: an application uses ``amount`` of a live credit note
+  on a live invoice of the same client, dated on or after the note; a note never applies more than
+  its total, and an invoice's payments plus applied credits never exceed its total. A note or an
+  invoice with live applications cannot be deleted, voided, moved to another client or lowered
+  below what is applied.
+* refunds: money paid back to a client outside any invoice (``amount`` before tax, tax like a
+  credit note's, ``method``, ``reference``); no A/R effect.
+
+All three are tracked (version, revision, soft delete, ``changed_*``) like payments.
+
 SQLite specifics: the database file is created 0600 (its ``-wal`` and ``-shm`` files follow it) and
 the default location's folder 0700; WAL journal (readers never wait for the writer), foreign keys
 on, a busy timeout, and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue
@@ -86,7 +106,21 @@ from ..errors import ConfigError, WorkDataError, WorkStoreBusy
 from ..files import FILE_MODE, private_dir
 from ..paths import toolkit_home
 from . import schema
-from .models import Address, Client, Company, Invoice, InvoiceLine, Item, Payment, utcnow
+from .models import (
+    Address,
+    Client,
+    Company,
+    CreditApplication,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    Item,
+    Payment,
+    Refund,
+    TaxRate,
+    tax_on,
+    utcnow,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
@@ -95,8 +129,10 @@ __all__ = [
     "busy_timeout",
     "default_url",
     "validate_client",
+    "validate_credit_note",
     "validate_invoice",
     "validate_payment",
+    "validate_refund",
 ]
 
 DEFAULT_FILENAME: Final = "work.sqlite3"
@@ -137,7 +173,9 @@ _ITEM_COLUMNS: Final = ("name", "type", "rate", "active")
 _ITEM_TYPES: Final = ("service", "product")
 _INVOICE_COLUMNS: Final = ("number", "client_id", "issue_date", "due_date", "status", "tax_amount")
 _INVOICE_STATUSES: Final = ("draft", "open", "void")
-_LINE_KEYS: Final = ("line_no", "item_id", "description", "qty", "unit_price", "taxable")
+_LINE_KEYS: Final = ("line_no", "item_id", "description", "qty", "unit_price", "taxable", "tax_rate")
+#: Invoice header fields a caller sets (``terms`` came with schema version 3, last in the table).
+_INVOICE_FIELDS: Final = (*_INVOICE_COLUMNS, "terms")
 _PAYMENT_COLUMNS: Final = ("invoice_id", "date", "amount", "method", "reference")
 _MANAGED: Final = frozenset({"id", "version", "revision", "updated_at", "deleted", "total", "lines"})
 
@@ -331,8 +369,8 @@ def _line(value: Any, position: int, rec: _Record) -> InvoiceLine:
     """One invoice line from an :class:`InvoiceLine` or a mapping; ``line_no`` is its position (1-based)."""
     field = f"lines[{position - 1}]"
     if isinstance(value, InvoiceLine):
-        item_id, description, qty, unit_price, taxable = (
-            value.item_id, value.description, value.qty, value.unit_price, value.taxable
+        item_id, description, qty, unit_price, taxable, tax_rate = (
+            value.item_id, value.description, value.qty, value.unit_price, value.taxable, value.tax_rate
         )  # fmt: skip
     elif isinstance(value, Mapping):
         for key in value:
@@ -343,6 +381,7 @@ def _line(value: Any, position: int, rec: _Record) -> InvoiceLine:
             raise rec.error(f"{field}.unit_price", "is required")
         item_id, description = value.get("item_id"), value.get("description", "")
         qty, unit_price, taxable = value.get("qty", 1), value["unit_price"], value.get("taxable", False)
+        tax_rate = value.get("tax_rate", "")
     else:
         raise rec.error(field, f"must be an InvoiceLine or a mapping, not {type(value).__name__}")
     if item_id is not None:
@@ -353,6 +392,8 @@ def _line(value: Any, position: int, rec: _Record) -> InvoiceLine:
         _plain(description, rec, f"{field}.description", multiline=True)
     if type(taxable) is not bool:
         raise rec.error(f"{field}.taxable", f"must be True or False, not {taxable!r}")
+    if type(tax_rate) is not str or tax_rate:
+        tax_rate = _plain(_text(tax_rate, rec, f"{field}.tax_rate"), rec, f"{field}.tax_rate")
     return InvoiceLine(
         position,
         item_id,
@@ -360,6 +401,7 @@ def _line(value: Any, position: int, rec: _Record) -> InvoiceLine:
         _qty(qty, rec, f"{field}.qty"),
         _money(unit_price, rec, f"{field}.unit_price"),
         taxable,
+        tax_rate,
     )
 
 
@@ -367,7 +409,7 @@ def _invoice_values(
     fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Record
 ) -> tuple[dict[str, Any], tuple[InvoiceLine, ...] | None]:
     """Header column values (``total`` included) and the normalised lines (None when unchanged)."""
-    unknown = [key for key in fields if key not in _INVOICE_COLUMNS and key != "lines"]
+    unknown = [key for key in fields if key not in _INVOICE_FIELDS and key != "lines"]
     if unknown:
         raise _unknown("invoice", unknown)
     out = dict(base)
@@ -385,7 +427,11 @@ def _invoice_values(
         raise rec.error("due_date", f"{out['due_date']} is before the issue date {out['issue_date']}")
     if out["status"] not in _INVOICE_STATUSES:
         raise rec.error("status", f"must be one of {', '.join(_INVOICE_STATUSES)}, not {out['status']!r}")
-    out["tax_amount"] = _money(out["tax_amount"], rec, "tax_amount", minimum=_ZERO)
+    if out["tax_amount"] is not None:  # None: computed from the lines' tax rates (see _settle_tax)
+        out["tax_amount"] = _money(out["tax_amount"], rec, "tax_amount", minimum=_ZERO)
+    out["terms"] = _text(out.get("terms", ""), rec, "terms")
+    if "terms" in fields:
+        _plain(out["terms"], rec, "terms")
     lines: tuple[InvoiceLine, ...] | None = None
     if "lines" in fields:
         raw = fields["lines"]
@@ -395,6 +441,55 @@ def _invoice_values(
         if not lines:
             raise rec.error("lines", "must have at least one line")
     return out, lines
+
+
+def _settle_tax(
+    values: dict[str, Any],
+    lines: Sequence[InvoiceLine],
+    rates: Mapping[str, Decimal] | None,
+    rec: _Record,
+    *,
+    given: bool,
+) -> tuple[InvoiceLine, ...]:
+    """Set ``values["tax_amount"]`` from the lines' WORK tax rates; return the lines (their taxable
+    flag follows their rate: above zero is taxable).
+
+    Lines without a rate leave the tax as given (US explicit tax; ``None`` means zero). With rates,
+    the tax is computed per rate on the sum of that rate's lines, half-up to the cent (QBO's rule),
+    and a ``tax_amount`` the caller gave (``given``) must agree with it. ``rates`` None (a check
+    without the database) skips the rate lookup and takes the given amount.
+    """
+    rated = [line for line in lines if line.tax_rate]
+    if not rated or rates is None:
+        if values["tax_amount"] is None:
+            values["tax_amount"] = _ZERO
+        return tuple(lines)
+    sums: dict[str, Decimal] = {}
+    out: list[InvoiceLine] = []
+    for line in lines:
+        if line.tax_rate:
+            percent = rates.get(line.tax_rate)
+            if percent is None:
+                raise rec.error(
+                    f"lines[{line.line_no - 1}].tax_rate",
+                    f"{line.tax_rate!r} is not a WORK tax rate (add it to the tax rates first)",
+                )
+            sums[line.tax_rate] = sums.get(line.tax_rate, _ZERO) + line.amount
+            if line.taxable != (percent > 0):
+                line = InvoiceLine(
+                    line.line_no, line.item_id, line.description, line.qty, line.unit_price, percent > 0, line.tax_rate
+                )
+        out.append(line)
+    computed = sum((tax_on(amount, rates[name]) for name, amount in sums.items()), _ZERO)
+    computed = max(computed, _ZERO) if computed else _ZERO
+    if given and values["tax_amount"] is not None and values["tax_amount"] != computed:
+        raise rec.error(
+            "tax_amount",
+            f"{values['tax_amount']} differs from {computed}, the tax of the lines' rates; "
+            "leave tax_amount out when the lines have tax rates",
+        )
+    values["tax_amount"] = computed
+    return tuple(out)
 
 
 def _totals(rec: _Record, lines: Sequence[InvoiceLine], tax_amount: Decimal) -> Decimal:
@@ -432,18 +527,24 @@ def validate_client(fields: Mapping[str, Any], *, label: str = "new client") -> 
     _client_values(fields, _CLIENT_DEFAULTS, rec)
 
 
-def validate_invoice(fields: Mapping[str, Any], *, label: str = "new invoice") -> Decimal:
+def validate_invoice(
+    fields: Mapping[str, Any], *, label: str = "new invoice", rates: Mapping[str, Decimal] | None = None
+) -> Decimal:
     """Check :meth:`WorkStore.add_invoice` arguments on their own; return the invoice total.
 
-    Line problems name the field ``lines[i].qty`` etc. (``i`` counts from 0).
+    Line problems name the field ``lines[i].qty`` etc. (``i`` counts from 0). ``rates`` (WORK tax
+    rate name -> percent, :meth:`WorkStore.tax_rate_percents`) checks the lines' tax rates and
+    computes the tax; without it a rated invoice's tax is taken as given.
     """
     rec = _Record(label)
-    fields = {"due_date": None, "tax_amount": _ZERO, "status": "open", **fields}
+    given = fields.get("tax_amount") is not None
+    fields = {"due_date": None, "tax_amount": None, "status": "open", **fields}
     for required in ("number", "client_id", "issue_date", "lines"):
         if required not in fields:
             raise rec.error(required, "is required")
     values, lines = _invoice_values(fields, {}, rec)
     assert lines is not None
+    _settle_tax(values, lines, rates, rec, given=given)
     return _totals(rec, lines, values["tax_amount"])
 
 
@@ -454,6 +555,153 @@ def validate_payment(fields: Mapping[str, Any], *, label: str = "new payment") -
         if required not in fields:
             raise rec.error(required, "is required")
     _payment_values({"method": "", "reference": "", **fields}, {}, rec)
+
+
+# ---- version 3: tax rates, credit notes, credit applications, refunds -----------------------
+
+_TAX_RATE_COLUMNS: Final = ("name", "rate", "active")
+_CREDIT_NOTE_COLUMNS: Final = (
+    "number", "client_id", "date", "description", "item_id", "amount", "tax_rate", "tax_amount"
+)  # fmt: skip
+_APPLICATION_COLUMNS: Final = ("credit_note_id", "invoice_id", "date", "amount")
+_REFUND_COLUMNS: Final = (
+    "client_id", "date", "description", "item_id", "amount", "tax_rate", "tax_amount", "method", "reference"
+)  # fmt: skip
+_HUNDRED: Final = Decimal(100)
+
+
+def _tax_rate_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Record) -> dict[str, Any]:
+    unknown = [key for key in fields if key not in _TAX_RATE_COLUMNS]
+    if unknown:
+        raise _unknown("tax rate", unknown)
+    out = {**base, **fields}
+    name = _text(out["name"], rec, "name", required=True)
+    if name != name.strip():
+        raise rec.error("name", f"must not start or end with spaces: {name!r}")
+    out["name"] = _plain(name, rec, "name")
+    rate = _number(out["rate"], rec, "rate", "a percent (Decimal, 8.25 for 8.25 %)")
+    if rate.quantize(_QTY_STEP) != rate:
+        raise rec.error("rate", f"has more than 4 decimal places: {out['rate']!r}")
+    if not _ZERO <= rate <= _HUNDRED:
+        raise rec.error("rate", f"must be a percent from 0 to 100, not {rate}")
+    out["rate"] = schema.trim_decimal(rate)
+    out["active"] = _flag(out["active"], rec, "active")
+    return out
+
+
+def _document_text(out: dict[str, Any], fields: Mapping[str, Any], rec: _Record, keys: Iterable[str]) -> None:
+    """The plain text fields of a credit note or refund: text, and checked for control characters
+    when this write sets them (``description`` may hold several lines)."""
+    for key in keys:
+        out[key] = _text(out[key], rec, key)
+        if key in fields:
+            _plain(out[key], rec, key, multiline=key == "description")
+
+
+def _credit_note_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Record) -> dict[str, Any]:
+    """Column values of a credit note (``tax_amount`` None: computed, or zero without a rate)."""
+    unknown = [key for key in fields if key not in _CREDIT_NOTE_COLUMNS]
+    if unknown:
+        raise _unknown("credit note", unknown)
+    out = {**base, **fields}
+    number = _text(out["number"], rec, "number", required=True)
+    if number != number.strip():
+        raise rec.error("number", f"must not start or end with spaces: {number!r}")
+    out["number"] = number
+    _document_text(out, fields, rec, ("number", "description", "tax_rate"))
+    out["client_id"] = _ref(out["client_id"], rec, "client_id")
+    out["date"] = _day(out["date"], rec, "date")
+    out["item_id"] = _ref(out["item_id"], rec, "item_id", optional=True)
+    out["amount"] = _money(out["amount"], rec, "amount", positive=True)
+    if out["tax_amount"] is not None:
+        out["tax_amount"] = _money(out["tax_amount"], rec, "tax_amount", minimum=_ZERO)
+    return out
+
+
+def _refund_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Record) -> dict[str, Any]:
+    unknown = [key for key in fields if key not in _REFUND_COLUMNS]
+    if unknown:
+        raise _unknown("refund", unknown)
+    out = {**base, **fields}
+    _document_text(out, fields, rec, ("description", "tax_rate", "method", "reference"))
+    out["client_id"] = _ref(out["client_id"], rec, "client_id")
+    out["date"] = _day(out["date"], rec, "date")
+    out["item_id"] = _ref(out["item_id"], rec, "item_id", optional=True)
+    out["amount"] = _money(out["amount"], rec, "amount", positive=True)
+    if out["tax_amount"] is not None:
+        out["tax_amount"] = _money(out["tax_amount"], rec, "tax_amount", minimum=_ZERO)
+    return out
+
+
+def _application_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Record) -> dict[str, Any]:
+    unknown = [key for key in fields if key not in _APPLICATION_COLUMNS]
+    if unknown:
+        raise _unknown("credit application", unknown)
+    out = {**base, **fields}
+    out["credit_note_id"] = _ref(out["credit_note_id"], rec, "credit_note_id")
+    out["invoice_id"] = _ref(out["invoice_id"], rec, "invoice_id")
+    out["date"] = _day(out["date"], rec, "date")
+    out["amount"] = _money(out["amount"], rec, "amount", positive=True)
+    return out
+
+
+def _settle_document_tax(
+    values: dict[str, Any], rates: Mapping[str, Decimal] | None, rec: _Record, *, given: bool
+) -> None:
+    """``tax_amount`` and ``total`` of a one-amount document (credit note, refund): computed from
+    its ``tax_rate`` when it has one (a given amount must agree), else as given (default zero)."""
+    if values["tax_rate"] and rates is not None:
+        percent = rates.get(values["tax_rate"])
+        if percent is None:
+            raise rec.error(
+                "tax_rate", f"{values['tax_rate']!r} is not a WORK tax rate (add it to the tax rates first)"
+            )
+        computed = tax_on(values["amount"], percent)
+        if given and values["tax_amount"] is not None and values["tax_amount"] != computed:
+            raise rec.error(
+                "tax_amount",
+                f"{values['tax_amount']} differs from {computed}, the tax at {values['tax_rate']!r}; "
+                "leave tax_amount out when a tax rate is given",
+            )
+        values["tax_amount"] = computed
+    elif values["tax_amount"] is None:
+        values["tax_amount"] = _ZERO
+    values["total"] = values["amount"] + values["tax_amount"]
+    if values["total"] >= _MONEY_LIMIT:
+        raise rec.error("amount", f"makes an out-of-range total {values['total']}")
+
+
+def validate_credit_note(
+    fields: Mapping[str, Any], *, label: str = "new credit note", rates: Mapping[str, Decimal] | None = None
+) -> Decimal:
+    """Check :meth:`WorkStore.add_credit_note` arguments on their own; return the total."""
+    rec = _Record(label)
+    for required in ("number", "client_id", "date", "amount"):
+        if required not in fields:
+            raise rec.error(required, "is required")
+    given = fields.get("tax_amount") is not None
+    values = _credit_note_values(
+        {"description": "", "item_id": None, "tax_rate": "", "tax_amount": None, **fields}, {}, rec
+    )
+    _settle_document_tax(values, rates, rec, given=given)
+    return values["total"]
+
+
+def validate_refund(
+    fields: Mapping[str, Any], *, label: str = "new refund", rates: Mapping[str, Decimal] | None = None
+) -> Decimal:
+    """Check :meth:`WorkStore.add_refund` arguments on their own; return the total."""
+    rec = _Record(label)
+    for required in ("client_id", "date", "amount"):
+        if required not in fields:
+            raise rec.error(required, "is required")
+    given = fields.get("tax_amount") is not None
+    values = _refund_values(
+        {"description": "", "item_id": None, "tax_rate": "", "tax_amount": None, "method": "", "reference": "",
+         **fields}, {}, rec,
+    )  # fmt: skip
+    _settle_document_tax(values, rates, rec, given=given)
+    return values["total"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,10 +715,21 @@ def validate_payment(fields: Mapping[str, Any], *, label: str = "new payment") -
 _TRACKING: Final = ("version", "revision", "updated_at")
 _CLIENT_ORDER: Final = ("id", *_CLIENT_COLUMNS, *_TRACKING)
 _ITEM_ORDER: Final = ("id", *_ITEM_COLUMNS, *_TRACKING)
-_INVOICE_ORDER: Final = ("id", *_INVOICE_COLUMNS, "total", "deleted", *_TRACKING)
+_INVOICE_ORDER: Final = ("id", *_INVOICE_COLUMNS, "total", "deleted", *_TRACKING, "terms")
 _PAYMENT_ORDER: Final = ("id", *_PAYMENT_COLUMNS, "deleted", *_TRACKING)
 _LINE_ORDER: Final = ("id", "invoice_id", *_LINE_KEYS)
+_TAX_RATE_ORDER: Final = ("id", *_TAX_RATE_COLUMNS)
+_CREDIT_NOTE_ORDER: Final = ("id", *_CREDIT_NOTE_COLUMNS, "total", "deleted", *_TRACKING)
+_APPLICATION_ORDER: Final = ("id", *_APPLICATION_COLUMNS, "deleted", *_TRACKING)
+_REFUND_ORDER: Final = (
+    "id", "client_id", "date", "description", "item_id", "amount", "tax_rate", "tax_amount", "total", "method",
+    "reference", "deleted", *_TRACKING,
+)  # fmt: skip
 for _table, _order in (
+    (schema.tax_rates, _TAX_RATE_ORDER),
+    (schema.credit_notes, _CREDIT_NOTE_ORDER),
+    (schema.credit_applications, _APPLICATION_ORDER),
+    (schema.refunds, _REFUND_ORDER),
     (schema.clients, _CLIENT_ORDER),
     (schema.items, _ITEM_ORDER),
     (schema.invoices, _INVOICE_ORDER),
@@ -495,11 +754,31 @@ def _item_row(r: Sequence[Any]) -> Item:
 
 
 def _invoice_row(r: Sequence[Any], lines: Sequence[InvoiceLine]) -> Invoice:
-    return Invoice(r[0], r[1], r[2], r[3], r[4], r[5], tuple(lines), r[6], r[7], bool(r[8]), r[9], r[10], r[11])
+    return Invoice(
+        r[0], r[1], r[2], r[3], r[4], r[5], tuple(lines), r[6], r[7], bool(r[8]), r[9], r[10], r[11], r[12]
+    )  # fmt: skip
 
 
 def _payment_row(r: Sequence[Any]) -> Payment:
     return Payment(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9])
+
+
+def _tax_rate_row(r: Sequence[Any]) -> TaxRate:
+    return TaxRate(r[0], r[1], r[2], bool(r[3]))
+
+
+def _credit_note_row(r: Sequence[Any]) -> CreditNote:
+    return CreditNote(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]), r[11], r[12], r[13])
+
+
+def _application_row(r: Sequence[Any]) -> CreditApplication:
+    return CreditApplication(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7], r[8])
+
+
+def _refund_row(r: Sequence[Any]) -> Refund:
+    return Refund(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]), r[12], r[13], r[14]
+    )  # fmt: skip
 
 
 def _client(values: Mapping[Any, Any]) -> Client:
@@ -528,6 +807,7 @@ def _line_rows(invoice_id: int, lines: Iterable[InvoiceLine]) -> list[dict[str, 
             "qty": line.qty,
             "unit_price": line.unit_price,
             "taxable": line.taxable,
+            "tax_rate": line.tax_rate,
         }
         for line in lines
     ]
@@ -1060,8 +1340,8 @@ class WorkStore:
         if where is not None:
             query = query.where(lines.c.invoice_id.in_(select(schema.invoices.c.id).where(where)))
         grouped: dict[int, list[InvoiceLine]] = {}
-        for _id, invoice_id, line_no, item_id, description, qty, unit_price, taxable in conn.execute(query).all():
-            line = InvoiceLine(line_no, item_id, description, qty, unit_price, bool(taxable))
+        for _id, invoice_id, line_no, item_id, description, qty, unit_price, taxable, rate in conn.execute(query).all():
+            line = InvoiceLine(line_no, item_id, description, qty, unit_price, bool(taxable), rate)
             bucket = grouped.get(invoice_id)
             if bucket is None:
                 grouped[invoice_id] = [line]
@@ -1090,12 +1370,18 @@ class WorkStore:
         issue_date: dt.date,
         due_date: dt.date | None = None,
         lines: Iterable[InvoiceLine | Mapping[str, Any]] = (),
-        tax_amount: Any = _ZERO,
+        tax_amount: Any = None,
         status: str = "open",
+        terms: str = "",
         *,
         conn: Connection | None = None,
     ) -> Invoice:
-        """Add an invoice with its lines (renumbered 1, 2, ...); ``total`` = subtotal + tax, computed."""
+        """Add an invoice with its lines (renumbered 1, 2, ...); ``total`` = subtotal + tax, computed.
+
+        Lines with a ``tax_rate`` (a WORK tax rate's name) have their tax computed here, per rate on
+        the sum of that rate's lines; ``tax_amount`` is then left out (or must agree). Lines without
+        one carry the tax given in ``tax_amount`` (US explicit tax; default none).
+        """
         rec = _Record(f"new invoice {number!r}")
         fields = {
             "number": number,
@@ -1104,12 +1390,15 @@ class WorkStore:
             "due_date": due_date,
             "status": status,
             "tax_amount": tax_amount,
+            "terms": terms,
             "lines": lines,
         }
         values, new_lines = _invoice_values(fields, {}, rec)
         assert new_lines is not None
-        values["total"] = _totals(rec, new_lines, values["tax_amount"])
         with self._write(conn) as c:
+            rates = self.tax_rate_percents(conn=c) if any(line.tax_rate for line in new_lines) else None
+            new_lines = _settle_tax(values, new_lines, rates, rec, given=tax_amount is not None)
+            values["total"] = _totals(rec, new_lines, values["tax_amount"])
             self._check_invoice_refs(c, values, new_lines, rec)
             self._check_number(c, values["number"], None, rec)
             values.update(deleted=False, version=1, revision=self._revisions(c), updated_at=self._now())
@@ -1128,8 +1417,20 @@ class WorkStore:
         with self._write(conn) as c:
             current_row = self._locked_row(c, table, invoice_id, rec)
             current = _invoice(current_row, self._lines(c, table.c.id == invoice_id).get(invoice_id, ()))
-            values, new_lines = _invoice_values(changes, {key: current_row[key] for key in _INVOICE_COLUMNS}, rec)
+            values, new_lines = _invoice_values(changes, {key: current_row[key] for key in _INVOICE_FIELDS}, rec)
             lines = current.lines if new_lines is None else new_lines
+            if new_lines is not None and any(line.tax_rate for line in new_lines):
+                lines = _settle_tax(
+                    values, lines, self.tax_rate_percents(conn=c), rec, given=changes.get("tax_amount") is not None
+                )
+            elif "tax_amount" in changes and values["tax_amount"] is None:
+                values["tax_amount"] = _ZERO
+            elif (
+                "tax_amount" in changes
+                and any(line.tax_rate for line in lines)
+                and values["tax_amount"] != current_row["tax_amount"]
+            ):
+                raise rec.error("tax_amount", "is computed from the lines' tax rates; change the lines instead")
             values["total"] = _totals(rec, lines, values["tax_amount"])
             diff = {key: value for key, value in values.items() if current_row[key] != value}
             lines_changed = lines != current.lines
@@ -1142,8 +1443,17 @@ class WorkStore:
             paid = self._paid(c, invoice_id)
             if paid and values["status"] == "void":
                 raise rec.error("status", f"cannot be void: {paid} has been paid on it (delete the payments first)")
-            if paid > values["total"]:
-                raise rec.error("total", f"{values['total']} would be less than the {paid} already paid")
+            credited = self._credited(c, invoice_id)
+            if credited and values["status"] == "void":
+                raise rec.error(
+                    "status",
+                    f"cannot be void: {credited} of credit notes is applied to it (remove the applications first)",
+                )
+            if credited and "client_id" in diff:
+                raise rec.error("client_id", "cannot change: credit notes of the client are applied to the invoice")
+            if paid + credited > values["total"]:
+                settled = f"the {paid} already paid" if not credited else f"the {paid + credited} paid and credited"
+                raise rec.error("total", f"{values['total']} would be less than {settled}")
             diff.update(version=current.version + 1, revision=self._revisions(c), updated_at=self._now())
             c.execute(update(table).where(table.c.id == invoice_id).values(diff))
             if lines_changed:
@@ -1178,6 +1488,11 @@ class WorkStore:
             paid = self._paid(c, invoice_id)
             if paid:
                 raise rec.error(None, f"has {paid} of payments; delete them before the invoice")
+            credited = self._credited(c, invoice_id)
+            if credited:
+                raise rec.error(
+                    None, f"has {credited} of credit notes applied; remove the applications before the invoice"
+                )
             diff = {
                 "deleted": True,
                 "version": row["version"] + 1,
@@ -1237,14 +1552,22 @@ class WorkStore:
         headers: list[dict[str, Any]] = []
         all_lines: list[tuple[InvoiceLine, ...]] = []
         numbers: dict[str, int] = {}
+        rates: Mapping[str, Decimal] | None = None
         for index, row in enumerate(rows):
             rec = _Record(f"invoices[{index}]")
-            fields = {"due_date": None, "tax_amount": _ZERO, "status": "open", **row}
+            given = row.get("tax_amount") is not None
+            fields = {"due_date": None, "tax_amount": None, "status": "open", **row}
             for required in ("number", "client_id", "issue_date", "lines"):
                 if required not in fields:
                     raise rec.error(required, "is required")
             values, lines = _invoice_values(fields, {}, rec)
             assert lines is not None
+            if any(line.tax_rate for line in lines):
+                if rates is None:
+                    rates = self.tax_rate_percents(conn=conn)
+                lines = _settle_tax(values, lines, rates, rec, given=given)
+            elif values["tax_amount"] is None:
+                values["tax_amount"] = _ZERO
             values["total"] = _totals(rec, lines, values["tax_amount"])
             if values["number"] in numbers:
                 raise rec.error("number", f"{values['number']!r} repeats invoices[{numbers[values['number']]}]")
@@ -1291,10 +1614,12 @@ class WorkStore:
             raise rec.error("invoice_id", f"{invoice_id} is not a WORK invoice")
         if row.deleted or row.status == "void":
             raise rec.error("invoice_id", f"invoice {invoice_id} is {'deleted' if row.deleted else 'void'}")
-        paid = self._paid(conn, invoice_id, excluding=excluding)
+        paid = self._paid(conn, invoice_id, excluding=excluding) + self._credited(conn, invoice_id)
         if paid + amount > row.total:
             raise rec.error(
-                "amount", f"{amount} would bring payments to {paid + amount}, more than the invoice total {row.total}"
+                "amount",
+                f"{amount} would bring payments and applied credits to {paid + amount}, "
+                f"more than the invoice total {row.total}",
             )
 
     def add_payment(
@@ -1412,6 +1737,13 @@ class WorkStore:
                     .group_by(payments.c.invoice_id)
                 ):
                     paid[invoice_id] = amount
+                credits = schema.credit_applications
+                for invoice_id, amount in c.execute(
+                    select(credits.c.invoice_id, func.sum(credits.c.amount))
+                    .where(credits.c.invoice_id.in_(chunk), credits.c.deleted.is_(False))
+                    .group_by(credits.c.invoice_id)
+                ):
+                    paid[invoice_id] = paid.get(invoice_id, _ZERO) + amount
             for index, value in enumerate(values):
                 rec = _Record(f"payments[{index}]")
                 invoice_id = value["invoice_id"]
@@ -1489,3 +1821,463 @@ class WorkStore:
             for chunk in _chunks(sorted(set(invoice_ids))):
                 paid.update((row[0], row[1]) for row in c.execute(query.where(table.c.invoice_id.in_(chunk))))
             return paid
+
+
+    # ---- tax rates (schema version 3) -------------------------------------------------------
+
+    def _check_tax_rate_name(self, conn: Connection, name: str, rate_id: int | None, rec: _Record) -> None:
+        table = schema.tax_rates
+        query = select(table.c.id).where(table.c.name == name)
+        if rate_id is not None:
+            query = query.where(table.c.id != rate_id)
+        if conn.execute(query).first() is not None:
+            raise rec.error("name", f"{name!r} is already used by another tax rate")
+
+    def add_tax_rate(self, name: str, rate: Any, active: bool = True, *, conn: Connection | None = None) -> TaxRate:
+        """Add a WORK tax rate: ``name`` unique, ``rate`` a percent from 0 to 100 (8.25 = 8.25 %)."""
+        rec = _Record(f"new tax rate {name!r}")
+        values = _tax_rate_values({"name": name, "rate": rate, "active": active}, {}, rec)
+        with self._write(conn) as c:
+            self._check_tax_rate_name(c, values["name"], None, rec)
+            new_id = _new_id(c.execute(insert(schema.tax_rates).values(values)))
+            return TaxRate(new_id, values["name"], values["rate"], values["active"])
+
+    def update_tax_rate(self, rate_id: int, *, conn: Connection | None = None, **changes: Any) -> TaxRate:
+        """Change a tax rate's percent or active flag (documents already written keep their tax), or
+        its name while nothing uses it yet."""
+        rec = _Record(f"tax rate {rate_id}", rate_id)
+        table = schema.tax_rates
+        with self._write(conn) as c:
+            current = self._locked_row(c, table, rate_id, rec)
+            values = _tax_rate_values(changes, {key: current[key] for key in _TAX_RATE_COLUMNS}, rec)
+            diff = {key: value for key, value in values.items() if current[key] != value}
+            if not diff:
+                return _tax_rate_row([current[key] for key in _TAX_RATE_ORDER])
+            if "name" in diff:
+                self._check_tax_rate_name(c, values["name"], rate_id, rec)
+                users = self._tax_rate_users(c, current["name"])
+                if users:
+                    raise rec.error("name", f"cannot change: {users} use {current['name']!r}")
+            c.execute(update(table).where(table.c.id == rate_id).values(diff))
+            return _tax_rate_row([{**current, **diff}[key] for key in _TAX_RATE_ORDER])
+
+    @staticmethod
+    def _tax_rate_users(conn: Connection, name: str) -> str:
+        """Which kinds of records use the tax rate ``name`` ("" for none)."""
+        kinds = []
+        for table, what in (
+            (schema.invoice_lines, "invoice lines"),
+            (schema.credit_notes, "credit notes"),
+            (schema.refunds, "refunds"),
+        ):
+            if conn.execute(select(table.c.id).where(table.c.tax_rate == name).limit(1)).first() is not None:
+                kinds.append(what)
+        return " and ".join(kinds)
+
+    def tax_rates(self, include_inactive: bool = True, *, conn: Connection | None = None) -> list[TaxRate]:
+        table = schema.tax_rates
+        query = select(table).order_by(table.c.id)
+        if not include_inactive:
+            query = query.where(table.c.active.is_(True))
+        with self._read(conn) as c:
+            return [_tax_rate_row(row) for row in c.execute(query).all()]
+
+    def tax_rate_by_name(self, name: str, *, conn: Connection | None = None) -> TaxRate | None:
+        table = schema.tax_rates
+        with self._read(conn) as c:
+            row = c.execute(select(table).where(table.c.name == name)).first()
+        return None if row is None else _tax_rate_row(row)
+
+    def tax_rate_percents(self, *, conn: Connection | None = None) -> dict[str, Decimal]:
+        """Every WORK tax rate's name -> percent (inactive ones too: old documents use them)."""
+        table = schema.tax_rates
+        with self._read(conn) as c:
+            return {name: rate for name, rate in c.execute(select(table.c.name, table.c.rate))}
+
+    # ---- credit notes (schema version 3) ----------------------------------------------------
+
+    def _check_document_refs(self, conn: Connection, values: Mapping[str, Any], rec: _Record) -> None:
+        if self._missing_ids(conn, schema.clients, [values["client_id"]]):
+            raise rec.error("client_id", f"{values['client_id']} is not a WORK client")
+        if values["item_id"] is not None and self._missing_ids(conn, schema.items, [values["item_id"]]):
+            raise rec.error("item_id", f"{values['item_id']} is not a WORK item")
+
+    def _check_credit_number(self, conn: Connection, number: str, note_id: int | None, rec: _Record) -> None:
+        table = schema.credit_notes
+        query = select(table.c.id).where(table.c.number == number)
+        if note_id is not None:
+            query = query.where(table.c.id != note_id)
+        if conn.execute(query).first() is not None:
+            raise rec.error("number", f"{number!r} is already used by another credit note")
+
+    def _rates_for(self, conn: Connection, values: Mapping[str, Any]) -> Mapping[str, Decimal] | None:
+        return self.tax_rate_percents(conn=conn) if values["tax_rate"] else None
+
+    def add_credit_note(
+        self,
+        number: str,
+        client_id: int,
+        date: dt.date,
+        amount: Any,
+        description: str = "",
+        item_id: int | None = None,
+        tax_rate: str = "",
+        tax_amount: Any = None,
+        *,
+        conn: Connection | None = None,
+    ) -> CreditNote:
+        """Add a credit note of ``amount`` before tax (more than zero) for a client.
+
+        With a ``tax_rate`` the tax is computed (``tax_amount`` left out or agreeing); without one
+        ``tax_amount`` is the tax given (US explicit tax; default none). ``total`` = amount + tax.
+        """
+        rec = _Record(f"new credit note {number!r}")
+        fields = {
+            "number": number, "client_id": client_id, "date": date, "description": description,
+            "item_id": item_id, "amount": amount, "tax_rate": tax_rate, "tax_amount": tax_amount,
+        }  # fmt: skip
+        values = _credit_note_values(fields, {}, rec)
+        with self._write(conn) as c:
+            self._check_document_refs(c, values, rec)
+            self._check_credit_number(c, values["number"], None, rec)
+            _settle_document_tax(values, self._rates_for(c, values), rec, given=tax_amount is not None)
+            values.update(deleted=False, version=1, revision=self._revisions(c), updated_at=self._now())
+            new_id = _new_id(c.execute(insert(schema.credit_notes).values(values)))
+            return _credit_note_row([{"id": new_id, **values}[key] for key in _CREDIT_NOTE_ORDER])
+
+    def update_credit_note(self, note_id: int, *, conn: Connection | None = None, **changes: Any) -> CreditNote:
+        """Change some fields (the tax is recomputed from the rate); never below what is applied."""
+        rec = _Record(f"credit note {note_id}", note_id)
+        table = schema.credit_notes
+        with self._write(conn) as c:
+            current = self._locked_row(c, table, note_id, rec)
+            base = {key: current[key] for key in _CREDIT_NOTE_COLUMNS}
+            if "tax_amount" not in changes and current["tax_rate"]:
+                base["tax_amount"] = None  # recomputed from the (possibly new) amount and rate
+            values = _credit_note_values(changes, base, rec)
+            if not values["tax_rate"] and "tax_rate" in changes and "tax_amount" not in changes:
+                values["tax_amount"] = None
+            _settle_document_tax(values, self._rates_for(c, values), rec, given=changes.get("tax_amount") is not None)
+            diff = {key: value for key, value in values.items() if current[key] != value}
+            if not diff:
+                return _credit_note_row(list(current.values()))
+            if current["deleted"]:
+                raise rec.error(None, "is deleted and cannot be changed")
+            self._check_document_refs(c, values, rec)
+            if "number" in diff:
+                self._check_credit_number(c, values["number"], note_id, rec)
+            applied = self._applied(c, note_id)
+            if applied and "client_id" in diff:
+                raise rec.error("client_id", f"cannot change: {applied} of it is applied to the client's invoices")
+            if applied > values["total"]:
+                raise rec.error("total", f"{values['total']} would be less than the {applied} already applied")
+            diff.update(version=current["version"] + 1, revision=self._revisions(c), updated_at=self._now())
+            c.execute(update(table).where(table.c.id == note_id).values(diff))
+            return _credit_note_row([{**current, **diff}[key] for key in _CREDIT_NOTE_ORDER])
+
+    def delete_credit_note(self, note_id: int, *, conn: Connection | None = None) -> CreditNote:
+        """Soft delete (a new version and revision); refused while some of it is applied."""
+        rec = _Record(f"credit note {note_id}", note_id)
+        table = schema.credit_notes
+        with self._write(conn) as c:
+            current = self._locked_row(c, table, note_id, rec)
+            if current["deleted"]:
+                return _credit_note_row(list(current.values()))
+            applied = self._applied(c, note_id)
+            if applied:
+                raise rec.error(None, f"has {applied} applied to invoices; remove the applications first")
+            return _credit_note_row(list(self._soft_delete(c, table, current).values()))
+
+    def _soft_delete(self, conn: Connection, table: Table, current: Mapping[Any, Any]) -> Mapping[Any, Any]:
+        diff = {"deleted": True, "version": current["version"] + 1, "revision": self._revisions(conn),
+                "updated_at": self._now()}  # fmt: skip
+        conn.execute(update(table).where(table.c.id == current["id"]).values(diff))
+        return {**current, **diff}
+
+    def get_credit_note(self, note_id: int, *, conn: Connection | None = None) -> CreditNote | None:
+        table = schema.credit_notes
+        with self._read(conn) as c:
+            row = c.execute(select(table).where(table.c.id == note_id)).first()
+        return None if row is None else _credit_note_row(row)
+
+    def credit_note_by_number(self, number: str, *, conn: Connection | None = None) -> CreditNote | None:
+        table = schema.credit_notes
+        with self._read(conn) as c:
+            row = c.execute(select(table).where(table.c.number == number)).first()
+        return None if row is None else _credit_note_row(row)
+
+    def credit_notes(
+        self, *, include_deleted: bool = False, client_id: int | None = None, conn: Connection | None = None
+    ) -> list[CreditNote]:
+        table = schema.credit_notes
+        query = select(table).order_by(table.c.id)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        if client_id is not None:
+            query = query.where(table.c.client_id == client_id)
+        with self._read(conn) as c:
+            return [_credit_note_row(row) for row in c.execute(query).all()]
+
+    def changed_credit_notes(self, after_revision: int, *, conn: Connection | None = None) -> list[CreditNote]:
+        """Credit notes written after ``after_revision`` (deleted ones included), by revision."""
+        table = schema.credit_notes
+        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
+        with self._read(conn) as c:
+            return [_credit_note_row(row) for row in c.execute(query).all()]
+
+    # ---- credit applications (schema version 3) ---------------------------------------------
+
+    def _applied(self, conn: Connection, note_id: int, *, excluding: int | None = None) -> Decimal:
+        """Sum of the live applications of credit note ``note_id``."""
+        table = schema.credit_applications
+        query = select(func.sum(table.c.amount)).where(table.c.credit_note_id == note_id, table.c.deleted.is_(False))
+        if excluding is not None:
+            query = query.where(table.c.id != excluding)
+        applied = conn.execute(query).scalar()
+        return _ZERO if applied is None else applied
+
+    def _credited(self, conn: Connection, invoice_id: int, *, excluding: int | None = None) -> Decimal:
+        """Sum of the live credit applications on invoice ``invoice_id``."""
+        table = schema.credit_applications
+        query = select(func.sum(table.c.amount)).where(table.c.invoice_id == invoice_id, table.c.deleted.is_(False))
+        if excluding is not None:
+            query = query.where(table.c.id != excluding)
+        credited = conn.execute(query).scalar()
+        return _ZERO if credited is None else credited
+
+    def _check_application(
+        self, conn: Connection, values: Mapping[str, Any], rec: _Record, *, excluding: int | None = None
+    ) -> None:
+        """The credit note is live with enough left, the invoice live with enough open, same client."""
+        notes, invoices = schema.credit_notes, schema.invoices
+        note = conn.execute(
+            select(notes.c.client_id, notes.c.date, notes.c.total, notes.c.deleted, notes.c.number)
+            .where(notes.c.id == values["credit_note_id"])
+            .with_for_update()
+        ).first()
+        if note is None:
+            raise rec.error("credit_note_id", f"{values['credit_note_id']} is not a WORK credit note")
+        if note.deleted:
+            raise rec.error("credit_note_id", f"credit note {note.number} is deleted")
+        invoice = conn.execute(
+            select(invoices.c.client_id, invoices.c.status, invoices.c.deleted, invoices.c.total, invoices.c.number)
+            .where(invoices.c.id == values["invoice_id"])
+            .with_for_update()
+        ).first()
+        if invoice is None:
+            raise rec.error("invoice_id", f"{values['invoice_id']} is not a WORK invoice")
+        if invoice.deleted or invoice.status == "void":
+            raise rec.error("invoice_id", f"invoice {invoice.number} is {'deleted' if invoice.deleted else 'void'}")
+        if invoice.client_id != note.client_id:
+            raise rec.error(
+                "invoice_id",
+                f"invoice {invoice.number} belongs to another client than credit note {note.number}; "
+                "a credit is applied to its own client's invoices",
+            )
+        if values["date"] < note.date:
+            raise rec.error("date", f"{values['date']} is before credit note {note.number}'s date {note.date}")
+        amount = values["amount"]
+        applied = self._applied(conn, values["credit_note_id"], excluding=excluding) + amount
+        if applied > note.total:
+            raise rec.error(
+                "amount",
+                f"{amount} would apply {applied} of credit note {note.number}, more than its total {note.total}",
+            )
+        settled = (
+            self._paid(conn, values["invoice_id"]) + self._credited(conn, values["invoice_id"], excluding=excluding)
+        )
+        if settled + amount > invoice.total:
+            raise rec.error(
+                "amount",
+                f"{amount} would bring payments and applied credits on invoice {invoice.number} to "
+                f"{settled + amount}, more than its total {invoice.total}",
+            )
+
+    def add_credit_application(
+        self, credit_note_id: int, invoice_id: int, date: dt.date, amount: Any, *, conn: Connection | None = None
+    ) -> CreditApplication:
+        """Apply ``amount`` of a credit note to an invoice of the same client (never more than the
+        note has left nor than the invoice has open)."""
+        rec = _Record(f"new application of credit note {credit_note_id} to invoice {invoice_id}")
+        values = _application_values(
+            {"credit_note_id": credit_note_id, "invoice_id": invoice_id, "date": date, "amount": amount}, {}, rec
+        )
+        with self._write(conn) as c:
+            self._check_application(c, values, rec)
+            values.update(deleted=False, version=1, revision=self._revisions(c), updated_at=self._now())
+            new_id = _new_id(c.execute(insert(schema.credit_applications).values(values)))
+            return _application_row([{"id": new_id, **values}[key] for key in _APPLICATION_ORDER])
+
+    def update_credit_application(
+        self, application_id: int, *, conn: Connection | None = None, **changes: Any
+    ) -> CreditApplication:
+        rec = _Record(f"credit application {application_id}", application_id)
+        table = schema.credit_applications
+        with self._write(conn) as c:
+            current = self._locked_row(c, table, application_id, rec)
+            values = _application_values(changes, {key: current[key] for key in _APPLICATION_COLUMNS}, rec)
+            diff = {key: value for key, value in values.items() if current[key] != value}
+            if not diff:
+                return _application_row(list(current.values()))
+            if current["deleted"]:
+                raise rec.error(None, "is deleted and cannot be changed")
+            self._check_application(c, values, rec, excluding=application_id)
+            diff.update(version=current["version"] + 1, revision=self._revisions(c), updated_at=self._now())
+            c.execute(update(table).where(table.c.id == application_id).values(diff))
+            return _application_row([{**current, **diff}[key] for key in _APPLICATION_ORDER])
+
+    def delete_credit_application(self, application_id: int, *, conn: Connection | None = None) -> CreditApplication:
+        """Soft delete: the credit is available again and the invoice open again. No-op if deleted."""
+        rec = _Record(f"credit application {application_id}", application_id)
+        table = schema.credit_applications
+        with self._write(conn) as c:
+            current = self._locked_row(c, table, application_id, rec)
+            if current["deleted"]:
+                return _application_row(list(current.values()))
+            return _application_row(list(self._soft_delete(c, table, current).values()))
+
+    def get_credit_application(
+        self, application_id: int, *, conn: Connection | None = None
+    ) -> CreditApplication | None:
+        table = schema.credit_applications
+        with self._read(conn) as c:
+            row = c.execute(select(table).where(table.c.id == application_id)).first()
+        return None if row is None else _application_row(row)
+
+    def credit_applications(
+        self,
+        *,
+        include_deleted: bool = False,
+        invoice_id: int | None = None,
+        credit_note_id: int | None = None,
+        conn: Connection | None = None,
+    ) -> list[CreditApplication]:
+        table = schema.credit_applications
+        query = select(table).order_by(table.c.id)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        if invoice_id is not None:
+            query = query.where(table.c.invoice_id == invoice_id)
+        if credit_note_id is not None:
+            query = query.where(table.c.credit_note_id == credit_note_id)
+        with self._read(conn) as c:
+            return [_application_row(row) for row in c.execute(query).all()]
+
+    def changed_credit_applications(
+        self, after_revision: int, *, conn: Connection | None = None
+    ) -> list[CreditApplication]:
+        """Credit applications written after ``after_revision`` (deleted ones included), by revision."""
+        table = schema.credit_applications
+        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
+        with self._read(conn) as c:
+            return [_application_row(row) for row in c.execute(query).all()]
+
+    def credited_amounts(
+        self, invoice_ids: Iterable[int] | None = None, *, conn: Connection | None = None
+    ) -> dict[int, Decimal]:
+        """Sum of live credit applications per invoice id (all, or ``invoice_ids``); others absent."""
+        return self._sums(schema.credit_applications.c.invoice_id, invoice_ids, conn)
+
+    def applied_amounts(
+        self, credit_note_ids: Iterable[int] | None = None, *, conn: Connection | None = None
+    ) -> dict[int, Decimal]:
+        """Sum of live applications per credit note id; a note's unapplied credit is total - this."""
+        return self._sums(schema.credit_applications.c.credit_note_id, credit_note_ids, conn)
+
+    def _sums(self, key: Any, ids: Iterable[int] | None, conn: Connection | None) -> dict[int, Decimal]:
+        table = schema.credit_applications
+        query = select(key, func.sum(table.c.amount)).where(table.c.deleted.is_(False)).group_by(key)
+        with self._read(conn) as c:
+            if ids is None:
+                return {row[0]: row[1] for row in c.execute(query)}
+            sums: dict[int, Decimal] = {}
+            for chunk in _chunks(sorted(set(ids))):
+                sums.update((row[0], row[1]) for row in c.execute(query.where(key.in_(chunk))))
+            return sums
+
+    # ---- refunds (schema version 3) ---------------------------------------------------------
+
+    def add_refund(
+        self,
+        client_id: int,
+        date: dt.date,
+        amount: Any,
+        description: str = "",
+        item_id: int | None = None,
+        tax_rate: str = "",
+        tax_amount: Any = None,
+        method: str = "",
+        reference: str = "",
+        *,
+        conn: Connection | None = None,
+    ) -> Refund:
+        """Record money paid back to a client (``amount`` before tax; tax as for credit notes)."""
+        rec = _Record(f"new refund to client {client_id}")
+        fields = {
+            "client_id": client_id, "date": date, "description": description, "item_id": item_id, "amount": amount,
+            "tax_rate": tax_rate, "tax_amount": tax_amount, "method": method, "reference": reference,
+        }  # fmt: skip
+        values = _refund_values(fields, {}, rec)
+        with self._write(conn) as c:
+            self._check_document_refs(c, values, rec)
+            _settle_document_tax(values, self._rates_for(c, values), rec, given=tax_amount is not None)
+            values.update(deleted=False, version=1, revision=self._revisions(c), updated_at=self._now())
+            new_id = _new_id(c.execute(insert(schema.refunds).values(values)))
+            return _refund_row([{"id": new_id, **values}[key] for key in _REFUND_ORDER])
+
+    def update_refund(self, refund_id: int, *, conn: Connection | None = None, **changes: Any) -> Refund:
+        rec = _Record(f"refund {refund_id}", refund_id)
+        table = schema.refunds
+        with self._write(conn) as c:
+            current = self._locked_row(c, table, refund_id, rec)
+            base = {key: current[key] for key in _REFUND_COLUMNS}
+            if "tax_amount" not in changes and current["tax_rate"]:
+                base["tax_amount"] = None
+            values = _refund_values(changes, base, rec)
+            if not values["tax_rate"] and "tax_rate" in changes and "tax_amount" not in changes:
+                values["tax_amount"] = None
+            _settle_document_tax(values, self._rates_for(c, values), rec, given=changes.get("tax_amount") is not None)
+            diff = {key: value for key, value in values.items() if current[key] != value}
+            if not diff:
+                return _refund_row(list(current.values()))
+            if current["deleted"]:
+                raise rec.error(None, "is deleted and cannot be changed")
+            self._check_document_refs(c, values, rec)
+            diff.update(version=current["version"] + 1, revision=self._revisions(c), updated_at=self._now())
+            c.execute(update(table).where(table.c.id == refund_id).values(diff))
+            return _refund_row([{**current, **diff}[key] for key in _REFUND_ORDER])
+
+    def delete_refund(self, refund_id: int, *, conn: Connection | None = None) -> Refund:
+        """Soft delete (a new version and revision). No-op if already deleted."""
+        rec = _Record(f"refund {refund_id}", refund_id)
+        table = schema.refunds
+        with self._write(conn) as c:
+            current = self._locked_row(c, table, refund_id, rec)
+            if current["deleted"]:
+                return _refund_row(list(current.values()))
+            return _refund_row(list(self._soft_delete(c, table, current).values()))
+
+    def get_refund(self, refund_id: int, *, conn: Connection | None = None) -> Refund | None:
+        table = schema.refunds
+        with self._read(conn) as c:
+            row = c.execute(select(table).where(table.c.id == refund_id)).first()
+        return None if row is None else _refund_row(row)
+
+    def refunds(
+        self, *, include_deleted: bool = False, client_id: int | None = None, conn: Connection | None = None
+    ) -> list[Refund]:
+        table = schema.refunds
+        query = select(table).order_by(table.c.id)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        if client_id is not None:
+            query = query.where(table.c.client_id == client_id)
+        with self._read(conn) as c:
+            return [_refund_row(row) for row in c.execute(query).all()]
+
+    def changed_refunds(self, after_revision: int, *, conn: Connection | None = None) -> list[Refund]:
+        """Refunds written after ``after_revision`` (deleted ones included), by revision."""
+        table = schema.refunds
+        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
+        with self._read(conn) as c:
+            return [_refund_row(row) for row in c.execute(query).all()]

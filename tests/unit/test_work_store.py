@@ -77,7 +77,7 @@ def add_invoice(store: WorkStore, ready: dict[str, int], number: str = "W-1", **
 
 
 def test_fresh_store_is_at_the_latest_version_with_work_tables(store: WorkStore) -> None:
-    assert store.schema_version() == schema.latest_version() == 2
+    assert store.schema_version() == schema.latest_version() == 3
     names = set(inspect(store.engine).get_table_names())
     assert {table.name for table in store.metadata.sorted_tables} <= names
     assert all(name.startswith("work_") for name in store.metadata.tables)
@@ -85,11 +85,11 @@ def test_fresh_store_is_at_the_latest_version_with_work_tables(store: WorkStore)
 
 
 def test_migrate_is_idempotent(store: WorkStore) -> None:
-    assert store.migrate() == 2
-    assert store.migrate() == 2
+    assert store.migrate() == 3
+    assert store.migrate() == 3
     with store.engine.connect() as conn:
         versions = conn.execute(select(schema.schema_version.c.version)).scalars().all()
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
 
 
 def test_a_version_1_database_is_upgraded_by_the_later_step(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_a_version_1_database_is_upgraded_by_the_later_step(tmp_path: Path) -> N
     engine.dispose()
 
     with WorkStore(url) as work:
-        assert work.schema_version() == 2
+        assert work.schema_version() == 3
         indexes = {index["name"] for index in inspect(work.engine).get_indexes("work_clients")}
         assert "ix_work_clients_revision" in indexes
         [client] = work.clients()
@@ -123,12 +123,12 @@ _TEXT = [name for name in schema.clients.c.keys() if name.startswith(("company",
 def test_a_failing_step_leaves_the_database_at_its_previous_version(store: WorkStore) -> None:
     def boom(conn: Connection) -> None:
         conn.execute(text("CREATE TABLE work_half_done (id INTEGER)"))
-        raise RuntimeError("step 3 failed")
+        raise RuntimeError("step 4 failed")
 
-    steps = [*schema.MIGRATIONS, schema.Migration(3, "fails halfway", boom)]
-    with pytest.raises(RuntimeError, match="step 3"), store.begin() as conn:
+    steps = [*schema.MIGRATIONS, schema.Migration(4, "fails halfway", boom)]
+    with pytest.raises(RuntimeError, match="step 4"), store.begin() as conn:
         schema.migrate(conn, steps=steps)
-    assert store.schema_version() == 2
+    assert store.schema_version() == 3
     assert "work_half_done" not in inspect(store.engine).get_table_names()  # DDL rolled back too
 
 
