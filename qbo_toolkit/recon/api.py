@@ -7,7 +7,7 @@
     result.in_agreement, result.verdict, result.differences, result.settings_description
     Path("report.html").write_text(to_html(result))      # the caller decides where files go
 
-It reads the id map first, then WORK, then QBO (so a record the sync links while this runs shows up
+It reads the id map first, then WORK, then QBO and its A/R reports (so a record the sync links while this runs shows up
 at worst as unlinked, never as a false pair), and compares with :func:`.compare.reconcile`.
 It also reads, read-only, the sync's match preview and its open failures: records waiting for a
 match decision or whose sync failed are *pending*, and the verdict is "agree" only without them.
@@ -16,6 +16,7 @@ match decision or whose sync failed are *pending*, and the verdict is "agree" on
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..settings import Settings, SettingsSource, resolve_settings
 from ..sync.state import SyncState
 from ..work.store import WorkStore
 from .compare import DEFAULT_DUE_DAYS, reconcile
-from .extract import extract_links, extract_qbo, extract_work
+from .extract import extract_links, extract_qbo, extract_reports, extract_work
 from .result import ReconResult
 
 __all__ = ["LiveConnection", "reconcile_live"]
@@ -51,6 +52,7 @@ def reconcile_live(
     settings: SettingsSource | Settings | str | Path | Mapping[str, Any] | None = None,
     integration_date: date | None = None,
     default_due_days: int = DEFAULT_DUE_DAYS,
+    tie_out: bool = True,
 ) -> ReconResult:
     """Extract the id map, WORK and QBO, and compare them.
 
@@ -64,6 +66,10 @@ def reconcile_live(
     else the one in the settings; without either, every record is expected on both sides. With the
     settings' ``use_default_state`` (the default), an empty QBO customer state agrees with the WORK
     company's default state, as the sync fills it in.
+
+    With ``tie_out`` (the default) QBO's own AgedReceivables and CustomerBalance reports as of
+    ``as_of`` are read too and tied out per customer (:mod:`.tieout`); a report QBO refuses is a
+    finding of the tie-out, not an error.
     """
     source = resolve_settings(settings)
     chosen = source.settings
@@ -71,12 +77,15 @@ def reconcile_live(
     default_state = company.default_state if chosen.use_default_state and company is not None else None
     links = extract_links(SyncState(store, conn.realm_id))
     work = extract_work(store)
+    day = as_of or date.today()
     qbo = extract_qbo(conn.client)
+    if tie_out:
+        qbo = replace(qbo, reports=extract_reports(conn.client, day))
     return reconcile(
         work,
         qbo,
         links,
-        as_of=as_of or date.today(),
+        as_of=day,
         integration_date=integration_date or chosen.integration_date,
         tolerance=tolerance,
         default_state=default_state or None,

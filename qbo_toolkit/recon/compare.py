@@ -63,6 +63,7 @@ from ..settings import SettingsSource
 from .frames import LinkFrames, QboFrames, WorkFrames
 from .money import tolerance_cents
 from .result import CATEGORIES, ReconResult, Total
+from .tieout import ArItems, TieOut, empty_tie_out, tie_out
 
 __all__ = ["AGING_BUCKETS", "DEFAULT_DUE_DAYS", "reconcile"]
 
@@ -1204,6 +1205,61 @@ def _aging(d: _Data, invoices: _InvoiceOutcome, *, as_of: date, due_days: int,
 
 
 # --------------------------------------------------------------------------------------------
+# Tie-out to QBO's reports
+# --------------------------------------------------------------------------------------------
+
+
+def _due_buckets(cols: _Columns, rows: np.ndarray, date_col: str, *, as_of: date, due_days: int) -> np.ndarray:
+    """Aging bucket per invoice row: by its due date, else its date plus ``due_days``."""
+    due = cols["due_date"][rows].copy()
+    undated = np.isnat(due)
+    if undated.any():
+        due[undated] = cols[date_col][rows[undated]] + np.timedelta64(due_days * 86_400, "s")
+    return _buckets(due, as_of)
+
+
+def _on_or_before(days: np.ndarray, day: date) -> np.ndarray:
+    """``days <= day`` (a missing date counts as on or before)."""
+    return np.isnat(days) | (days <= np.datetime64(day, "s"))
+
+
+def _tie_out(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *, as_of: date,
+             integration_date: date | None, due_days: int, tol: int) -> TieOut:
+    """Our open A/R and QBO's history, per QBO customer, against QBO's reports (see :mod:`.tieout`)."""
+    reports = d.qbo.reports
+    if reports is None:
+        return empty_tie_out()
+    wi, qi, qp, wc, qc = d.wi, d.qi, d.qp, d.wc, d.qc
+    # WORK: open invoices in scope, dated by the report day, of clients with a QBO partner
+    client_rows = invoices.w_client_rows
+    partner = _take(customers.partner_known, client_rows, False)
+    rows = np.flatnonzero((invoices.w_state <= _DRAFT) & ~invoices.w_outside & partner
+                          & (wi["balance_cents"] != 0) & _on_or_before(wi["issue_date"], as_of))
+    work = ArItems(_take(customers.partner_qbo, client_rows[rows], 0),
+                   _due_buckets(wi, rows, "issue_date", as_of=as_of, due_days=due_days),
+                   wi["balance_cents"][rows], np.zeros(len(rows), dtype=bool))
+    # QBO history not expected in WORK: open invoices and unapplied payments before the integration date
+    q_rows = np.flatnonzero(invoices.q_outside & ~qi["voided"].astype(bool) & (qi["balance_cents"] != 0)
+                            & _on_or_before(qi["txn_date"], as_of))
+    outside_invoices = ArItems(qi["customer_qbo_id"][q_rows],
+                               _due_buckets(qi, q_rows, "txn_date", as_of=as_of, due_days=due_days),
+                               qi["balance_cents"][q_rows], np.zeros(len(q_rows), dtype=bool))
+    p_rows = np.flatnonzero(_before(qp["txn_date"], integration_date) & (qp["unapplied_cents"] != 0)
+                            & _on_or_before(qp["txn_date"], as_of))
+    outside_credits = ArItems(qp["customer_qbo_id"][p_rows], _buckets(qp["txn_date"][p_rows], as_of),
+                              -qp["unapplied_cents"][p_rows], np.ones(len(p_rows), dtype=bool))
+    partners = dict(zip(customers.paired_qbo.tolist(), customers.paired_work.tolist(), strict=True))
+    names = dict(zip(qc["qbo_id"].tolist(), qc.text("display_name", np.arange(len(qc))).tolist(), strict=True))
+    w_pos = wc.lookup("work_id")(customers.paired_work)
+    names.update(zip(customers.paired_qbo.tolist(), wc.text("display_name", w_pos).tolist(), strict=True))
+    for frame in (reports.aged, reports.balances):
+        for qbo_id, name in zip(frame["customer_qbo_id"].tolist(), frame["name"].tolist(), strict=True):
+            names.setdefault(int(qbo_id), str(name))
+    return tie_out(reports, work, ArItems.join(outside_invoices, outside_credits), partners=partners, names=names,
+                   tol=tol)
+
+
+# --------------------------------------------------------------------------------------------
 # The entry point
 # --------------------------------------------------------------------------------------------
 
@@ -1213,7 +1269,8 @@ def _ordered(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     columns = list(next(c for c in CATEGORIES if c.name == name).columns)
     frame = frame[columns]
     keys = [k for k in ("entity", "work_id", "qbo_id") if k in columns]
-    if keys and len(frame) > 1 and name not in ("aging_buckets", "customers_fields", "pending"):
+    if keys and len(frame) > 1 and name not in ("aging_buckets", "customers_fields", "pending", "tieout_customers",
+                                                "tieout_aging"):
         frame = frame.sort_values(keys, kind="stable", na_position="last")
     return frame.reset_index(drop=True)
 
@@ -1248,10 +1305,14 @@ def reconcile(
     payments = _payments(d, invoices, integration_date=integration_date, tol=tol)
     balances, balance_differences = _balances(d, customers, invoices, tol=tol)
     aging, aging_differences = _aging(d, invoices, as_of=as_of, due_days=default_due_days, tol=tol)
+    tied = _tie_out(d, customers, invoices, as_of=as_of, integration_date=integration_date,
+                    due_days=default_due_days, tol=tol)
     frames: dict[str, pd.DataFrame] = {
         **customers.frames, **invoices.frames, **payments.frames,
         "customer_balances": balance_differences,
         "aging_buckets": aging_differences,
+        "tieout_customers": tied.customers,
+        "tieout_aging": tied.aging,
         "changed_in_qbo": pd.concat([customers.changed, invoices.changed, payments.changed], ignore_index=True),
         "pending": _pending(d, customers, invoices, payments),
     }
@@ -1265,13 +1326,14 @@ def reconcile(
         Total("open_receivables", "Open receivables", "money", int(wi["balance_cents"][invoices.w_in].sum()),
               int(qi["balance_cents"][invoices.q_in].sum())),
         *payments.totals,
+        *tied.totals,
     )
     return ReconResult(
         as_of=as_of,
         integration_date=integration_date,
         tolerance=tolerance,
         frames=frames,
-        tables=_tables({"aging": aging, "open_balances": balances}),
+        tables=_tables({"aging": aging, "open_balances": balances, "tieout": tied.table}),
         totals=totals,
         settings=_settings_record(settings),
     )

@@ -21,16 +21,22 @@ with a fraction of a cent is refused with the record named. The column docs are 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 import pandas as pd
 import sqlalchemy as sa
 
+from ..errors import QboAuthError, QboError, QboServerError, QboThrottled, QboTransportError
+from ..qbo.client import QboClient
 from ..qbo.query import MAX_PAGE_SIZE, Select, select
+from ..qbo.reports import AGING_KEYS, ReportTable, read_report
 from ..sync.state import SyncState, links_table
 from ..work.store import WorkStore
 from .frames import (
+    AGED_REPORT_COLUMNS,
+    BALANCE_REPORT_COLUMNS,
     CUSTOMER_COLUMNS,
     FAILURE_COLUMNS,
     LINK_COLUMNS,
@@ -40,6 +46,7 @@ from .frames import (
     QBO_PAYMENT_COLUMNS,
     LinkFrames,
     QboFrames,
+    ReportFrames,
     WorkFrames,
     link_frames_from_records,
     qbo_frames_from_records,
@@ -52,6 +59,7 @@ __all__ = [
     "extract_failures",
     "extract_links",
     "extract_qbo",
+    "extract_reports",
     "extract_work",
     "link_frames_from_records",
     "qbo_frames_from_records",
@@ -244,3 +252,86 @@ def extract_links(state: SyncState) -> LinkFrames:
     last = max((stamp for stamp in finished if stamp is not None), default=None)
     return LinkFrames(frames["customer"], frames["invoice"], frames["payment"], pending, last,
                       extract_failures(state))
+
+
+# --------------------------------------------------------------------------------------------
+# QBO's A/R reports, for the tie-out
+# --------------------------------------------------------------------------------------------
+
+
+def _report_cents(table: ReportTable, value: Decimal | None, what: str) -> int:
+    try:
+        return to_cents(value)
+    except ValueError as exc:
+        raise ValueError(f"QBO's {table.name} report: {what}: {exc}") from None
+
+
+def _report_rows(table: ReportTable, keys: tuple[str, ...], problems: list[str]) -> list[tuple[Any, ...]]:
+    """``(customer id, name, cents per key...)`` per data row; a row without a numeric customer Id
+    is a problem sentence instead (its amounts could be tied to no customer)."""
+    rows: list[tuple[Any, ...]] = []
+    nameless = [row.label or "(no name)" for row in table.rows if row.id is None or not row.id.isdigit()]
+    if nameless:
+        problems.append(f"QBO's {table.name} report lists {len(nameless)} row(s) without a customer Id (first: "
+                        f"{nameless[0]}); their amounts cannot be tied to a customer")
+    for row in table.rows:
+        if row.id is None or not row.id.isdigit():
+            continue
+        rows.append((int(row.id), row.label,
+                     *(_report_cents(table, row.amount(key), f"{row.label} {key}") for key in keys)))
+    return rows
+
+
+def extract_reports(client: QboClient, as_of: date) -> ReportFrames:
+    """QBO's AgedReceivables (aged by the report date, ``aging_method=Report_Date``) and
+    CustomerBalance reports as of ``as_of``, for the tie-out. A report QBO refuses (a fault) or
+    whose columns are not what the tie-out needs is not an exception: its problem is kept in
+    :attr:`ReportFrames.problems` (the tie-out then says it could not be done), so the rest of
+    the reconciliation still runs. Connection and authorisation errors are raised as usual."""
+    problems: list[str] = []
+    aged_rows: list[tuple[Any, ...]] = []
+    balance_rows: list[tuple[Any, ...]] = []
+    aged_total: int | None = None
+    balance_total: int | None = None
+    try:
+        aged = read_report(client, "AgedReceivables", report_date=as_of, aging_method="Report_Date")
+        missing = [key for key in AGING_KEYS if not aged.has(key)]
+        if missing:
+            problems.append(f"QBO's AgedReceivables report has no column(s) {', '.join(missing)} (its columns: "
+                            f"{', '.join(c.title or c.type for c in aged.columns)}); the tie-out needs the "
+                            "buckets Current, 1 - 30, 31 - 60, 61 - 90, 91 and over and Total")
+        else:
+            aged_rows = _report_rows(aged, AGING_KEYS, problems)
+            if "total" in aged.totals:
+                aged_total = _report_cents(aged, aged.totals["total"], "TOTAL")
+    except (QboError, ValueError) as exc:
+        if _fatal(exc):
+            raise
+        problems.append(f"QBO's AgedReceivables report could not be read: {exc}")
+    try:
+        balance = read_report(client, "CustomerBalance", report_date=as_of)
+        if not balance.has("total"):
+            problems.append("QBO's CustomerBalance report has no Total column (its columns: "
+                            f"{', '.join(c.title or c.type for c in balance.columns)})")
+        else:
+            balance_rows = _report_rows(balance, ("total",), problems)
+            if "total" in balance.totals:
+                balance_total = _report_cents(balance, balance.totals["total"], "TOTAL")
+    except (QboError, ValueError) as exc:
+        if _fatal(exc):
+            raise
+        problems.append(f"QBO's CustomerBalance report could not be read: {exc}")
+    return ReportFrames(
+        aged=_columns(aged_rows, list(AGED_REPORT_COLUMNS)),
+        balances=_columns(balance_rows, list(BALANCE_REPORT_COLUMNS)),
+        aged_total_cents=aged_total,
+        balance_total_cents=balance_total,
+        problems=tuple(problems),
+    )
+
+
+def _fatal(exc: Exception) -> bool:
+    """Errors that stop the whole reconciliation (no connection, no authorisation, throttled past the
+    retries): the same as for every other read. A report QBO refuses with a validation fault, or a
+    reply that is not a usable report, is a finding of the tie-out instead."""
+    return isinstance(exc, QboAuthError | QboServerError | QboThrottled | QboTransportError)

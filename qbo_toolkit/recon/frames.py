@@ -37,9 +37,12 @@ from typing import Any, Final, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-from .money import cents_array
+from .money import cents_array, to_cents
 
 __all__ = [
+    "AGED_BUCKET_COLUMNS",
+    "AGED_REPORT_COLUMNS",
+    "BALANCE_REPORT_COLUMNS",
     "CLIENT_COLUMNS",
     "CUSTOMER_COLUMNS",
     "FAILURE_COLUMNS",
@@ -52,9 +55,11 @@ __all__ = [
     "WORK_PAYMENT_COLUMNS",
     "LinkFrames",
     "QboFrames",
+    "ReportFrames",
     "WorkFrames",
     "link_frames_from_records",
     "qbo_frames_from_records",
+    "report_frames_from_records",
     "work_frames_from_records",
 ]
 
@@ -145,6 +150,28 @@ PAYMENT_LINE_COLUMNS: Final[Mapping[str, Kind]] = {
     "invoice_qbo_id": "id",
     "amount_cents": "cents",
 }
+#: One row per customer of QBO's AgedReceivables report (as of the reconciliation's day): the
+#: customer's open amounts per aging bucket (days past due: current, 1-30, 31-60, 61-90, 91 and
+#: over; blank cells are 0) and its total.
+AGED_REPORT_COLUMNS: Final[Mapping[str, Kind]] = {
+    "customer_qbo_id": "id",
+    "name": "text",
+    "current_cents": "cents",
+    "days_1_30_cents": "cents",
+    "days_31_60_cents": "cents",
+    "days_61_90_cents": "cents",
+    "days_91_over_cents": "cents",
+    "total_cents": "cents",
+}
+#: The aged report's bucket columns, in :data:`qbo_toolkit.recon.compare.AGING_BUCKETS` order.
+AGED_BUCKET_COLUMNS: Final = ("current_cents", "days_1_30_cents", "days_31_60_cents", "days_61_90_cents",
+                              "days_91_over_cents")
+#: One row per customer of QBO's CustomerBalance report: the customer's open balance.
+BALANCE_REPORT_COLUMNS: Final[Mapping[str, Kind]] = {
+    "customer_qbo_id": "id",
+    "name": "text",
+    "balance_cents": "cents",
+}
 #: The sync's id map for one entity. ``state`` is ``active``, ``voided`` or ``deleted`` (what the
 #: sync did to the QBO record); ``qbo_name`` the DisplayName the sync gave a customer when it had to
 #: change the WORK name ("fix" name policy), else ""; ``synced_at`` when the link was last written.
@@ -189,6 +216,12 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     "state": "active",
     "qbo_name": "",
     "synced_at": None,
+    "name": "",
+    "current_cents": 0,
+    "days_1_30_cents": 0,
+    "days_31_60_cents": 0,
+    "days_61_90_cents": 0,
+    "days_91_over_cents": 0,
     "kind": "weak",
     "action": "",
     "field": "",
@@ -291,6 +324,30 @@ def _with_paid(invoices: pd.DataFrame, payments: pd.DataFrame) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class ReportFrames:
+    """QBO's own A/R reports, read for the tie-out: ``aged`` (:data:`AGED_REPORT_COLUMNS`, from
+    AgedReceivables) and ``balances`` (:data:`BALANCE_REPORT_COLUMNS`, from CustomerBalance), one row
+    per customer; each report's GrandTotal in cents (None when the report has none); and
+    ``problems``: a sentence per report that could not be read or used (each names the report and
+    why), in which case the tie-out says so instead of comparing."""
+
+    aged: pd.DataFrame = field(default_factory=lambda: _empty(AGED_REPORT_COLUMNS))
+    balances: pd.DataFrame = field(default_factory=lambda: _empty(BALANCE_REPORT_COLUMNS))
+    aged_total_cents: int | None = None
+    balance_total_cents: int | None = None
+    problems: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        aged = _conform(self.aged, AGED_REPORT_COLUMNS, "reports.aged")
+        balances = _conform(self.balances, BALANCE_REPORT_COLUMNS, "reports.balances")
+        _unique(aged, "customer_qbo_id", "reports.aged")
+        _unique(balances, "customer_qbo_id", "reports.balances")
+        object.__setattr__(self, "aged", aged)
+        object.__setattr__(self, "balances", balances)
+        object.__setattr__(self, "problems", tuple(self.problems))
+
+
+@dataclass(frozen=True)
 class QboFrames:
     """QBO's records as frames (columns: :data:`CUSTOMER_COLUMNS`, :data:`QBO_INVOICE_COLUMNS`,
     :data:`QBO_PAYMENT_COLUMNS`, :data:`PAYMENT_LINE_COLUMNS`)."""
@@ -299,6 +356,8 @@ class QboFrames:
     invoices: pd.DataFrame = field(default_factory=lambda: _empty(QBO_INVOICE_COLUMNS))
     payments: pd.DataFrame = field(default_factory=lambda: _empty(QBO_PAYMENT_COLUMNS))
     payment_lines: pd.DataFrame = field(default_factory=lambda: _empty(PAYMENT_LINE_COLUMNS))
+    #: QBO's AgedReceivables and CustomerBalance reports for the tie-out; None: not read (no tie-out).
+    reports: ReportFrames | None = None
 
     def __post_init__(self) -> None:
         customers = _conform(self.customers, CUSTOMER_COLUMNS, "qbo.customers")
@@ -360,7 +419,10 @@ def _frame(records: Records | None, spec: Mapping[str, Kind]) -> pd.DataFrame:
     for column, kind in spec.items():
         amount = column.removesuffix("_cents")
         if kind == "cents" and column not in frame.columns and amount in frame.columns:
-            frame = frame.assign(**{column: cents_array(frame[amount].tolist())}).drop(columns=[amount])
+            amounts = frame[amount]
+            if _DEFAULTS.get(column) is not None and amounts.isna().any():  # an optional amount some leave out
+                amounts = amounts.astype(object).where(amounts.notna(), 0)
+            frame = frame.assign(**{column: cents_array(amounts.tolist())}).drop(columns=[amount])
         default = _DEFAULTS.get(column)
         if column in frame.columns and default is not None and frame[column].isna().any():
             # a key some records leave out: its default, as if every record had left it out
@@ -385,13 +447,16 @@ def qbo_frames_from_records(
     invoices: Records | None = None,
     payments: Records | None = None,
     payment_lines: Records | None = None,
+    reports: ReportFrames | None = None,
 ) -> QboFrames:
-    """:class:`QboFrames` from dicts in the frames' own column names (``qbo_id``, ``total``, ...)."""
+    """:class:`QboFrames` from dicts in the frames' own column names (``qbo_id``, ``total``, ...);
+    ``reports`` (see :func:`report_frames_from_records`) for a tie-out."""
     return QboFrames(
         _frame(customers, CUSTOMER_COLUMNS),
         _frame(invoices, QBO_INVOICE_COLUMNS),
         _frame(payments, QBO_PAYMENT_COLUMNS),
         _frame(payment_lines, PAYMENT_LINE_COLUMNS),
+        reports=reports,
     )
 
 
@@ -415,4 +480,24 @@ def link_frames_from_records(
         _frame(pending_matches, MATCH_COLUMNS),
         last_sync_at,
         failed,
+    )
+
+
+def report_frames_from_records(
+    aged: Records | None = None,
+    balances: Records | None = None,
+    *,
+    aged_total: object = None,
+    balance_total: object = None,
+    problems: Iterable[str] = (),
+) -> ReportFrames:
+    """:class:`ReportFrames` from ``{"customer_qbo_id": 58, "name": "Alpha", "current": "10.00",
+    "days_91_over": "5.00", "total": "15.00"}`` rows (buckets not given are 0) and
+    ``{"customer_qbo_id": 58, "balance": "15.00"}``; the grand totals as amounts."""
+    return ReportFrames(
+        _frame(aged, AGED_REPORT_COLUMNS),
+        _frame(balances, BALANCE_REPORT_COLUMNS),
+        None if aged_total is None else to_cents(aged_total),
+        None if balance_total is None else to_cents(balance_total),
+        tuple(problems),
     )

@@ -10,9 +10,10 @@ made from one result agree. The functions that write take the folder or path fro
   by side; differences by category), then a table per category. The SVG is drawn here by hand:
   no plotting library, no fonts or timestamps baked in, so the same result gives the same bytes
   (snapshot tests rely on it). A time appears only if the caller passes ``generated_at``.
-* :func:`to_csv` -- ``summary.csv``, ``aging.csv``, ``open_balances.csv`` and ``<category>.csv``
-  for every category (headers even when empty). Money is plain decimal text (``-1234.50``),
-  dates ISO; read back with ``dtype=str`` to keep it exact.
+* :func:`to_csv` -- ``summary.csv``, ``aging.csv``, ``open_balances.csv``, ``tieout.csv`` (when
+  QBO's reports were read) and ``<category>.csv`` for every category (headers even when empty).
+  Money is plain decimal text (``-1234.50``), dates ISO; read back with ``dtype=str`` to keep it
+  exact.
 * :func:`to_excel` -- the same tables as sheets of one workbook (openpyxl): money as numbers with
   two decimals (written from ``Decimal`` text, so exact), dates as dates.
 * Both exports hold no formula: text that starts like one (``=``, ``+``, ``-``, ``@``, tab, ...)
@@ -242,6 +243,7 @@ def to_html(result: ReconResult, *, title: str = DEFAULT_TITLE, generated_at: da
         "totals": totals,
         "aging": _table(result.tables["aging"], len(result.tables["aging"])),
         "aging_svg": _aging_svg(result.tables["aging"]),
+        "tieout": _table(result.tables["tieout"], max_rows),
         "differences_svg": _differences_svg(
             [(c.title, result.counts[c.name]) for c in CATEGORIES if c.kind == "difference"]),
     }
@@ -258,12 +260,14 @@ def _sheets(result: ReconResult) -> list[tuple[str, pd.DataFrame]]:
         ("summary", summary_frame(result)),
         ("aging", result.tables["aging"]),
         ("open_balances", result.tables["open_balances"]),
+        *((("tieout", result.tables["tieout"]),) if len(result.tables["tieout"]) else ()),
         *((c.name, result.frames[c.name]) for c in CATEGORIES),
     ]
 
 
 def to_csv(result: ReconResult, folder: str | Path) -> list[Path]:
-    """Write ``summary.csv``, ``aging.csv``, ``open_balances.csv`` and one CSV per category into
+    """Write ``summary.csv``, ``aging.csv``, ``open_balances.csv``, ``tieout.csv`` (when QBO's reports
+    were read: every customer of the tie-out) and one CSV per category into
     ``folder`` (created 0700 if needed; files 0600); returns the paths, in that order. Text that
     starts like a formula gets a leading ``'`` (:mod:`.cells`); amounts are never prefixed."""
     target = private_dir(folder)
@@ -312,7 +316,8 @@ def _summary_excel_rows(result: ReconResult) -> list[list[Any]]:
 
 
 def to_excel(result: ReconResult, path: str | Path) -> Path:
-    """Write the workbook to ``path``: a ``summary`` sheet, ``aging``, ``open_balances`` and a sheet
+    """Write the workbook to ``path``: a ``summary`` sheet, ``aging``, ``open_balances``, ``tieout``
+    (when QBO's reports were read) and a sheet
     per category (the file 0600). Money columns (named without ``_cents``) and the summary's amounts
     hold numbers formatted ``#,##0.00``; text cells are strings, never formulas, prefixed with
     ``'`` when they start like one (:mod:`.cells`)."""

@@ -135,6 +135,16 @@ CATEGORIES: Final[tuple[Category, ...]] = (
     _cat("aging_buckets", "receivables", "A/R aging differences",
          "Aging buckets (days past due as of the report date) whose open amounts differ.",
          "bucket work_count work_cents qbo_count qbo_cents difference_cents"),
+    _cat("tieout_customers", "receivables", "A/R tie-out to QBO's reports",
+         "Customers whose open balance in WORK (open invoices less unapplied credits, with QBO's history from "
+         "before the integration date added) is not what QBO's own AgedReceivables or CustomerBalance report "
+         "says, or a report that could not be read or used (then nothing can be tied out).",
+         "qbo_id work_id name work_ar_cents qbo_outside_cents aged_report_cents aged_difference_cents "
+         "balance_report_cents balance_difference_cents reason"),
+    _cat("tieout_aging", "receivables", "A/R tie-out: aging buckets",
+         "Customers and aging buckets (days past due as of the report date) where QBO's AgedReceivables report "
+         "differs from WORK's open items.",
+         "qbo_id work_id name bucket work_cents qbo_outside_cents report_cents difference_cents"),
     _cat("changed_in_qbo", "sync", "Changed in QBO after the sync",
          "Linked records that QBO changed after the sync last wrote or saw them.",
          "entity work_id qbo_id synced_at last_updated"),
@@ -199,8 +209,10 @@ class ReconResult:
     """What :func:`~qbo_toolkit.recon.compare.reconcile` found.
 
     ``frames`` maps each name of :data:`CATEGORY_NAMES` to its frame; ``tables`` holds the full
-    side-by-side tables behind two categories (``aging``: every bucket, behind ``aging_buckets``;
-    ``open_balances``: every paired customer, behind ``customer_balances``); ``totals`` the figures
+    side-by-side tables behind some categories (``aging``: every bucket, behind ``aging_buckets``;
+    ``open_balances``: every paired customer, behind ``customer_balances``; ``tieout``: every
+    customer of the tie-out to QBO's reports, behind ``tieout_customers``, empty when no report was
+    read); ``totals`` the figures
     on both sides (records in scope: without the *information* ones). ``counts`` (rows per
     category) is derived from ``frames``. ``settings`` says which settings the comparison used
     (``origin``, ``path``, ``sha256`` and ``description``, a sentence; see
@@ -242,7 +254,7 @@ class ReconResult:
         return self.frames[name].copy()
 
     def table(self, name: str) -> pd.DataFrame:
-        """A copy of the full table ``aging`` or ``open_balances``."""
+        """A copy of the full table ``aging``, ``open_balances`` or ``tieout``."""
         return self.tables[name].copy()
 
     @property

@@ -124,6 +124,8 @@ SAMPLE_EXPECTED: Final[dict[str, int]] = {
     "payments_applied_to": 1,
     "payments_unapplied": 1,
     "aging_buckets": 2,
+    "tieout_customers": 0,
+    "tieout_aging": 0,
     "changed_in_qbo": 1,
     "invoices_not_expected": 3,
     "payments_not_expected": 2,
