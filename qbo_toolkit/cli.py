@@ -146,7 +146,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=["clients", "invoices", "payments"])
+    p.add_argument("kind", choices=["clients", "invoices", "payments", "tax_rates", "credit_notes",
+                                    "credit_applications", "refunds"])
     p.add_argument("file", help="CSV file; columns in docs/work-csv.md")
     p.add_argument("--store", "--work-db", dest="store", default=None,
                    help="SQLAlchemy URL of the WORK store (default: the toolkit home's work.sqlite3)")

@@ -23,7 +23,17 @@ from typing import Final
 
 from ..connection import Binding
 from ..errors import WorkDataError
-from ..work.csv_import import ImportReport, RowError, import_clients, import_invoices, import_payments
+from ..work.csv_import import (
+    ImportReport,
+    RowError,
+    import_clients,
+    import_credit_applications,
+    import_credit_notes,
+    import_invoices,
+    import_payments,
+    import_refunds,
+    import_tax_rates,
+)
 from ..work.store import WorkStore
 from .state import IMPORT_RUN, SyncState
 
@@ -34,6 +44,11 @@ IMPORT_KINDS: Final[dict[str, tuple[str, Callable[[WorkStore, str | os.PathLike[
     "clients": ("customer", import_clients),
     "invoices": ("invoice", import_invoices),
     "payments": ("payment", import_payments),
+    # schema version 3 (issue 13): entities as the sync names them (tax rates are WORK's own)
+    "tax_rates": ("tax_rate", import_tax_rates),
+    "credit_notes": ("credit_memo", import_credit_notes),
+    "credit_applications": ("credit_payment", import_credit_applications),
+    "refunds": ("refund_receipt", import_refunds),
 }
 
 

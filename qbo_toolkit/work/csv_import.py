@@ -1,4 +1,5 @@
-"""Load clients, invoices and payments from CSV files into the WORK store.
+"""Load clients, invoices, payments, tax rates, credit notes, credit applications and refunds from CSV
+files into the WORK store.
 
 The columns are documented in ``docs/work-csv.md``. Each import reads the whole file, checks every
 row, loads the rows that are fine in one transaction, and reports each bad row by file, line and
@@ -12,7 +13,10 @@ What is strict, and why:
 * Money is plain digits with an optional sign and at most two decimals (``1234.50``): no currency
   symbols, no thousands separators, no fractions of a cent.
 * Text is taken exactly as written, surrounding spaces included; references (``client``, ``item``,
-  ``invoice_number``, ``parent_display_name``) must match a name or number exactly.
+  ``invoice_number``, ``parent_display_name``, ``tax_rate``, ``credit_note_number``) must match a
+  name or number exactly.
+* A line, credit note or refund with a ``tax_rate`` has its tax computed by WORK from that rate; a
+  ``tax_amount`` given beside it must agree (blank is best). Without rates ``tax_amount`` is the tax.
 * No cell may hold a control character (a NUL, an escape, ...: :mod:`qbo_toolkit.control_chars`);
   tab and line breaks only in the columns of several lines (``notes``, ``description``, address
   lines 1 and 2). Such a row is refused, naming the column; an invoice with such a row is not loaded.
@@ -45,19 +49,29 @@ from .store import (
     MULTILINE_TEXT_FIELDS,
     WorkStore,
     validate_client,
+    validate_credit_note,
     validate_invoice,
     validate_payment,
+    validate_refund,
 )
 
 __all__ = [
     "CLIENT_COLUMNS",
+    "CREDIT_APPLICATION_COLUMNS",
+    "CREDIT_NOTE_COLUMNS",
     "INVOICE_COLUMNS",
     "PAYMENT_COLUMNS",
+    "REFUND_COLUMNS",
+    "TAX_RATE_COLUMNS",
     "ImportReport",
     "RowError",
     "import_clients",
+    "import_credit_applications",
+    "import_credit_notes",
     "import_invoices",
     "import_payments",
+    "import_refunds",
+    "import_tax_rates",
 ]
 
 # the store's client text fields, then what only a file has: the active flag and the parent's name
@@ -74,14 +88,22 @@ INVOICE_COLUMNS: Final = (
     "unit_price",
     "taxable",
     "tax_amount",
+    "terms",
+    "tax_rate",
 )
 PAYMENT_COLUMNS: Final = ("invoice_number", "date", "amount", "method", "reference")
+TAX_RATE_COLUMNS: Final = ("name", "rate", "active")
+CREDIT_NOTE_COLUMNS: Final = ("number", "client", "date", "description", "item", "amount", "tax_rate", "tax_amount")
+CREDIT_APPLICATION_COLUMNS: Final = ("credit_note_number", "invoice_number", "date", "amount")
+REFUND_COLUMNS: Final = (
+    "client", "date", "description", "item", "amount", "tax_rate", "tax_amount", "method", "reference"
+)  # fmt: skip
 
 _CLIENT_REQUIRED: Final = ("display_name",)
 _INVOICE_REQUIRED: Final = ("number", "client", "issue_date")
 _PAYMENT_REQUIRED: Final = ("invoice_number", "date", "amount")
 #: Invoice columns that describe the whole invoice: repeated (or left blank) on its other lines.
-_INVOICE_HEADER: Final = ("client", "issue_date", "due_date", "status", "tax_amount")
+_INVOICE_HEADER: Final = ("client", "issue_date", "due_date", "status", "tax_amount", "terms")
 
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONEY: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -89,7 +111,13 @@ _TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
 _FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
 #: "lines[2].qty" in a store error -> line 2 of the invoice, CSV column "qty".
 _LINE_FIELD: Final = re.compile(r"lines\[(\d+)\]\.(\w+)")
-_STORE_TO_CSV: Final = {"client_id": "client", "item_id": "item", "invoice_id": "invoice_number"}
+_STORE_TO_CSV: Final = {
+    "client_id": "client",
+    "item_id": "item",
+    "invoice_id": "invoice_number",
+    "credit_note_id": "credit_note_number",
+    "total": "amount",
+}
 
 
 @dataclass(frozen=True)
@@ -267,6 +295,11 @@ def _money(row: _Row, column: str, *, default: Decimal | None = None) -> Decimal
     return amount
 
 
+def _optional_money(row: _Row, column: str) -> Decimal | None:
+    """An amount, or None for a blank cell."""
+    return _money(row, column, default=Decimal("0.00")) if row.get(column).strip() else None
+
+
 def _number(row: _Row, column: str, default: Decimal) -> Decimal:
     text = row.get(column).strip()
     if not text:
@@ -408,6 +441,7 @@ def import_invoices(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
         clients = store.client_ids_by_name({rows[0].get("client") for rows in groups.values()}, conn=conn)
         items = {item.name: item for item in store.items(conn=conn)}
         taken = store.invoices_by_number(groups, conn=conn)
+        rates = store.tax_rate_percents(conn=conn)
         ready: list[dict[str, Any]] = []
         for number, rows in groups.items():
             if any(row.refused for row in rows):
@@ -420,7 +454,7 @@ def import_invoices(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
                 errors.add(rows[0].line, "number", f"invoice {number!r} already exists in WORK")
                 continue
             try:
-                validate_invoice(invoice, label=f"invoice {number}")
+                validate_invoice(invoice, label=f"invoice {number}", rates=rates)
             except WorkDataError as exc:
                 index, column = _store_field(exc.field)
                 errors.add(rows[index or 0].line, column, exc.message)
@@ -483,7 +517,8 @@ def _invoice_fields(
         client_id = matches[0]
     issue_date = check(first, partial(_date, first, "issue_date", required=True))
     due_date = check(first, partial(_date, first, "due_date", required=False))
-    tax_amount = check(first, partial(_money, first, "tax_amount", default=Decimal("0.00")))
+    # blank: computed from the lines' tax rates, or none
+    tax_amount = check(first, partial(_optional_money, first, "tax_amount"))
     status = first.get("status").strip().lower() or "open"
 
     lines: list[dict[str, Any]] = []
@@ -504,6 +539,7 @@ def _invoice_fields(
                 "qty": qty,
                 "unit_price": unit_price,
                 "taxable": taxable,
+                "tax_rate": row.get("tax_rate"),
             }
         )
     if failed:
@@ -516,6 +552,7 @@ def _invoice_fields(
         "due_date": due_date,
         "status": status,
         "tax_amount": tax_amount,
+        "terms": first.get("terms"),
         "lines": lines,
     }
 
@@ -552,7 +589,10 @@ def import_payments(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
     ids: list[int] = []
     with store.begin() as conn:
         invoices = store.invoices_by_number({number for _, number, _, _ in parsed}, conn=conn)
-        paid = store.paid_amounts([invoice.id for invoice in invoices.values()], conn=conn)
+        wanted = [invoice.id for invoice in invoices.values()]
+        paid = store.paid_amounts(wanted, conn=conn)
+        for invoice_id, credited in store.credited_amounts(wanted, conn=conn).items():
+            paid[invoice_id] = paid.get(invoice_id, Decimal("0.00")) + credited
         ready: list[dict[str, Any]] = []
         for row, number, day, amount in parsed:
             invoice = invoices.get(number)
@@ -580,7 +620,7 @@ def import_payments(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
                 errors.add(
                     row.line,
                     "amount",
-                    f"{amount} would bring payments on invoice {number!r} to {running}, "
+                    f"{amount} would bring payments and applied credits on invoice {number!r} to {running}, "
                     f"more than its total {invoice.total}",
                 )
                 continue
@@ -588,4 +628,205 @@ def import_payments(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
             ready.append(fields)
         if ready:
             ids = store.bulk_add_payments(ready, conn=conn)
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+# --------------------------------------------------------------------------------------------
+# Tax rates, credit notes, credit applications, refunds (schema version 3)
+# --------------------------------------------------------------------------------------------
+
+
+def _percent(row: _Row, column: str) -> Decimal:
+    text = row.get(column).strip()
+    if not text:
+        raise _BadValue(column, "is required")
+    if not _MONEY.fullmatch(text):
+        raise _BadValue(column, f"{text!r} is not a percent (digits and a decimal point only, e.g. 8.25)")
+    return Decimal(text)
+
+
+def _one_client(row: _Row, clients: Mapping[str, list[int]]) -> int:
+    name = row.get("client")
+    matches = clients.get(name, [])
+    if not name.strip():
+        raise _BadValue("client", "is required")
+    if not matches:
+        raise _BadValue("client", f"no client is called {name!r}")
+    if len(matches) > 1:
+        raise _BadValue("client", f"{len(matches)} clients are called {name!r}; it is ambiguous")
+    return matches[0]
+
+
+def _item_id(row: _Row, items: Mapping[str, Any]) -> int | None:
+    name = row.get("item")
+    if not name.strip():
+        return None
+    item = items.get(name)
+    if item is None:
+        raise _BadValue("item", f"no item is called {name!r}")
+    return int(item.id)
+
+
+def import_tax_rates(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
+    """Add the WORK tax rates of a CSV file (``name``, ``rate`` as a percent such as 8.25, ``active``).
+
+    A name already in WORK, or repeated in the file, is refused on its row.
+    """
+    errors = _Collector(_label(path))
+    ids: list[int] = []
+    with store.begin() as conn:
+        known = set(store.tax_rate_percents(conn=conn))
+        seen: dict[str, int] = {}
+        for row in _read(path, TAX_RATE_COLUMNS, ("name", "rate"), errors):
+            if row.refused:
+                continue
+            name = row.get("name")
+            try:
+                rate = _percent(row, "rate")
+                active = _flag(row, "active", True)
+            except _BadValue as bad:
+                errors.add(row.line, bad.column, bad.message)
+                continue
+            if name in known:
+                errors.add(row.line, "name", f"tax rate {name!r} already exists in WORK")
+                continue
+            if name in seen:
+                errors.add(row.line, "name", f"tax rate {name!r} repeats line {seen[name]}")
+                continue
+            try:
+                ids.append(store.add_tax_rate(name, rate, active, conn=conn).id)
+            except WorkDataError as exc:
+                errors.add(row.line, exc.field, exc.message)
+                continue
+            seen[name] = row.line
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def import_credit_notes(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
+    """Add the credit notes of a CSV file, one row each; see ``docs/work-csv.md``.
+
+    ``client`` matches exactly one client's display name, ``item`` an item's name (optional),
+    ``tax_rate`` a WORK tax rate (optional: the tax is then computed, leave ``tax_amount`` blank).
+    A number already used by a credit note, or repeated in the file, is refused on its row.
+    """
+    errors = _Collector(_label(path))
+    rows = [row for row in _read(path, CREDIT_NOTE_COLUMNS, ("number", "client", "date", "amount"), errors)]
+    ids: list[int] = []
+    with store.begin() as conn:
+        clients = store.client_ids_by_name({row.get("client") for row in rows}, conn=conn)
+        items = {item.name: item for item in store.items(conn=conn)}
+        rates = store.tax_rate_percents(conn=conn)
+        seen: dict[str, int] = {}
+        for row in rows:
+            if row.refused:
+                continue
+            number = row.get("number")
+            try:
+                if not number.strip():
+                    raise _BadValue("number", "is required")
+                fields: dict[str, Any] = {
+                    "number": number,
+                    "client_id": _one_client(row, clients),
+                    "date": _date(row, "date", required=True),
+                    "description": row.get("description"),
+                    "item_id": _item_id(row, items),
+                    "amount": _money(row, "amount"),
+                    "tax_rate": row.get("tax_rate"),
+                    "tax_amount": _optional_money(row, "tax_amount"),
+                }
+            except _BadValue as bad:
+                errors.add(row.line, bad.column, bad.message)
+                continue
+            if number in seen:
+                errors.add(row.line, "number", f"credit note {number!r} repeats line {seen[number]}")
+                continue
+            if store.credit_note_by_number(number, conn=conn) is not None:
+                errors.add(row.line, "number", f"credit note {number!r} already exists in WORK")
+                continue
+            try:
+                validate_credit_note(fields, label=f"credit note {number}", rates=rates)
+                ids.append(store.add_credit_note(**fields, conn=conn).id)
+            except WorkDataError as exc:
+                errors.add(row.line, _store_field(exc.field)[1], exc.message)
+                continue
+            seen[number] = row.line
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def import_credit_applications(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
+    """Add the applications of credit notes to invoices of a CSV file, one row each, in file order.
+
+    ``credit_note_number`` and ``invoice_number`` name a live credit note and a live invoice of the
+    same client; a note never applies more than its total, and an invoice's payments and applied
+    credits never exceed its total (the store's rules, checked row by row).
+    """
+    errors = _Collector(_label(path))
+    rows = list(_read(path, CREDIT_APPLICATION_COLUMNS, CREDIT_APPLICATION_COLUMNS, errors))
+    ids: list[int] = []
+    with store.begin() as conn:
+        invoices = store.invoices_by_number({row.get("invoice_number") for row in rows}, conn=conn)
+        for row in rows:
+            if row.refused:
+                continue
+            note_number, invoice_number = row.get("credit_note_number"), row.get("invoice_number")
+            try:
+                for column, value in (("credit_note_number", note_number), ("invoice_number", invoice_number)):
+                    if not value.strip():
+                        raise _BadValue(column, "is required")
+                day = _date(row, "date", required=True)
+                amount = _money(row, "amount")
+            except _BadValue as bad:
+                errors.add(row.line, bad.column, bad.message)
+                continue
+            note = store.credit_note_by_number(note_number, conn=conn)
+            if note is None:
+                errors.add(row.line, "credit_note_number", f"no credit note is numbered {note_number!r}")
+                continue
+            invoice = invoices.get(invoice_number)
+            if invoice is None:
+                errors.add(row.line, "invoice_number", f"no invoice is numbered {invoice_number!r}")
+                continue
+            assert day is not None
+            try:
+                ids.append(store.add_credit_application(note.id, invoice.id, day, amount, conn=conn).id)
+            except WorkDataError as exc:
+                errors.add(row.line, _store_field(exc.field)[1], exc.message)
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def import_refunds(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
+    """Add the refunds (money paid back outside any invoice) of a CSV file, one row each.
+
+    Importing the same file twice adds its refunds twice: refunds have no number to recognise them.
+    """
+    errors = _Collector(_label(path))
+    rows = list(_read(path, REFUND_COLUMNS, ("client", "date", "amount"), errors))
+    ids: list[int] = []
+    with store.begin() as conn:
+        clients = store.client_ids_by_name({row.get("client") for row in rows}, conn=conn)
+        items = {item.name: item for item in store.items(conn=conn)}
+        rates = store.tax_rate_percents(conn=conn)
+        for row in rows:
+            if row.refused:
+                continue
+            try:
+                fields: dict[str, Any] = {
+                    "client_id": _one_client(row, clients),
+                    "date": _date(row, "date", required=True),
+                    "description": row.get("description"),
+                    "item_id": _item_id(row, items),
+                    "amount": _money(row, "amount"),
+                    "tax_rate": row.get("tax_rate"),
+                    "tax_amount": _optional_money(row, "tax_amount"),
+                    "method": row.get("method"),
+                    "reference": row.get("reference"),
+                }
+            except _BadValue as bad:
+                errors.add(row.line, bad.column, bad.message)
+                continue
+            try:
+                validate_refund(fields, label=f"refund to {row.get('client')}", rates=rates)
+                ids.append(store.add_refund(**fields, conn=conn).id)
+            except WorkDataError as exc:
+                errors.add(row.line, _store_field(exc.field)[1], exc.message)
     return ImportReport(errors.file, len(ids), errors.sorted(), ids)
