@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import faults, qsql
+from . import faults, qsql, reports
 from .clock import Clock, parse_stamp, reply_time, stamp
 from .company import Company
 from .faults import EmuFault
@@ -320,6 +320,15 @@ class Emulator:
             return self._reply(200, {"QueryResponse": self.run_query(company, statement)})
         if segment == "cdc" and req.method == "GET":
             return self._reply(200, self.cdc(company, req.query))
+        if segment == "reports" and len(parts) == 2 and req.method == "GET":
+            with self.store.lock:  # one consistent view of the books
+                report = reports.run_report(company, parts[1], req.query)
+            # a report has no envelope "time": its Header carries Time (recorded replies)
+            return Response.json(200, report, {"intuit_tid": _tid(), "Cache-Control": "max-age=0, no-cache, no-store"})
+        if segment in BY_SEGMENT and len(parts) == 3 and parts[2].lower() == "pdf" and req.method == "GET":
+            with self.store.lock:
+                pdf = reports.document_pdf(company, BY_SEGMENT[segment], parts[1])
+            return Response(200, pdf, {"Content-Type": "application/pdf", "intuit_tid": _tid()})
         if segment == "preferences" and len(parts) == 1:
             if req.method == "GET":
                 return self._reply(200, {"Preferences": company.store.get(company.realm, "Preferences", "1")})
