@@ -160,6 +160,11 @@ def test_waiting_matches_keep_the_verdict_from_agree_until_decided_and_synced(sy
     after = synced.reconcile()
     assert after.pending_count == 0, after.frame("pending").to_dict("records")
     assert after.in_agreement, explain(after)
+    # ... and QBO's own AgedReceivables and CustomerBalance reports tie out, customer by customer
+    tieout = after.table("tieout")
+    assert len(tieout)
+    assert (tieout["aged_difference_cents"] == 0).all() and (tieout["balance_difference_cents"] == 0).all()
+    assert after.total("ar_aged_report").difference == 0 and after.total("ar_balance_report").difference == 0
     assert after.verdict == "WORK and QuickBooks agree."
     assert after.exceeds() == {}
     assert "✓ WORK and QuickBooks agree." in to_html(after)
@@ -289,8 +294,16 @@ def test_planted_differences_are_each_found_in_their_category(synced: Synced) ->
     assert voided.client_id in values(result.frame("customer_balances"), "work_id")
     assert values(result.frame("customer_balances"), "work_id") <= clients
     assert result.counts["aging_buckets"] >= 1
+    # the tie-out to QBO's own reports finds the same customers: QBO's edit (+10.00), the void, the
+    # deleted payment (QBO owed more) and WORK's edit (WORK owes 1.00 more)
+    tied = result.frame("tieout_customers")
+    assert not tied["qbo_id"].isna().any(), explain(result)  # both reports were read and used
+    tied_clients = values(tied, "work_id")
+    assert {qbo_edited.client_id, work_edited.client_id, voided.client_id, paid_client} <= tied_clients <= clients
+    assert result.counts["tieout_aging"] >= 1
     expected = {"invoices_total", "invoices_tax", "invoices_due_date", "invoices_balance", "invoices_void_or_deleted",
-                "payments_missing_in_qbo", "customers_unlinked", "changed_in_qbo", "customer_balances", "aging_buckets"}
+                "payments_missing_in_qbo", "customers_unlinked", "changed_in_qbo", "customer_balances", "aging_buckets",
+                "tieout_customers", "tieout_aging"}
     assert {name for name, n in result.differences.items() if n} <= expected, explain(result)
 
 
