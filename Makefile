@@ -38,7 +38,16 @@ $(TAP_STAMP): $(STAMP)
 	$(TAP_VENV)/bin/python -m pip check
 	@touch $(TAP_STAMP)
 
-thirdparty: $(TAP_STAMP)
+# ... and node-quickbooks (a widely used client in another language) with the machine's Node.js and npm
+NODE_DIR := $(VENV)/thirdparty/node
+NODE_STAMP := $(NODE_DIR)/.installed
+
+$(NODE_STAMP): $(STAMP)
+	@mkdir -p $(NODE_DIR)
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --silent 'node-quickbooks@2.0.50'
+	@touch $(NODE_STAMP)
+
+thirdparty: $(TAP_STAMP) $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check qbo_toolkit tests notebooks benchmarks
