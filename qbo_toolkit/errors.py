@@ -25,6 +25,7 @@ parsing messages::
     │       │   └── ObjectNotFound       code 610
     │       ├── StaleObject              code 5010 (SyncToken mismatch)
     │       └── BusinessRuleError        codes 6000-9999
+    │           ├── ClosedPeriod         "The account period has closed ..." by its text (5010, 6210, ...)
     │           ├── DuplicateDocNumber   code 6140
     │           ├── HasBalance           code 6220
     │           └── DuplicateName        code 6240
@@ -36,7 +37,10 @@ parsing messages::
 QBO faults are turned into these classes in exactly one place: :func:`fault_to_error` for a
 fault body, and :func:`from_quickbooks_exception` for an exception raised by python-quickbooks.
 Both are pure and driven by :data:`FAULT_TABLE` (code → class) with :data:`STATUS_TABLE` (HTTP
-status → class) as the fallback when a fault has no usable code. python-quickbooks raises its
+status → class) as the fallback when a fault has no usable code; one rule goes by the text, not the
+code: QBO's "account period has closed" refusal (reported as 5010, "Account Period Closed", and as
+6000-series variants) is :class:`ClosedPeriod` whatever its code (:data:`CLOSED_PERIOD_TEXT`), so it is
+never taken for a stale SyncToken. python-quickbooks raises its
 *base* ``QuickbooksException`` for codes 5000-9999 (stale object, duplicate name, ...), so the
 classification is always by ``error_code``, never by the python-quickbooks class.
 
@@ -54,12 +58,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
+    "CLOSED_PERIOD_TEXT",
     "FAULT_TABLE",
     "STATUS_TABLE",
     "AuthError",
     "AuthorizationCancelled",
     "AuthorizationTimeout",
     "BusinessRuleError",
+    "ClosedPeriod",
     "CompanyMismatch",
     "ConfigError",
     "DuplicateDocNumber",
@@ -342,6 +348,12 @@ class BusinessRuleError(QboValidationError):
     """Codes 6000-9999: QBO's business validation refused the change."""
 
 
+class ClosedPeriod(BusinessRuleError):
+    """QBO refused a write dated on or before the company's closing date (BookCloseDate): "The
+    account period has closed and the account books cannot be updated through the QBO Services
+    API, please use the QBO website". Recognised by its text (the code varies: 5010, 6210, ...)."""
+
+
 class DuplicateDocNumber(BusinessRuleError):
     """Code 6140: the DocNumber is already used and the company enforces unique numbers."""
 
@@ -465,6 +477,18 @@ def classify_code(
     )
 
 
+#: QBO's words for a write into a closed period ("The account period has closed and the account books
+#: cannot be updated ...", python-quickbooks#208: "Account Period Closed").
+CLOSED_PERIOD_TEXT: Final = re.compile(r"account\s+period\s+(has\s+)?closed|books\s+(are\s+|is\s+)?closed", re.I)
+
+
+def _by_text(cls: type[QboError], *texts: str) -> type[QboError]:
+    """``cls``, unless the fault's words say the account period is closed (:class:`ClosedPeriod`)."""
+    if any(CLOSED_PERIOD_TEXT.search(t or "") for t in texts):
+        return ClosedPeriod
+    return cls
+
+
 def _build(
     cls: type[QboError],
     message: str,
@@ -541,7 +565,8 @@ def fault_to_error(
     fault_type = _get(inner, "type", "Type")
     fault_type = _text(fault_type) or None
     first = entries[0] if entries else FaultEntry(code="", message="", detail="", element=None)
-    cls = classify_code(first.code, http_status=http_status, fault_type=fault_type)
+    cls = _by_text(classify_code(first.code, http_status=http_status, fault_type=fault_type),
+                   first.message, first.detail)
     message = first.message or first.detail or (f"HTTP {http_status}" if http_status else "QBO fault")
     return _build(
         cls,
@@ -664,7 +689,7 @@ def from_quickbooks_exception(
         code=code_text, message=redact_secrets(message), detail=redact_secrets(detail), element=None
     )
     return _build(
-        classify_code(code_int, http_status=http_status),
+        _by_text(classify_code(code_int, http_status=http_status), message, detail),
         message,
         code=code_text,
         detail=detail,

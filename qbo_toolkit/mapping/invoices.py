@@ -4,9 +4,14 @@ Money rule (the one QBO applies, so QBO's ``TotalAmt`` equals WORK's total to th
 ``Amount`` is ``Qty × UnitPrice`` rounded to the cent half-up (``3 × 33.333 = 99.999 -> 100.00``);
 unit prices may carry more decimals than cents and are sent unrounded (QBO checks
 ``Amount == round(Qty × UnitPrice)``, fault 6070); the invoice total is the sum of the rounded
-line amounts plus ``TxnTaxDetail.TotalTax`` (WORK's ``tax_amount``, sent as it is: there is no
-tax engine on either side of this mapping). Each line carries ``TaxCodeRef`` ``TAX`` or ``NON``.
+line amounts plus the tax. How the tax goes depends on the company (:mod:`qbo_toolkit.mapping.tax`):
+on a US company each line carries ``TaxCodeRef`` ``TAX`` or ``NON`` and ``TxnTaxDetail.TotalTax`` is
+WORK's ``tax_amount``, sent as it is; a non-US company gets each line's WORK tax rate as a QBO TaxCode
+and computes the tax itself (the sync ties it to WORK's afterwards).
 :func:`validate_invoice` refuses an invoice whose stored total disagrees with that rule.
+
+The invoice's term goes as ``SalesTermRef`` (its QBO Term's Id, resolved by the sync), the settings'
+``class`` and ``department`` as ``ClassRef`` and ``DepartmentRef``.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from typing import Any, Final, TypeAlias
 from qbo_toolkit.control_chars import control_problem
 from qbo_toolkit.mapping._common import changed_fields, fingerprint, get_path, money_text, number_text, ref_value, text
 from qbo_toolkit.mapping.dates import date_problem
-from qbo_toolkit.mapping.markers import marker
+from qbo_toolkit.mapping.markers import marker, with_marker
 from qbo_toolkit.mapping.problems import FieldProblem
+from qbo_toolkit.mapping.tax import NON, TAX, SalesTax, invoice_tax_lines, sales_tax
+from qbo_toolkit.settings import Settings
 from qbo_toolkit.types import is_whole_cents
 from qbo_toolkit.work.models import Invoice, InvoiceLine, Item, cents
 
@@ -35,6 +42,8 @@ __all__ = [
     "fingerprint",
     "invoice_date_problems",
     "invoice_differences",
+    "invoice_tax",
+    "invoice_tax_problems",
     "invoice_to_qbo",
     "invoice_values",
     "item_to_qbo",
@@ -46,9 +55,6 @@ __all__ = [
     "validate_item",
 ]
 
-#: QBO's US sales tax codes on a line.
-TAX: Final = "TAX"
-NON: Final = "NON"
 DOC_NUMBER_MAX: Final = 21
 DESCRIPTION_MAX: Final = 4000
 ITEM_NAME_MAX: Final = 100
@@ -73,13 +79,22 @@ def _item_id(invoice: Invoice, line: InvoiceLine, item_ids: Mapping[int | None, 
         raise KeyError(f"invoice {invoice.id} line {line.line_no}: no QBO item id for {what}") from None
 
 
-def invoice_to_qbo(invoice: Invoice, *, customer_id: str, item_ids: Mapping[int | None, str]) -> dict[str, Any]:
+def invoice_to_qbo(invoice: Invoice, *, customer_id: str, item_ids: Mapping[int | None, str],
+                   settings: Settings | None = None, term_id: str | None = None, txn_date: date | None = None,
+                   note: str = "") -> dict[str, Any]:
     """The QBO Invoice payload for ``invoice`` (create, or the body of a full update).
 
     ``customer_id`` is the QBO id of the invoice's client; ``item_ids`` maps WORK item ids to QBO
     item ids, with ``None`` for the default item used by lines without an item (KeyError naming the
     line when an id is missing). Lines are sent in ``line_no`` order. Run :func:`validate_invoice`
-    first: nothing is rounded or shortened here apart from each line's ``Amount``.
+    and :func:`invoice_tax_problems` first: nothing is rounded or shortened here apart from each
+    line's ``Amount``.
+
+    ``settings`` (resolved by the sync's check: Ids, and the company) decide the tax
+    (:func:`~qbo_toolkit.mapping.tax.sales_tax`; without them: TAX/NON and WORK's TotalTax), the
+    ``ClassRef`` and ``DepartmentRef``; ``term_id`` is the QBO Term of the invoice's ``terms``;
+    ``txn_date`` replaces the issue date (a closed period's first open date) and ``note`` goes
+    before the toolkit's mark in ``PrivateNote``.
     """
     lines: list[dict[str, Any]] = []
     for line in _ordered(invoice):
@@ -90,7 +105,6 @@ def invoice_to_qbo(invoice: Invoice, *, customer_id: str, item_ids: Mapping[int 
                 "ItemRef": {"value": _item_id(invoice, line, item_ids)},
                 "Qty": line.qty,
                 "UnitPrice": line.unit_price,
-                "TaxCodeRef": {"value": TAX if line.taxable else NON},
             },
         }
         description = text(line.description)
@@ -99,18 +113,37 @@ def invoice_to_qbo(invoice: Invoice, *, customer_id: str, item_ids: Mapping[int 
         lines.append(entry)
     payload: dict[str, Any] = {
         "CustomerRef": {"value": str(customer_id)},
-        "TxnDate": invoice.issue_date.isoformat(),
+        "TxnDate": (txn_date or invoice.issue_date).isoformat(),
         "Line": lines,
-        "TxnTaxDetail": {"TotalTax": invoice.tax_amount},
         # the toolkit's mark (see mapping.markers): how the invoice is told from one it did not make
-        "PrivateNote": marker("invoice", invoice.id),
+        "PrivateNote": with_marker(note, "invoice", invoice.id) if note else marker("invoice", invoice.id),
     }
+    invoice_tax(invoice, settings).apply(payload)
     number = text(invoice.number)
     if number:
         payload["DocNumber"] = number
     if invoice.due_date is not None:
         payload["DueDate"] = invoice.due_date.isoformat()
+    if term_id:
+        payload["SalesTermRef"] = {"value": str(term_id)}
+    if settings is not None and settings.class_:
+        payload["ClassRef"] = {"value": settings.class_}
+    if settings is not None and settings.department:
+        payload["DepartmentRef"] = {"value": settings.department}
     return payload
+
+
+def invoice_tax(invoice: Invoice, settings: Settings | None) -> SalesTax:
+    """How ``invoice``'s tax goes to QBO under ``settings`` (:func:`~qbo_toolkit.mapping.tax.sales_tax`)."""
+    return sales_tax(invoice_tax_lines(_ordered(invoice)), tax_amount=invoice.tax_amount,
+                     settings=settings or Settings(), entity="invoice", record=str(invoice.id),
+                     label=f"invoice {text(invoice.number) or invoice.id}")
+
+
+def invoice_tax_problems(invoice: Invoice, settings: Settings | None) -> list[FieldProblem]:
+    """Why ``invoice``'s tax cannot go to this company as the settings say (a WORK rate no tax code
+    maps, a US manual-tax invoice without a code): sentences naming the invoice, line and rate."""
+    return list(invoice_tax(invoice, settings).problems)
 
 
 def validate_invoice(invoice: Invoice) -> list[FieldProblem]:

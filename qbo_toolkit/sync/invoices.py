@@ -12,6 +12,17 @@ number up: an invoice with its own mark is adopted (linked) instead of being cre
 without it belongs to someone else and the record stops with a sentence naming both. An update
 answered 610 (the invoice was deleted in QBO meanwhile) parks the link as ``gone``; a re-read that
 shows the Id now holds another invoice parks it too: neither is written over.
+
+The company (``ctx.settings.company``, from the run's check). Tax goes as the company takes it
+(:mod:`qbo_toolkit.mapping.tax`); an invoice whose WORK tax rate no tax code maps waits with a
+sentence naming the invoice, line and rate. Its term goes as ``SalesTermRef`` (the settings' mapping
+or the same name; a term QuickBooks does not have makes the invoice wait). After a write the tax
+QuickBooks recorded is tied to WORK's: a difference is reported as a failure naming both amounts
+(the invoice is in QuickBooks; the difference is for a person to resolve). Closed books: an invoice
+dated on or before the company's BookCloseDate is not sent (:func:`~.preflight.closed_books_sentence`:
+it waits, or with ``closed_period: first_open_date`` goes on the day after with a memo); a
+closed-period refusal from QuickBooks (books closed after the check) becomes the same waiting
+sentence, never a retry loop within the run; a later run sends it once the period is open.
 """
 
 from __future__ import annotations
@@ -23,16 +34,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ..errors import DuplicateDocNumber, ObjectNotFound, QboError, StaleObject
+from ..errors import ClosedPeriod, DuplicateDocNumber, ObjectNotFound, QboError, StaleObject
 from ..mapping import invoices as imap
 from ..mapping.invoices import invoice_date_problems
 from ..mapping.markers import marker_owner
+from ..mapping.tax import tax_difference
 from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import is_latin1, select
 from ..work.models import Invoice
 from .action import Action
 from .context import PARTIAL_LINKS, RecordStage, as_dict
 from .keys import record_key, split_key
+from .preflight import NameResolver, closed_books_sentence, first_open_date, read_book_close_date
 from .sender import Sender
 from .state import Link
 
@@ -51,6 +64,13 @@ def amount(value: Any) -> str:
         return f"{Decimal(str(value)):.2f}"
     except (ArithmeticError, ValueError):
         return str(value)
+
+
+def _txn_date(payload: Mapping[str, Any]) -> date | None:
+    try:
+        return date.fromisoformat(str(payload.get("TxnDate") or "")[:10])
+    except ValueError:
+        return None
 
 
 def _item_key(key: str) -> int | None:
@@ -120,6 +140,13 @@ class InvoiceStage(RecordStage):
     entity, dependency = "invoice", "customer"
     sender: Sender
 
+    def __init__(self, ctx: Any, sender: Any) -> None:
+        super().__init__(ctx, sender)
+        self.expected_tax: dict[str, Decimal] = {}  # record key -> WORK's tax (tied out to QBO's answer)
+        self.term_ids: dict[str, str] = {}
+        self.term_problems: dict[str, str] = {}
+        self.closed_now: date | None = None  # the closing date read after a closed-period refusal
+
     def changed(self, after: int) -> list[Invoice]:
         return self.ctx.store.changed_invoices(after)
 
@@ -138,6 +165,7 @@ class InvoiceStage(RecordStage):
         ctx = self.ctx
         self.held_items = dict(held_items or {})
         self.newly_held: dict[str, set[int]] = {}
+        self.terms = NameResolver(ctx.client, "Term", "term", "terms", ctx.settings.terms)
         settings = ctx.settings
         assert settings.integration_date is not None
         waiting: dict[str, list[int]] = ctx.state.get_value("held:invoice", {})
@@ -160,6 +188,9 @@ class InvoiceStage(RecordStage):
 
         creates = self.sender.stream(handle)  # sent while the rest is planned
         inactive = ctx.store.inactive_client_ids() if candidates else set()
+        used_terms = {str(getattr(inv, "terms", "") or "").strip() for inv in candidates} - {""}
+        if used_terms:  # the company's terms are read once, and only when an invoice has one
+            self.term_ids, self.term_problems = self.terms.resolve(used_terms)
         try:
             for inv in candidates:
                 if inv.id in dismissed:
@@ -209,10 +240,13 @@ class InvoiceStage(RecordStage):
                 ctx.fail("invoice", "to_qbo", action.kind, inv.id, f"invoice {inv.number}: {p.message}",
                          field=p.field)
             return
+        if self._waits(inv, action.kind):
+            return
         customer_link = customers[inv.client_id] if inv.client_id in customers else None
         if action.kind == "create":
             assert customer_link is not None
-            payload = imap.invoice_to_qbo(inv, customer_id=customer_link.qbo_id, item_ids=item_ids)
+            payload = self.payload(inv, customer_link.qbo_id, item_ids)
+            self.expected_tax[record_key("invoice", inv.id, inv.version, "create")] = inv.tax_amount
             if ctx.dry_run:
                 ctx.assume("invoice", inv.id)
                 ctx.note(None, entity="invoice", direction="to_qbo", action="create", outcome="ok",
@@ -224,6 +258,60 @@ class InvoiceStage(RecordStage):
             self._update(inv, links[inv.id], customer_link, item_ids)
         elif action.kind in ("void", "delete"):
             self._remove(inv, links[inv.id], action.kind, payments)
+
+    # ------------------------------------------------------------------ the company's rules
+    def _waits(self, inv: Invoice, kind: str) -> bool:
+        """Whether ``inv`` cannot go to this company now (recorded with its sentence; tried again
+        every run, no request spent): its tax or term cannot be expressed, or its date is in the
+        closed books (unless ``closed_period: first_open_date`` moves a create or update)."""
+        ctx = self.ctx
+        if kind in ("create", "update"):
+            reasons = [(p.field, p.message) for p in imap.invoice_tax_problems(inv, ctx.settings)]
+            term = str(getattr(inv, "terms", "") or "").strip()
+            if term and term in self.term_problems:
+                reasons.append(("terms", f"invoice {inv.number}: its term {term!r}: {self.term_problems[term]}"))
+            for field_name, message in reasons:
+                ctx.fail("invoice", "to_qbo", kind, inv.id, message, field=field_name, pending=True)
+            if reasons:
+                return True
+        company = ctx.settings.company
+        closed = company.book_close_date if company is not None else None
+        if closed is None or inv.issue_date > closed:
+            return False
+        movable = kind in ("create", "update")
+        if ctx.settings.closed_period == "first_open_date":
+            return False  # creates and updates go on the first open date; a void or delete is QuickBooks' call
+        ctx.fail("invoice", "to_qbo", kind, inv.id,
+                 closed_books_sentence(f"invoice {inv.number}", inv.issue_date, closed, kind, movable=movable),
+                 field="closed_period", pending=True)
+        return True
+
+    def payload(self, inv: Invoice, customer_id: str, item_ids: Mapping[int | None, str]) -> dict[str, Any]:
+        """The invoice as this company takes it: tax, term, class and department, and the first open
+        date (with its memo) for an invoice dated in the closed books under ``first_open_date``."""
+        ctx = self.ctx
+        company = ctx.settings.company
+        closed = company.book_close_date if company is not None else None
+        moved, note = first_open_date(inv.issue_date, closed, ctx.settings.closed_period)
+        term = str(getattr(inv, "terms", "") or "").strip()
+        return imap.invoice_to_qbo(inv, customer_id=customer_id, item_ids=item_ids, settings=ctx.settings,
+                                   term_id=self.term_ids.get(term) if term else None, txn_date=moved, note=note)
+
+    def closed_refusal(self, label: str, action: str, work_id: int, err: QboError, *, qbo_id: str | None = None,
+                       refused_key: str | None = None, dated: date | None = None) -> None:
+        """QuickBooks refused a write into a closed period (its books were closed after this run's check):
+        the record waits with the sentence (the closing date read once), to go in a later run."""
+        ctx = self.ctx
+        closed = self.closed_now
+        if closed is None:
+            try:
+                closed = self.closed_now = read_book_close_date(ctx.client)
+            except QboError:
+                closed = None
+        text = closed_books_sentence(label, dated, closed, action, movable=action in ("create", "update"),
+                                     refused=True)
+        ctx.fail("invoice" if label.startswith("invoice") else "payment", "to_qbo", action, work_id, text,
+                 qbo_id=qbo_id, field="closed_period", pending=True, refused_key=refused_key)
 
     def _held(self, inv: Invoice) -> tuple[str, str] | None:
         """The first held item of ``inv`` (its ``held:invoice`` key) and why the invoice waits, or None."""
@@ -241,6 +329,10 @@ class InvoiceStage(RecordStage):
         number = op.payload.get("DocNumber", work_id)
         if not res.ok:
             assert res.error is not None
+            if isinstance(res.error, ClosedPeriod):
+                self.closed_refusal(f"invoice {number}", "create", work_id, res.error, refused_key=op.key,
+                                    dated=_txn_date(op.payload))
+                return
             text, element = ctx.error_text(res.error, f"invoice {number}")
             ctx.fail("invoice", "to_qbo", "create", work_id, text, field=element, pending=res.error.retryable,
                      refused_key=op.key)
@@ -253,6 +345,18 @@ class InvoiceStage(RecordStage):
             ctx.note(conn, entity="invoice", direction="to_qbo", action="create", outcome="ok", work_id=work_id,
                      qbo_id=str(qbo["Id"]), message=f"{verb} invoice {number} for {amount(qbo.get('TotalAmt'))}")
             ctx.clear_pending(conn, "invoice", work_id)
+            self._tie_out(conn, work_id, str(qbo["Id"]), "create", f"invoice {number}", self.expected_tax.get(op.key),
+                          qbo)
+
+    def _tie_out(self, conn: Any, work_id: int, qbo_id: str, action: str, label: str, expected: Decimal | None,
+                 qbo: Mapping[str, Any]) -> None:
+        """WORK's tax against the tax QuickBooks recorded: a difference is a failure naming both."""
+        if expected is None:
+            return
+        text = tax_difference(expected, qbo, label=label)
+        if text is not None:
+            self.ctx.note(conn, entity="invoice", direction="to_qbo", action=action, outcome="failed",
+                          work_id=work_id, qbo_id=qbo_id, field="tax_amount", message=text)
 
     def resolve_taken(self, taken: Sequence[BatchOp]) -> None:
         """Creates QBO refused with 6140 (the number is taken): adopt the invoice that carries this
@@ -339,7 +443,7 @@ class InvoiceStage(RecordStage):
 
     def _update(self, inv: Invoice, link: Link, customer: Link, item_ids: dict[int | None, str]) -> None:
         ctx = self.ctx
-        payload = imap.invoice_to_qbo(inv, customer_id=customer.qbo_id, item_ids=item_ids)
+        payload = self.payload(inv, customer.qbo_id, item_ids)
         fp = fingerprint(payload)
         if fp == link.fingerprint:
             if not ctx.dry_run and link.work_version != inv.version:
@@ -354,7 +458,8 @@ class InvoiceStage(RecordStage):
                      qbo_id=link.qbo_id, message=f"update invoice {inv.number}")
             return
         fields: dict[str, Any] = {k: payload[k] for k in ("DocNumber", "TxnDate", "DueDate", "CustomerRef", "Line",
-                                                          "TxnTaxDetail") if k in payload}
+                                                          "TxnTaxDetail", "GlobalTaxCalculation", "SalesTermRef",
+                                                          "ClassRef", "DepartmentRef") if k in payload}
         token = link.sync_token
         for attempt in (1, 2):
             key = record_key("invoice", inv.id, inv.version, f"update@{token}")
@@ -383,6 +488,10 @@ class InvoiceStage(RecordStage):
             except ObjectNotFound:
                 self._gone(inv, link, "update")
                 return
+            except ClosedPeriod as err:
+                self.closed_refusal(f"invoice {inv.number}", "update", inv.id, err, qbo_id=link.qbo_id,
+                                    refused_key=key, dated=inv.issue_date)
+                return
             except QboError as err:
                 text, element = ctx.error_text(err, f"invoice {inv.number}")
                 ctx.fail("invoice", "to_qbo", "update", inv.id, text, qbo_id=link.qbo_id, field=element,
@@ -394,6 +503,7 @@ class InvoiceStage(RecordStage):
             ctx.note(conn, entity="invoice", direction="to_qbo", action="update", outcome="ok", work_id=inv.id,
                      qbo_id=link.qbo_id, message=f"updated invoice {inv.number}: total {amount(qbo.get('TotalAmt'))}")
             ctx.clear_pending(conn, "invoice", inv.id)
+            self._tie_out(conn, inv.id, link.qbo_id, "update", f"invoice {inv.number}", inv.tax_amount, qbo)
 
     def _remove(self, inv: Invoice, link: Link, how: str, payments: Any) -> None:
         """Void or delete an invoice in QBO, after deleting the payments QBO holds for it."""
@@ -436,6 +546,10 @@ class InvoiceStage(RecordStage):
                 ctx.client.delete("Invoice", link.qbo_id, token, request_id=ctx.request_id(key),
                                   record=f"invoice {inv.number}")
                 new_token = token
+        except ClosedPeriod as err:
+            self.closed_refusal(f"invoice {inv.number}", how, inv.id, err, qbo_id=link.qbo_id, refused_key=key,
+                                dated=inv.issue_date)
+            return
         except QboError as err:
             text, element = ctx.error_text(err, f"invoice {inv.number}")
             ctx.fail("invoice", "to_qbo", how, inv.id, text, qbo_id=link.qbo_id, field=element, pending=err.retryable,
