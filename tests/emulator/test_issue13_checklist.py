@@ -395,20 +395,40 @@ def test_object_not_found_detail_says_its_prefix_once(conn: Conn) -> None:
     assert error["Detail"].count("Object Not Found") == 1, error["Detail"]
 
 
-def test_addresses_have_ids_iso3_countries_and_no_lat_long(conn: Conn) -> None:
-    sent = {"Line1": "1 Market St", "City": "San Francisco", "CountrySubDivisionCode": "CA",
-            "PostalCode": "94105", "Country": "US"}
+def test_addresses_have_ids(conn: Conn) -> None:
+    # the samples' customer and invoice addresses carry an Id (invoice_create_response: BillAddr.Id "2")
+    sent = {"Line1": "1 Market St", "City": "San Francisco", "CountrySubDivisionCode": "CA", "PostalCode": "94105"}
     customer = _customer(conn, BillAddr=sent)
-    read = _ok(conn.get(f"customer/{customer['Id']}"))["Customer"]
-    address = read["BillAddr"]
+    address = _ok(conn.get(f"customer/{customer['Id']}"))["Customer"]["BillAddr"]
     assert address.get("Id", "").isdigit(), address
-    assert address["Country"] == "USA"
     invoice = _ok(_invoice(conn, customer["Id"]))["Invoice"]
     assert invoice["BillAddr"].get("Id", "").isdigit(), invoice["BillAddr"]
-    text = conn.query("SELECT * FROM Customer MAXRESULTS 1000").text + conn.get(f"companyinfo/{conn.realm}").text
+
+
+def test_company_addresses_iso3_countries_and_no_lat_long(fresh: Conn) -> None:
+    # Intuit, 2025-08-13: CompanyAddr, CustomerCommunicationAddr and LegalAddr return ISO 3-letter countries on
+    # read and update ("United States" sent comes back "USA"); Lat and Long are no longer returned (the issue
+    # asks for reads; the emulator has no CompanyInfo update)
+    info = _ok(fresh.get(f"companyinfo/{fresh.realm}"))["CompanyInfo"]
+    addresses = [info[k] for k in ("CompanyAddr", "CustomerCommunicationAddr", "LegalAddr") if k in info]
+    assert addresses and not [a for a in addresses if "Lat" in a or "Long" in a], addresses
+    assert all(a.get("Country") == "USA" for a in addresses), addresses
+    text = fresh.query("SELECT * FROM Customer MAXRESULTS 1000").text
     assert '"Lat"' not in text and '"Long"' not in text
-    countries = set(re.findall(r'"Country":\s*"([^"]*)"', text))
-    assert countries and all(re.fullmatch(r"[A-Z]{3}", c) for c in countries), countries
+
+
+def _addresses(doc: Any) -> list[dict[str, Any]]:
+    """Every address object in a reply (a dict with Line1, City or PostalCode)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(doc, dict):
+        if {"Line1", "City", "PostalCode"} & set(doc):
+            found.append(doc)
+        for value in doc.values():
+            found.extend(_addresses(value))
+    elif isinstance(doc, list):
+        for value in doc:
+            found.extend(_addresses(value))
+    return found
 
 
 # -- 6. tax per company kind, closed books ------------------------------------------------------------------
