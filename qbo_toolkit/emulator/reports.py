@@ -53,7 +53,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -65,6 +65,7 @@ from .store import Doc
 
 ZERO = Decimal(0)
 DISCOUNTS_GIVEN = "Discounts given"
+MAX_COLUMNS = 400  # summarize_column_by columns in one ProfitAndLoss (strict choice)
 
 #: reports QBO has that the emulator does not compute (a request for one says so)
 NOT_EMULATED = frozenset({
@@ -415,6 +416,43 @@ class Report:
         return {"Header": header, "Columns": {"Column": columns}, "Rows": {"Row": rows}}
 
     # -- profit and loss ----------------------------------------------------------------------------------
+    def periods(self, start: date, end: date) -> tuple[str, list[tuple[date, date, str]]]:
+        """``summarize_column_by`` and its columns: (first day, last day, title) each; none for Total."""
+        by = self.params.get("summarize_column_by", "").strip() or "Total"
+        if by == "Total":
+            return by, []
+        if by not in ("Days", "Week", "Month", "Quarter", "Year"):
+            raise _bad_param("summarize_column_by", f"the emulator summarizes by Total, Days, Week, Month, Quarter "
+                                                    f"or Year, not {by!r}")
+        out: list[tuple[date, date, str]] = []
+        day = start
+        while day <= end:
+            if by == "Days":
+                last = day
+            elif by == "Week":  # Sunday to Saturday
+                last = day + timedelta(days=5 - day.weekday() if day.weekday() < 6 else 6)
+            elif by == "Month":
+                last = _month_end(day.year, day.month)
+            elif by == "Quarter":
+                last = _month_end(day.year, (day.month - 1) // 3 * 3 + 3)
+            else:
+                last = date(day.year, 12, 31)
+            last = min(last, end)
+            if by == "Days":
+                title = f"{day:%b} {day.day}, {day.year}"
+            elif by == "Year":
+                title = str(day.year)
+            elif by == "Month":
+                title = f"{day:%b} {day.year}"
+            else:
+                title = f"{day:%b} {day.day} - {last:%b} {last.day}, {last.year}"
+            out.append((day, last, title))
+            day = last + timedelta(days=1)
+            if len(out) > MAX_COLUMNS:
+                raise _bad_param("summarize_column_by", f"{by} over {start} to {end} makes more than {MAX_COLUMNS} "
+                                                        "columns; ask for a shorter period")
+        return by, out
+
     def profit_and_loss(self) -> Doc:
         start = _date_param(self.params, "start_date") or self.today.replace(month=1, day=1)
         end = _date_param(self.params, "end_date") or self.today
@@ -423,30 +461,38 @@ class Report:
         basis = self.params.get("accounting_method", "").strip() or self.report_basis
         if basis not in ("Accrual", "Cash"):
             raise _bad_param("accounting_method", f"accounting_method must be Cash or Accrual, not {basis!r}")
+        by, periods = self.periods(start, end)
+        width = max(len(periods), 1)
+
+        def column_of(day: date) -> int:
+            return next((i for i, (a, b, _) in enumerate(periods) if a <= day <= b), 0)
+
         items = {i["Id"]: i for i in self.company.all("Item")}
-        income: dict[str, Decimal] = defaultdict(Decimal)  # account id ("" = Discounts given) -> amount
+        # account id ("" = Discounts given) -> amount per column
+        income: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * width)
 
         def in_period(doc: Doc) -> bool:
             return start <= _txn_date(doc) <= end and self.wanted(ref_id(doc, "CustomerRef") or "")
 
-        def book(doc: Doc, share: Decimal) -> None:
+        def book(doc: Doc, share: Decimal, when: date) -> None:
+            col = column_of(when)
             for line in doc.get("Line") or []:
                 amount = _amount(line.get("Amount"))
                 if line.get("DetailType") == "SalesItemLineDetail":
                     item = items.get(ref_id(line.get("SalesItemLineDetail") or {}, "ItemRef") or "", {})
                     account = ref_id(item, "IncomeAccountRef")
                     if account is not None:
-                        income[account] += amount * share
+                        income[account][col] += amount * share
                 elif line.get("DetailType") == "DiscountLineDetail":
                     account = ref_id(line.get("DiscountLineDetail") or {}, "DiscountAccountRef") or ""
-                    income[account] -= amount * share
+                    income[account][col] -= amount * share
 
         cash_docs = (("SalesReceipt", Decimal(1)), ("RefundReceipt", Decimal(-1)))
         credit_docs = (("Invoice", Decimal(1)), ("CreditMemo", Decimal(-1)))
         for entity, sign in cash_docs + (credit_docs if basis == "Accrual" else ()):
             for doc in self.company.all(entity):
                 if in_period(doc):
-                    book(doc, sign)
+                    book(doc, sign, _txn_date(doc))
         if basis == "Cash":
             signs = dict(credit_docs)
             for payment in self.company.all("Payment"):
@@ -458,11 +504,23 @@ class Report:
                         linked = self.company.get(entity, str(link.get("TxnId", ""))) if entity in signs else None
                         total = _amount(linked.get("TotalAmt")) if linked else ZERO
                         if linked is not None and total != 0:
-                            book(linked, signs[entity] * _amount(line.get("Amount")) / total)
-        return self._pnl_document(start, end, basis, {k: cents(v) for k, v in income.items() if cents(v) != 0})
+                            book(linked, signs[entity] * _amount(line.get("Amount")) / total, _txn_date(payment))
+        rounded = {k: [cents(x) for x in v] for k, v in income.items()}
+        rounded = {k: v for k, v in rounded.items() if any(x != 0 for x in v)}
+        return self._pnl_document(start, end, basis, by, periods, rounded)
 
-    def _pnl_document(self, start: date, end: date, basis: str, income: dict[str, Decimal]) -> Doc:
+    def _pnl_document(self, start: date, end: date, basis: str, by: str, periods: list[tuple[date, date, str]],
+                      income: dict[str, list[Decimal]]) -> Doc:
         accounts = {a["Id"]: a for a in self.company.all("Account")}
+        width = max(len(periods), 1)
+        many = bool(periods)  # one column per period, then a Total
+
+        def amounts(v: list[Decimal], data: bool) -> list[Doc]:
+            shown = [cell(money(x) if x != 0 or not (data and many) else "") for x in v]
+            return [*shown, cell(money(sum(v, ZERO)))] if many else shown
+
+        def blank() -> list[Doc]:
+            return [cell("") for _ in range(width + (1 if many else 0))]
 
         def label(account_id: str) -> str:
             return str(accounts.get(account_id, {}).get("Name", DISCOUNTS_GIVEN if not account_id else account_id))
@@ -472,30 +530,48 @@ class Report:
             kind = accounts.get(account_id, {}).get("AccountType")
             groups["OtherIncome" if kind == "Other Income" else "Income"].append(account_id)
 
-        def block(title: str, group: str, ids: list[str]) -> tuple[Doc, Decimal]:
+        def add(a: list[Decimal], b: list[Decimal]) -> list[Decimal]:
+            return [x + y for x, y in zip(a, b, strict=True)]
+
+        def block(title: str, group: str, ids: list[str]) -> tuple[Doc, list[Decimal]]:
             ids = sorted(ids, key=lambda a: label(a).casefold())
-            total = sum((income[a] for a in ids), ZERO)
-            rows = [data_row([cell(label(a), a) if a else cell(label(a)), cell(money(income[a]))]) for a in ids]
-            summary = [cell(f"Total {title}"), cell(money(total) if ids else "")]
-            return section([cell(title), cell("")], rows, summary, group), total
+            total = [ZERO] * width
+            rows = []
+            for a in ids:
+                total = add(total, income[a])
+                rows.append(data_row([cell(label(a), a) if a else cell(label(a)), *amounts(income[a], True)]))
+            summary = [cell(f"Total {title}"), *(amounts(total, False) if ids else blank())]
+            return section([cell(title), *blank()], rows, summary, group), total
+
+        def line(title: str, values: list[Decimal], group: str) -> Doc:
+            return section(None, [], [cell(title), *amounts(values, False)], group)
 
         income_section, total_income = block("Income", "Income", groups["Income"])
-        rows = [income_section,
-                section(None, [], [cell("Gross Profit"), cell(money(total_income))], "GrossProfit"),
-                section([cell("Expenses"), cell("")], [], [cell("Total Expenses"), cell("")], "Expenses"),
-                section(None, [], [cell("Net Operating Income"), cell(money(total_income))], "NetOperatingIncome")]
+        rows = [income_section, line("Gross Profit", total_income, "GrossProfit"),
+                section([cell("Expenses"), *blank()], [], [cell("Total Expenses"), *blank()], "Expenses"),
+                line("Net Operating Income", total_income, "NetOperatingIncome")]
         net = total_income
         if groups["OtherIncome"]:
             other, total_other = block("Other Income", "OtherIncome", groups["OtherIncome"])
-            rows += [other, section(None, [], [cell("Net Other Income"), cell(money(total_other))], "NetOtherIncome")]
-            net += total_other
-        rows.append(section(None, [], [cell("Net Income"), cell(money(net))], "NetIncome"))
+            rows += [other, line("Net Other Income", total_other, "NetOtherIncome")]
+            net = add(net, total_other)
+        rows.append(line("Net Income", net, "NetIncome"))
         header = self.header("ProfitAndLoss", [("AccountingStandard", "GAAP"),
                                                ("NoReportData", "false" if income else "true")],
                              ReportBasis=basis, StartPeriod=start.isoformat(), EndPeriod=end.isoformat(),
-                             SummarizeColumnsBy="Total")
-        columns = [column("", "Account", "account"), column("Total", "Money", "total")]
+                             SummarizeColumnsBy=by)
+        columns = [column("", "Account", "account")]
+        for first, last, title in periods:
+            columns.append({"ColTitle": title, "ColType": "Money",
+                            "MetaData": [{"Name": "StartDate", "Value": first.isoformat()},
+                                         {"Name": "EndDate", "Value": last.isoformat()},
+                                         {"Name": "ColKey", "Value": title}]})
+        columns.append(column("Total", "Money", "total"))
         return {"Header": header, "Columns": {"Column": columns}, "Rows": {"Row": rows}}
+
+
+def _month_end(year: int, month: int) -> date:
+    return (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
 
 
 REPORTS: dict[str, Callable[[Report], Doc]] = {

@@ -266,6 +266,41 @@ def test_profit_and_loss_accrual_and_cash(fresh: Conn) -> None:
     assert "Rows" not in nothing["Rows"]["Row"][0]
 
 
+def every_row_is_full_width(rows: list[Any], width: int) -> None:
+    for row in rows:
+        for part in ("Header", "Summary"):
+            if part in row:
+                assert len(row[part]["ColData"]) == width, row
+        if "ColData" in row:
+            assert len(row["ColData"]) == width, row
+        every_row_is_full_width(row.get("Rows", {}).get("Row", []), width)
+
+
+def test_profit_and_loss_by_day_and_month(fresh: Conn) -> None:
+    """Columns per period with StartDate/EndDate metadata, as the Singer tap's profit_loss_report asks for."""
+    ids = books(fresh)
+    doc = report(fresh, "ProfitAndLoss", start_date="2026-02-28", end_date="2026-03-02", customer=ids["customer"],
+                 summarize_column_by="Days")
+    assert doc["Header"]["SummarizeColumnsBy"] == "Days"
+    assert titles(doc) == ["", "Feb 28, 2026", "Mar 1, 2026", "Mar 2, 2026", "Total"]
+    dates = [{m["Name"]: m["Value"] for m in c["MetaData"]} for c in doc["Columns"]["Column"][1:-1]]
+    assert [(d["StartDate"], d["EndDate"]) for d in dates] == [("2026-02-28", "2026-02-28"),
+                                                               ("2026-03-01", "2026-03-01"),
+                                                               ("2026-03-02", "2026-03-02")]
+    every_row_is_full_width(doc["Rows"]["Row"], 5)
+    assert [values(r["ColData"]) for r in data_rows(doc["Rows"]["Row"])] == [
+        ["Landscaping Services", "", "200.00", "", "200.00"]]
+    assert values(doc["Rows"]["Row"][-1]["Summary"]["ColData"]) == ["Net Income", "0.00", "200.00", "0.00", "200.00"]
+    months = report(fresh, "ProfitAndLoss", start_date="2026-01-15", end_date="2026-03-31", customer=ids["customer"],
+                    summarize_column_by="Month", accounting_method="Cash")
+    assert titles(months) == ["", "Jan 2026", "Feb 2026", "Mar 2026", "Total"]
+    every_row_is_full_width(months["Rows"]["Row"], 5)
+    assert [values(r["ColData"]) for r in data_rows(months["Rows"]["Row"])] == [
+        ["Landscaping Services", "", "", "200.00", "200.00"], ["Services", "", "40.00", "", "40.00"]]
+    weeks = report(fresh, "ProfitAndLoss", start_date="2026-03-01", end_date="2026-03-10", summarize_column_by="Week")
+    assert titles(weeks)[1:-1] == ["Mar 1 - Mar 7, 2026", "Mar 8 - Mar 10, 2026"]  # Sunday to Saturday
+
+
 # -- refusals --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "params", "code", "element"), [
@@ -276,6 +311,8 @@ def test_profit_and_loss_accrual_and_cash(fresh: Conn) -> None:
     ("AgedReceivables", {"aging_period": "0"}, "2010", "aging_period"),
     ("ProfitAndLoss", {"accounting_method": "Modified"}, "2010", "accounting_method"),
     ("ProfitAndLoss", {"start_date": "2026-02-01", "end_date": "2026-01-01"}, "2010", "start_date"),
+    ("ProfitAndLoss", {"summarize_column_by": "Customers"}, "2010", "summarize_column_by"),
+    ("ProfitAndLoss", {"summarize_column_by": "Days", "start_date": "2020-01-01"}, "2010", "summarize_column_by"),
 ])
 def test_report_refusals(conn: Conn, name: str, params: dict[str, str], code: str, element: str | None) -> None:
     resp = conn.get(f"reports/{name}", params)
