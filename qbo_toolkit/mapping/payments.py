@@ -3,7 +3,8 @@
 A WORK payment pays one invoice: the QBO Payment has ``TotalAmt`` = the amount and one line
 applying all of it to that invoice (``LinkedTxn {TxnId, TxnType: Invoice}``), so nothing is left
 unapplied as customer credit. WORK's free-text payment method goes into ``PrivateNote``
-(``"Method: Check"``): QBO's PaymentMethod list is not synced. ``PaymentRefNum`` (the check or
+(``"Method: Check"``) and, when QuickBooks' PaymentMethod list has it (by the settings'
+``payment_methods`` mapping or by the same name), as ``PaymentMethodRef``. ``PaymentRefNum`` (the check or
 transaction number) is limited to 21 characters and is never shortened: :func:`validate_payment`
 reports it.
 """
@@ -48,16 +49,19 @@ def payment_note(payment: Payment) -> str:
 
 
 def payment_to_qbo(
-    payment: Payment, *, customer_id: str, invoice_qbo_id: str, deposit_account_id: str
+    payment: Payment, *, customer_id: str, invoice_qbo_id: str, deposit_account_id: str,
+    method_id: str | None = None, txn_date: date | None = None, memo: str = "",
 ) -> dict[str, Any]:
     """The QBO Payment payload for ``payment``: ``CustomerRef``, ``TotalAmt``, ``TxnDate``, one
     line applying the whole amount to invoice ``invoice_qbo_id``, ``DepositToAccountRef``, and
-    ``PaymentRefNum`` / ``PrivateNote`` when WORK has a reference / method. Run
-    :func:`validate_payment` first: nothing is shortened here."""
+    ``PaymentRefNum`` / ``PrivateNote`` when WORK has a reference / method; ``PaymentMethodRef``
+    when ``method_id`` (the QBO PaymentMethod of the WORK method) is given. ``txn_date`` replaces
+    the date (a closed period's first open date) and ``memo`` follows the method in ``PrivateNote``.
+    Run :func:`validate_payment` first: nothing is shortened here."""
     payload: dict[str, Any] = {
         "CustomerRef": {"value": str(customer_id)},
         "TotalAmt": payment.amount,
-        "TxnDate": payment.date.isoformat(),
+        "TxnDate": (txn_date or payment.date).isoformat(),
         "Line": [
             {
                 "Amount": payment.amount,
@@ -69,8 +73,11 @@ def payment_to_qbo(
     reference = text(payment.reference)
     if reference:
         payload["PaymentRefNum"] = reference
+    if method_id:
+        payload["PaymentMethodRef"] = {"value": str(method_id)}
     # the method, and the toolkit's mark (see mapping.markers): how a payment is found after a crash
-    payload["PrivateNote"] = with_marker(payment_note(payment), "payment", payment.id)
+    note = "\n".join(part for part in (payment_note(payment), memo) if part)
+    payload["PrivateNote"] = with_marker(note, "payment", payment.id)
     return payload
 
 

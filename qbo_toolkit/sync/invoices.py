@@ -45,7 +45,7 @@ from ..work.models import Invoice
 from .action import Action
 from .context import PARTIAL_LINKS, RecordStage, as_dict
 from .keys import record_key, split_key
-from .preflight import NameResolver, closed_books_sentence, first_open_date, read_book_close_date
+from .preflight import NameResolver, closed_books_sentence, first_open_date, refused_closing_date
 from .sender import Sender
 from .state import Link
 
@@ -302,15 +302,10 @@ class InvoiceStage(RecordStage):
         """QuickBooks refused a write into a closed period (its books were closed after this run's check):
         the record waits with the sentence (the closing date read once), to go in a later run."""
         ctx = self.ctx
-        closed = self.closed_now
-        if closed is None:
-            try:
-                closed = self.closed_now = read_book_close_date(ctx.client)
-            except QboError:
-                closed = None
+        closed = self.closed_now = self.closed_now or refused_closing_date(ctx.client)
         text = closed_books_sentence(label, dated, closed, action, movable=action in ("create", "update"),
                                      refused=True)
-        ctx.fail("invoice" if label.startswith("invoice") else "payment", "to_qbo", action, work_id, text,
+        ctx.fail("invoice", "to_qbo", action, work_id, text,
                  qbo_id=qbo_id, field="closed_period", pending=True, refused_key=refused_key)
 
     def _held(self, inv: Invoice) -> tuple[str, str] | None:

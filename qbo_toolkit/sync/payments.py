@@ -7,6 +7,14 @@ Finding its own. A payment has no number QBO keeps unique, so every payment the 
 carries its mark in ``PrivateNote`` (:mod:`qbo_toolkit.mapping.markers`, after the payment method).
 When a stopped run left a create unanswered, the stage looks the payment up by customer and date and
 adopts the one with its mark; payments without it are someone else's and never adopted.
+
+The company's rules (``ctx.settings.company``, from the run's check). A WORK payment method goes as
+``PaymentMethodRef`` when QuickBooks has it (the settings' ``payment_methods`` or the same name; the
+list is read once, and only when a payment to send has a method); one it does not have is said once
+in the run's notices and the payment goes without it (its method stays in the memo). A payment
+dated on or before the company's closing date waits with the sentence of
+:func:`~.preflight.closed_books_sentence` (or, with ``closed_period: first_open_date``, goes on the
+day after with a memo); a closed-period refusal from QuickBooks becomes the same waiting sentence.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from ..errors import ObjectNotFound, QboError
+from ..errors import ClosedPeriod, ObjectNotFound, QboError
 from ..mapping import payments as pmap
 from ..mapping.invoices import invoice_date_problems
 from ..mapping.markers import marker_owner
@@ -27,10 +35,18 @@ from .action import Action
 from .context import PARTIAL_LINKS, RecordStage, as_dict
 from .invoices import amount, fingerprint
 from .keys import record_key, split_key
+from .preflight import NameResolver, closed_books_sentence, first_open_date, refused_closing_date
 from .sender import Sender
 from .state import Link
 
 __all__ = ["PaymentStage", "plan_payment"]
+
+
+def _txn_date(payload: Mapping[str, Any]) -> date | None:
+    try:
+        return date.fromisoformat(str(payload.get("TxnDate") or "")[:10])
+    except ValueError:
+        return None
 
 
 # ============================================================================== the pure planner
@@ -93,6 +109,11 @@ class PaymentStage(RecordStage):
     entity, dependency = "payment", "invoice"
     sender: Sender
 
+    def __init__(self, ctx: Any, sender: Any) -> None:
+        super().__init__(ctx, sender)
+        self.method_ids: dict[str, str] = {}
+        self.closed_now: date | None = None  # the closing date read after a closed-period refusal
+
     def changed(self, after: int) -> list[Payment]:
         return self.ctx.store.changed_payments(after)
 
@@ -112,6 +133,14 @@ class PaymentStage(RecordStage):
                                    PARTIAL_LINKS))
         links = ctx.state.links("payment", work_ids=ctx.wanted((pay.id for pay in candidates), initial, PARTIAL_LINKS))
         dismissed = ctx.state.dismissed("payment") if candidates else set()
+        methods = {str(pay.method or "").strip() for pay in candidates if not pay.deleted} - {""}
+        if methods:  # the company's payment methods are read once, and only when a payment has one
+            resolver = NameResolver(ctx.client, "PaymentMethod", "payment method", "payment_methods",
+                                    settings.payment_methods)
+            self.method_ids, missing = resolver.resolve(methods)
+            for name, why in sorted(missing.items()):
+                ctx.notices.append(f"payment method {name!r}: {why}; payments with it go without a "
+                                   "PaymentMethodRef (the method is in their memo)")
         creates = self.sender.stream(self.result)  # sent while the rest is planned
         try:
             for pay in candidates:
@@ -142,6 +171,8 @@ class PaymentStage(RecordStage):
                 ctx.fail("payment", "to_qbo", "create", pay.id, action.reason, field=action.field,
                          blocked_by=f"invoice:{pay.invoice_id}" if action.field == "invoice_id" else None)
             return
+        if self._waits(pay, action.kind):
+            return
         if action.kind == "delete":
             if not ctx.dry_run:
                 self.delete(pay, links[pay.id], reason="deleted in WORK")
@@ -160,8 +191,13 @@ class PaymentStage(RecordStage):
             ctx.fail("payment", "to_qbo", action.kind, pay.id,
                      f"payment {pay.id}: the invoice's client is not in QuickBooks", field="invoice_id")
             return
+        company = ctx.settings.company
+        moved, memo = first_open_date(pay.date, company.book_close_date if company is not None else None,
+                                      ctx.settings.closed_period)
         payload = pmap.payment_to_qbo(pay, customer_id=customer.qbo_id, invoice_qbo_id=ilink.qbo_id,
-                                      deposit_account_id=str(ctx.settings.deposit_account))
+                                      deposit_account_id=str(ctx.settings.deposit_account),
+                                      method_id=self.method_ids.get(str(pay.method or "").strip()),
+                                      txn_date=moved, memo=memo)
         if ctx.dry_run:
             ctx.note(None, entity="payment", direction="to_qbo", action=action.kind, outcome="ok",
                      work_id=pay.id, message=f"{action.kind} payment of {pay.amount}")
@@ -171,6 +207,29 @@ class PaymentStage(RecordStage):
         else:
             self._update(pay, links[pay.id], payload)
 
+    # ------------------------------------------------------------------ closed books
+    def _waits(self, pay: Payment, kind: str) -> bool:
+        """Whether ``pay`` is dated in the closed books and cannot go now (recorded with the sentence;
+        tried again every run without a request). ``first_open_date`` moves a create or update."""
+        ctx = self.ctx
+        company = ctx.settings.company
+        closed = company.book_close_date if company is not None else None
+        if closed is None or pay.date > closed or ctx.settings.closed_period == "first_open_date":
+            return False
+        ctx.fail("payment", "to_qbo", kind, pay.id,
+                 closed_books_sentence(f"payment {pay.id}", pay.date, closed, kind, movable=kind != "delete"),
+                 field="closed_period", pending=True)
+        return True
+
+    def closed_refusal(self, action: str, work_id: int, *, dated: date | None, qbo_id: str | None = None,
+                       refused_key: str | None = None) -> None:
+        """QuickBooks refused a write into a closed period: the payment waits with the sentence."""
+        closed = self.closed_now = self.closed_now or refused_closing_date(self.ctx.client)
+        self.ctx.fail("payment", "to_qbo", action, work_id,
+                      closed_books_sentence(f"payment {work_id}", dated, closed, action, movable=action != "delete",
+                                            refused=True),
+                      qbo_id=qbo_id, field="closed_period", pending=True, refused_key=refused_key)
+
     # ------------------------------------------------------------------ answers
     def result(self, op: BatchOp, res: BatchResult) -> None:
         """Record QBO's answer to one payment create (inside the recording transaction, if any)."""
@@ -178,6 +237,9 @@ class PaymentStage(RecordStage):
         _, work_id, version, _ = split_key(op.key)
         if not res.ok:
             assert res.error is not None
+            if isinstance(res.error, ClosedPeriod):
+                self.closed_refusal("create", work_id, dated=_txn_date(op.payload), refused_key=op.key)
+                return
             text, element = ctx.error_text(res.error, f"payment {work_id}")
             if res.error.code == "6000" and "open balance" in (res.error.detail or ""):
                 element = "amount"  # the WORK field at fault (QBO names its own: Line[0].Amount)
@@ -237,7 +299,7 @@ class PaymentStage(RecordStage):
                      qbo_id=link.qbo_id, message=f"payment {pay.id}: nothing QuickBooks holds changed")
             return
         fields = {k: payload[k] for k in ("TotalAmt", "TxnDate", "Line", "PaymentRefNum", "PrivateNote",
-                                          "DepositToAccountRef") if k in payload}
+                                          "DepositToAccountRef", "PaymentMethodRef") if k in payload}
         try:
             current = ctx.read("Payment", link.qbo_id)
         except ObjectNotFound:
@@ -252,6 +314,9 @@ class PaymentStage(RecordStage):
         try:
             qbo = as_dict(ctx.client.sparse_update("Payment", link.qbo_id, token, fields,
                                                    request_id=ctx.request_id(key), record=f"payment {pay.id}"))
+        except ClosedPeriod:
+            self.closed_refusal("update", pay.id, dated=pay.date, qbo_id=link.qbo_id, refused_key=key)
+            return
         except QboError as err:
             text, element = ctx.error_text(err, f"payment {pay.id}")
             ctx.fail("payment", "to_qbo", "update", pay.id, text, qbo_id=link.qbo_id, field=element,
@@ -276,6 +341,9 @@ class PaymentStage(RecordStage):
                 return
             ctx.client.delete("Payment", link.qbo_id, str(current["SyncToken"]), request_id=ctx.request_id(key),
                               record=f"payment {pay.id}")
+        except ClosedPeriod:
+            self.closed_refusal("delete", pay.id, dated=pay.date, qbo_id=link.qbo_id, refused_key=key)
+            return
         except QboError as err:
             if err.code != "610":  # already gone is what we wanted
                 text, element = ctx.error_text(err, f"payment {pay.id}")

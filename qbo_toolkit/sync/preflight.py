@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
+from ..errors import QboError
 from ..mapping.addresses import country_code
 from ..qbo.client import QboClient
 from ..qbo.query import select
@@ -40,7 +41,8 @@ from ..yamlio import closest
 from .context import as_dict
 
 __all__ = ["NameResolver", "Preflight", "ResolvedAccount", "check_settings", "closed_books_sentence",
-           "company_accounts", "company_facts", "first_open_date", "read_book_close_date", "resolve_names"]
+           "company_accounts", "company_facts", "first_open_date", "read_book_close_date", "refused_closing_date",
+           "resolve_names"]
 
 
 @dataclass(frozen=True)
@@ -300,6 +302,15 @@ def read_book_close_date(client: QboClient) -> date | None:
     """The company's closing date now (Preferences.AccountingInfoPrefs.BookCloseDate; one query)."""
     rows = [as_dict(row) for row in client.query(select("Preferences"))]
     return _date(((rows[0] if rows else {}).get("AccountingInfoPrefs") or {}).get("BookCloseDate"))
+
+
+def refused_closing_date(client: QboClient) -> date | None:
+    """After QuickBooks refused a write into a closed period (books closed after the run's check):
+    the closing date now, to name it in the sentence; None when it cannot be read."""
+    try:
+        return read_book_close_date(client)
+    except QboError:
+        return None
 
 
 def first_open_date(dated: date, closed: date | None, policy: str) -> tuple[date | None, str]:
