@@ -305,6 +305,30 @@ def test_customer_balance_report_agrees_with_open_balances(fresh: Conn) -> None:
     assert _report_total(body["Rows"]) == open_total
 
 
+def test_aged_receivables_ties_to_customer_balance(fresh: Conn) -> None:
+    customer = _customer(fresh)
+    _ok(_invoice(fresh, customer["Id"], "120.00", TxnDate="2026-09-01"))
+    aged = _report_total(_ok(fresh.get("reports/AgedReceivables"))["Rows"])
+    balance = _report_total(_ok(fresh.get("reports/CustomerBalance"))["Rows"])
+    assert aged == balance
+    customers = _rows(fresh, "SELECT * FROM Customer MAXRESULTS 1000", "Customer")
+    assert balance == sum((Decimal(str(c["Balance"])) for c in customers), Decimal("0"))
+
+
+def _net_income(conn: Conn) -> Decimal:
+    rows = _ok(conn.get("reports/ProfitAndLoss", {"start_date": "2026-01-01", "end_date": "2026-12-31"}))["Rows"]
+    net = [r for r in rows["Row"] if r.get("group") == "NetIncome"]
+    assert len(net) == 1, rows
+    return Decimal(net[0]["Summary"]["ColData"][-1]["value"] or "0")
+
+
+def test_profit_and_loss_follows_a_new_invoice(fresh: Conn) -> None:
+    before = _net_income(fresh)
+    customer = _customer(fresh)
+    _ok(_invoice(fresh, customer["Id"], "100.00", "23.45", TxnDate="2026-10-15"))
+    assert _net_income(fresh) - before == Decimal("123.45")
+
+
 def test_invoice_pdf(conn: Conn) -> None:
     customer = _customer(conn)
     invoice = _ok(_invoice(conn, customer["Id"]))["Invoice"]
@@ -547,7 +571,9 @@ def _meter(conn: Conn) -> dict[str, int]:
 
 
 def test_metered_reads_and_unmetered_writes_are_counted(fresh: Conn) -> None:
+    _ok(fresh.get(f"companyinfo/{fresh.realm}"))                             # the realm's first metered call
     before = _meter(fresh)
+    assert before["CorePlus"] >= 1
     customer = _customer(fresh)                                               # Core
     _ok(_invoice(fresh, customer["Id"]))                                      # Core
     _ok(fresh.get(f"customer/{customer['Id']}"))                              # CorePlus: read by id
