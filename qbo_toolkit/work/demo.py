@@ -18,7 +18,15 @@ independent of the emulator):
   and employee ("Emily Platt");
 * an address without a state, an inactive client, a site (sub-client) under its parent;
 * invoices mostly after the integration date, a few before it, with 1-8 lines, some taxed, one void;
-  payments partial, full and several on one invoice, never more than the invoice total.
+  payments partial, full and several on one invoice, never more than the invoice total;
+* (schema version 3, issue 13) WORK tax rates on the taxed lines (the US demo's "CA sales tax",
+  7.25 %, gives exactly the tax amounts it always had: computed per rate on the sum of the lines),
+  payment terms ("Net 15", "Net 30") where the due date says so, payment methods named as QuickBooks
+  names them ("Check", "Credit Card", "Cash", "Direct Debit"), credit notes (some applied in full,
+  one in part, one across two invoices, at least one left unapplied) and a few refunds. These come
+  from a second random stream after everything else, so the clients, invoices and payments are the
+  rows the same seed always gave. ``tax_kind`` picks the rate names and percents of another company
+  kind (``uk``, ``ca``, ``au``: every line then carries a rate, zero-rated where it is not taxed).
 
 :class:`DemoSummary` gives the counts and, in ``awkward``, the ids of those special records.
 """
@@ -34,10 +42,10 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ..errors import WorkDataError
-from .models import Address, Company, cents
+from .models import Address, Company, cents, tax_on
 from .store import WorkStore
 
-__all__ = ["AWKWARD_CLIENTS", "COMPANY", "ITEMS", "DemoSummary", "generate_demo"]
+__all__ = ["AWKWARD_CLIENTS", "COMPANY", "DEMO_TAX_RATES", "ITEMS", "DemoSummary", "DemoTax", "generate_demo"]
 
 COMPANY: Final = Company(
     name="Larkspur Field Services", default_state="CA", country="US", time_zone="America/Los_Angeles"
@@ -221,13 +229,42 @@ _CITIES: Final = (
     ("Reno", "NV", "89501"), ("Medford", "OR", "97501"), ("Carson City", "NV", "89701"),
 )  # fmt: skip
 _AREA_CODES: Final = ("209", "559", "916", "707", "831", "925", "530")  # none of the QBO seed's
-_METHODS: Final = ("check", "credit card", "cash", "ACH")
+#: As QuickBooks names its seeded payment methods, so the demo needs no ``payment_methods`` mapping.
+_METHODS: Final = ("Check", "Credit Card", "Cash", "Direct Debit")
 _PARTS: Final = (
     "Valve assembly", "PVC fittings", "Irrigation timer", "Pressure regulator", "Drip emitters (50)",
     "Circuit breaker", "Thermostat", "Filter cartridge", "Pump seal kit", "Copper pipe, 10 ft",
     "Sprinkler heads (12)", "GFCI outlet", "Pool chlorinator", "Gate hinge set", "Weatherstripping",
 )  # fmt: skip
 _TAX_RATE: Final = Decimal("0.0725")
+
+
+@dataclass(frozen=True)
+class DemoTax:
+    """The demo's WORK tax rates for one company kind: ``standard`` on taxed lines, ``zero`` on the
+    others (None: untaxed lines carry no rate, US TAX/NON), ``reduced`` on a few parts (energy-saving
+    ones, as in the UK), each (name, percent)."""
+
+    standard: tuple[str, Decimal]
+    zero: tuple[str, Decimal] | None = None
+    reduced: tuple[str, Decimal] | None = None
+
+    def rates(self) -> list[tuple[str, Decimal]]:
+        return [rate for rate in (self.standard, self.reduced, self.zero) if rate is not None]
+
+
+#: Company kind (as the emulator names them) -> the demo's tax rates.
+DEMO_TAX_RATES: Final[dict[str, DemoTax]] = {
+    "us-ast": DemoTax(("CA sales tax", Decimal("7.25"))),
+    "us-manual": DemoTax(("California", Decimal("8.25"))),
+    "uk": DemoTax(("VAT 20%", Decimal("20")), ("VAT zero rated", Decimal("0")), ("VAT 5%", Decimal("5"))),
+    "ca": DemoTax(("HST ON", Decimal("13")), ("Zero-rated", Decimal("0"))),
+    "au": DemoTax(("GST", Decimal("10")), ("GST free", Decimal("0"))),
+}
+#: Parts that take the reduced rate where the kind has one.
+_REDUCED_PARTS: Final = frozenset({"Thermostat", "Weatherstripping"})
+#: Due date - issue date -> the WORK term (QuickBooks seeds these names); other spans have none.
+_TERMS: Final = {15: "Net 15", 30: "Net 30"}
 _LINE_COUNTS: Final = (1, 2, 3, 4, 5)
 _LINE_WEIGHTS: Final = (35, 30, 20, 10, 5)
 #: Invoices that play a fixed part; generated first, in this order.
@@ -248,7 +285,10 @@ class DemoSummary:
     """What :func:`generate_demo` made: counts, and the ids of the awkward records by role.
 
     ``awkward`` keys are those of :data:`AWKWARD_CLIENTS` (client ids), the ``invoice_*`` roles
-    (invoice ids) and ``payment_full``, ``payment_partial``, ``payment_multi_first`` (payment ids).
+    (invoice ids), ``payment_full``, ``payment_partial``, ``payment_multi_first`` (payment ids) and,
+    when there are credit notes, ``credit_note_unapplied``, ``credit_note_partial``,
+    ``credit_note_split`` (credit note ids; the last when a client had two open invoices) and
+    ``refund_taxed`` (a refund id).
     """
 
     seed: int
@@ -259,6 +299,10 @@ class DemoSummary:
     invoice_lines: int
     payments: int
     awkward: dict[str, int] = field(default_factory=dict)
+    tax_rates: int = 0
+    credit_notes: int = 0
+    credit_applications: int = 0
+    refunds: int = 0
 
 
 def _slug(text: str) -> str:
@@ -268,9 +312,10 @@ def _slug(text: str) -> str:
 class _Generator:
     """All random choices, in one fixed order, from one ``random.Random(seed)``."""
 
-    def __init__(self, seed: int, integration_date: date) -> None:
+    def __init__(self, seed: int, integration_date: date, tax: DemoTax) -> None:
         self.rng = random.Random(seed)
         self.integration_date = integration_date
+        self.tax = tax
         self.names: set[str] = {fields["display_name"] for fields in AWKWARD_CLIENTS.values()}
 
     def _unique(self, name: str, city: str) -> str:
@@ -376,7 +421,24 @@ class _Generator:
                         "unit_price": Decimal("39.95"), "taxable": True}  # fmt: skip
         taxable = sum((cents(row["qty"] * row["unit_price"]) for row in rows if row.get("taxable")), Decimal("0"))
         apply_tax = taxed if taxed is not None else rng.random() < 0.8
-        tax = cents(taxable * _TAX_RATE) if apply_tax else Decimal("0.00")
+        tax: Decimal | None = cents(taxable * _TAX_RATE) if apply_tax else Decimal("0.00")
+        if self.tax.zero is not None:  # every line carries a rate: the store computes the tax
+            tax = None
+            for row in rows:
+                rate = self.tax.zero
+                if apply_tax and row.get("taxable"):
+                    reduced = self.tax.reduced is not None and row["description"] in _REDUCED_PARTS
+                    rate = self.tax.reduced if reduced and self.tax.reduced else self.tax.standard
+                row["tax_rate"] = rate[0]
+        elif apply_tax and self.tax.standard[1] == _TAX_RATE * 100:  # the historical US amounts, now by rate
+            for row in rows:
+                if row.get("taxable"):
+                    row["tax_rate"] = self.tax.standard[0]
+        elif apply_tax and taxable:
+            tax = None
+            for row in rows:
+                if row.get("taxable"):
+                    row["tax_rate"] = self.tax.standard[0]
         return {
             "number": number,
             "client_id": client_id,
@@ -384,6 +446,7 @@ class _Generator:
             "due_date": due,
             "status": status,
             "tax_amount": tax,
+            "terms": _TERMS.get((due - issue).days, "") if due is not None else "",
             "lines": rows,
         }
 
@@ -395,8 +458,8 @@ class _Generator:
         rng = self.rng
         method = rng.choice(_METHODS)
         reference = (
-            str(rng.randint(1000, 99999)) if method == "check"
-            else f"AUTH-{rng.randint(100000, 999999)}" if method == "credit card"
+            str(rng.randint(1000, 99999)) if method == "Check"
+            else f"AUTH-{rng.randint(100000, 999999)}" if method == "Credit Card"
             else ""
         )  # fmt: skip
         return {"invoice_id": invoice_id, "date": day, "amount": amount, "method": method, "reference": reference}
@@ -407,9 +470,17 @@ class _Generator:
         return min(max(cents(total * fraction), Decimal("0.01")), total - Decimal("0.01"))
 
 
-def _invoice_total(invoice: dict[str, Any]) -> Decimal:
+def _invoice_total(invoice: dict[str, Any], rates: dict[str, Decimal] | None = None) -> Decimal:
     subtotal = sum((cents(row["qty"] * row["unit_price"]) for row in invoice["lines"]), Decimal("0.00"))
-    return subtotal + invoice["tax_amount"]
+    if invoice["tax_amount"] is not None:
+        return subtotal + invoice["tax_amount"]
+    assert rates is not None
+    per_rate: dict[str, Decimal] = {}
+    for row in invoice["lines"]:
+        if row.get("tax_rate"):
+            amount = cents(row["qty"] * row["unit_price"])
+            per_rate[row["tax_rate"]] = per_rate.get(row["tax_rate"], Decimal("0.00")) + amount
+    return subtotal + sum((tax_on(amount, rates[name]) for name, amount in per_rate.items()), Decimal("0.00"))
 
 
 def generate_demo(
@@ -420,13 +491,29 @@ def generate_demo(
     invoices: int = 1500,
     payments: int = 1000,
     integration_date: date = date(2026, 1, 1),
+    credit_notes: int | None = None,
+    refunds: int | None = None,
+    tax_kind: str = "us-ast",
 ) -> DemoSummary:
     """Fill an empty ``store`` with the demo business (see the module docstring); one transaction.
 
     ``clients`` counts every client (at least the awkward ones); ``invoices`` is 0 or at least the
-    awkward ones; ``payments`` at most what the invoices can take (about two per invoice). Raises
-    ValueError for impossible counts and WorkDataError when the store already holds records.
+    awkward ones; ``payments`` at most what the invoices can take (about two per invoice).
+    ``credit_notes`` (default: 1 per 100 invoices, at least 3 when there are invoices) and
+    ``refunds`` (default: 1 per 250 invoices, at least 2) go to active, plainly named clients,
+    dated from the integration date; 0 leaves them out. ``tax_kind`` is a key of
+    :data:`DEMO_TAX_RATES`. Raises ValueError for impossible counts and WorkDataError when the store
+    already holds records.
     """
+    if tax_kind not in DEMO_TAX_RATES:
+        raise ValueError(f"tax_kind must be one of {', '.join(DEMO_TAX_RATES)}, not {tax_kind!r}")
+    tax = DEMO_TAX_RATES[tax_kind]
+    if credit_notes is None:
+        credit_notes = max(3, invoices // 100) if invoices else 0
+    if refunds is None:
+        refunds = max(2, invoices // 250) if invoices else 0
+    if credit_notes < 0 or refunds < 0:
+        raise ValueError(f"credit_notes and refunds cannot be negative, not {credit_notes} and {refunds}")
     awkward_clients = len(AWKWARD_CLIENTS)
     if clients < awkward_clients:
         raise ValueError(f"clients must be at least {awkward_clients} (the awkward cases), not {clients}")
@@ -440,11 +527,14 @@ def generate_demo(
     if store.max_revision() or store.company() is not None:
         raise WorkDataError(f"generate_demo() needs an empty WORK store; {store!r} already holds data")
 
-    gen = _Generator(seed, integration_date)
+    gen = _Generator(seed, integration_date, tax)
     rng = gen.rng
     awkward: dict[str, int] = {}
     with store.begin() as conn:
         store.set_company(COMPANY, conn=conn)
+        rates = dict(tax.rates())
+        for name, percent in tax.rates():
+            store.add_tax_rate(name, percent, conn=conn)
         item_ids: dict[str, int] = {}
         for name, kind, rate in ITEMS:
             item_ids[name] = store.add_item(name, kind, rate, conn=conn).id
@@ -520,16 +610,16 @@ def generate_demo(
             budget -= len(amounts)
 
         if invoices:
-            total = _invoice_total(rows[roles["invoice_multi_payment"]])
+            total = _invoice_total(rows[roles["invoice_multi_payment"]], rates)
             if budget >= 3:
                 first = gen.share(total, 0.2, 0.4)
                 second = gen.share(total - first, 0.3, 0.6)
                 pay(roles["invoice_multi_payment"], [first, second, total - first - second], "payment_multi_first")
             if budget >= 1:
-                full = _invoice_total(rows[roles["invoice_paid_in_full"]])
+                full = _invoice_total(rows[roles["invoice_paid_in_full"]], rates)
                 pay(roles["invoice_paid_in_full"], [full], "payment_full")
             if budget >= 1:
-                partial = gen.share(_invoice_total(rows[roles["invoice_partial"]]), 0.3, 0.6)
+                partial = gen.share(_invoice_total(rows[roles["invoice_partial"]], rates), 0.3, 0.6)
                 pay(roles["invoice_partial"], [partial], "payment_partial")
             taken = {roles[role] for role in ("invoice_void", "invoice_multi_payment", "invoice_paid_in_full",
                                                "invoice_partial")}  # fmt: skip
@@ -538,7 +628,7 @@ def generate_demo(
             for position, index in enumerate(candidates):
                 if budget <= 0:
                     break
-                total = _invoice_total(rows[index])
+                total = _invoice_total(rows[index], rates)
                 # The invoices after this one take two payments at most: split when they could not
                 # absorb the rest of the budget otherwise.
                 must_split = budget - 2 * (len(candidates) - position - 1) >= 2
@@ -555,6 +645,13 @@ def generate_demo(
         for role, index in payment_roles.items():
             awkward[role] = payment_ids[index]
 
+        # Schema version 3: credit notes, their applications, refunds (a stream of their own).
+        plain_active = [new_id for fields, new_id in zip(plain, plain_ids, strict=True) if fields["active"]]
+        made = _credits_and_refunds(
+            store, conn, random.Random(seed * 7919 + 13), tax, rates, item_ids, integration_date, plain_active,
+            rows, invoice_ids, payment_rows, credit_notes, refunds, awkward,
+        )  # fmt: skip
+
     return DemoSummary(
         seed=seed,
         integration_date=integration_date,
@@ -564,4 +661,118 @@ def generate_demo(
         invoice_lines=sum(len(row["lines"]) for row in rows),
         payments=len(payment_ids),
         awkward=awkward,
+        tax_rates=len(rates),
+        credit_notes=made[0],
+        credit_applications=made[1],
+        refunds=made[2],
     )
+
+
+_NOTE_REASONS: Final = ("Returned part", "Goodwill credit", "Billing correction", "Warranty credit")
+_REFUND_REASONS: Final = ("Deposit returned", "Overpayment returned", "Returned part", "Cancelled visit")
+
+
+def _credits_and_refunds(
+    store: WorkStore,
+    conn: Any,
+    rng: random.Random,
+    tax: DemoTax,
+    rates: dict[str, Decimal],
+    item_ids: dict[str, int],
+    integration_date: date,
+    clients: Sequence[int],
+    rows: Sequence[dict[str, Any]],
+    invoice_ids: Sequence[int],
+    payment_rows: Sequence[dict[str, Any]],
+    credit_notes: int,
+    refunds: int,
+    awkward: dict[str, int],
+) -> tuple[int, int, int]:
+    """Credit notes (applied to open invoices of their own client, in full, in part, across two
+    invoices, or not at all) and refunds, for plainly named active clients; their counts."""
+    plain = set(clients)
+    paid: dict[int, Decimal] = {}
+    for payment in payment_rows:
+        paid[payment["invoice_id"]] = paid.get(payment["invoice_id"], Decimal("0.00")) + payment["amount"]
+    open_by_client: dict[int, list[tuple[int, date, Decimal]]] = {}
+    for row, invoice_id in zip(rows, invoice_ids, strict=True):
+        if row["status"] != "open" or row["issue_date"] < integration_date or row["client_id"] not in plain:
+            continue
+        left = _invoice_total(row, rates) - paid.get(invoice_id, Decimal("0.00"))
+        if left >= Decimal("20.00"):
+            open_by_client.setdefault(row["client_id"], []).append((invoice_id, row["issue_date"], left))
+    owing = sorted(open_by_client)
+    notes = applications = 0
+
+    def note(client_id: int, day: date, ceiling: Decimal) -> tuple[int, Decimal]:
+        nonlocal notes
+        taxed = rng.random() < 0.5
+        percent = tax.standard[1] if taxed else Decimal(0)
+        most = min(Decimal("150.00"), ceiling * 100 / (100 + max(percent, Decimal(20))))
+        amount = max(Decimal("5.00"), cents(most * Decimal(rng.randint(30, 90)) / 100))
+        rate = tax.standard[0] if taxed else (tax.zero[0] if tax.zero else "")
+        created = store.add_credit_note(
+            f"CN-{5001 + notes}", client_id, day, amount, rng.choice(_NOTE_REASONS),
+            item_ids["Parts"] if taxed else item_ids["Service Call"], tax_rate=rate, conn=conn,
+        )  # fmt: skip
+        notes += 1
+        return created.id, created.total
+
+    def apply(note_id: int, invoice_id: int, day: date, amount: Decimal) -> None:
+        nonlocal applications
+        store.add_credit_application(note_id, invoice_id, day, amount, conn=conn)
+        applications += 1
+
+    for index in range(credit_notes):
+        if not owing:
+            break
+        client_id = owing[rng.randrange(len(owing))]
+        invoices = open_by_client[client_id]
+        invoice_id, issued, left = invoices[rng.randrange(len(invoices))]
+        day = min(issued + timedelta(days=rng.randint(1, 20)), integration_date + timedelta(days=300))
+        note_id, total = note(client_id, day, left)
+        if index == 0:
+            awkward["credit_note_unapplied"] = note_id
+            continue
+        if index == 1:
+            awkward["credit_note_partial"] = note_id
+            part = max(Decimal("0.01"), cents(total * Decimal(rng.randint(30, 70)) / 100))
+            apply(note_id, invoice_id, day, part)
+            left -= part
+        elif index == 2 and len(invoices) > 1 and total >= Decimal("2.00"):
+            awkward["credit_note_split"] = note_id
+            first = cents(total / 2)
+            other_id, other_issued, other_left = next(entry for entry in invoices if entry[0] != invoice_id)
+            apply(note_id, invoice_id, day, first)
+            left -= first
+            rest = min(total - first, other_left)
+            apply(note_id, other_id, max(day, other_issued), rest)
+            invoices[:] = [entry if entry[0] != other_id else (other_id, other_issued, other_left - rest)
+                           for entry in invoices]  # fmt: skip
+        elif rng.random() < 0.25:
+            continue  # left unapplied
+        else:
+            apply(note_id, invoice_id, day, total)
+            left -= total
+        invoices[:] = [entry if entry[0] != invoice_id else (invoice_id, issued, left) for entry in invoices]
+        invoices[:] = [entry for entry in invoices if entry[2] >= Decimal("20.00")]
+        if not invoices:
+            owing.remove(client_id)
+
+    made_refunds = 0
+    for index in range(refunds if clients else 0):
+        client_id = clients[rng.randrange(len(clients))]
+        taxed = index == 0 or rng.random() < 0.3
+        rate = tax.standard[0] if taxed else (tax.zero[0] if tax.zero else "")
+        method = rng.choice(_METHODS)
+        reference = str(rng.randint(1000, 99999)) if method == "Check" else ""
+        refund = store.add_refund(
+            client_id, integration_date + timedelta(days=rng.randint(5, 150)),
+            Decimal(rng.randint(1000, 12000)) / 100, rng.choice(_REFUND_REASONS),
+            item_ids["Parts"] if taxed else item_ids["Service Call"], tax_rate=rate, method=method,
+            reference=reference, conn=conn,
+        )  # fmt: skip
+        if index == 0:
+            awkward["refund_taxed"] = refund.id
+        made_refunds += 1
+    return notes, applications, made_refunds

@@ -148,7 +148,7 @@ def test_payments_never_exceed_their_invoice(demo: tuple[WorkStore, DemoSummary]
     first = store.get_payment(summary.awkward["payment_multi_first"])
     assert first is not None and first.invoice_id == summary.awkward["invoice_multi_payment"]
     methods = {payment.method for payment in store.payments()}
-    assert methods == {"check", "credit card", "cash", "ACH"}
+    assert methods == {"Check", "Credit Card", "Cash", "Direct Debit"}  # QuickBooks' own names
 
 
 def test_every_payment_budget_up_to_capacity_is_met() -> None:
@@ -178,7 +178,9 @@ def test_a_larger_demo_uses_the_bulk_path() -> None:
     with WorkStore("sqlite://") as store:
         summary = generate_demo(store, clients=5_000, invoices=5_000, payments=2_000, seed=11)
         assert (summary.clients, summary.invoices, summary.payments) == (5_000, 5_000, 2_000)
-        assert store.max_revision() == 5 + 5_000 + 5_000 + 2_000
+        extra = summary.credit_notes + summary.credit_applications + summary.refunds
+        assert (summary.credit_notes, summary.refunds) == (50, 20)
+        assert store.max_revision() == 5 + 5_000 + 5_000 + 2_000 + extra
 
 
 @pytest.mark.slow
