@@ -9,7 +9,7 @@ Grammar (keywords, entity names and property names are case-insensitive)::
     projection := "*" ["," <property> ...]            -- extra names are accepted and ignored
                 | COUNT "(" "*" ")"
     where      := WHERE condition [AND condition ...]  -- OR is a parse fault (4000)
-    condition  := <property> ("=" | "<" | ">" | "<=" | ">=") value
+    condition  := <property> ("=" | "!=" | "<" | ">" | "<=" | ">=") value
                 | <property> IN "(" value ["," value ...] ")"
                 | <property> LIKE <string>             -- "%" is the only wildcard
     orderby    := (ORDERBY | ORDER BY) <property> [ASC | DESC] ["," <property> [ASC | DESC] ...]
@@ -103,7 +103,7 @@ class EntitySpec:
 
 @dataclass(frozen=True)
 class Condition:
-    """``prop op values``; ``op`` is one of ``= < > <= >= IN LIKE``. ``values`` has one item unless IN."""
+    """``prop op values``; ``op`` is one of ``= != < > <= >= IN LIKE``. ``values`` has one item unless IN."""
 
     prop: str
     op: str
@@ -129,7 +129,21 @@ def _spec(
     return EntitySpec(name, frozenset(queryable), frozenset(sortable), name_list)
 
 
-_PERSON = ("Id", "DisplayName", "GivenName", "FamilyName", "Active", *_META)
+_PERSON = ("Id", "DisplayName", "GivenName", "FamilyName", "CompanyName", "PrimaryEmailAddr", "PrintOnCheckName",
+           "Active", "Balance", *_META)
+# filterable on every transaction (QBO's reference lists these for each transaction entity)
+_TXN = ("Id", "DocNumber", "TxnDate", "TotalAmt", "PrivateNote", "DepartmentRef", "CurrencyRef", *_META)
+_TXN_SORT = ("Id", "DocNumber", "TxnDate", "TotalAmt", *_META)
+_NAMED = ("Id", "Name", "Active", *_META)
+
+
+def _txn(name: str, *extra: str, sort: Iterable[str] = ()) -> EntitySpec:
+    return _spec(name, (*_TXN, *extra), (*_TXN_SORT, *sort))
+
+
+def _named(name: str, *extra: str) -> EntitySpec:
+    return _spec(name, (*_NAMED, *extra), (*_NAMED, *extra), name_list=True)
+
 
 DEFAULT_SPECS: dict[str, EntitySpec] = {
     spec.name: spec
@@ -137,7 +151,8 @@ DEFAULT_SPECS: dict[str, EntitySpec] = {
         _spec(
             "Customer",
             ("Id", "DisplayName", "GivenName", "MiddleName", "FamilyName", "FullyQualifiedName",
-             "CompanyName", "PrimaryEmailAddr", "PrintOnCheckName", "Active", "Balance", *_META),
+             "CompanyName", "PrimaryEmailAddr", "PrintOnCheckName", "Active", "Balance", "BalanceWithJobs", "Job",
+             "ParentRef", "Level", "Taxable", *_META),
             ("Id", "DisplayName", "GivenName", "MiddleName", "FamilyName", "FullyQualifiedName",
              "CompanyName", "PrintOnCheckName", "Active", "Balance", "BalanceWithJobs", *_META),
             name_list=True,
@@ -145,32 +160,74 @@ DEFAULT_SPECS: dict[str, EntitySpec] = {
         _spec(
             "Invoice",
             ("Id", "DocNumber", "TxnDate", "DueDate", "CustomerRef", "SalesTermRef", "Balance", "TotalAmt",
-             *_META),
-            ("Id", "DocNumber", "TxnDate", "DueDate", "Balance", *_META),
+             "ClassRef", "DepartmentRef", "EmailStatus", "PrintStatus", "PrivateNote", "CurrencyRef", *_META),
+            ("Id", "DocNumber", "TxnDate", "DueDate", "Balance", "TotalAmt", *_META),
         ),
         _spec(
             "Payment",
-            ("Id", "TxnDate", "CustomerRef", "TotalAmt", "PaymentMethodRef", "PaymentRefNum", *_META),
+            ("Id", "TxnDate", "CustomerRef", "TotalAmt", "PaymentMethodRef", "PaymentRefNum", "UnappliedAmt",
+             "DepositToAccountRef", "PrivateNote", *_META),
             ("Id", "TxnDate", "PaymentRefNum", *_META),
         ),
         _spec(
             "Item",
-            ("Id", "Name", "Type", "Sku", "FullyQualifiedName", "Active", *_META),
-            ("Id", "Name", "Type", *_META),
+            ("Id", "Name", "Type", "Sku", "FullyQualifiedName", "Active", "ParentRef", "SubItem", "UnitPrice",
+             "Taxable", "IncomeAccountRef", "ExpenseAccountRef", "QtyOnHand", "Description", *_META),
+            ("Id", "Name", "Type", "FullyQualifiedName", "UnitPrice", *_META),
             name_list=True,
         ),
         _spec(
             "Account",
-            ("Id", "Name", "SubAccount", "Classification", "FullyQualifiedName", "AccountType", "Active",
-             "CurrentBalance", "CurrentBalanceWithSubAccounts", *_META),
-            ("Id", "Name", "SubAccount", "FullyQualifiedName", "CurrentBalance",
+            ("Id", "Name", "SubAccount", "ParentRef", "Description", "Classification", "FullyQualifiedName",
+             "AccountType", "AccountSubType", "AcctNum", "Active", "CurrencyRef", "CurrentBalance",
              "CurrentBalanceWithSubAccounts", *_META),
+            ("Id", "Name", "SubAccount", "FullyQualifiedName", "AccountType", "AccountSubType", "AcctNum",
+             "Classification", "CurrentBalance", "CurrentBalanceWithSubAccounts", *_META),
             name_list=True,
         ),
-        _spec("Vendor", _PERSON, _PERSON, name_list=True),
-        _spec("Employee", _PERSON, _PERSON, name_list=True),
-        _spec("CompanyInfo", ("Id", *_META), ("Id", *_META)),
+        _spec("Vendor", (*_PERSON, "AcctNum", "Vendor1099"), _PERSON, name_list=True),
+        _spec("Employee", (*_PERSON, "EmployeeNumber"), _PERSON, name_list=True),
+        _spec("CompanyInfo", ("Id", "CompanyName", "Country", *_META), ("Id", *_META)),
         _spec("Preferences", ("Id", *_META), ("Id", *_META)),
+        # name lists
+        _named("Class", "FullyQualifiedName", "SubClass", "ParentRef"),
+        _named("Department", "FullyQualifiedName", "SubDepartment", "ParentRef"),
+        _named("Term", "Type", "DueDays"),
+        _named("PaymentMethod", "Type"),
+        _named("TaxCode", "Taxable", "TaxGroup", "Description"),
+        _named("TaxRate", "RateValue", "AgencyRef", "Description"),
+        _named("CustomerType"),
+        _named("Budget", "StartDate", "EndDate", "BudgetType"),
+        _named("JournalCode", "Type"),
+        _spec("TaxAgency", ("Id", "DisplayName", *_META), ("Id", "DisplayName", *_META)),
+        _spec("CompanyCurrency", ("Id", "Code", "Name", "Active", *_META), ("Id", "Code", "Name", *_META),
+              name_list=True),
+        _spec("TaxClassification", ("Id", "Code", "Name", "Level", "ParentRef"), ("Id", "Code", "Name")),
+        _spec("ExchangeRate", ("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate", "Rate", *_META),
+              ("SourceCurrencyCode", "AsOfDate", *_META)),
+        _spec("Attachable", ("Id", "FileName", "Note", "Category", "ContentType", "AttachableRef.EntityRef.Type",
+                             "AttachableRef.EntityRef.value", "AttachableRef.EntityRef", *_META), ("Id", "FileName", *_META)),
+        _spec("RecurringTransaction", ("Id", *_META), ("Id", *_META)),
+        _spec("TaxPayment", ("Id", "PaymentDate", "PaymentAmount", "Refund", *_META), ("Id", "PaymentDate", *_META)),
+        # transactions
+        _txn("SalesReceipt", "CustomerRef", "Balance", "PaymentMethodRef", "DepositToAccountRef", "ClassRef"),
+        _txn("Estimate", "CustomerRef", "TxnStatus", "ExpirationDate", "DueDate", "ClassRef", "SalesTermRef"),
+        _txn("CreditMemo", "CustomerRef", "Balance", "RemainingCredit", "ClassRef"),
+        _txn("RefundReceipt", "CustomerRef", "Balance", "PaymentMethodRef", "DepositToAccountRef", "ClassRef"),
+        _txn("Bill", "VendorRef", "DueDate", "Balance", "APAccountRef", "SalesTermRef", sort=("DueDate", "Balance")),
+        _txn("BillPayment", "VendorRef", "PayType", "APAccountRef"),
+        _txn("PurchaseOrder", "VendorRef", "DueDate", "POStatus", "APAccountRef", "ClassRef"),
+        _txn("Purchase", "AccountRef", "PaymentType", "EntityRef", "Credit", "PaymentMethodRef"),
+        _txn("VendorCredit", "VendorRef", "Balance", "APAccountRef"),
+        _txn("JournalEntry", "Adjustment"),
+        _txn("Deposit", "DepositToAccountRef"),
+        _txn("ReimburseCharge", "CustomerRef", "HasBeenInvoiced", "Amount"),
+        _spec("Transfer", ("Id", "TxnDate", "Amount", "FromAccountRef", "ToAccountRef", "PrivateNote", *_META),
+              ("Id", "TxnDate", "Amount", *_META)),
+        _spec("CreditCardPayment", ("Id", "TxnDate", "Amount", "CreditCardAccountRef", "BankAccountRef", "VendorRef",
+                                    *_META), ("Id", "TxnDate", "Amount", *_META)),
+        _spec("TimeActivity", ("Id", "TxnDate", "NameOf", "EmployeeRef", "VendorRef", "CustomerRef", "ItemRef",
+                               "BillableStatus", "Hours", "Minutes", *_META), ("Id", "TxnDate", *_META)),
     )
 }
 
@@ -228,8 +285,8 @@ _KEYWORDS = {
 }
 KW = _KEYWORDS  # short alias used by the parser
 
-_PUNCT_ORDER = ('"*"', '"("', '")"', '","', '"="', '"<"', '"<="', '">"', '">="')
-_COMPARISONS = {'"="': "=", '"<"': "<", '"<="': "<=", '">"': ">", '">="': ">="}
+_PUNCT_ORDER = ('"*"', '"("', '")"', '","', '"="', '"!="', '"<"', '"<="', '">"', '">="')
+_COMPARISONS = {'"="': "=", '"!="': "!=", '"<"': "<", '"<="': "<=", '">"': ">", '">="': ">="}
 _VALUE_KINDS = (STRING, INTEGER, DECIMAL, KW["true"], KW["false"])
 
 
@@ -310,7 +367,7 @@ class _Lexer:
         if not first:
             line, column = self.last
             return _Token(EOF, "", line, column)
-        if not (self._name_next() or self._digit_next() or first in "-'<>*(),="):
+        if not (self._name_next() or self._digit_next() or first in "-'<>*(),=!"):
             self._lexical_error("", at_eof=False)  # no token starts with this character
         start = self.pos
         self._read()
@@ -335,7 +392,9 @@ class _Lexer:
             return _Token(kind, image, line, column, Decimal(image))
         if first == "'":
             return self._string(start, line, column)
-        if first in "<>" and self._peek() == "=":
+        if first == "!" and self._peek() != "=":
+            self._lexical_error("!", at_eof=not self._peek())
+        if first in "<>!" and self._peek() == "=":
             self._read()
         image = self.text[start:self.pos]
         return _Token(f'"{image}"', image, line, column)
@@ -696,6 +755,8 @@ def _getter(prop: str) -> Callable[[dict[str, Any]], Any]:
     def nested(doc: dict[str, Any]) -> Any:
         current: Any = doc
         for part in parts:
+            if isinstance(current, list):  # a list of objects (AttachableRef): its first one
+                current = current[0] if current else None
             if not isinstance(current, dict):
                 return None
             current = current.get(part)
@@ -704,7 +765,7 @@ def _getter(prop: str) -> Callable[[dict[str, Any]], Any]:
 
 
 _TESTS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge,
     "IN": lambda value, options: value in options,
 }
 
@@ -751,7 +812,7 @@ def _compile(condition: Condition) -> Predicate:
             return False
         target = targets.get(found[0], _ABSENT)
         if target is _ABSENT:
-            return False
+            return condition.op == "!="  # a value of another kind is never equal
         return bool(test(found[1], target))
     return compare
 

@@ -415,7 +415,7 @@ def test_syntax_errors(statement: str, detail: str) -> None:
         "SELECT * FROM Customer WHERE Id IN ()",
         "SELECT * FROM Customer WHERE Id IN ('1',)",
         "SELECT * FROM Customer WHERE DisplayName = 'O''Brien'",
-        "SELECT * FROM Customer WHERE DisplayName != 'x'",
+        "SELECT * FROM Customer WHERE DisplayName <> 'x'",  # != is QBO's; <> is not
         "SELECT Id FROM Customer",
         "SELECT * FROM Customer ITERATOR",
         "SELECT * FROM Customer GROUP BY DisplayName",
