@@ -242,6 +242,98 @@ def test_name_list_entities_create_read_and_query(conn: Conn, entity: str, body:
     assert _one(conn, entity, sent["Name"])["Id"] == created["Id"]
 
 
+def _refs(conn: Conn) -> dict[str, str]:
+    """Ids the transaction bodies below refer to (seeded accounts, an item, a new vendor, customer, employee)."""
+    def account(name: str) -> str:
+        return str(_one(conn, "Account", name)["Id"])
+    vendor = _ok(conn.post("vendor", {"DisplayName": f"Vendor {uuid.uuid4().hex[:10]}"}))["Vendor"]["Id"]
+    employee = _ok(conn.post("employee", {"DisplayName": f"Employee {uuid.uuid4().hex[:10]}"}))["Employee"]["Id"]
+    cards = _rows(conn, "SELECT * FROM Account WHERE AccountType = 'Credit Card'", "Account")
+    card = cards[0]["Id"] if cards else _ok(conn.post("account", {"Name": f"Card {uuid.uuid4().hex[:8]}",
+                                                                   "AccountType": "Credit Card"}))["Account"]["Id"]
+    payables = _rows(conn, "SELECT * FROM Account WHERE AccountType = 'Accounts Payable'", "Account")
+    ap = payables[0]["Id"] if payables else _ok(conn.post(
+        "account", {"Name": f"A/P {uuid.uuid4().hex[:8]}", "AccountType": "Accounts Payable"}))["Account"]["Id"]
+    return {"checking": account("Checking"), "savings": account("Savings"), "expense": account("Job Supplies"),
+            "income": account("Services"), "ap": ap, "card": card, "vendor": vendor, "employee": employee,
+            "customer": _customer(conn)["Id"], "item": str(_one(conn, "Item", "Hours")["Id"])}
+
+
+def _expense_line(account: str, amount: str = "40.00") -> dict[str, Any]:
+    return {"Amount": amount, "DetailType": "AccountBasedExpenseLineDetail",
+            "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account}}}
+
+
+# minimal bodies from Intuit's API reference (required fields only, plus what a client sends)
+TRANSACTIONS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
+    "Bill": lambda r: {"VendorRef": {"value": r["vendor"]}, "Line": [_expense_line(r["expense"])]},
+    "VendorCredit": lambda r: {"VendorRef": {"value": r["vendor"]}, "Line": [_expense_line(r["expense"])]},
+    "Purchase": lambda r: {"PaymentType": "Cash", "AccountRef": {"value": r["checking"]},
+                           "Line": [_expense_line(r["expense"])]},
+    "PurchaseOrder": lambda r: {"VendorRef": {"value": r["vendor"]}, "APAccountRef": {"value": r["ap"]},
+                                "Line": [{"Amount": "75.00", "DetailType": "ItemBasedExpenseLineDetail",
+                                          "ItemBasedExpenseLineDetail": {"ItemRef": {"value": r["item"]},
+                                                                         "Qty": 1, "UnitPrice": "75.00"}}]},
+    "SalesReceipt": lambda r: {"CustomerRef": {"value": r["customer"]}, "Line": [_line("60.00")]},
+    "Estimate": lambda r: {"CustomerRef": {"value": r["customer"]}, "Line": [_line("60.00")]},
+    "Deposit": lambda r: {"DepositToAccountRef": {"value": r["checking"]},
+                          "Line": [{"Amount": "25.00", "DetailType": "DepositLineDetail",
+                                    "DepositLineDetail": {"AccountRef": {"value": r["income"]}}}]},
+    "JournalEntry": lambda r: {"Line": [
+        {"Amount": "10.00", "DetailType": "JournalEntryLineDetail",
+         "JournalEntryLineDetail": {"PostingType": "Debit", "AccountRef": {"value": r["expense"]}}},
+        {"Amount": "10.00", "DetailType": "JournalEntryLineDetail",
+         "JournalEntryLineDetail": {"PostingType": "Credit", "AccountRef": {"value": r["checking"]}}}]},
+    "Transfer": lambda r: {"FromAccountRef": {"value": r["checking"]}, "ToAccountRef": {"value": r["savings"]},
+                           "Amount": "15.00"},
+    "TimeActivity": lambda r: {"NameOf": "Employee", "EmployeeRef": {"value": r["employee"]}, "TxnDate": "2026-11-10",
+                               "Hours": 2, "Minutes": 30},
+    "CreditCardPayment": lambda r: {"CreditCardAccountRef": {"value": r["card"]},
+                                    "BankAccountRef": {"value": r["checking"]}, "Amount": "30.00"},
+    "Attachable": lambda r: {"Note": "checklist note", "AttachableRef": [{"EntityRef": {"type": "Customer",
+                                                                                       "value": r["customer"]}}]},
+}
+
+
+@pytest.mark.parametrize("entity", sorted(TRANSACTIONS))
+def test_entities_qbo_has_create_read_update_query_delete(conn: Conn, entity: str) -> None:
+    refs = _refs(conn)
+    segment = entity.lower()
+    created = _ok(conn.post(segment, TRANSACTIONS[entity](refs)))[entity]
+    assert created["Id"].isdigit() and created["SyncToken"] == "0", created
+    read = _ok(conn.get(f"{segment}/{created['Id']}"))[entity]
+    assert read["Id"] == created["Id"]
+    note = {"Attachable": "Note", "TimeActivity": "Description"}.get(entity, "PrivateNote")
+    updated = _ok(conn.post(segment, {"Id": created["Id"], "SyncToken": created["SyncToken"], "sparse": True,
+                                      note: "changed by the checklist"}))[entity]
+    assert updated[note] == "changed by the checklist" and updated["SyncToken"] == "1"
+    assert [r["Id"] for r in _rows(conn, f"SELECT * FROM {entity} WHERE Id = '{created['Id']}'", entity)] == \
+        [created["Id"]]
+    gone = _ok(conn.post(segment, {"Id": updated["Id"], "SyncToken": updated["SyncToken"]},
+                         params={"operation": "delete"}))[entity]
+    assert gone["status"] == "Deleted"
+    assert conn.get(f"{segment}/{created['Id']}").status_code == 400
+
+
+def test_bill_references_are_checked(conn: Conn) -> None:
+    refs = _refs(conn)
+    missing_vendor = conn.post("bill", {"Line": [_expense_line(refs["expense"])]})
+    assert missing_vendor.status_code == 400 and fault_of(missing_vendor)["code"] == "2020", missing_vendor.text[:300]
+    bad_vendor = conn.post("bill", {"VendorRef": {"value": "987654"}, "Line": [_expense_line(refs["expense"])]})
+    assert bad_vendor.status_code == 400 and fault_of(bad_vendor)["code"] == "2500", bad_vendor.text[:300]
+
+
+def test_bill_payment_pays_a_bill(conn: Conn) -> None:
+    refs = _refs(conn)
+    bill = _ok(conn.post("bill", TRANSACTIONS["Bill"](refs)))["Bill"]
+    assert Decimal(str(bill["Balance"])) == Decimal("40.00")
+    link = [{"TxnId": bill["Id"], "TxnType": "Bill"}]
+    _ok(conn.post("billpayment", {"VendorRef": {"value": refs["vendor"]}, "PayType": "Check", "TotalAmt": "40.00",
+                                  "CheckPayment": {"BankAccountRef": {"value": refs["checking"]}},
+                                  "Line": [{"Amount": "40.00", "LinkedTxn": link}]}))
+    assert Decimal(str(_ok(conn.get(f"bill/{bill['Id']}"))["Bill"]["Balance"])) == Decimal("0")
+
+
 def test_include_invoice_link_is_accepted(conn: Conn) -> None:
     customer = _customer(conn, PrimaryEmailAddr={"Address": "checklist@example.com"})
     invoice = _ok(_invoice(conn, customer["Id"]))["Invoice"]
