@@ -20,13 +20,16 @@
   memos and refund receipts count negative. Cash basis counts sales receipts and refund receipts when
   dated, and an invoice's (or a credit memo's) income in proportion to the payment lines applied to it
   in the period. The emulator records no expenses: the Expenses section is always empty.
+  ``summarize_column_by`` ``Days``, ``Week``, ``Month``, ``Quarter`` or ``Year`` gives a column per
+  period (``StartDate``/``EndDate`` metadata) and a ``Total``.
 
 **As of a date.** The A/R reports are computed as of ``report_date``: an invoice dated on or before it
 is open for its total less the payment lines (credit-memo applications included: they are payment
 lines) dated on or before it; a credit memo dated on or before it is open, negative, for its total less
 its applications; a payment's unapplied part is open, negative. Invoices are aged from their due date;
 credit memos and unapplied payments from their own date. A/R = the sum of the open items, so the
-reports agree with every customer's ``Balance`` when run as of today. The documents are read generically
+reports agree with every customer's ``Balance`` when run as of today. With the company preference
+``ReportPrefs.CalcAgingReportFromTxnDate`` invoices are aged from their date instead. The documents are read generically
 (``company.all("CreditMemo")`` is empty in a company without credit memos), so what is stored counts
 once. Voided documents count nothing (their amounts are zero); deleted ones are gone.
 
@@ -275,7 +278,10 @@ class Report:
         prefs = company.store.get(company.realm, "Preferences", "1") or {}
         home = (prefs.get("CurrencyPrefs") or {}).get("HomeCurrency") or {}
         self.currency = str(home.get("value") or "USD")
-        self.report_basis = str((prefs.get("ReportPrefs") or {}).get("ReportBasis") or "Accrual")
+        report_prefs = prefs.get("ReportPrefs") or {}
+        self.report_basis = str(report_prefs.get("ReportBasis") or "Accrual")
+        # Preferences.ReportPrefs.CalcAgingReportFromTxnDate: age invoices from their date, not their due date
+        self.age_from_txn_date = report_prefs.get("CalcAgingReportFromTxnDate") in (True, "true")
         self.customers = _customer_filter(params)
 
     def header(self, name: str, options: list[tuple[str, str]], **fields: str) -> Doc:
@@ -306,7 +312,7 @@ class Report:
         for item in open_items(self.company, as_of):
             if not self.wanted(item.customer_id):
                 continue
-            late = (as_of - item.due_date).days
+            late = (as_of - (item.txn_date if self.age_from_txn_date else item.due_date)).days
             bucket = 0 if late <= 0 else min((late - 1) // period + 1, count)
             placed.append((item, bucket))
         return as_of, fields, count, titles, placed

@@ -20,6 +20,7 @@ So the customer's A/R on 2026-03-15 is 280.00: Current 200.00, 1 - 30 -30.00, 31
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 from typing import Any
 
@@ -138,6 +139,21 @@ def test_aging_periods_and_a_date_after_everything(fresh: Conn) -> None:
     empty = report(fresh, "AgedReceivables", report_date="2025-09-30", customer=ids["customer"])
     assert {"Name": "NoReportData", "Value": "true"} in empty["Header"]["Option"]
     assert len(empty["Rows"]["Row"]) == 1 and grand_total(empty)[-1] == "0.00"
+
+
+def test_aging_from_the_transaction_date_when_the_company_says_so(fresh: Conn) -> None:
+    ids = books(fresh)
+    # ReportPrefs.CalcAgingReportFromTxnDate is read-only through the API: the accountant sets it in
+    # QuickBooks' settings, which this test does in the emulator's store
+    store, realm = fresh.emu.emulator.store, fresh.realm
+    with store.transaction():
+        prefs = copy.deepcopy(store.get(realm, "Preferences", "1"))
+        assert prefs is not None
+        prefs.setdefault("ReportPrefs", {})["CalcAgingReportFromTxnDate"] = True
+        store.put(realm, "Preferences", prefs, fresh.emu.clock.now().timestamp())
+    doc = report(fresh, "AgedReceivables", report_date=AS_OF, customer=ids["customer"])
+    # mar (dated 2026-03-01) is now 14 days old, jan 73 days, old 165 days; the payment as before
+    assert values(doc["Rows"]["Row"][0]["ColData"])[1:] == ["", "170.00", "", "60.00", "50.00", "280.00"]
 
 
 def test_aged_receivable_detail(fresh: Conn) -> None:
