@@ -334,11 +334,43 @@ def test_bill_payment_pays_a_bill(conn: Conn) -> None:
     assert Decimal(str(_ok(conn.get(f"bill/{bill['Id']}"))["Bill"]["Balance"])) == Decimal("0")
 
 
-def test_include_invoice_link_is_accepted(conn: Conn) -> None:
+def test_include_invoice_link(conn: Conn) -> None:
+    # Intuit: InvoiceLink, "sharable link for the invoice sent to external customers", returned with
+    # include=invoiceLink for an invoice with a BillEmail
     customer = _customer(conn, PrimaryEmailAddr={"Address": "checklist@example.com"})
-    invoice = _ok(_invoice(conn, customer["Id"]))["Invoice"]
+    invoice = _ok(_invoice(conn, customer["Id"], BillEmail={"Address": "checklist@example.com"}))["Invoice"]
     read = _ok(conn.get(f"invoice/{invoice['Id']}", {"include": "invoiceLink"}))["Invoice"]
     assert read["Id"] == invoice["Id"]
+    assert str(read.get("InvoiceLink", "")).startswith(("http://", "https://")), read.get("InvoiceLink")
+
+
+def test_tax_service_creates_a_tax_code_with_its_rate(conn: Conn) -> None:
+    # Intuit's TaxService: POST .../taxservice/taxcode {TaxCode, TaxRateDetails[{TaxRateName, RateValue,
+    # TaxAgencyId, TaxApplicableOn}]} answers the new TaxCodeId and each TaxRateId
+    agencies = _rows(conn, "SELECT * FROM TaxAgency", "TaxAgency")
+    agency = agencies[0]["Id"] if agencies else _ok(conn.post("taxagency", {"DisplayName": "Checklist Agency"}))[
+        "TaxAgency"]["Id"]
+    name = f"Checklist {uuid.uuid4().hex[:6]}"
+    body = {"TaxCode": name, "TaxRateDetails": [{"TaxRateName": f"{name} rate", "RateValue": "7.5",
+                                                 "TaxAgencyId": agency, "TaxApplicableOn": "Sales"}]}
+    answer = _ok(conn.post("taxservice/taxcode", body))
+    assert answer["TaxCode"] == name and answer["TaxCodeId"]
+    rate_id = answer["TaxRateDetails"][0]["TaxRateId"]
+    assert _one(conn, "TaxCode", name)["Id"] == answer["TaxCodeId"]
+    assert Decimal(str(_ok(conn.get(f"taxrate/{rate_id}"))["TaxRate"]["RateValue"])) == Decimal("7.5")
+
+
+def test_upload_an_attachment(conn: Conn) -> None:
+    customer = _customer(conn)
+    meta = {"AttachableRef": [{"EntityRef": {"type": "Customer", "value": customer["Id"]}}],
+            "FileName": "note.txt", "ContentType": "text/plain"}
+    files = {"file_metadata_0": ("attachment.json", json.dumps(meta), "application/json"),
+             "file_content_0": ("note.txt", b"hello from the checklist", "text/plain")}
+    resp = requests.post(f"{conn.company_url}/upload", params={"minorversion": "75"}, files=files, timeout=TIMEOUT,
+                         headers={"Authorization": f"Bearer {conn.access_token}", "Accept": "application/json"})
+    attachable = _ok(resp)["AttachableResponse"][0]["Attachable"]
+    assert attachable["FileName"] == "note.txt" and int(attachable["Size"]) == len(b"hello from the checklist")
+    assert attachable["AttachableRef"][0]["EntityRef"]["value"] == customer["Id"]
 
 
 def test_credit_memo_applied_to_an_invoice_through_a_payment(conn: Conn) -> None:
