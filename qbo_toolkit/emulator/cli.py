@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .kinds import DEFAULT_KIND, KIND_NAMES
 from .server import EmulatorConfig, EmulatorServer
 
 
@@ -22,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redirect-uri", action="append", default=None,
                         help="a redirect URI registered for the demo client (repeatable)")
     parser.add_argument("--realm-id", default=None)
+    parser.add_argument("--company", default=DEFAULT_KIND, choices=KIND_NAMES, metavar="KIND",
+                        help="the kind of company: us-ast (default: US with automated sales tax), us-manual "
+                             "(US, one tax code per sale), uk, ca or au (VAT/GST codes on every line); a data dir "
+                             "keeps its kind (another one needs --reset)")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="limits and injected latency run this many times faster than real time")
     parser.add_argument("--no-throttle", action="store_true", help="turn QBO's rate limits off")
@@ -47,7 +52,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         auto_approve=args.auto_approve, time_scale=args.time_scale, throttle=not args.no_throttle,
         latency_mean=args.latency, latency_jitter=args.jitter, error_rate=args.error_rate,
         throttle_rate=args.throttle_rate, drop_rate=args.drop_rate, lost_reply_rate=args.lost_reply_rate,
-        batch_item_delay=args.batch_item_delay,
+        batch_item_delay=args.batch_item_delay, company_kind=args.company,
         expire_after_requests=args.expire_after_requests, access_ttl=args.access_ttl,
         refresh_ttl=args.refresh_ttl, seed=args.seed,
     )

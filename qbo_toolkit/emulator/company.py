@@ -34,8 +34,11 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from . import faults
+from . import tax as taxes
 from .clock import Clock, stamp
+from .credits import CreditsMixin
 from .faults import EmuFault
+from .kinds import DEFAULT_KIND, KIND_NS, CompanyKind, get_kind
 from .specs import NAME_ENTITIES, SPECS, EntitySpec
 from .store import Doc, Store
 
@@ -157,7 +160,7 @@ def check_length(doc: Doc, lengths: dict[str, int], prefix: str = "") -> None:
 
 # -- the company ----------------------------------------------------------------------------------
 
-class Company:
+class Company(CreditsMixin):
     """One realm's books. All methods must run inside ``store.transaction()``."""
 
     def __init__(self, store: Store, clock: Clock, realm: str) -> None:
@@ -166,7 +169,18 @@ class Company:
         self.realm = realm
         self._names: dict[str, tuple[str, str]] = {}
         self._docnums: dict[str, str] = {}
+        # ``include=allowduplicatedocnum`` of the write being run (set by the server under the store lock)
+        self.allow_duplicate_docnum = False
         self._rebuild_indexes()
+
+    @property
+    def kind(self) -> CompanyKind:
+        """The company's kind (``kinds.py``), kept with its data; a store without one is ``us-ast``."""
+        return get_kind(self.store.kv_get(KIND_NS, self.realm) or DEFAULT_KIND)
+
+    def currency(self) -> dict[str, str]:
+        kind = self.kind
+        return {"value": kind.currency, "name": kind.currency_name}
 
     # indexes (names across Customer/Vendor/Employee; invoice DocNumbers). They are a cache of what
     # the store holds: every change registers its undo with the store, so a transaction that does not
@@ -222,6 +236,11 @@ class Company:
         return self.store.get(self.realm, entity, id_)
 
     def read(self, entity: str, raw_id: str) -> Doc:
+        if entity == "TaxCode" and self.kind.us:
+            info = self.store.get(self.realm, "CompanyInfo", self.realm) or {}
+            pseudo = taxes.pseudo_tax_code(str(raw_id), (info.get("MetaData") or {}).get("CreateTime", ""))
+            if pseudo is not None:
+                return pseudo
         id_ = as_id(raw_id)
         doc = self.get(entity, id_)
         if doc is None:
@@ -404,7 +423,7 @@ class Company:
         doc["Active"] = doc["Active"] in (True, "true", "True")
         if entity == "Employee":
             return
-        doc.setdefault("CurrencyRef", dict(USD))
+        doc.setdefault("CurrencyRef", self.currency())
         if entity == "Vendor":
             doc.setdefault("Vendor1099", False)
             doc["Balance"] = Decimal(str(doc.get("Balance", 0))) if created else doc.get("Balance", Decimal(0))
@@ -594,7 +613,7 @@ class Company:
         doc["FullyQualifiedName"] = name
         doc.setdefault("SubAccount", False)
         doc.setdefault("Active", True)
-        doc.setdefault("CurrencyRef", dict(USD))
+        doc.setdefault("CurrencyRef", self.currency())
 
     # -- Invoice ------------------------------------------------------------------------------------
     def create_invoice(self, body: Any) -> Doc:
@@ -638,12 +657,16 @@ class Company:
         return saved
 
     def _invoice_rules(self, doc: Doc, current: Doc | None) -> None:
-        customer = self._ref(doc, "CustomerRef", "Customer", required=True)
-        assert customer is not None
+        self._sales_rules("Invoice", doc, current)
+
+    def _sales_rules(self, entity: str, doc: Doc, current: Doc | None) -> None:
+        """The rules of a sales form (Invoice, CreditMemo, SalesReceipt, RefundReceipt): lines, tax, header."""
+        customer = self._ref(doc, "CustomerRef", "Customer", required=entity in ("Invoice", "CreditMemo"))
         lines = doc.get("Line")
         if not isinstance(lines, list) or not lines:
             raise faults.required_missing("Line")
         out_lines: list[Doc] = []
+        item_lines: list[tuple[int, Doc]] = []
         subtotal = Decimal(0)
         discount = Decimal(0)
         line_no = 0
@@ -660,6 +683,8 @@ class Company:
             if detail_type == "SalesItemLineDetail":
                 amount = self._sales_line(line, element)
                 subtotal += amount
+                if (line.get("SalesItemLineDetail") or {}).get("ItemRef"):
+                    item_lines.append((index, line))
             elif detail_type == "DescriptionOnly":
                 line["DescriptionLineDetail"] = line.pop("DescriptionLineDetail", {}) or {}
                 line.pop("SalesItemLineDetail", None)
@@ -692,13 +717,16 @@ class Company:
             raise faults.required_missing("Line")
         out_lines.append({"Amount": cents(subtotal), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
         doc["Line"] = out_lines
-        tax_detail = doc.get("TxnTaxDetail") or {}
-        tax = cents(money(tax_detail.get("TotalTax", 0), "TxnTaxDetail.TotalTax"))
-        if tax < 0:
-            raise faults.business_validation("The tax amount cannot be negative.", "TxnTaxDetail.TotalTax")
-        tax_detail["TotalTax"] = tax
-        doc["TxnTaxDetail"] = tax_detail
-        total = cents(subtotal - discount + tax)
+        # addresses first: US automated sales tax follows the ship-to address
+        if customer is not None:
+            for key in ("BillAddr", "ShipAddr"):
+                if key not in doc and isinstance(customer.get(key), dict):
+                    doc[key] = copy.deepcopy(customer[key])
+        tax, inclusive = self._tax(doc, item_lines)
+        if inclusive:
+            for _, line in item_lines:
+                line["SalesItemLineDetail"]["TaxInclusiveAmt"] = line["Amount"]
+        total = cents(subtotal - discount + (0 if inclusive else tax))
         if total < 0:
             raise faults.business_validation("You must set a transaction amount.", "TotalAmt")
         doc["TotalAmt"] = total  # no HomeTotalAmt: only multicurrency companies return it (recorded reply)
@@ -706,45 +734,99 @@ class Company:
         today = self._now().date()
         txn_date = parse_date(doc["TxnDate"], "TxnDate") if "TxnDate" in doc else today
         doc["TxnDate"] = txn_date.isoformat()
-        due = parse_date(doc["DueDate"], "DueDate") if "DueDate" in doc else txn_date + timedelta(days=30)
-        doc["DueDate"] = due.isoformat()
+        self._check_books_open(entity, txn_date, current)
+        if entity == "Invoice":
+            term = self._ref(doc, "SalesTermRef", "Term")
+            if term is None and customer is not None and ref_id(customer, "SalesTermRef"):
+                term = self.get("Term", ref_id(customer, "SalesTermRef") or "")
+            if term is None:
+                term = self._default_term()
+            days = int(term.get("DueDays", 30) or 0) if term is not None else 30
+            due = parse_date(doc["DueDate"], "DueDate") if "DueDate" in doc else txn_date + timedelta(days=days)
+            doc["DueDate"] = due.isoformat()
+        else:
+            doc.pop("SalesTermRef", None)
+            doc.pop("DueDate", None)
         if "ShipDate" in doc:
             doc["ShipDate"] = parse_date(doc["ShipDate"], "ShipDate").isoformat()
+        self._ref(doc, "ClassRef", "Class")
+        self._ref(doc, "DepartmentRef", "Department")
         docnum = doc.get("DocNumber")
         if docnum is None:
             docnum = self._next_docnumber()
         docnum = str(docnum)
         if len(docnum) > 21:
             raise faults.string_length("DocNumber", 21, len(docnum))
-        owner = self._docnum_owner(docnum)
-        if owner is not None and owner != doc["Id"]:
+        owner = self._docnum_owner(docnum) if entity == "Invoice" else next(
+            (d["Id"] for d in self.all(entity) if str(d.get("DocNumber", "")).casefold() == docnum.casefold()), None)
+        if owner is not None and owner != doc["Id"] and not self.allow_duplicate_docnum:
             raise EmuFault(6140, "Duplicate Document Number Error",
                            f"Duplicate Document Number Error : You must specify a different number. This number has "
-                           f"already been used. DocNumber={docnum} is assigned to TxnType=Invoice with TxnId={owner}",
+                           f"already been used. DocNumber={docnum} is assigned to TxnType={entity} with TxnId={owner}",
                            "DocNumber")
         doc["DocNumber"] = docnum
         if len(str(doc.get("PrivateNote", ""))) > 4000:
             raise faults.string_length("PrivateNote", 4000, len(str(doc["PrivateNote"])))
-        for key in ("BillAddr", "ShipAddr"):
-            if key not in doc and isinstance(customer.get(key), dict):
-                doc[key] = copy.deepcopy(customer[key])
         # BillEmail is not copied from the customer: the recorded reply for a customer with an e-mail has none
-        doc.setdefault("CurrencyRef", dict(USD))
+        doc.setdefault("CurrencyRef", self.currency())
         doc.setdefault("CustomField", copy.deepcopy(CUSTOM_FIELD))
         doc.setdefault("ApplyTaxAfterDiscount", False)
         doc.setdefault("PrintStatus", "NeedToPrint")
         doc.setdefault("EmailStatus", "NotSet")
-        for key in ("AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment", "AllowOnlineACHPayment"):
-            doc.setdefault(key, False)
-        # python-quickbooks sends these defaults on every invoice; a non-tax, one-currency company
-        # does not store them.
-        if doc.get("GlobalTaxCalculation") == "TaxExcluded":
+        if entity == "Invoice":
+            for key in ("AllowIPNPayment", "AllowOnlinePayment", "AllowOnlineCreditCardPayment",
+                        "AllowOnlineACHPayment"):
+                doc.setdefault(key, False)
+        # python-quickbooks sends these defaults on every invoice; a US, one-currency company does not
+        # store them.
+        if self.kind.us and doc.get("GlobalTaxCalculation") == "TaxExcluded":
             doc.pop("GlobalTaxCalculation")
         if "Deposit" in doc and money(doc["Deposit"], "Deposit") == 0:
             doc.pop("Deposit")
         if "ExchangeRate" in doc and money(doc["ExchangeRate"], "ExchangeRate") == 1:
             doc.pop("ExchangeRate")
-        doc.pop("SalesTermRef", None)  # terms are not emulated
+
+    # -- tax, terms, closed books ---------------------------------------------------------------------
+    def _tax(self, doc: Doc, item_lines: list[tuple[int, Doc]]) -> tuple[Decimal, bool]:
+        """Fill TxnTaxDetail and the lines' tax codes per the company's kind (``tax.py``)."""
+        info = self.store.get(self.realm, "CompanyInfo", self.realm) or {}
+        state = str((info.get("CompanyAddr") or {}).get("CountrySubDivisionCode", ""))
+        return taxes.apply_tax(self.kind, doc, item_lines, self.get, self.all("TaxRate"), self.all("TaxCode"),
+                               state)
+
+    def _default_term(self) -> Doc | None:
+        prefs = self.store.get(self.realm, "Preferences", "1") or {}
+        term_id = ref_id(prefs.get("SalesFormsPrefs") or {}, "DefaultTerms")
+        return self.get("Term", term_id) if term_id else None
+
+    def book_close_date(self) -> date | None:
+        """Preferences.AccountingInfoPrefs.BookCloseDate, or None while the books are open."""
+        prefs = self.store.get(self.realm, "Preferences", "1") or {}
+        value = (prefs.get("AccountingInfoPrefs") or {}).get("BookCloseDate")
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return None
+
+    def _check_books_open(self, entity: str, txn_date: date | None, current: Doc | None) -> None:
+        """Refuse a write of a transaction dated (now or before the change) on or before BookCloseDate.
+
+        Fault 5010 "Account Period Closed" with the text integrators report (API_FACTS_2025, "Closed
+        books"); clients must recognise it by that text, since 5010 is also the stale-SyncToken code.
+        """
+        closed = self.book_close_date()
+        if closed is None:
+            return
+        dates = [d for d in (txn_date,) if d is not None]
+        if current is not None and current.get("TxnDate"):
+            dates.append(parse_date(current["TxnDate"], "TxnDate"))
+        if any(d <= closed for d in dates):
+            raise EmuFault(5010, "Account Period Closed",
+                           "The account period has closed and the account books cannot be updated through the "
+                           f"QBO Services API, please use the QBO website. ({entity} dated "
+                           f"{min(dates).isoformat()}, books closed on {closed.isoformat()})", "TxnDate")
 
     def _next_docnumber(self) -> str:
         while True:
@@ -786,7 +868,6 @@ class Company:
             # no item: the line is a description, its amount does not count
             line["Amount"] = Decimal(0)
             return Decimal(0)
-        detail.setdefault("TaxCodeRef", {"value": "NON"})
         if "ServiceDate" in detail:
             detail["ServiceDate"] = parse_date(detail["ServiceDate"], f"{element}.SalesItemLineDetail.ServiceDate"
                                                ).isoformat()
@@ -798,14 +879,17 @@ class Company:
         if not isinstance(body, dict):
             self._input(spec, body)
         current = self._current_for_update(spec, body)
+        self._check_books_open(entity, None, current)
         if entity == "Invoice":
             if any(t.get("TxnType") == "Payment" for t in current.get("LinkedTxn", [])):
                 raise faults.business_validation(
                     "This invoice has payments applied to it. Unlink or delete the payments first.", "LinkedTxn")
             self._adjust_customer_balance(ref_id(current, "CustomerRef") or "", -Decimal(str(current["Balance"])))
             self._index_set(self._docnums, str(current.get("DocNumber", "")).casefold(), None)
-        else:
+        elif entity == "Payment":
             self._unapply_payment(current)
+        else:
+            self._before_delete(entity, current)
         now = self._now()
         stub = {"domain": "QBO", "status": "Deleted", "Id": current["Id"],
                 "MetaData": {"LastUpdatedTime": stamp(now)}}
@@ -820,6 +904,7 @@ class Company:
         current = self._current_for_update(spec, body)
         if self._is_voided("Invoice", current):
             return current
+        self._check_books_open("Invoice", None, current)
         if any(t.get("TxnType") == "Payment" for t in current.get("LinkedTxn", [])):
             raise faults.business_validation(
                 "This invoice has payments applied to it. Unlink or delete the payments first.", "LinkedTxn")
@@ -869,6 +954,7 @@ class Company:
         current = self._current_for_update(spec, body)
         if self._is_voided("Payment", current):
             return current
+        self._check_books_open("Payment", None, current)
         self._unapply_payment(current)
         doc = copy.deepcopy(current)
         doc["TotalAmt"] = Decimal(0)
@@ -883,11 +969,12 @@ class Company:
 
     def _payment_rules(self, doc: Doc, previous: Doc | None) -> None:
         """Validate a payment; ``previous`` is the stored version whose amounts are still applied."""
-        credit: dict[str, Decimal] = {}
+        credit: dict[tuple[str, str], Decimal] = {}
         if previous is not None and not self._is_voided("Payment", previous):
             for line in previous.get("Line", []):
                 for link in line.get("LinkedTxn", []):
-                    credit[link["TxnId"]] = credit.get(link["TxnId"], Decimal(0)) + Decimal(str(line["Amount"]))
+                    key = (link.get("TxnType", "Invoice"), link["TxnId"])
+                    credit[key] = credit.get(key, Decimal(0)) + Decimal(str(line["Amount"]))
         customer = self._ref(doc, "CustomerRef", "Customer", required=True)
         assert customer is not None
         if "TotalAmt" not in doc:
@@ -909,9 +996,11 @@ class Company:
                 "DepositToAccountRef")
         today = self._now().date()
         doc["TxnDate"] = (parse_date(doc["TxnDate"], "TxnDate") if "TxnDate" in doc else today).isoformat()
+        self._check_books_open("Payment", parse_date(doc["TxnDate"], "TxnDate"), previous)
+        self._payment_method(doc)
         applied = Decimal(0)
         lines: list[Doc] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for index, raw in enumerate(doc.get("Line") or []):
             element = f"Line[{index}]"
             expect(raw, dict, element)
@@ -927,38 +1016,49 @@ class Company:
                 raise faults.business_validation(
                     f"The amount {amount} applied on line {index + 1} must be positive and in whole cents.",
                     f"{element}.Amount")
-            for link in links:
-                expect(link, dict, f"{element}.LinkedTxn")
-                if link.get("TxnType") != "Invoice":
-                    raise EmuFault(2170, "Invalid Enumeration",
-                                   f"Invalid Enumeration : {link.get('TxnType')} (only Invoice links are emulated)",
-                                   f"{element}.LinkedTxn.TxnType")
-                txn_id = as_id(link.get("TxnId"), f"{element}.LinkedTxn.TxnId")
-                if txn_id in seen:
-                    raise faults.business_validation(f"Invoice {txn_id} is linked twice.", f"{element}.LinkedTxn")
-                seen.add(txn_id)
-                invoice = self.get("Invoice", txn_id)
-                if invoice is None:
-                    raise faults.invalid_reference(f"{element}.LinkedTxn.TxnId")
-                if ref_id(invoice, "CustomerRef") != doc["CustomerRef"]["value"]:
-                    raise EmuFault(620, "Txn ID Cannot Be Linked",
-                                   f"Transaction {txn_id} belongs to another customer and cannot be linked.",
-                                   f"{element}.LinkedTxn.TxnId")
-                balance = Decimal(str(invoice["Balance"])) + credit.get(txn_id, Decimal(0))
-                if amount > balance:
-                    raise faults.business_validation(
-                        f"The amount applied to invoice {invoice.get('DocNumber', txn_id)} ({amount}) is more than "
-                        f"its open balance ({balance}).", f"{element}.Amount")
-            applied += amount
-            out = {"Amount": cents(amount), "LinkedTxn": [{"TxnId": as_id(t["TxnId"]), "TxnType": "Invoice"}
-                                                          for t in links]}
-            lines.append(out)
+            if len(links) != 1:
+                raise faults.business_validation(
+                    f"Line {index + 1} links {len(links)} transactions: link one invoice or credit memo per line.",
+                    f"{element}.LinkedTxn")
+            link = links[0]
+            expect(link, dict, f"{element}.LinkedTxn")
+            txn_type = link.get("TxnType")
+            if txn_type not in ("Invoice", "CreditMemo"):
+                raise EmuFault(2170, "Invalid Enumeration",
+                               f"Invalid Enumeration : {txn_type} (Invoice and CreditMemo links are emulated)",
+                               f"{element}.LinkedTxn.TxnType")
+            txn_id = as_id(link.get("TxnId"), f"{element}.LinkedTxn.TxnId")
+            if (txn_type, txn_id) in seen:
+                raise faults.business_validation(f"{txn_type} {txn_id} is linked twice.", f"{element}.LinkedTxn")
+            seen.add((txn_type, txn_id))
+            target = self.get(txn_type, txn_id)
+            if target is None:
+                raise faults.invalid_reference(f"{element}.LinkedTxn.TxnId")
+            if ref_id(target, "CustomerRef") != doc["CustomerRef"]["value"]:
+                raise EmuFault(620, "Txn ID Cannot Be Linked",
+                               f"Transaction {txn_id} belongs to another customer and cannot be linked.",
+                               f"{element}.LinkedTxn.TxnId")
+            if self._is_voided(txn_type, target):
+                raise faults.business_validation(f"{txn_type} {txn_id} is voided and cannot be linked.",
+                                                 f"{element}.LinkedTxn.TxnId")
+            balance = Decimal(str(target["Balance"])) + credit.get((txn_type, txn_id), Decimal(0))
+            what = "invoice" if txn_type == "Invoice" else "credit memo"
+            if amount > balance:
+                raise faults.business_validation(
+                    f"The amount applied to {what} {target.get('DocNumber', txn_id)} ({amount}) is more than "
+                    f"its open balance ({balance}).", f"{element}.Amount")
+            applied += amount if txn_type == "Invoice" else -amount
+            lines.append({"Amount": cents(amount), "LinkedTxn": [{"TxnId": txn_id, "TxnType": txn_type}]})
         if applied > doc["TotalAmt"]:
             raise faults.business_validation(
                 f"The amounts applied ({applied}) are more than the payment's total ({doc['TotalAmt']}).", "TotalAmt")
+        if applied < 0:
+            raise faults.business_validation(
+                f"The credits applied are {-applied} more than the invoices they are applied to: a payment's "
+                "invoice lines must at least equal its credit memo lines.", "Line")
         doc["Line"] = lines
         doc["UnappliedAmt"] = cents(doc["TotalAmt"] - applied)
-        doc.setdefault("CurrencyRef", dict(USD))
+        doc.setdefault("CurrencyRef", self.currency())
         doc.setdefault("ProcessPayment", False)
 
     def _apply_payment(self, payment: Doc, sign: int = 1) -> None:
@@ -967,16 +1067,19 @@ class Company:
         for line in payment.get("Line", []):
             amount = Decimal(str(line["Amount"]))
             for link in line.get("LinkedTxn", []):
-                invoice = self.get("Invoice", link["TxnId"])
+                txn_type = link.get("TxnType", "Invoice")
+                invoice = self.get(txn_type, link["TxnId"])
                 if invoice is None:
                     continue
                 invoice["Balance"] = cents(Decimal(str(invoice["Balance"])) - sign * amount)
+                if txn_type == "CreditMemo":
+                    invoice["RemainingCredit"] = invoice["Balance"]
                 links = [t for t in invoice.get("LinkedTxn", [])
                          if not (t.get("TxnType") == "Payment" and t.get("TxnId") == payment["Id"])]
                 if sign > 0:
                     links.append({"TxnId": payment["Id"], "TxnType": "Payment"})
                 invoice["LinkedTxn"] = links
-                self._save("Invoice", invoice)
+                self._save(txn_type, invoice)
                 if sign > 0:
                     line["LineEx"] = _line_ex(invoice)
         if sign > 0:
@@ -1016,6 +1119,14 @@ class Company:
             ("Payment", "update"): self.update_payment,
             ("Payment", "delete"): lambda b: self.delete_transaction("Payment", b),
             ("Payment", "void"): self.void_payment,
+            ("CreditMemo", "create"): self.create_credit_memo,
+            ("CreditMemo", "update"): self.update_credit_memo,
+            ("CreditMemo", "delete"): lambda b: self.delete_transaction("CreditMemo", b),
+            ("CreditMemo", "void"): self.void_credit_memo,
+            ("RefundReceipt", "create"): self.create_refund_receipt,
+            ("RefundReceipt", "update"): self.update_refund_receipt,
+            ("RefundReceipt", "delete"): lambda b: self.delete_transaction("RefundReceipt", b),
+            ("RefundReceipt", "void"): self.void_refund_receipt,
         }
         fn = table.get((entity, operation))
         if fn is None:

@@ -4,7 +4,8 @@ Chart of accounts (Income, Expense, Cost of Goods Sold, Bank, Other Current Asse
 Funds, Accounts Receivable), a few items, customers chosen to be awkward (an apostrophe, an ampersand,
 an inactive one, a parent with a sub-customer, one with no state, typographic quotes), a vendor and an
 employee whose names a WORK client might also use, two invoices and a partial payment, CompanyInfo
-and Preferences. Everything is stamped at one fixed instant so two fresh emulators are identical.
+and Preferences, and per company kind (``kinds.py``) its tax agencies, rates and codes, with the
+terms, payment methods, classes and departments every kind has. Everything is stamped at one fixed instant so two fresh emulators are identical.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from .clock import COMPANY_TZ, FixedClock, stamp
 from .company import Company
+from .kinds import DEFAULT_KIND, KIND_NS, CompanyKind, get_kind
 from .store import Store
 
 SEED_TIME = datetime(2026, 1, 5, 9, 0, 0, tzinfo=COMPANY_TZ)
@@ -97,13 +99,15 @@ VENDORS = [
 EMPLOYEES = [{"DisplayName": "Emily Platt", "GivenName": "Emily", "FamilyName": "Platt"}]
 
 
-def company_info(realm: str, name: str) -> dict[str, Any]:
-    addr = {"Id": "1", "Line1": "123 Sierra Way", "City": "San Pablo", "CountrySubDivisionCode": "CA",
-            "PostalCode": "87999", "Country": "USA"}
+def company_info(realm: str, name: str, kind: CompanyKind | None = None) -> dict[str, Any]:
+    kind = kind or get_kind(DEFAULT_KIND)
+    line1, city, region, postal = kind.address
+    addr = {"Id": "1", "Line1": line1, "City": city, "CountrySubDivisionCode": region,
+            "PostalCode": postal, "Country": kind.country3}
     return {
         "CompanyName": name, "LegalName": name, "CompanyAddr": dict(addr), "CustomerCommunicationAddr": dict(addr),
         "LegalAddr": dict(addr), "PrimaryPhone": {}, "CompanyStartDate": "2026-01-01",
-        "FiscalYearStartMonth": "January", "Country": "US", "Email": {"Address": "noreply@quickbooks.example"},
+        "FiscalYearStartMonth": "January", "Country": kind.country, "Email": {"Address": "noreply@quickbooks.example"},
         "WebAddr": {}, "SupportedLanguages": "en",
         "NameValue": [{"Name": "NeoEnabled", "Value": "true"}, {"Name": "IndustryType", "Value": "Landscaping"},
                       {"Name": "CompanyType", "Value": "Other/None"},
@@ -115,18 +119,29 @@ def company_info(realm: str, name: str) -> dict[str, Any]:
     }
 
 
-def preferences() -> dict[str, Any]:
+def preferences(kind: CompanyKind | None = None) -> dict[str, Any]:
+    """The kind's Preferences: tax (PartnerTaxEnabled only with AST), currency, terms, class/location tracking.
+
+    ``AccountingInfoPrefs.BookCloseDate`` is absent: the books are open until a Preferences update sets it.
+    """
+    kind = kind or get_kind(DEFAULT_KIND)
     return {
-        "AccountingInfoPrefs": {"TrackDepartments": False, "ClassTrackingPerTxn": False,
-                                "CustomerTerminology": "Customers", "BookCloseDate": None},
+        "AccountingInfoPrefs": {"TrackDepartments": True, "DepartmentTerminology": "Location",
+                                "ClassTrackingPerTxn": True, "ClassTrackingPerTxnLine": False,
+                                "CustomerTerminology": "Customers", "FirstMonthOfFiscalYear": "January",
+                                "UseAccountNumbers": False, "TaxYearMonth": "January"},
         "SalesFormsPrefs": {"CustomTxnNumbers": False, "AllowDeposit": False, "AllowDiscount": True,
-                            "DefaultTerms": {"value": "3"}, "UsingPriceLevels": False,
+                            "AllowShipping": False, "AllowServiceDate": False, "AllowEstimates": True,
+                            "DefaultTerms": {"value": TERM_IDS["Net 30"]}, "UsingPriceLevels": False,
                             "CustomField": [{"CustomField": [{"Name": "SalesFormsPrefs.UseSalesCustom1",
                                                               "Type": "BooleanType", "BooleanValue": True}]}]},
         "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True, "QuantityWithPriceAndRate": True,
                                     "QuantityOnHand": True},
-        "SalesTaxPrefs": {"UsingSalesTax": False},
-        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
+        "SalesTaxPrefs": {"UsingSalesTax": True},
+        "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": kind.partner_tax,
+                     **({} if kind.partner_tax else {"TaxGroupCodeRef": {"value": "1"}})},
+        "CurrencyPrefs": {"MultiCurrencyEnabled": False,
+                          "HomeCurrency": {"value": kind.currency, "name": kind.currency_name}},
         "TimeTrackingPrefs": {"UseServices": True, "BillCustomers": True, "WorkWeekStartDate": "Monday"},
         "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultCustomerMessage",
                                       "Value": "Thank you for your business."}]},
@@ -135,13 +150,82 @@ def preferences() -> dict[str, Any]:
     }
 
 
-def seed_company(store: Store, realm: str, name: str) -> None:
-    """Create the seed company in ``store`` (which must not hold ``realm`` yet)."""
-    company = Company(store, FixedClock(SEED_TIME), realm)
+#: every kind's Terms, PaymentMethods, Classes and Departments (Ids in this order, from 1)
+TERMS = [("Due on receipt", 0), ("Net 15", 15), ("Net 30", 30), ("Net 60", 60)]
+TERM_IDS = {name: str(i) for i, (name, _) in enumerate(TERMS, start=1)}
+PAYMENT_METHODS = [("Cash", "NON_CREDIT_CARD"), ("Check", "NON_CREDIT_CARD"), ("Credit Card", "CREDIT_CARD"),
+                   ("Visa", "CREDIT_CARD"), ("MasterCard", "CREDIT_CARD"), ("American Express", "CREDIT_CARD"),
+                   ("Direct Debit", "NON_CREDIT_CARD")]
+CLASSES = ["Residential", "Commercial"]
+DEPARTMENTS = ["North", "South"]
+
+
+def _list_doc(company: Company, entity: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {"domain": "QBO", "sparse": False, "Id": company._new_id(entity), "SyncToken": "0", **fields,
+            "MetaData": {"CreateTime": stamp(SEED_TIME), "LastUpdatedTime": stamp(SEED_TIME)}}
+
+
+def seed_lists(store: Store, company: Company, kind: CompanyKind, mtime: float) -> None:
+    """TaxAgency, TaxRate, TaxCode (the kind's), Term, PaymentMethod, Class and Department records."""
+    realm = company.realm
+    agency_ids: dict[str, str] = {}
+    for name in kind.agencies:
+        doc = _list_doc(company, "TaxAgency", {"DisplayName": name, "TaxTrackedOnSales": True,
+                                               "TaxTrackedOnPurchases": not kind.us})
+        agency_ids[name] = doc["Id"]
+        store.put(realm, "TaxAgency", doc, mtime)
+    rate_ids: dict[str, str] = {}
+    for rate in kind.rates:
+        doc = _list_doc(company, "TaxRate", {
+            "Name": rate.name, "Description": rate.name, "Active": True, "RateValue": rate.percent,
+            "AgencyRef": {"value": agency_ids[rate.agency]}, "SpecialTaxType": "NONE",
+            "DisplayType": "ReadOnly",
+            "EffectiveTaxRate": [{"RateValue": rate.percent, "EffectiveDate": "2020-01-01T00:00:00-08:00"}]})
+        rate_ids[rate.name] = doc["Id"]
+        store.put(realm, "TaxRate", doc, mtime)
+    for code in kind.codes:
+        details = [{"TaxRateRef": {"value": rate_ids[r], "name": r}, "TaxTypeApplicable": "TaxOnAmount",
+                    "TaxOrder": 0} for r in code.rates]
+        doc = _list_doc(company, "TaxCode", {
+            "Name": code.name, "Description": code.description, "Active": True, "Hidden": False,
+            "Taxable": code.taxable, "TaxGroup": len(code.rates) > 1,
+            "SalesTaxRateList": {"TaxRateDetail": details}, "PurchaseTaxRateList": {"TaxRateDetail": []}})
+        store.put(realm, "TaxCode", doc, mtime)
+    for name, days in TERMS:
+        store.put(realm, "Term", _list_doc(company, "Term", {
+            "Name": name, "Active": True, "Type": "STANDARD", "DueDays": days, "DiscountDays": 0,
+            "DiscountPercent": 0}), mtime)
+    for name, method_type in PAYMENT_METHODS:
+        store.put(realm, "PaymentMethod", _list_doc(company, "PaymentMethod", {
+            "Name": name, "Active": True, "Type": method_type}), mtime)
+    for name in CLASSES:
+        store.put(realm, "Class", _list_doc(company, "Class", {
+            "Name": name, "SubClass": False, "FullyQualifiedName": name, "Active": True}), mtime)
+    for name in DEPARTMENTS:
+        store.put(realm, "Department", _list_doc(company, "Department", {
+            "Name": name, "SubDepartment": False, "FullyQualifiedName": name, "Active": True}), mtime)
+
+
+def _seed_line(kind: CompanyKind, company: Company) -> dict[str, Any]:
+    """The tax code of the seed invoices' lines: NON in the US, the zero rate elsewhere (same balances)."""
+    if kind.us:
+        return {"value": "NON"}
+    zero = next(c for c in company.all("TaxCode") if c["Taxable"] and all(
+        company.get("TaxRate", d["TaxRateRef"]["value"])["RateValue"] == 0  # type: ignore[index]
+        for d in c["SalesTaxRateList"]["TaxRateDetail"]))
+    return {"value": zero["Id"]}
+
+
+def seed_company(store: Store, realm: str, name: str, kind_name: str = DEFAULT_KIND) -> None:
+    """Create the seed company of kind ``kind_name`` in ``store`` (which must not hold ``realm`` yet)."""
+    kind = get_kind(kind_name)
     with store.transaction():
+        store.kv_put(KIND_NS, realm, kind.name)
+        company = Company(store, FixedClock(SEED_TIME), realm)
         mtime = SEED_TIME.timestamp()
-        store.put(realm, "CompanyInfo", company_info(realm, name), mtime)
-        store.put(realm, "Preferences", preferences(), mtime)
+        store.put(realm, "CompanyInfo", company_info(realm, name, kind), mtime)
+        store.put(realm, "Preferences", preferences(kind), mtime)
+        seed_lists(store, company, kind, mtime)
         for account in ACCOUNTS:
             company.create_account(account)
         for item in ITEMS:
@@ -152,14 +236,16 @@ def seed_company(store: Store, realm: str, name: str) -> None:
             company.create_person("Vendor", vendor)
         for employee in EMPLOYEES:
             company.create_person("Employee", employee)
+        code = _seed_line(kind, company)
         company.create_invoice({
             "CustomerRef": {"value": "1"}, "TxnDate": "2025-12-10", "DocNumber": "1001",
             "Line": [{"Amount": Decimal("150.00"), "DetailType": "SalesItemLineDetail",
-                      "SalesItemLineDetail": {"ItemRef": {"value": "2"}, "Qty": 2, "UnitPrice": Decimal("75")}}]})
+                      "SalesItemLineDetail": {"ItemRef": {"value": "2"}, "Qty": 2, "UnitPrice": Decimal("75"),
+                                              "TaxCodeRef": dict(code)}}]})
         company.create_invoice({
             "CustomerRef": {"value": "7"}, "TxnDate": "2025-12-20", "DocNumber": "1002",
             "Line": [{"Amount": Decimal("274.50"), "DetailType": "SalesItemLineDetail", "Description": "Design work",
-                      "SalesItemLineDetail": {"ItemRef": {"value": "1"}}}]})
+                      "SalesItemLineDetail": {"ItemRef": {"value": "1"}, "TaxCodeRef": dict(code)}}]})
         company.create_payment({
             "CustomerRef": {"value": "1"}, "TotalAmt": Decimal("100.00"), "TxnDate": "2025-12-28",
             "Line": [{"Amount": Decimal("100.00"), "LinkedTxn": [{"TxnId": "1", "TxnType": "Invoice"}]}]})

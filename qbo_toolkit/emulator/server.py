@@ -46,6 +46,7 @@ from .company import Company
 from .faults import EmuFault
 from .meter import Meter
 from .oauth import OAuthClient, OAuthProvider
+from .kinds import DEFAULT_KIND, KIND_NS, get_kind
 from .seed import DEFAULT_COMPANY, DEFAULT_REALM, seed_company
 from .specs import BY_SEGMENT, SPECS
 from .store import Doc, Store, StoreUnavailable
@@ -76,6 +77,7 @@ class EmulatorConfig:
     realm_id: str = DEFAULT_REALM
     company_name: str = DEFAULT_COMPANY
     extra_companies: dict[str, str] = field(default_factory=dict)  # more realms: id -> name
+    company_kind: str = DEFAULT_KIND  # us-ast, us-manual, uk, ca, au (kinds.py); every realm is of this kind
     client_id: str = DEMO_CLIENT_ID
     client_secret: str = DEMO_CLIENT_SECRET
     redirect_uris: tuple[str, ...] = DEFAULT_REDIRECT_URIS
@@ -164,7 +166,15 @@ class Emulator:
         self.companies_by_realm = {config.realm_id: config.company_name, **config.extra_companies}
         for realm, name in self.companies_by_realm.items():
             if self.store.get(realm, "CompanyInfo", realm) is None:
-                seed_company(self.store, realm, name)
+                seed_company(self.store, realm, name, get_kind(config.company_kind).name)
+            else:
+                kept = self.store.kv_get(KIND_NS, realm) or DEFAULT_KIND
+                if kept != get_kind(config.company_kind).name:
+                    self.store.close()
+                    raise ValueError(
+                        f"The emulator's data in {config.data_dir} is a {kept!r} company, not "
+                        f"{config.company_kind!r}: start it with --company {kept}, or add --reset to start again "
+                        f"from a fresh {config.company_kind!r} company.")
         self.companies = {realm: Company(self.store, self.clock, realm) for realm in self.companies_by_realm}
         self.oauth = OAuthProvider(
             self.store, self.clock, companies=self.companies_by_realm,
@@ -415,7 +425,16 @@ class Emulator:
         body = _parse_json(req.body)
         operation = req.query.get("operation", "").lower()
         include = req.query.get("include", "").lower()
-        if operation in ("", "create", "update") and include != "void":
+        # the store lock is held for the whole write (_idempotent), so the flag is this request's alone
+        company.allow_duplicate_docnum = "allowduplicatedocnum" in include.split(",")
+        try:
+            return self._write_op(company, req, entity, body, operation, include)
+        finally:
+            company.allow_duplicate_docnum = False
+
+    def _write_op(self, company: Company, req: Request, entity: str, body: Any, operation: str,
+                  include: str) -> Response:
+        if operation in ("", "create", "update") and "void" not in include.split(","):
             doc = company.save(entity, body) if operation == "" else company.writer(entity, operation)(body)
         elif operation == "update" and include == "void" and entity == "Payment":
             doc = company.writer(entity, "void")(body)
