@@ -521,6 +521,8 @@ def test_sales_term_ref_is_kept_and_sets_the_due_date(conn: Conn) -> None:
     explicit = _ok(_invoice(conn, customer["Id"], TxnDate="2026-11-02", DueDate="2026-12-24",
                             SalesTermRef={"value": net15["Id"]}))["Invoice"]
     assert explicit["DueDate"] == "2026-12-24"
+    default = _ok(_invoice(conn, customer["Id"], TxnDate="2026-11-02"))["Invoice"]
+    assert default["DueDate"] == "2026-12-02"  # the company's default term, Net 30
     missing = _invoice(conn, customer["Id"], SalesTermRef={"value": "987654"})
     assert missing.status_code == 400 and fault_of(missing)["code"] == "2500"
 
@@ -659,6 +661,29 @@ def test_us_ast_computes_tax_from_the_ship_to_address(start_emulator: Callable[.
                                        "TxnTaxDetail": {"TotalTax": "9.00"}}))["Invoice"]
     assert Decimal(str(explicit["TxnTaxDetail"]["TotalTax"])) == Decimal("9.00")
     assert Decimal(str(explicit["TotalAmt"])) == Decimal("159.00")
+    # no ship-to address: the company's (California, 8.25 %); a state outside the table: no tax
+    at_home = _ok(us.post("invoice", {"CustomerRef": {"value": customer["Id"]},
+                                      "Line": [_line("200.00", TaxCodeRef={"value": "TAX"})]}))["Invoice"]
+    assert Decimal(str(at_home["TxnTaxDetail"]["TotalTax"])) == Decimal("16.50")
+    ship_or = {"Line1": "1 Main St", "City": "Portland", "CountrySubDivisionCode": "OR", "PostalCode": "97201"}
+    elsewhere = _ok(us.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "ShipAddr": ship_or,
+                                        "Line": [_line("200.00", TaxCodeRef={"value": "TAX"})]}))["Invoice"]
+    assert Decimal(str(elsewhere["TxnTaxDetail"]["TotalTax"])) == Decimal("0")
+
+
+def test_us_manual_tax_takes_one_tax_code_per_invoice(start_emulator: Callable[..., EmulatorServer]) -> None:
+    us = _kind(start_emulator, "us-manual")
+    assert _preferences(us)["TaxPrefs"].get("PartnerTaxEnabled") is not True
+    customer = _customer(us)
+    california = _tax_code(us, "California")
+    lines = [_line("100.00", TaxCodeRef={"value": "TAX"}), _line("33.33", TaxCodeRef={"value": "TAX"}),
+             _line("50.00", TaxCodeRef={"value": "NON"})]
+    invoice = _ok(us.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": lines,
+                                      "TxnTaxDetail": {"TxnTaxCodeRef": {"value": california}}}))["Invoice"]
+    assert invoice["TxnTaxDetail"]["TxnTaxCodeRef"]["value"] == california
+    # 8.25 % of the taxable 133.33 = 10.999725 -> 11.00
+    assert Decimal(str(invoice["TxnTaxDetail"]["TotalTax"])) == Decimal("11.00")
+    assert Decimal(str(invoice["TotalAmt"])) == Decimal("194.33")
 
 
 # -- 7. metering -------------------------------------------------------------------------------------------
