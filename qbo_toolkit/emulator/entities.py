@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import faults
 from .clock import stamp
@@ -240,8 +240,11 @@ class Generic:
         self._rules(spec, doc, None)
         if rules is not None:
             rules(doc, None)
+        self._check_links(spec, doc, None)
         number_addresses(self.company, doc)
-        return self.company._save(entity, doc, created=True)
+        saved = self.company._save(entity, doc, created=True)
+        self._apply_links(spec, saved, +1)
+        return saved
 
     def update(self, entity: str, body: Any, rules: Rules | None = None) -> Doc:
         spec = SPECS[entity]
@@ -254,10 +257,14 @@ class Generic:
         self._rules(spec, doc, current)
         if rules is not None:
             rules(doc, current)
+        self._check_links(spec, doc, current)
         if self.company._same(current, doc):
             return current
         number_addresses(self.company, doc)
-        return self.company._save(entity, doc)
+        self._apply_links(spec, current, -1)
+        saved = self.company._save(entity, doc)
+        self._apply_links(spec, saved, +1)
+        return saved
 
     def delete(self, entity: str, body: Any) -> Doc:
         spec = SPECS[entity]
@@ -268,6 +275,8 @@ class Generic:
             raise faults.business_validation(
                 f"This {entity} has payments applied to it. Unlink or delete the payments first.", "LinkedTxn")
         company = self.company
+        if not company._is_voided(entity, current):
+            self._apply_links(spec, current, -1)
         now = company._now()
         stub = {"domain": "QBO", "status": "Deleted", "Id": current["Id"], "MetaData": {"LastUpdatedTime": stamp(now)}}
         company.store.delete(company.realm, entity, current["Id"], stub, now.timestamp())
@@ -285,6 +294,7 @@ class Generic:
         if any(t.get("TxnType") in ("Payment", "BillPayment") for t in current.get("LinkedTxn", []) or []):
             raise faults.business_validation(
                 f"This {entity} has payments applied to it. Unlink or delete the payments first.", "LinkedTxn")
+        self._apply_links(spec, current, -1)
         doc = copy.deepcopy(current)
         for line in doc.get("Line", []):
             line["Amount"] = Decimal(0)
@@ -300,6 +310,71 @@ class Generic:
         doc["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         company._mark_voided(entity, doc["Id"])
         return company._save(entity, doc)
+
+    # -- payments of bills -------------------------------------------------------------------------
+    #: entity -> the transaction type its lines pay (the paid one's Balance falls, it links back)
+    _PAYS: ClassVar[dict[str, str]] = {"BillPayment": "Bill"}
+
+    def _check_links(self, spec: EntitySpec, doc: Doc, previous: Doc | None) -> None:
+        """A bill payment's lines: bills of the same vendor (620), no more than each one's open balance
+        (6000, the amount this payment already applied counted back), no more in all than TotalAmt."""
+        from .company import cents
+
+        paid_type = self._PAYS.get(spec.name)
+        if paid_type is None:
+            return
+        company = self.company
+        already: dict[str, Decimal] = {}
+        if previous is not None and not company._is_voided(spec.name, previous):
+            for line in previous.get("Line", []):
+                for link in line.get("LinkedTxn", []):
+                    if link.get("TxnType") == paid_type:
+                        already[link["TxnId"]] = already.get(link["TxnId"], Decimal(0)) + Decimal(str(line["Amount"]))
+        applied = Decimal(0)
+        for index, line in enumerate(doc.get("Line", [])):
+            for link in line.get("LinkedTxn", []):
+                if link.get("TxnType") != paid_type:
+                    continue
+                target = company.get(paid_type, link["TxnId"])
+                assert target is not None  # checked with the lines
+                if (target.get("VendorRef") or {}).get("value") != (doc.get("VendorRef") or {}).get("value"):
+                    raise EmuFault(620, "Txn ID Cannot Be Linked",
+                                   f"Transaction {link['TxnId']} belongs to another vendor and cannot be linked.",
+                                   f"Line[{index}].LinkedTxn.TxnId")
+                amount = Decimal(str(line["Amount"]))
+                balance = Decimal(str(target.get("Balance", 0))) + already.get(link["TxnId"], Decimal(0))
+                if amount > balance:
+                    raise faults.business_validation(
+                        f"The amount paid on {paid_type.lower()} {target.get('DocNumber') or target['Id']} ({amount}) "
+                        f"is more than its open balance ({balance}).", f"Line[{index}].Amount")
+                applied += amount
+        total = Decimal(str(doc.get("TotalAmt", 0)))
+        if applied > total:
+            raise faults.business_validation(
+                f"The amounts applied ({cents(applied)}) are more than the payment's total ({total}).", "TotalAmt")
+
+    def _apply_links(self, spec: EntitySpec, doc: Doc, sign: int) -> None:
+        """Apply (+1) or take back (-1) a payment's amounts on the transactions it pays."""
+        from .company import cents
+
+        paid_type = self._PAYS.get(spec.name)
+        if paid_type is None:
+            return
+        company = self.company
+        for line in doc.get("Line", []):
+            for link in line.get("LinkedTxn", []):
+                if link.get("TxnType") != paid_type:
+                    continue
+                target = company.get(paid_type, link["TxnId"])
+                if target is None:
+                    continue
+                target["Balance"] = cents(Decimal(str(target.get("Balance", 0))) - sign * Decimal(str(line["Amount"])))
+                links = [t for t in target.get("LinkedTxn", []) or []
+                         if not (t.get("TxnType") == spec.name and t.get("TxnId") == doc["Id"])]
+                if sign > 0:
+                    links.append({"TxnId": doc["Id"], "TxnType": spec.name})
+                target["LinkedTxn"] = links
+                company._save(paid_type, target)
 
     # -- rules from the spec -----------------------------------------------------------------------
     def _rules(self, spec: EntitySpec, doc: Doc, current: Doc | None) -> None:

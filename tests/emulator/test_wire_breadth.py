@@ -480,3 +480,25 @@ def test_unsupported_cdc_and_validation_errors_map_to_python_quickbooks(conn: Co
         change_data_capture([TaxCode], dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), qb=conn.qb)
     with pytest.raises(ValidationException):
         TaxCode.where("Nme = 'x'", qb=conn.qb)
+
+
+def test_bill_payment_lowers_the_bill_balance_and_gives_it_back(conn: Conn) -> None:
+    vendor = vendor_id(conn)
+    bill = ok(conn.post("bill", {"VendorRef": {"value": vendor}, "Line": [expense_line("60.00")]}))["Bill"]
+
+    def pay(amount: str, total: str | None = None) -> requests.Response:
+        return conn.post("billpayment", {
+            "VendorRef": {"value": vendor}, "PayType": "Check", "TotalAmt": total or amount,
+            "CheckPayment": {"BankAccountRef": {"value": CHECKING}},
+            "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}]}]})
+
+    payment = ok(pay("25.00"))["BillPayment"]
+    read = ok(conn.get(f"bill/{bill['Id']}"))["Bill"]
+    assert read["Balance"] == 35.0 and read["LinkedTxn"] == [{"TxnId": payment["Id"], "TxnType": "BillPayment"}]
+    assert fault_of(pay("35.01"))["code"] == "6000"  # more than the open balance
+    assert fault_of(pay("10.00", total="5.00"))["code"] == "6000"  # more than the payment's total
+    refused = conn.post("bill", {"Id": bill["Id"], "SyncToken": read["SyncToken"]}, {"operation": "delete"})
+    assert fault_of(refused)["code"] == "6000"  # a paid bill is not deleted
+    ok(conn.post("billpayment", {"Id": payment["Id"], "SyncToken": payment["SyncToken"]}, {"operation": "delete"}))
+    back = ok(conn.get(f"bill/{bill['Id']}"))["Bill"]
+    assert back["Balance"] == 60.0 and back["LinkedTxn"] == []
