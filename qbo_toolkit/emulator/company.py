@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from . import faults
+from . import entities, faults
 from . import tax as taxes
 from .clock import Clock, stamp
 from .credits import CreditsMixin
@@ -244,7 +244,7 @@ class Company(CreditsMixin):
         id_ = as_id(raw_id)
         doc = self.get(entity, id_)
         if doc is None:
-            raise faults.object_not_found(f"Object Not Found : {entity} with Id {id_} was not found.", "Id")
+            raise faults.object_not_found(f"{entity} with Id {id_} was not found.", "Id")
         return doc
 
     def all(self, entity: str) -> list[Doc]:
@@ -261,6 +261,7 @@ class Company(CreditsMixin):
         meta["LastUpdatedTime"] = stamp(now)
         if bump and not created:
             doc["SyncToken"] = str(int(doc["SyncToken"]) + 1)
+        entities.number_addresses(self, doc)
         self.store.put(self.realm, entity, doc, now.timestamp())
         return doc
 
@@ -311,9 +312,11 @@ class Company(CreditsMixin):
             for key, value in body.items():
                 if key in spec.writable and (value == "" or value is None):
                     merged.pop(key, None)
+            entities.carry_address_ids(current, merged)
             return merged
         merged = {k: v for k, v in current.items() if k not in spec.writable or k in keep}
         merged.update(incoming)
+        entities.carry_address_ids(current, merged)
         return merged
 
     @staticmethod
@@ -1128,11 +1131,16 @@ class Company(CreditsMixin):
             ("RefundReceipt", "delete"): lambda b: self.delete_transaction("RefundReceipt", b),
             ("RefundReceipt", "void"): self.void_refund_receipt,
         }
-        fn = table.get((entity, operation))
+        fn = table.get((entity, operation)) or entities.writer(self, entity, operation)
         if fn is None:
             raise EmuFault(500, "Unsupported Operation",
                            f"Operation {operation} is not supported for {entity}.")
         return fn
+
+    @property
+    def generic(self) -> entities.Generic:
+        """The spec-driven engine (entities.py): ``self.generic.create(entity, body, rules=...)``."""
+        return entities.Generic(self)
 
     def save(self, entity: str, body: Any) -> Doc:
         """POST /{entity} without an operation: create when there is no Id, else update."""

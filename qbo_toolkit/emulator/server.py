@@ -21,6 +21,9 @@ instead of running a request that arrives on it after the stop began, and only t
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import json
 import os
 import random
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import faults, qsql, reports
+from . import entities, faults, qsql, reports
 from .clock import Clock, parse_stamp, reply_time, stamp
 from .company import Company
 from .faults import EmuFault
@@ -341,21 +344,43 @@ class Emulator:
             return Response(200, pdf, {"Content-Type": "application/pdf", "intuit_tid": _tid()})
         if segment == "preferences" and len(parts) == 1:
             if req.method == "GET":
-                return self._reply(200, {"Preferences": company.store.get(company.realm, "Preferences", "1")})
+                prefs = company.store.get(company.realm, "Preferences", "1") or {}
+                return self._reply(200, {"Preferences": entities.present("Preferences", prefs)})
+            if req.method == "POST":
+                return self._idempotent(company, req, segment)
             raise faults.unsupported_operation(req.path)
-        if req.method == "POST" and segment in ("batch", *BY_SEGMENT) and len(parts) == 1:
+        if req.method == "POST" and segment in ("batch", "upload", *BY_SEGMENT) and len(parts) == 1:
             return self._idempotent(company, req, segment)
+        if req.method == "POST" and [p.lower() for p in parts] == ["taxservice", "taxcode"]:
+            return self._idempotent(company, req, "taxservice")
+        if req.method == "GET" and segment == "exchangerate" and len(parts) == 1:
+            return self._reply(200, {"ExchangeRate": entities.read_exchange_rate(company, req.query)})
+        if req.method == "GET" and segment == "download" and len(parts) == 2:
+            doc = company.read("Attachable", parts[1])
+            return Response(200, str(doc.get("TempDownloadUri", "")).encode(), {"Content-Type": "text/plain"})
         if req.method == "GET" and segment in BY_SEGMENT and len(parts) == 2:
             entity = BY_SEGMENT[segment]
             if entity == "CompanyInfo":
                 if parts[1] != company.realm:
                     if not parts[1].isdigit():
                         raise faults.invalid_id(parts[1])
-                    raise faults.object_not_found(f"Object Not Found : CompanyInfo with Id {parts[1]} was not found.",
+                    raise faults.object_not_found(f"CompanyInfo with Id {parts[1]} was not found.",
                                                   "Id")
                 return self._reply(200, {"CompanyInfo": company.store.get(company.realm, "CompanyInfo", company.realm)})
-            return self._reply(200, {entity: company.read(entity, parts[1])})
+            doc = company.read(entity, parts[1])
+            if entity == "Invoice" and "invoicelink" in req.query.get("include", "").lower().split(","):
+                doc = self._with_invoice_link(company, doc)
+            return self._reply(200, {entity: entities.present(entity, doc)})
         raise faults.unsupported_operation(req.path)
+
+    def _with_invoice_link(self, company: Company, doc: Doc) -> Doc:
+        """``include=invoiceLink``: the customer's link to the invoice, for an invoice with an e-mail address
+        to send it to (QBO makes links only for invoices it can send; strict choice, see the README)."""
+        if not (doc.get("BillEmail") or {}).get("Address"):
+            return doc
+        token = hashlib.sha256(f"{company.realm}:{doc['Id']}:{doc['MetaData']['CreateTime']}".encode()).hexdigest()
+        return {**doc, "InvoiceLink": f"{self.base_url}/_emulator/invoice-link/{company.realm}/{doc['Id']}"
+                                     f"?t={token[:32]}"}
 
     # -- writes, with requestid replay --------------------------------------------------------------
     def _idempotent(self, company: Company, req: Request, segment: str) -> Response:
@@ -374,7 +399,7 @@ class Emulator:
                     return replay
                 try:
                     with self.store.transaction():
-                        resp = self._write(company, req, BY_SEGMENT[segment])
+                        resp = self._write(company, req, BY_SEGMENT.get(segment, segment))
                         self._remember(key, resp)  # in the write's own transaction
                 except EmuFault as fault:
                     # a refusal is an answer too: the same request gets it again
@@ -420,8 +445,11 @@ class Emulator:
                                                "headers": resp.headers})
 
     def _write(self, company: Company, req: Request, entity: str) -> Response:
-        if entity in ("CompanyInfo", "Preferences"):
+        if entity == "CompanyInfo":
             raise faults.unsupported_operation(req.path)
+        if entity == "upload":  # POST .../upload: multipart attachments
+            uploaded = company.generic.upload(req.header("content-type"), req.body, self.base_url)
+            return self._reply(200, {"AttachableResponse": [{"Attachable": doc} for doc in uploaded]})
         body = _parse_json(req.body)
         operation = req.query.get("operation", "").lower()
         include = req.query.get("include", "").lower()
@@ -434,9 +462,15 @@ class Emulator:
 
     def _write_op(self, company: Company, req: Request, entity: str, body: Any, operation: str,
                   include: str) -> Response:
+        if entity == "Preferences":
+            if operation not in ("", "update"):
+                raise faults.unsupported_operation(f"{req.path}?operation={operation}")
+            return self._reply(200, {entity: company.writer(entity, "update")(body)})
+        if entity == "taxservice":  # POST .../taxservice/taxcode answers the TaxService object itself
+            return self._reply(200, company.writer("TaxService", "create")(body))
         if operation in ("", "create", "update") and "void" not in include.split(","):
             doc = company.save(entity, body) if operation == "" else company.writer(entity, operation)(body)
-        elif operation == "update" and include == "void" and entity == "Payment":
+        elif operation == "update" and include == "void" and entity != "Invoice":
             doc = company.writer(entity, "void")(body)
         elif operation in ("delete", "void"):
             if operation == "void" and entity == "Payment":
@@ -444,13 +478,18 @@ class Emulator:
             doc = company.writer(entity, operation)(body)
         else:
             raise faults.unsupported_operation(f"{req.path}?operation={operation}")
-        return self._reply(200, {entity: doc})
+        if entity == "RecurringTransaction":
+            return self._reply(200, {entity: doc})  # already {"Invoice": {...}}
+        return self._reply(200, {entity: entities.present(entity, doc)})
 
     # -- query, batch, cdc ----------------------------------------------------------------------------
     def run_query(self, company: Company, statement: str) -> Doc:
         query = qsql.parse(statement, qsql.DEFAULT_SPECS)
         spec = qsql.DEFAULT_SPECS[query.entity]
-        return qsql.execute(query, company.all(query.entity), spec)
+        answer = qsql.execute(query, company.all(query.entity), spec)
+        if query.entity in entities.PRESENTED and query.entity in answer:
+            answer = {**answer, query.entity: [entities.present(query.entity, d) for d in answer[query.entity]]}
+        return answer
 
     def batch(self, company: Company, body: Any) -> Doc:
         """Run a batch body without a requestid (nothing is remembered)."""
@@ -502,11 +541,11 @@ class Emulator:
     def _batch_item(self, company: Company, item: Doc, slot: str | None) -> Doc:
         if "Query" in item:
             return {"QueryResponse": self.run_query(company, str(item["Query"]))}
-        entities = [k for k in item if k in SPECS]
-        if len(entities) != 1:
+        named = [k for k in item if k in SPECS]
+        if len(named) != 1:
             raise EmuFault(2010, "Request has invalid or unsupported property",
                            "Property Name:a batch item needs exactly one entity, or a Query")
-        entity = entities[0]
+        entity = named[0]
         operation = str(item.get("operation", "")).lower()
         if item.get("optionsData") == "void" and operation == "update":
             operation = "void"
@@ -514,6 +553,8 @@ class Emulator:
             raise EmuFault(2170, "Invalid Enumeration", f"Invalid Enumeration : {operation}", "operation")
         with self.store.transaction():
             doc = company.writer(entity, operation)(item[entity])
+            if entity != "RecurringTransaction":
+                doc = entities.present(entity, doc)
             if slot is not None:
                 # with the change, or not at all; kept as JSON text (copying a text costs nothing)
                 self.store.kv_put(REPLAY_ITEM_NS, slot, _answer_text({entity: doc}))
@@ -539,9 +580,16 @@ class Emulator:
         by_lower = {name.lower(): name for name in SPECS}
         for raw in names:
             entity = by_lower.get(raw.lower())
-            if entity is None or entity in ("CompanyInfo", "Preferences"):
+            if entity is None:
                 raise EmuFault(4001, "Invalid query", f"QueryValidationError: invalid context declaration: {raw}")
+            if not SPECS[entity].cdc:
+                # Intuit: CDC covers every entity but TaxCode, TaxRate and TaxAgency (poll those with a query)
+                raise EmuFault(500, "Unsupported Operation",
+                               f"Operation cdc is not supported for {entity}: change data capture does not cover "
+                               "TaxCode, TaxRate or TaxAgency; read them with a query.", "entities")
             rows = company.store.changed_since(company.realm, entity, since.timestamp())[:1000]
+            if entity in entities.PRESENTED:
+                rows = [entities.present(entity, row) for row in rows]
             if rows:
                 responses.append({entity: rows, "startPosition": 1, "maxResults": len(rows)})
             else:
@@ -576,9 +624,30 @@ class Emulator:
         entities = {realm: {e: self.store.count(realm, e) for e in SPECS} for realm in self.companies}
         return {"counts": counts, "entities": entities, "oauth": self.oauth.stats(), "meter": self.meter.snapshot()}
 
+    def _public_link(self, kind: str, realm: str, id_: str) -> Response:
+        """What an InvoiceLink (a page naming the invoice) and an attachment's TempDownloadUri serve."""
+        company = self.companies.get(realm)
+        if company is None or not id_.isdigit():
+            return Response.json(404, {"error": "not found"})
+        if kind == "download":
+            kept = self.store.kv_get("attachment", f"{realm}:{id_}")
+            if kept is None:
+                return Response.json(404, {"error": "not found"})
+            return Response(200, base64.b64decode(kept["content"]), {"Content-Type": kept["type"]})
+        invoice = company.get("Invoice", id_)
+        if invoice is None:
+            return Response.json(404, {"error": "not found"})
+        name = html.escape(str(self.companies_by_realm.get(realm, "")))
+        return Response.html(200, f"<!doctype html><title>Invoice {html.escape(str(invoice.get('DocNumber')))}"
+                                  f"</title><h1>{name}</h1><p>Invoice {html.escape(str(invoice.get('DocNumber')))}: "
+                                  f"balance due {invoice.get('Balance')} by {invoice.get('DueDate')}</p>")
+
     def _inspect(self, req: Request) -> Response:
         if req.method != "GET":
             return Response.json(405, {"error": "the inspection routes are read-only"})
+        route = req.path.strip("/").split("/")
+        if len(route) == 4 and route[1] in ("invoice-link", "download"):
+            return self._public_link(route[1], route[2], route[3])
         what = req.path.rstrip("/").split("/")[-1]
         if what in ("_emulator", "info"):
             info = self.info()
