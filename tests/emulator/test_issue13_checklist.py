@@ -607,6 +607,37 @@ def _tax_code(conn: Conn, name: str) -> str:
     return str(_one(conn, "TaxCode", name)["Id"])
 
 
+KINDS = {  # the issue-13 contract: seeded tax codes, currency, CompanyInfo.Country, AST
+    "us-ast": (set(), "USD", "US", True),  # the pseudo codes TAX and NON, read by Id below
+    "us-manual": ({"California", "Out of state"}, "USD", "US", False),
+    "uk": ({"20.0% S", "5.0% R", "0.0% Z", "Exempt"}, "GBP", "GB", False),
+    "ca": ({"GST", "HST ON", "Zero-rated", "Exempt"}, "CAD", "CA", False),
+    "au": ({"GST", "GST free"}, "AUD", "AU", False),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_company_kinds_hold_what_a_real_company_of_that_kind_holds(start_emulator: Callable[..., EmulatorServer],
+                                                                   kind: str) -> None:
+    codes, currency, country, ast = KINDS[kind]
+    company = _kind(start_emulator, kind)
+    names = {c["Name"] for c in _rows(company, "SELECT * FROM TaxCode", "TaxCode")}
+    ids = {c["Id"] for c in _rows(company, "SELECT * FROM TaxCode", "TaxCode")}
+    assert codes <= names | ids, names
+    if kind.startswith("us-"):
+        for pseudo in ("TAX", "NON"):
+            assert _ok(company.get(f"taxcode/{pseudo}"))["TaxCode"]["Id"] == pseudo
+    prefs = _preferences(company)
+    assert prefs["CurrencyPrefs"]["HomeCurrency"]["value"] == currency
+    assert bool(prefs["TaxPrefs"].get("PartnerTaxEnabled")) is ast
+    assert prefs["TaxPrefs"]["UsingSalesTax"] is True
+    assert _ok(company.get(f"companyinfo/{company.realm}"))["CompanyInfo"]["Country"] == country
+    terms = {t["Name"]: int(t.get("DueDays", -1)) for t in _rows(company, "SELECT * FROM Term", "Term")}
+    assert {"Due on receipt": 0, "Net 15": 15, "Net 30": 30, "Net 60": 60}.items() <= terms.items(), terms
+    methods = {m["Name"] for m in _rows(company, "SELECT * FROM PaymentMethod", "PaymentMethod")}
+    assert {"Cash", "Check", "Credit Card", "Visa", "MasterCard", "American Express", "Direct Debit"} <= methods
+
+
 def test_uk_company_refuses_tax_and_computes_per_rate(start_emulator: Callable[..., EmulatorServer]) -> None:
     uk = _kind(start_emulator, "uk")
     info = _ok(uk.get(f"companyinfo/{uk.realm}"))["CompanyInfo"]
