@@ -14,6 +14,9 @@
 * ``AgedReceivableDetail`` (the same parameters, and ``columns``): one row per open transaction in a
   section per aging bucket (``Current``, ``1 - 30 days past due``, …, ``91 or more days past due``).
 * ``CustomerBalance`` (``report_date``, else ``end_date``; ``customer``): each customer's open balance.
+* ``BalanceSheet`` (``end_date``, ``customer``; Accrual): the deposit accounts of payments and receipts,
+  A/R, sales tax payable, and Retained Earnings and Net Income (the income before and since the start of
+  the fiscal year). It balances: every document books both of its sides.
 * ``ProfitAndLoss`` (``start_date``, ``end_date``, ``accounting_method`` ``Accrual`` | ``Cash``,
   ``customer``): income by account from the sales lines of invoices and sales receipts, through each
   item's income account (discount lines on their discount account, else "Discounts given"); credit
@@ -35,8 +38,8 @@ once. Voided documents count nothing (their amounts are zero); deleted ones are 
 
 Strict choices where QBO's behaviour is not documented:
 
-* Report names are case-sensitive. A name QBO has but the emulator does not compute (``BalanceSheet``,
-  ``GeneralLedger``, …) and a name QBO does not have both get HTTP 400 with the "Unsupported Operation"
+* Report names are case-sensitive. A name QBO has but the emulator does not compute (``GeneralLedger``,
+  ``CashFlow``, …) and a name QBO does not have both get HTTP 400 with the "Unsupported Operation"
   fault (code 500), the first saying which report the emulator lacks.
 * A malformed date is refused (2070, naming the parameter); so are a period length or count that is not
   a positive whole number, an accounting method other than Cash or Accrual, and ``start_date`` after
@@ -68,11 +71,15 @@ from .store import Doc
 
 ZERO = Decimal(0)
 DISCOUNTS_GIVEN = "Discounts given"
+UNCATEGORIZED_INCOME = "Uncategorized Income"
+DISCOUNTS, UNCATEGORIZED = "discounts", "uncategorized"  # income "accounts" of lines that name none
+CREDIT_DOCS = (("Invoice", Decimal(1)), ("CreditMemo", Decimal(-1)))  # documents on A/R, with their sign
+RECEIPT_DOCS = (("SalesReceipt", Decimal(1)), ("RefundReceipt", Decimal(-1)))  # money in and out at once
 MAX_COLUMNS = 400  # summarize_column_by columns in one ProfitAndLoss (strict choice)
 
 #: reports QBO has that the emulator does not compute (a request for one says so)
 NOT_EMULATED = frozenset({
-    "AccountList", "AgedPayableDetail", "AgedPayables", "BalanceSheet", "CashFlow", "ClassSales",
+    "AccountList", "AgedPayableDetail", "AgedPayables", "CashFlow", "ClassSales",
     "CustomerBalanceDetail", "CustomerIncome", "CustomerSales", "DepartmentSales", "GeneralLedger",
     "GeneralLedgerFR", "InventoryValuationDetail", "InventoryValuationSummary", "ItemSales", "JournalCodeReport",
     "JournalReport", "JournalReportFR", "ProfitAndLossDetail", "SalesByClassSummary", "SalesByCustomer",
@@ -283,6 +290,7 @@ class Report:
         # Preferences.ReportPrefs.CalcAgingReportFromTxnDate: age invoices from their date, not their due date
         self.age_from_txn_date = report_prefs.get("CalcAgingReportFromTxnDate") in (True, "true")
         self.customers = _customer_filter(params)
+        self._items: dict[str, Doc] | None = None
 
     def header(self, name: str, options: list[tuple[str, str]], **fields: str) -> Doc:
         out: Doc = {"Time": stamp(self.now), "ReportName": name, **fields, "Currency": self.currency}
@@ -421,6 +429,114 @@ class Report:
         columns = [column("", "Customer", "customer"), column("Total", "Money", "total")]
         return {"Header": header, "Columns": {"Column": columns}, "Rows": {"Row": rows}}
 
+    # -- balance sheet --------------------------------------------------------------------------------------
+    def balance_sheet(self) -> Doc:
+        end = _date_param(self.params, "end_date") or _date_param(self.params, "report_date") or self.today
+        fiscal = self.fiscal_year_start(end)
+        start = _date_param(self.params, "start_date") or fiscal
+        if start > end:
+            raise _bad_param("start_date", f"start_date {start} is after end_date {end}")
+        basis = self.params.get("accounting_method", "").strip() or "Accrual"
+        if basis != "Accrual":
+            raise _bad_param("accounting_method", f"the emulator computes the BalanceSheet on the Accrual basis only, "
+                                                  f"not {basis!r}")
+        accounts = {a["Id"]: a for a in self.company.all("Account")}
+        undeposited = next((a["Id"] for a in accounts.values() if a.get("AccountSubType") == "UndepositedFunds"), "")
+
+        def dated(entity: str) -> list[Doc]:
+            return [d for d in self.company.all(entity)
+                    if _txn_date(d) <= end and self.wanted(ref_id(d, "CustomerRef") or "")]
+
+        money_in: dict[str, Decimal] = defaultdict(Decimal)  # deposit account -> balance
+        for entity, sign in (("Payment", Decimal(1)), *RECEIPT_DOCS):
+            for doc in dated(entity):
+                money_in[ref_id(doc, "DepositToAccountRef") or undeposited] += sign * _amount(doc.get("TotalAmt"))
+        receivable = sum((i.open for i in open_items(self.company, end) if self.wanted(i.customer_id)), ZERO)
+        tax = earlier = this_year = ZERO
+        for entity, sign in CREDIT_DOCS + RECEIPT_DOCS:
+            for doc in dated(entity):
+                tax += sign * _tax(doc)
+                income = sign * sum((amount for _, amount in self.income_lines(doc)), ZERO)
+                if _txn_date(doc) < fiscal:
+                    earlier += income
+                else:
+                    this_year += income
+
+        def account_rows(kinds: tuple[str, ...]) -> list[tuple[Doc, Decimal]]:
+            ids = sorted((a for a, v in money_in.items() if accounts.get(a, {}).get("AccountType") in kinds and v != 0),
+                         key=lambda a: str(accounts[a].get("Name", "")).casefold())
+            return [(data_row([cell(str(accounts[a]["Name"]), a), cell(money(money_in[a]))]), money_in[a]) for a in ids]
+
+        def group(title: str, name: str, parts: list[tuple[Doc, Decimal]]) -> list[tuple[Doc, Decimal]]:
+            """A section of ``parts`` (none if there are none) and its total."""
+            if not parts:
+                return []
+            total = sum((v for _, v in parts), ZERO)
+            summary = [cell(f"Total {title}"), cell(money(total))]
+            return [(section([cell(title), cell("")], [r for r, _ in parts], summary, name), total)]
+
+        ar_account = next((a for a in accounts.values() if a.get("AccountType") == "Accounts Receivable"), None)
+        ar_cell = cell(str(ar_account["Name"]), ar_account["Id"]) if ar_account else cell("Accounts Receivable (A/R)")
+        current = (group("Bank Accounts", "BankAccounts", account_rows(("Bank",)))
+                   + group("Accounts Receivable", "AR", [(data_row([ar_cell, cell(money(receivable))]), receivable)]
+                           if receivable != 0 else [])
+                   + group("Other Current Assets", "OtherCurrentAssets", account_rows(("Other Current Asset",))))
+        assets = group("Current Assets", "CurrentAssets", current)
+        total_assets = sum((v for _, v in assets), ZERO)
+        payable = next((a for a in accounts.values()
+                        if a.get("AccountSubType") in ("SalesTaxPayable", "GlobalTaxPayable")), None)
+        tax_cell = cell(str(payable["Name"]), payable["Id"]) if payable else cell("Sales Tax Payable")
+        liabilities = group("Liabilities", "Liabilities", group(
+            "Current Liabilities", "CurrentLiabilities",
+            group("Other Current Liabilities", "OtherCurrentLiabilities",
+                  [(data_row([tax_cell, cell(money(tax))]), tax)] if tax != 0 else [])))
+        equity_rows = [(data_row([cell("Retained Earnings"), cell(money(earlier))]), earlier)] if earlier != 0 else []
+        equity_rows.append((data_row([cell("Net Income"), cell(money(this_year))]), this_year))
+        equity = group("Equity", "Equity", equity_rows)
+        total_le = sum((v for _, v in liabilities + equity), ZERO)
+        rows = [section([cell("ASSETS"), cell("")], [r for r, _ in assets],
+                        [cell("TOTAL ASSETS"), cell(money(total_assets))], "TotalAssets"),
+                section([cell("LIABILITIES AND EQUITY"), cell("")], [r for r, _ in liabilities + equity],
+                        [cell("TOTAL LIABILITIES AND EQUITY"), cell(money(total_le))], "TotalLiabilitiesAndEquity")]
+        header = self.header("BalanceSheet", [("AccountingStandard", "GAAP"),
+                                              ("NoReportData", "false" if total_assets or total_le else "true")],
+                             ReportBasis=basis, StartPeriod=start.isoformat(), EndPeriod=end.isoformat(),
+                             SummarizeColumnsBy="Total")
+        columns = [column("", "Account", "account"), column("Total", "Money", "total")]
+        return {"Header": header, "Columns": {"Column": columns}, "Rows": {"Row": rows}}
+
+    def fiscal_year_start(self, day: date) -> date:
+        """The first day of the fiscal year ``day`` is in (AccountingInfoPrefs.FirstMonthOfFiscalYear)."""
+        prefs = self.company.store.get(self.company.realm, "Preferences", "1") or {}
+        name = str((prefs.get("AccountingInfoPrefs") or {}).get("FirstMonthOfFiscalYear") or "January")
+        months = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                  "november", "december"]
+        first = months.index(name.lower()) + 1 if name.lower() in months else 1
+        return date(day.year if day.month >= first else day.year - 1, first, 1)
+
+    # -- income: what a sales document books, by income account ----------------------------------------
+    def income_lines(self, doc: Doc) -> list[tuple[str, Decimal]]:
+        """(income account id, net amount) per line of a sales document, before its sign: sales lines on
+        their item's income account (``UNCATEGORIZED`` without one), discount lines negative on their
+        discount account (``DISCOUNTS`` without one). With ``TaxInclusive`` the line amounts include the
+        tax, so they are scaled to the document's net (TotalAmt less TotalTax). The amounts always add up
+        to TotalAmt less TotalTax, so the books balance."""
+        if self._items is None:
+            self._items = {i["Id"]: i for i in self.company.all("Item")}
+        out: list[tuple[str, Decimal]] = []
+        for line in doc.get("Line") or []:
+            amount = _amount(line.get("Amount"))
+            if line.get("DetailType") == "SalesItemLineDetail":
+                item = self._items.get(ref_id(line.get("SalesItemLineDetail") or {}, "ItemRef") or "", {})
+                out.append((ref_id(item, "IncomeAccountRef") or UNCATEGORIZED, amount))
+            elif line.get("DetailType") == "DiscountLineDetail":
+                out.append((ref_id(line.get("DiscountLineDetail") or {}, "DiscountAccountRef") or DISCOUNTS, -amount))
+        gross = sum((a for _, a in out), ZERO)
+        net = _amount(doc.get("TotalAmt")) - _tax(doc)
+        if doc.get("TotalAmt") not in (None, "") and gross != net and gross != 0:
+            out = [(account, amount * net / gross) for account, amount in out]
+        return out
+
     # -- profit and loss ----------------------------------------------------------------------------------
     def periods(self, start: date, end: date) -> tuple[str, list[tuple[date, date, str]]]:
         """``summarize_column_by`` and its columns: (first day, last day, title) each; none for Total."""
@@ -473,8 +589,7 @@ class Report:
         def column_of(day: date) -> int:
             return next((i for i, (a, b, _) in enumerate(periods) if a <= day <= b), 0)
 
-        items = {i["Id"]: i for i in self.company.all("Item")}
-        # account id ("" = Discounts given) -> amount per column
+        # account id (DISCOUNTS, UNCATEGORIZED: no account) -> amount per column
         income: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO] * width)
 
         def in_period(doc: Doc) -> bool:
@@ -482,25 +597,15 @@ class Report:
 
         def book(doc: Doc, share: Decimal, when: date) -> None:
             col = column_of(when)
-            for line in doc.get("Line") or []:
-                amount = _amount(line.get("Amount"))
-                if line.get("DetailType") == "SalesItemLineDetail":
-                    item = items.get(ref_id(line.get("SalesItemLineDetail") or {}, "ItemRef") or "", {})
-                    account = ref_id(item, "IncomeAccountRef")
-                    if account is not None:
-                        income[account][col] += amount * share
-                elif line.get("DetailType") == "DiscountLineDetail":
-                    account = ref_id(line.get("DiscountLineDetail") or {}, "DiscountAccountRef") or ""
-                    income[account][col] -= amount * share
+            for account, amount in self.income_lines(doc):
+                income[account][col] += amount * share
 
-        cash_docs = (("SalesReceipt", Decimal(1)), ("RefundReceipt", Decimal(-1)))
-        credit_docs = (("Invoice", Decimal(1)), ("CreditMemo", Decimal(-1)))
-        for entity, sign in cash_docs + (credit_docs if basis == "Accrual" else ()):
+        for entity, sign in RECEIPT_DOCS + (CREDIT_DOCS if basis == "Accrual" else ()):
             for doc in self.company.all(entity):
                 if in_period(doc):
                     book(doc, sign, _txn_date(doc))
         if basis == "Cash":
-            signs = dict(credit_docs)
+            signs = dict(CREDIT_DOCS)
             for payment in self.company.all("Payment"):
                 if not in_period(payment):
                     continue
@@ -529,7 +634,7 @@ class Report:
             return [cell("") for _ in range(width + (1 if many else 0))]
 
         def label(account_id: str) -> str:
-            return str(accounts.get(account_id, {}).get("Name", DISCOUNTS_GIVEN if not account_id else account_id))
+            return _account_label(accounts, account_id)
 
         groups: dict[str, list[str]] = {"Income": [], "OtherIncome": []}
         for account_id in income:
@@ -545,7 +650,8 @@ class Report:
             rows = []
             for a in ids:
                 total = add(total, income[a])
-                rows.append(data_row([cell(label(a), a) if a else cell(label(a)), *amounts(income[a], True)]))
+                name = cell(label(a), a) if a in accounts else cell(label(a))
+                rows.append(data_row([name, *amounts(income[a], True)]))
             summary = [cell(f"Total {title}"), *(amounts(total, False) if ids else blank())]
             return section([cell(title), *blank()], rows, summary, group), total
 
@@ -576,6 +682,18 @@ class Report:
         return {"Header": header, "Columns": {"Column": columns}, "Rows": {"Row": rows}}
 
 
+def _account_label(accounts: Mapping[str, Doc], account_id: str) -> str:
+    if account_id == DISCOUNTS:
+        return DISCOUNTS_GIVEN
+    if account_id == UNCATEGORIZED:
+        return UNCATEGORIZED_INCOME
+    return str(accounts.get(account_id, {}).get("Name", account_id))
+
+
+def _tax(doc: Doc) -> Decimal:
+    return _amount((doc.get("TxnTaxDetail") or {}).get("TotalTax"))
+
+
 def _month_end(year: int, month: int) -> date:
     return (date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)) - timedelta(days=1)
 
@@ -584,6 +702,7 @@ REPORTS: dict[str, Callable[[Report], Doc]] = {
     "AgedReceivables": Report.aged_receivables,
     "AgedReceivableDetail": Report.aged_receivable_detail,
     "CustomerBalance": Report.customer_balance,
+    "BalanceSheet": Report.balance_sheet,
     "ProfitAndLoss": Report.profit_and_loss,
 }
 

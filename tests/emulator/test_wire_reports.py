@@ -317,17 +317,64 @@ def test_profit_and_loss_by_day_and_month(fresh: Conn) -> None:
     assert titles(weeks)[1:-1] == ["Mar 1 - Mar 7, 2026", "Mar 8 - Mar 10, 2026"]  # Sunday to Saturday
 
 
+def receipts(conn: Conn, customer: str) -> None:
+    """A sales receipt of 80.00 (Services, into Undeposited Funds) on 2026-03-02 and a refund receipt of
+    20.00 (Services, out of Checking) on 2026-03-03."""
+    line = {"DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {"ItemRef": {"value": SERVICES}, "TaxCodeRef": {"value": "NON"}}}
+    ok(conn.post("salesreceipt", {"CustomerRef": {"value": customer}, "TxnDate": "2026-03-02",
+                                  "TxnTaxDetail": {"TotalTax": 0}, "Line": [{**line, "Amount": "80.00"}]}))
+    ok(conn.post("refundreceipt", {"CustomerRef": {"value": customer}, "TxnDate": "2026-03-03",
+                                   "TxnTaxDetail": {"TotalTax": 0}, "DepositToAccountRef": {"value": "5"},
+                                   "Line": [{**line, "Amount": "20.00"}]}))
+
+
+def test_receipts_are_income_but_not_receivables(fresh: Conn) -> None:
+    ids = books(fresh)
+    receipts(fresh, ids["customer"])
+    aged = report(fresh, "AgedReceivables", report_date=AS_OF, customer=ids["customer"])
+    assert values(aged["Rows"]["Row"][0]["ColData"])[-1] == "280.00"  # a receipt never touches A/R
+    for method in ("Accrual", "Cash"):
+        pnl = report(fresh, "ProfitAndLoss", start_date="2026-03-02", end_date="2026-03-03", customer=ids["customer"],
+                     accounting_method=method)
+        assert [values(r["ColData"]) for r in data_rows(pnl["Rows"]["Row"])] == [["Services", "60.00"]], method
+
+
+def test_balance_sheet_balances(fresh: Conn) -> None:
+    ids = books(fresh)
+    receipts(fresh, ids["customer"])
+    doc = report(fresh, "BalanceSheet", end_date=AS_OF, customer=ids["customer"])
+    assert doc["Header"]["ReportName"] == "BalanceSheet" and doc["Header"]["EndPeriod"] == AS_OF
+    assets, claims = doc["Rows"]["Row"]
+    assert (assets["group"], claims["group"]) == ("TotalAssets", "TotalLiabilitiesAndEquity")
+    lines = {r["ColData"][0]["value"]: r["ColData"][1]["value"] for r in data_rows(doc["Rows"]["Row"])}
+    # payments 40 + 30 and the sales receipt 80 wait in Undeposited Funds; the refund left Checking
+    assert lines == {"Checking": "-20.00", "Accounts Receivable (A/R)": "280.00", "Undeposited Funds": "150.00",
+                     "Retained Earnings": "50.00", "Net Income": "360.00"}
+    assert values(assets["Summary"]["ColData"]) == ["TOTAL ASSETS", "410.00"]
+    assert values(claims["Summary"]["ColData"]) == ["TOTAL LIABILITIES AND EQUITY", "410.00"]
+    every_row_is_full_width(doc["Rows"]["Row"], 2)
+    # the whole company, as of today, balances too, and its A/R is the customers' balances
+    whole = report(fresh, "BalanceSheet")
+    totals = [values(r["Summary"]["ColData"])[1] for r in whole["Rows"]["Row"]]
+    assert totals[0] == totals[1]
+    receivable = {r["ColData"][0]["value"]: r["ColData"][1]["value"] for r in data_rows(whole["Rows"]["Row"])}
+    balance = grand_total(report(fresh, "CustomerBalance"))[1]
+    assert receivable["Accounts Receivable (A/R)"] == balance
+
+
 # -- refusals --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "params", "code", "element"), [
     ("NoSuchReport", {}, "500", None),
     ("agedreceivables", {}, "500", None),  # names are case-sensitive (strict choice)
-    ("BalanceSheet", {}, "500", None),
+    ("GeneralLedger", {}, "500", None),
     ("AgedReceivables", {"report_date": "2026-02-30"}, "2070", "report_date"),
     ("AgedReceivables", {"aging_period": "0"}, "2010", "aging_period"),
     ("ProfitAndLoss", {"accounting_method": "Modified"}, "2010", "accounting_method"),
     ("ProfitAndLoss", {"start_date": "2026-02-01", "end_date": "2026-01-01"}, "2010", "start_date"),
     ("ProfitAndLoss", {"summarize_column_by": "Customers"}, "2010", "summarize_column_by"),
+    ("BalanceSheet", {"accounting_method": "Cash"}, "2010", "accounting_method"),
     ("ProfitAndLoss", {"summarize_column_by": "Days", "start_date": "2020-01-01"}, "2010", "summarize_column_by"),
 ])
 def test_report_refusals(conn: Conn, name: str, params: dict[str, str], code: str, element: str | None) -> None:
@@ -337,8 +384,8 @@ def test_report_refusals(conn: Conn, name: str, params: dict[str, str], code: st
     assert error["code"] == code
     if element is not None:
         assert error["element"] == element
-    if name == "BalanceSheet":
-        assert "BalanceSheet" in error["Detail"] and "not supported" in error["Detail"]
+    if name == "GeneralLedger":
+        assert "GeneralLedger" in error["Detail"] and "not supported" in error["Detail"]
 
 
 # -- the invoice PDF ---------------------------------------------------------------------------------------------
