@@ -21,13 +21,16 @@ So the customer's A/R on 2026-03-15 is 280.00: Current 200.00, 1 - 30 -30.00, 31
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
 from quickbooks.objects.invoice import Invoice
-from wirekit import Conn, fault_of, unique
+from wirekit import Conn, connect, fault_of, unique
+
+from qbo_toolkit.emulator import EmulatorServer
 
 AS_OF = "2026-03-15"
 SERVICES, INSTALLATION = "1", "3"  # seeded items
@@ -361,6 +364,27 @@ def test_balance_sheet_balances(fresh: Conn) -> None:
     receivable = {r["ColData"][0]["value"]: r["ColData"][1]["value"] for r in data_rows(whole["Rows"]["Row"])}
     balance = grand_total(report(fresh, "CustomerBalance"))[1]
     assert receivable["Accounts Receivable (A/R)"] == balance
+
+
+def test_a_uk_company_reports_in_pounds_and_net_of_vat(start_emulator: Callable[..., EmulatorServer]) -> None:
+    conn = connect(start_emulator(company_kind="uk"))
+    codes = ok(conn.query("SELECT * FROM TaxCode WHERE Name = '20.0% S'"))["QueryResponse"]["TaxCode"]
+    customer = str(ok(conn.post("customer", {"DisplayName": unique("Pub")}))["Customer"]["Id"])
+    # 120.00 including 20% VAT: 100.00 of income, 20.00 of VAT
+    ok(conn.post("invoice", {"CustomerRef": {"value": customer}, "TxnDate": "2026-03-02", "DueDate": "2026-04-01",
+                             "GlobalTaxCalculation": "TaxInclusive",
+                             "Line": [{"Amount": "120.00", "DetailType": "SalesItemLineDetail",
+                                       "SalesItemLineDetail": {"ItemRef": {"value": SERVICES},
+                                                               "TaxCodeRef": {"value": codes[0]["Id"]}}}]}))
+    aged = report(conn, "AgedReceivables", report_date=AS_OF, customer=customer)
+    assert aged["Header"]["Currency"] == "GBP"
+    assert values(aged["Rows"]["Row"][0]["ColData"])[1:] == ["120.00", "", "", "", "", "120.00"]
+    pnl = report(conn, "ProfitAndLoss", start_date="2026-03-01", end_date="2026-03-31", customer=customer)
+    assert [values(r["ColData"]) for r in data_rows(pnl["Rows"]["Row"])] == [["Services", "100.00"]]
+    sheet = report(conn, "BalanceSheet", end_date=AS_OF, customer=customer)
+    amounts = [r["ColData"][1]["value"] for r in data_rows(sheet["Rows"]["Row"])]
+    assert amounts == ["120.00", "20.00", "100.00"]  # A/R; VAT payable; Net Income
+    assert [values(r["Summary"]["ColData"])[1] for r in sheet["Rows"]["Row"]] == ["120.00", "120.00"]
 
 
 # -- refusals --------------------------------------------------------------------------------------------------
