@@ -107,7 +107,7 @@ def _invoice(conn: Conn, customer_id: str, *amounts: str, params: dict[str, str]
 
 
 def _config_has(name: str) -> None:
-    if not any(f == name for f in EmulatorConfig.__dataclass_fields__):
+    if name not in EmulatorConfig.__dataclass_fields__:
         pytest.fail(f"EmulatorConfig has no {name!r} yet (issue 13: company kinds)")
 
 
@@ -601,6 +601,12 @@ def test_closed_books_refuse_writes_dated_on_or_before_the_closing_date(fresh: C
     moved = fresh.post("invoice", {"Id": late["Id"], "SyncToken": late["SyncToken"], "sparse": True,
                                    "TxnDate": "2026-06-01"})
     _assert_closed_fault(moved)
+    pay = {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": "10.00",
+           "Line": [{"Amount": "10.00", "LinkedTxn": [{"TxnId": late["Id"], "TxnType": "Invoice"}]}]}
+    _assert_closed_fault(fresh.post("payment", {**pay, "TxnDate": "2026-06-30"}))
+    _ok(fresh.post("payment", {**pay, "TxnDate": "2026-07-03"}))
+    _assert_closed_fault(fresh.post("creditmemo", {"CustomerRef": {"value": customer["Id"]}, "TxnDate": "2026-05-31",
+                                                   "Line": [_line("5.00")]}))
 
 
 def _tax_code(conn: Conn, name: str) -> str:
