@@ -1130,6 +1130,10 @@ class Company(CreditsMixin):
             ("RefundReceipt", "update"): self.update_refund_receipt,
             ("RefundReceipt", "delete"): lambda b: self.delete_transaction("RefundReceipt", b),
             ("RefundReceipt", "void"): self.void_refund_receipt,
+            ("SalesReceipt", "create"): self.create_sales_receipt,
+            ("SalesReceipt", "update"): self.update_sales_receipt,
+            ("SalesReceipt", "delete"): lambda b: self.delete_transaction("SalesReceipt", b),
+            ("SalesReceipt", "void"): self.void_sales_receipt,
         }
         fn = table.get((entity, operation)) or entities.writer(self, entity, operation)
         if fn is None:

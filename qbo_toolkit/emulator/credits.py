@@ -1,4 +1,4 @@
-"""CreditMemo and RefundReceipt: the sales forms that give money back, as a mixin of ``Company``.
+"""CreditMemo, RefundReceipt and SalesReceipt: the sales forms besides the invoice, as a mixin of ``Company``.
 
 * **CreditMemo** is built like an invoice (CustomerRef, item lines, tax per the company's kind,
   DocNumber, closed books) and is a credit on the customer's account: ``TotalAmt`` includes tax,
@@ -8,6 +8,8 @@
   credit memo's Balance fall by it, the customer's Balance does not move again. Applying more than
   its remaining credit is refused (6000, naming the credit memo). Update keeps what is applied (a total
   below it is refused), delete and void are refused while a payment uses it (unlink it first).
+* **SalesReceipt** is the same with money coming in (the deposit account defaults to Undeposited
+  Funds); it has the same tax rules as an invoice and no A/R effect either.
 * **RefundReceipt** is money paid back at once (CustomerRef optional, item lines, tax,
   ``DepositToAccountRef`` a Bank or Other Current Asset account, required; ``PaymentMethodRef``
   optional and checked). It does not touch accounts receivable: no customer Balance change. Create,
@@ -29,9 +31,9 @@ from . import faults
 from .specs import SPECS
 
 if TYPE_CHECKING:
-    from .company import Company as _Base
-else:
-    _Base = object
+    from datetime import date
+
+    from .specs import EntitySpec
 
 Doc = dict[str, Any]
 _CENT = Decimal("0.01")
@@ -51,8 +53,25 @@ def _has_payments(doc: Doc) -> bool:
     return any(t.get("TxnType") == "Payment" for t in doc.get("LinkedTxn", []))
 
 
-class CreditsMixin(_Base):
-    """CreditMemo and RefundReceipt writers (create, update, delete, void)."""
+class CreditsMixin:
+    """CreditMemo, RefundReceipt and SalesReceipt writers (create, update, delete, void)."""
+
+    if TYPE_CHECKING:  # what the mixin uses of Company
+        def all(self, entity: str) -> list[Doc]: ...
+        def _input(self, spec: EntitySpec, body: Any) -> Doc: ...
+        def _envelope_base(self, entity: str) -> Doc: ...
+        def _sales_rules(self, entity: str, doc: Doc, current: Doc | None) -> None: ...
+        def _save(self, entity: str, doc: Doc, *, created: bool = False, bump: bool = True) -> Doc: ...
+        def _adjust_customer_balance(self, customer_id: str, delta: Decimal) -> None: ...
+        def _current_for_update(self, spec: EntitySpec, body: Doc) -> Doc: ...
+        def _is_voided(self, entity: str, doc: Doc) -> bool: ...
+        def _mark_voided(self, entity: str, id_: str) -> None: ...
+        def _merge(self, spec: EntitySpec, current: Doc, body: Doc, keep: frozenset[str] = frozenset()) -> Doc: ...
+        @staticmethod
+        def _same(a: Doc, b: Doc) -> bool: ...
+        def _ref(self, doc: Doc, key: str, entity: str, element: str | None = None, *,
+                 required: bool = False, active: bool = True) -> Doc | None: ...
+        def _check_books_open(self, entity: str, txn_date: date | None, current: Doc | None) -> None: ...
 
     # -- CreditMemo -------------------------------------------------------------------------------
     def create_credit_memo(self, body: Any) -> Doc:
@@ -94,38 +113,60 @@ class CreditsMixin(_Base):
     def void_credit_memo(self, body: Any) -> Doc:
         return self._void_sales_form("CreditMemo", body)
 
-    # -- RefundReceipt ----------------------------------------------------------------------------
+    # -- RefundReceipt and SalesReceipt (money out and in at once, no A/R) --------------------------
     def create_refund_receipt(self, body: Any) -> Doc:
-        doc = self._input(SPECS["RefundReceipt"], body)
-        doc = {**self._envelope_base("RefundReceipt"), **doc}
-        self._refund_rules(doc, current=None)
-        return self._save("RefundReceipt", doc, created=True)
+        return self._create_receipt("RefundReceipt", body)
 
     def update_refund_receipt(self, body: Any) -> Doc:
-        spec = SPECS["RefundReceipt"]
-        if not isinstance(body, dict):
-            self._input(spec, body)
-        current = self._current_for_update(spec, body)
-        if self._is_voided("RefundReceipt", current):
-            raise faults.business_validation("A voided transaction cannot be changed.", "Id")
-        doc = self._merge(spec, current, body)
-        self._refund_rules(doc, current=current)
-        return current if self._same(current, doc) else self._save("RefundReceipt", doc)
+        return self._update_receipt("RefundReceipt", body)
 
     def void_refund_receipt(self, body: Any) -> Doc:
         return self._void_sales_form("RefundReceipt", body)
 
-    def _refund_rules(self, doc: Doc, current: Doc | None) -> None:
-        self._sales_rules("RefundReceipt", doc, current)
-        account = self._ref(doc, "DepositToAccountRef", "Account", required=True)
-        assert account is not None
-        if account["AccountType"] not in DEPOSIT_TYPES:
+    def create_sales_receipt(self, body: Any) -> Doc:
+        return self._create_receipt("SalesReceipt", body)
+
+    def update_sales_receipt(self, body: Any) -> Doc:
+        return self._update_receipt("SalesReceipt", body)
+
+    def void_sales_receipt(self, body: Any) -> Doc:
+        return self._void_sales_form("SalesReceipt", body)
+
+    def _create_receipt(self, entity: str, body: Any) -> Doc:
+        doc = self._input(SPECS[entity], body)
+        doc = {**self._envelope_base(entity), **doc}
+        self._receipt_rules(entity, doc, current=None)
+        return self._save(entity, doc, created=True)
+
+    def _update_receipt(self, entity: str, body: Any) -> Doc:
+        spec = SPECS[entity]
+        if not isinstance(body, dict):
+            self._input(spec, body)
+        current = self._current_for_update(spec, body)
+        if self._is_voided(entity, current):
+            raise faults.business_validation("A voided transaction cannot be changed.", "Id")
+        doc = self._merge(spec, current, body)
+        self._receipt_rules(entity, doc, current=current)
+        return current if self._same(current, doc) else self._save(entity, doc)
+
+    def _receipt_rules(self, entity: str, doc: Doc, current: Doc | None) -> None:
+        """A RefundReceipt names the Bank or Other Current Asset account it is paid from (required); a
+        SalesReceipt's deposit account defaults to Undeposited Funds. Neither touches the customer's Balance."""
+        self._sales_rules(entity, doc, current)
+        account = self._ref(doc, "DepositToAccountRef", "Account", required=entity == "RefundReceipt")
+        if account is None:
+            account = next((a for a in self.all("Account") if a.get("AccountSubType") == "UndepositedFunds"), None)
+            if account is not None:
+                doc["DepositToAccountRef"] = {"value": account["Id"], "name": account["Name"]}
+        elif account["AccountType"] not in DEPOSIT_TYPES:
+            what = "A refund is paid from" if entity == "RefundReceipt" else "A sales receipt is deposited to"
             raise faults.business_validation(
-                f"A refund is paid from a Bank or Other Current Asset account (such as Undeposited Funds), not "
-                f"from '{account['Name']}' ({account['AccountType']}).", "DepositToAccountRef")
+                f"{what} a Bank or Other Current Asset account (such as Undeposited Funds), not "
+                f"'{account['Name']}' ({account['AccountType']}).", "DepositToAccountRef")
         self._payment_method(doc)
         doc["Balance"] = Decimal(0)
-        doc.pop("EmailStatus", None)
+        if entity == "RefundReceipt":
+            doc.pop("EmailStatus", None)
 
     # -- shared -----------------------------------------------------------------------------------
     def _payment_method(self, doc: Doc) -> None:

@@ -5,7 +5,8 @@ Funds, Accounts Receivable), a few items, customers chosen to be awkward (an apo
 an inactive one, a parent with a sub-customer, one with no state, typographic quotes), a vendor and an
 employee whose names a WORK client might also use, two invoices and a partial payment, CompanyInfo
 and Preferences, and per company kind (``kinds.py``) its tax agencies, rates and codes, with the
-terms, payment methods, classes and departments every kind has. Everything is stamped at one fixed instant so two fresh emulators are identical.
+terms, payment methods, classes and departments every kind has. Everything is stamped at one fixed
+instant so two fresh emulators are identical.
 """
 
 from __future__ import annotations

@@ -47,9 +47,9 @@ from . import entities, faults, qsql, reports
 from .clock import Clock, parse_stamp, reply_time, stamp
 from .company import Company
 from .faults import EmuFault
+from .kinds import DEFAULT_KIND, KIND_NS, get_kind
 from .meter import Meter
 from .oauth import OAuthClient, OAuthProvider
-from .kinds import DEFAULT_KIND, KIND_NS, get_kind
 from .seed import DEFAULT_COMPANY, DEFAULT_REALM, seed_company
 from .specs import BY_SEGMENT, SPECS
 from .store import Doc, Store, StoreUnavailable

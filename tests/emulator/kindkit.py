@@ -19,7 +19,7 @@ CLOSED_TEXT = ("The account period has closed and the account books cannot be up
                "API, please use the QBO website")
 
 
-def D(value: Any) -> Decimal:  # noqa: N802 - reads like the literal it stands for
+def D(value: Any) -> Decimal:
     return Decimal(str(value))
 
 

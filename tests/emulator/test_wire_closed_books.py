@@ -42,9 +42,9 @@ def test_every_write_dated_in_a_closed_period_is_refused(start_emulator: Start) 
     undeposited = by_name(conn, "Account", "Undeposited Funds")
     invoice = ok(post(conn, "Invoice", who["Id"], [line("100.00")], TxnDate="2026-06-15"))["Invoice"]
     other = ok(post(conn, "Invoice", who["Id"], [line("40.00")], TxnDate="2026-06-16"))["Invoice"]
-    payment = ok(conn.post("payment", {"CustomerRef": {"value": who["Id"]}, "TotalAmt": "10.00", "TxnDate": "2026-06-20",
-                                       "Line": [{"Amount": "10.00", "LinkedTxn": [{"TxnId": invoice["Id"],
-                                                                                   "TxnType": "Invoice"}]}]}))["Payment"]
+    link = {"Amount": "10.00", "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}
+    payment = ok(conn.post("payment", {"CustomerRef": {"value": who["Id"]}, "TotalAmt": "10.00",
+                                       "TxnDate": "2026-06-20", "Line": [link]}))["Payment"]
     memo = ok(post(conn, "CreditMemo", who["Id"], [line("5.00")], TxnDate="2026-06-10"))["CreditMemo"]
     refund = ok(post(conn, "RefundReceipt", who["Id"], [line("3.00")], TxnDate="2026-06-12",
                      DepositToAccountRef={"value": undeposited["Id"]}))["RefundReceipt"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from kindkit import D, code_id, customer, fault, kind_conn, line, ok, post, read, tax_lines
+from kindkit import D, by_name, code_id, customer, fault, kind_conn, line, ok, post, read, tax_lines
 
 from qbo_toolkit.emulator import EmulatorServer
 
@@ -179,3 +179,22 @@ def test_ca_and_au_codes_compute_their_rates(start_emulator: Start, kind: str, c
         assert D(invoice["TxnTaxDetail"]["TotalTax"]) == expected, name
         assert D(invoice["TotalAmt"]) == Decimal("250.10") + expected
         assert invoice["CurrencyRef"]["value"] == currency
+
+
+@pytest.mark.parametrize("entity", ["SalesReceipt", "RefundReceipt", "CreditMemo"])
+def test_other_sales_forms_follow_the_same_tax_rules(start_emulator: Start, entity: str) -> None:
+    uk = kind_conn(start_emulator, "uk")
+    plain = customer(uk)
+    checking = by_name(uk, "Account", "Checking")
+    extra = {} if entity == "CreditMemo" else {"DepositToAccountRef": {"value": checking["Id"]}}
+    assert fault(post(uk, entity, plain["Id"], [line("10.00", code="TAX")], **extra))["code"] == "6000"
+    doc = ok(post(uk, entity, plain["Id"], [line("10.00", code=code_id(uk, "20.0% S"))], **extra))[entity]
+    assert D(doc["TxnTaxDetail"]["TotalTax"]) == Decimal("2.00") and D(doc["TotalAmt"]) == Decimal("12.00")
+    us = kind_conn(start_emulator, "us-ast")
+    buyer = customer(us)
+    us_extra = {} if entity == "CreditMemo" else {
+        "DepositToAccountRef": {"value": by_name(us, "Account", "Undeposited Funds")["Id"]}}
+    taxed = ok(post(us, entity, buyer["Id"], [line("10.00", code="TAX")], ShipAddr=TX, **us_extra))[entity]
+    assert D(taxed["TxnTaxDetail"]["TotalTax"]) == Decimal("0.83")  # TX 6.25 % + 2 % of 10.00: 0.63 + 0.20
+    if entity != "CreditMemo":
+        assert D(taxed["Balance"]) == 0 and D(read(us, "Customer", buyer["Id"])["Balance"]) == 0
