@@ -7,11 +7,13 @@ Run it with ``qbo-toolkit emulator`` or in-process::
 
 It binds 127.0.0.1 only. Routes:
 
-* OAuth 2.0 (``oauth.py``): discovery, consent page, token, revoke, userinfo, jwks.
+* OAuth 2.0 and OpenID Connect (``oauth.py``): discovery, consent page, token (an ``id_token`` for
+  ``openid``), revoke, userinfo, jwks.
 * Data API under ``/v3/company/{realmId}/``: ``{entity}`` (POST create/update, ``?operation=delete``,
   ``?operation=void``, ``?operation=update&include=void``), ``{entity}/{id}`` (GET read),
-  ``companyinfo/{realmId}``, ``preferences``, ``query`` (GET ``?query=`` or POST text), ``batch``, ``cdc``.
-* ``/_emulator/…`` (emulator-only, read-only): ``info``, ``stats``, ``requests``.
+  ``companyinfo/{realmId}``, ``preferences``, ``query`` (GET ``?query=`` or POST text), ``batch``, ``cdc``,
+  ``reports/{Name}`` and ``{entity}/{id}/pdf`` (``reports.py``). Every admitted call is metered (``meter.py``).
+* ``/_emulator/…`` (emulator-only, read-only): ``info``, ``stats``, ``meter``, ``requests``.
 
 Durability (see the README's "Durability" rule): a reply that says a write was made is sent only
 after the write's store transaction has committed; ``stop()`` (SIGTERM, SIGINT) stops accepting,
