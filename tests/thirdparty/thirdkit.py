@@ -98,28 +98,33 @@ def line(amount: str, item: str = "1", **detail: Any) -> dict[str, Any]:
             "SalesItemLineDetail": {"ItemRef": {"value": item}, **detail}}
 
 
-def populate(company: Company) -> dict[str, str]:
+def populate(company: Company, tax_code: str | None = None) -> dict[str, str]:
     """A customer with an invoice, a payment, a credit memo applied through a payment, a refund receipt,
-    a deleted invoice, a class, a department and a vendor; returns their Ids by role."""
+    a deleted invoice, a class, a department and a vendor; returns their Ids by role. ``tax_code`` (a
+    TaxCode name) goes on every sales line, as a non-US company requires."""
     ids: dict[str, str] = {}
+    tax = {"TaxCodeRef": {"value": company.one("TaxCode", tax_code)["Id"]}} if tax_code else {}
+
+    def sales(amount: str) -> list[dict[str, Any]]:
+        return [line(amount, **tax)]
     customer = company.post("customer", {"DisplayName": unique("Thirdparty")})["Customer"]
     ids["customer"] = customer["Id"]
-    invoice = company.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [line("200.00")]})["Invoice"]
+    invoice = company.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": sales("200.00")})["Invoice"]
     ids["invoice"] = invoice["Id"]
     link = [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]
     ids["payment"] = company.post("payment", {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": "50.00",
                                               "Line": [{"Amount": "50.00", "LinkedTxn": link}]})["Payment"]["Id"]
-    memo = company.post("creditmemo", {"CustomerRef": {"value": customer["Id"]}, "Line": [line("30.00")]})
+    memo = company.post("creditmemo", {"CustomerRef": {"value": customer["Id"]}, "Line": sales("30.00")})
     ids["credit_memo"] = memo["CreditMemo"]["Id"]
     applied = [{"Amount": "30.00", "LinkedTxn": link},
                {"Amount": "30.00", "LinkedTxn": [{"TxnId": ids["credit_memo"], "TxnType": "CreditMemo"}]}]
     ids["credit_payment"] = company.post("payment", {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": "0",
                                                      "Line": applied})["Payment"]["Id"]
     funds = company.one("Account", "Undeposited Funds")
-    refund = {"CustomerRef": {"value": customer["Id"]}, "Line": [line("15.00")],
+    refund = {"CustomerRef": {"value": customer["Id"]}, "Line": sales("15.00"),
               "DepositToAccountRef": {"value": funds["Id"]}}
     ids["refund"] = company.post("refundreceipt", refund)["RefundReceipt"]["Id"]
-    doomed = company.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [line("10.00")]})["Invoice"]
+    doomed = company.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": sales("10.00")})["Invoice"]
     company.post("invoice", {"Id": doomed["Id"], "SyncToken": doomed["SyncToken"]}, params={"operation": "delete"})
     ids["deleted_invoice"] = doomed["Id"]
     ids["class"] = company.post("class", {"Name": unique("Class")})["Class"]["Id"]
