@@ -11,6 +11,8 @@
   one row per customer with an open balance, in the columns ``Current``, ``1 - 30``, ``31 - 60``,
   ``61 - 90``, ``91 and over`` (for the default 30-day, 4-period aging) and ``Total``; sub-customers are
   sections under their parent; a ``GrandTotal`` section closes it.
+* Both aging reports take ``aging_method`` (``Report_Date``, the default, or ``Current``: the open items
+  of ``report_date`` aged as of today) and ``past_due`` (only what is at least that many days late).
 * ``AgedReceivableDetail`` (the same parameters, and ``columns``): one row per open transaction in a
   section per aging bucket (``Current``, ``1 - 30 days past due``, …, ``91 or more days past due``).
 * ``CustomerBalance`` (``report_date``, else ``end_date``; ``customer``): each customer's open balance.
@@ -316,11 +318,21 @@ class Report:
         count = _positive_int(self.params, "num_periods", 4)
         titles = ["Current"] + [f"{i * period + 1} - {(i + 1) * period}" for i in range(count - 1)]
         titles.append(f"{(count - 1) * period + 1} and over")
+        method = self.params.get("aging_method", "").strip() or "Report_Date"
+        if method not in ("Report_Date", "Current"):
+            raise _bad_param("aging_method", f"aging_method must be Report_Date or Current, not {method!r}")
+        aged_on = self.today if method == "Current" else as_of  # the open items are always those of as_of
+        raw = self.params.get("past_due", "").strip()
+        if raw and not raw.isdigit():
+            raise _bad_param("past_due", f"past_due must be a whole number of days, not {raw!r}")
+        minimum = int(raw) if raw else None
         placed = []
         for item in open_items(self.company, as_of):
             if not self.wanted(item.customer_id):
                 continue
-            late = (as_of - (item.txn_date if self.age_from_txn_date else item.due_date)).days
+            late = (aged_on - (item.txn_date if self.age_from_txn_date else item.due_date)).days
+            if minimum is not None and late < minimum:
+                continue
             bucket = 0 if late <= 0 else min((late - 1) // period + 1, count)
             placed.append((item, bucket))
         return as_of, fields, count, titles, placed

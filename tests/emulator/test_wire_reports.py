@@ -159,6 +159,18 @@ def test_aging_from_the_transaction_date_when_the_company_says_so(fresh: Conn) -
     assert values(doc["Rows"]["Row"][0]["ColData"])[1:] == ["", "170.00", "", "60.00", "50.00", "280.00"]
 
 
+def test_aging_method_current_and_past_due(fresh: Conn) -> None:
+    ids = books(fresh)
+    # Current: the open items of 2026-03-15, aged as of today (long after): all 91 and over
+    doc = report(fresh, "AgedReceivables", report_date=AS_OF, customer=ids["customer"], aging_method="Current")
+    today = fresh.emu.clock.now().date().isoformat()
+    assert today > "2026-07-01"  # the emulator runs on today's date; these documents are older than 91 days
+    assert values(doc["Rows"]["Row"][0]["ColData"])[1:] == ["", "", "", "", "280.00", "280.00"]
+    late = report(fresh, "AgedReceivableDetail", report_date=AS_OF, customer=ids["customer"], past_due="40")
+    assert [r["ColData"][1]["id"] for r in data_rows(late["Rows"]["Row"])] == [ids["jan"], ids["old"]]
+    assert grand_total(late)[-1] == "110.00"
+
+
 def test_aged_receivable_detail(fresh: Conn) -> None:
     ids = books(fresh)
     doc = report(fresh, "AgedReceivableDetail", report_date=AS_OF, customer=ids["customer"])
@@ -395,6 +407,8 @@ def test_a_uk_company_reports_in_pounds_and_net_of_vat(start_emulator: Callable[
     ("GeneralLedger", {}, "500", None),
     ("AgedReceivables", {"report_date": "2026-02-30"}, "2070", "report_date"),
     ("AgedReceivables", {"aging_period": "0"}, "2010", "aging_period"),
+    ("AgedReceivables", {"aging_method": "Due_Date"}, "2010", "aging_method"),
+    ("AgedReceivableDetail", {"past_due": "-1"}, "2010", "past_due"),
     ("ProfitAndLoss", {"accounting_method": "Modified"}, "2010", "accounting_method"),
     ("ProfitAndLoss", {"start_date": "2026-02-01", "end_date": "2026-01-01"}, "2010", "start_date"),
     ("ProfitAndLoss", {"summarize_column_by": "Customers"}, "2010", "summarize_column_by"),
