@@ -34,18 +34,19 @@ lines) dated on or before it; a credit memo dated on or before it is open, negat
 its applications; a payment's unapplied part is open, negative. Invoices are aged from their due date;
 credit memos and unapplied payments from their own date. A/R = the sum of the open items, so the
 reports agree with every customer's ``Balance`` when run as of today. With the company preference
-``ReportPrefs.CalcAgingReportFromTxnDate`` invoices are aged from their date instead. The documents are read generically
-(``company.all("CreditMemo")`` is empty in a company without credit memos), so what is stored counts
-once. Voided documents count nothing (their amounts are zero); deleted ones are gone.
+``ReportPrefs.CalcAgingReportFromTxnDate`` invoices are aged from their date instead. The documents are
+read generically (``company.all("CreditMemo")`` is empty in a company without credit memos), so what is
+stored counts once. Voided documents count nothing (their amounts are zero); deleted ones are gone.
 
 Strict choices where QBO's behaviour is not documented:
 
 * Report names are case-sensitive. A name QBO has but the emulator does not compute (``GeneralLedger``,
   ``CashFlow``, …) and a name QBO does not have both get HTTP 400 with the "Unsupported Operation"
   fault (code 500), the first saying which report the emulator lacks.
-* A malformed date is refused (2070, naming the parameter); so are a period length or count that is not
-  a positive whole number, an accounting method other than Cash or Accrual, and ``start_date`` after
-  ``end_date`` (2010, naming the parameter). Other parameters are ignored.
+* A malformed date is refused (2070, naming the parameter); so are (2010, naming the parameter) a period
+  length or count that is not a positive whole number, an ``aging_method``, ``past_due``,
+  ``accounting_method`` or ``summarize_column_by`` the emulator does not know, more than 400 period
+  columns, a Cash BalanceSheet, and ``start_date`` after ``end_date``. Other parameters are ignored.
 * ``ColKey``s: aging ``customer``, ``current``, ``0`` … ``n-1`` (the periods), ``total``; detail
   ``tx_date``, ``txn_type``, ``doc_num``, ``cust_name``, ``due_date``, ``past_due``, ``subt_amount``,
   ``subt_open_bal``. Clients should find the buckets by ``ColTitle``.
@@ -53,7 +54,7 @@ Strict choices where QBO's behaviour is not documented:
 
 ``GET …/{invoice,estimate,salesreceipt,creditmemo,refundreceipt}/{id}/pdf`` answers ``application/pdf``:
 a one-page PDF 1.4 naming the company, the document, its customer, lines and totals (Helvetica,
-WinAnsi text; characters outside Latin-1 print as ``?``).
+WinAnsi text; characters outside Windows-1252 print as ``?``).
 """
 
 from __future__ import annotations
