@@ -446,3 +446,16 @@ def test_invoice_pdf(conn: Conn) -> None:
     assert raw.status_code == 200 and raw.headers["Content-Type"] == "application/pdf" and raw.content == pdf
     missing = conn.get("invoice/999999/pdf")
     assert missing.status_code == 400 and fault_of(missing)["code"] == "610"
+
+
+def test_other_sales_forms_print_and_the_rest_do_not(conn: Conn) -> None:
+    customer = str(ok(conn.post("customer", {"DisplayName": unique("Credited")}))["Customer"]["Id"])
+    memo = ok(conn.post("creditmemo", {
+        "CustomerRef": {"value": customer}, "TxnDate": "2026-03-05", "TxnTaxDetail": {"TotalTax": 0},
+        "Line": [{"Amount": "25.00", "DetailType": "SalesItemLineDetail",
+                  "SalesItemLineDetail": {"ItemRef": {"value": SERVICES}, "TaxCodeRef": {"value": "NON"}}}]}))
+    pdf = conn.get(f"creditmemo/{memo['CreditMemo']['Id']}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert b"CREDIT MEMO" in pdf.content and b"25.00" in pdf.content
+    not_a_form = conn.get(f"customer/{customer}/pdf")
+    assert not_a_form.status_code == 400 and fault_of(not_a_form)["code"] == "500"
