@@ -91,4 +91,6 @@ def reconcile_live(
         default_state=default_state or None,
         default_due_days=default_due_days,
         settings=source,
+        send_credit_notes=bool(getattr(chosen, "credit_notes", True)) and bool(getattr(chosen, "invoices", True)),
+        send_refunds=bool(getattr(chosen, "refunds", False)),
     )

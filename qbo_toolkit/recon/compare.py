@@ -1142,10 +1142,12 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
 # --------------------------------------------------------------------------------------------
 
 
-def _balances(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *,
+def _balances(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, credits: _CreditOutcome, *,
               tol: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every paired customer's open balance on both sides (the table), and those that differ.
-    Sums are per client (customer) row: each invoice adds to its client's row, in exact int64."""
+    Sums are per client (customer) row: each invoice adds to its client's row, in exact int64.
+    Unapplied credit (WORK's credit notes not yet applied, QBO's credit memos' Balance) lowers the
+    open balance on each side, as QBO's customer Balance counts it."""
     wi, qi, wc, qc = d.wi, d.qi, d.wc, d.qc
     work_ids, qbo_ids = customers.paired_work, customers.paired_qbo
     w_pos = wc.lookup("work_id")(work_ids)
@@ -1153,13 +1155,19 @@ def _balances(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, 
     open_rows = invoices.w_state <= _DRAFT
     client_rows = np.where(open_rows, invoices.w_client_rows, _NONE)
     balance = wi["balance_cents"]
-    work_open = _sum_rows(client_rows, balance, len(wc))[w_pos]
+    note_clients = wc.lookup("work_id")(d.work.credit_notes["client_id"].to_numpy(dtype=np.int64))
+    unapplied = _sum_rows(note_clients, credits.w_unapplied, len(wc))
+    work_open = (_sum_rows(client_rows, balance, len(wc)) - unapplied)[w_pos]
     outside = np.flatnonzero(open_rows & invoices.w_outside)
     work_outside = _sum_rows(client_rows[outside], balance[outside], len(wc))[w_pos]
     qbo_balance = _take(qc["balance_cents"], q_pos, 0).astype(np.int64)
     q_out = np.flatnonzero(invoices.q_outside)
     qbo_outside = _sum_rows(qc.lookup("qbo_id")(qi["customer_qbo_id"][q_out]), qi["balance_cents"][q_out],
                             len(qc))[q_pos]
+    memos = d.qbo.credit_memos
+    m_out = np.flatnonzero(credits.q_outside)
+    qbo_outside = qbo_outside - _sum_rows(qc.lookup("qbo_id")(memos["customer_qbo_id"].to_numpy(dtype=np.int64)[m_out]),
+                                          memos["balance_cents"].to_numpy(dtype=np.int64)[m_out], len(qc))[q_pos]
     difference = (qbo_balance - qbo_outside) - (work_open - work_outside)
     table = pd.DataFrame({
         "work_id": work_ids, "qbo_id": qbo_ids, "name": _text(_take(wc["display_name"], w_pos, "")),
@@ -1205,6 +1213,303 @@ def _aging(d: _Data, invoices: _InvoiceOutcome, *, as_of: date, due_days: int,
 
 
 # --------------------------------------------------------------------------------------------
+# Credit notes, credit applications, refunds and tax per rate
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CreditOutcome:
+    frames: dict[str, pd.DataFrame]
+    totals: tuple[Total, ...]
+    w_unapplied: np.ndarray  # per WORK credit note row: credit not applied (0 outside scope)
+    w_in: np.ndarray  # per WORK credit note row: live and expected in QBO
+    q_outside: np.ndarray  # per QBO credit memo row: dated before the integration date
+
+
+def _one_side_frames(entity: str, d_w: _Columns, d_q: _Columns, pairs: _Pairs, *, w_date: str, number: bool,
+                     w_customer: np.ndarray, q_customer: np.ndarray, w_expected: np.ndarray,
+                     w_reason: np.ndarray, integration_date: date | None,
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Missing in QBO, missing in WORK and not expected, for a document pairing; returns them and, per
+    QBO row, whether it is outside the comparison (dated before the integration date)."""
+    src, pw, pq = pairs.source, pairs.w, pairs.q
+    has_w, has_q = pw >= 0, pq >= 0
+    deleted = _take(d_w["deleted"], pw, True)
+    wo = (src == _WORK_ONLY) & ~deleted
+    expected = _take(w_expected, pw, False)
+    gone = (src == _LINK) & has_w & ~has_q & ~deleted
+    m = np.flatnonzero((wo & expected) | gone)
+    names_w = w_customer
+    missing_q = pd.DataFrame({
+        "work_id": d_w["work_id"][pw[m]],
+        **({"number": _text(d_w.text("number", pw[m]))} if number else {}),
+        "customer": _text(_take(names_w, pw[m], "")),
+        "date": _dates(d_w[w_date][pw[m]]),
+        "total_cents": d_w["total_cents"][pw[m]],
+        "reason": _text(np.where(gone[m], "deleted in QBO", "not in QBO").astype(object)),
+    })
+    q_early = _take(_before(d_q["txn_date"], integration_date), pq, False)
+    qo = (src == _QBO_ONLY) & ~q_early
+    orphan = (src == _LINK) & has_q & ~has_w
+    deleted_in_work = has_w & has_q & deleted
+    m = np.flatnonzero(qo | orphan | deleted_in_work)
+    missing_w = pd.DataFrame({
+        "qbo_id": d_q["qbo_id"][pq[m]],
+        "work_id": _ids(d_w["work_id"], pw[m]),
+        "doc_number": _text(d_q.text("doc_number", pq[m])),
+        "customer": _text(_take(q_customer, pq[m], "")),
+        "date": _dates(d_q["txn_date"][pq[m]]),
+        "total_cents": d_q["total_cents"][pq[m]],
+        "reason": _text(np.select([orphan[m], deleted_in_work[m]],
+                                  ["linked to a WORK record that WORK does not have", "deleted in WORK, still in QBO"],
+                                  "not in WORK").astype(object)),
+    })
+    ne_w = np.flatnonzero((src == _WORK_ONLY) & ~deleted & ~expected)
+    ne_q = np.flatnonzero((src == _QBO_ONLY) & q_early)
+    not_expected = pd.concat([
+        pd.DataFrame({
+            "entity": _text(np.full(len(ne_w), entity, dtype=object)), "side": _text(np.full(len(ne_w), "WORK",
+                                                                                          dtype=object)),
+            "work_id": _ids(d_w["work_id"], pw[ne_w]), "qbo_id": _ids(d_q["qbo_id"], pq[ne_w]),
+            "number": _text(d_w.text("number", pw[ne_w]) if number else np.full(len(ne_w), "", dtype=object)),
+            "customer": _text(_take(names_w, pw[ne_w], "")), "date": _dates(d_w[w_date][pw[ne_w]]),
+            "total_cents": d_w["total_cents"][pw[ne_w]],
+            "reason": _text(_take(w_reason, pw[ne_w], "")),
+        }),
+        pd.DataFrame({
+            "entity": _text(np.full(len(ne_q), entity, dtype=object)), "side": _text(np.full(len(ne_q), "QBO",
+                                                                                          dtype=object)),
+            "work_id": _ids(d_w["work_id"], pw[ne_q]), "qbo_id": _ids(d_q["qbo_id"], pq[ne_q]),
+            "number": _text(d_q.text("doc_number", pq[ne_q])),
+            "customer": _text(_take(q_customer, pq[ne_q], "")), "date": _dates(d_q["txn_date"][pq[ne_q]]),
+            "total_cents": d_q["total_cents"][pq[ne_q]],
+            "reason": _text(np.full(len(ne_q), "dated before the integration date: not expected in WORK",
+                                    dtype=object)),
+        }),
+    ], ignore_index=True)
+    q_outside = np.zeros(len(d_q), dtype=bool)
+    q_outside[pq[(src == _QBO_ONLY) & q_early]] = True
+    return missing_q, missing_w, not_expected, q_outside
+
+
+def _amount_fields(d_w: _Columns, d_q: _Columns, pairs: _Pairs, w_customer: np.ndarray, *, number: bool,
+                   tol: int) -> pd.DataFrame:
+    """Live pairs whose total or tax differs, one row per field."""
+    pw, pq = pairs.w, pairs.q
+    live = np.flatnonzero((pw >= 0) & (pq >= 0) & ~_take(d_w["deleted"], pw, True))
+    a, b = pw[live], pq[live]
+    parts = []
+    for name, column in (("total", "total_cents"), ("tax", "tax_cents")):
+        wv, qv = d_w[column][a], d_q[column][b]
+        m = _beyond(qv - wv, tol)
+        parts.append(pd.DataFrame({
+            "work_id": d_w["work_id"][a[m]], "qbo_id": d_q["qbo_id"][b[m]],
+            **({"number": _text(d_w.text("number", a[m]))} if number else {}),
+            "customer": _text(_take(w_customer, a[m], "")), "field": _text(np.full(len(m), name, dtype=object)),
+            "work_cents": wv[m], "qbo_cents": qv[m], "difference_cents": qv[m] - wv[m],
+        }))
+    return pd.concat(parts, ignore_index=True).sort_values(["work_id"], kind="stable", ignore_index=True)
+
+
+def _client_names(d: _Data, client_ids: np.ndarray) -> np.ndarray:
+    return d.wc.text("display_name", d.wc.lookup("work_id")(client_ids), "")
+
+
+def _customer_names(d: _Data, customer_ids: np.ndarray) -> np.ndarray:
+    return d.qc.text("display_name", d.qc.lookup("qbo_id")(customer_ids), "")
+
+
+def _credits(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *, integration_date: date | None,
+             send_credit_notes: bool, send_refunds: bool, tol: int) -> _CreditOutcome:
+    """Credit notes against QBO's credit memos (by the id map, then the number), the credit applied to
+    each paired invoice, the unapplied credit per customer, refunds against refund receipts (by the
+    id map, then the customer, date and amount when that is unique) and tax per rate."""
+    wn, qm = _Columns(d.work.credit_notes), _Columns(d.qbo.credit_memos)
+    wa, ql = _Columns(d.work.credit_applications), _Columns(d.qbo.credit_lines)
+    wr, qr = _Columns(d.work.refunds), _Columns(d.qbo.refunds)
+    frames: dict[str, pd.DataFrame] = {}
+
+    # -- credit notes
+    pairs = _pair(wn, "work_id", qm, "qbo_id", _Columns(d.links.credit_notes),
+                  w_key=lambda pos: _strip(wn.text("number", pos)),
+                  q_key=lambda pos: _strip(qm.text("doc_number", pos)))
+    n_names = _client_names(d, wn["client_id"])
+    m_names = _customer_names(d, qm["customer_qbo_id"])
+    early = _before(wn["date"], integration_date)
+    expected = ~early & send_credit_notes
+    reason = np.where(early, "dated before the integration date: not expected in QBO",
+                      "credit notes are not sent (setting credit_notes: false)").astype(object)
+    missing_q, missing_w, not_expected_n, m_outside = _one_side_frames(
+        "credit_note", wn, qm, pairs, w_date="date", number=True, w_customer=n_names, q_customer=m_names,
+        w_expected=expected, w_reason=reason, integration_date=integration_date)
+    frames["credit_notes_missing_in_qbo"] = missing_q
+    frames["credit_notes_missing_in_work"] = missing_w
+    frames["credit_notes_amount"] = _amount_fields(wn, qm, pairs, n_names, number=True, tol=tol)
+
+    # -- credit applied per paired invoice: WORK's applications against QBO's credit lines
+    wi, qi = d.wi, d.qi
+    credited_q = _sum_rows(qi.lookup("qbo_id")(ql["invoice_qbo_id"]), ql["amount_cents"], len(qi))
+    paired_w = np.flatnonzero(invoices.w_paired & (invoices.w_state <= _DRAFT))
+    paired_q = qi.lookup("qbo_id")(invoices.w_partner[paired_w])
+    has_q = paired_q >= 0
+    paired_w, paired_q = paired_w[has_q], paired_q[has_q]
+    wv, qv = wi["credited_cents"][paired_w], credited_q[paired_q]
+    m = _beyond(qv - wv, tol)
+    frames["credit_applied"] = pd.DataFrame({
+        "work_id": wi["work_id"][paired_w[m]], "qbo_id": qi["qbo_id"][paired_q[m]],
+        "number": _text(wi.text("number", paired_w[m])),
+        "customer": _text(_take(_client_names(d, wi["client_id"]), paired_w[m], "")),
+        "work_cents": wv[m], "qbo_cents": qv[m], "difference_cents": qv[m] - wv[m],
+    })
+
+    # -- unapplied credit per paired customer
+    live_apps = ~wa["deleted"].astype(bool)
+    applied = _sum_rows(np.where(live_apps, wn.lookup("work_id")(wa["credit_note_id"]), _NONE), wa["amount_cents"],
+                        len(wn))
+    w_in = ~wn["deleted"].astype(bool) & expected
+    w_unapplied = np.where(w_in, wn["total_cents"] - applied, 0)
+    w_client = d.wc.lookup("work_id")(wn["client_id"])
+    work_credit = _sum_rows(w_client, w_unapplied, len(d.wc))
+    q_in = ~m_outside
+    q_customer_rows = d.qc.lookup("qbo_id")(qm["customer_qbo_id"])
+    qbo_credit = _sum_rows(np.where(q_in, q_customer_rows, _NONE), qm["balance_cents"], len(d.qc))
+    w_pos = d.wc.lookup("work_id")(customers.paired_work)
+    q_pos = d.qc.lookup("qbo_id")(customers.paired_qbo)
+    wv, qv = _take(work_credit, w_pos, 0), _take(qbo_credit, q_pos, 0)
+    m = _beyond(qv - wv, tol)
+    frames["credits_unapplied"] = pd.DataFrame({
+        "work_id": customers.paired_work[m], "qbo_id": customers.paired_qbo[m],
+        "name": _text(d.wc.text("display_name", w_pos[m], "")),
+        "work_cents": wv[m], "qbo_cents": qv[m], "difference_cents": qv[m] - wv[m],
+    })
+
+    # -- refunds: by the id map, then by (customer, date, amount) when unique on both sides
+    partner_of_client = np.where(customers.partner_known, customers.partner_qbo, -1)
+    r_client = d.wc.lookup("work_id")(wr["client_id"])
+    r_partner = _take(partner_of_client, r_client, -1)
+
+    def w_key(pos: np.ndarray) -> np.ndarray:
+        return pd.Series(r_partner[pos].astype(str), dtype=object).add("|").add(
+            pd.Series(wr["date"][pos].astype("datetime64[D]").astype(str), dtype=object)).add("|").add(
+            pd.Series(wr["total_cents"][pos].astype(str), dtype=object)).to_numpy(dtype=object)
+
+    def q_key(pos: np.ndarray) -> np.ndarray:
+        return pd.Series(qr["customer_qbo_id"][pos].astype(str), dtype=object).add("|").add(
+            pd.Series(qr["txn_date"][pos].astype("datetime64[D]").astype(str), dtype=object)).add("|").add(
+            pd.Series(qr["total_cents"][pos].astype(str), dtype=object)).to_numpy(dtype=object)
+
+    r_pairs = _pair(wr, "work_id", qr, "qbo_id", _Columns(d.links.refunds), w_key=w_key, q_key=q_key,
+                    w_keyable=r_partner >= 0)
+    r_names = _client_names(d, wr["client_id"])
+    rq_names = _customer_names(d, qr["customer_qbo_id"])
+    r_early = _before(wr["date"], integration_date)
+    r_expected = ~r_early & send_refunds
+    r_reason = np.where(r_early, "dated before the integration date: not expected in QBO",
+                        "refunds are not sent (setting refunds: false)").astype(object)
+    missing_q, missing_w, not_expected_r, r_outside = _one_side_frames(
+        "refund", wr, qr, r_pairs, w_date="date", number=False, w_customer=r_names, q_customer=rq_names,
+        w_expected=r_expected, w_reason=r_reason, integration_date=integration_date)
+    frames["refunds_missing_in_qbo"] = missing_q
+    frames["refunds_missing_in_work"] = missing_w
+    frames["refunds_amount"] = _amount_fields(wr, qr, r_pairs, r_names, number=False, tol=tol)
+    frames["credits_not_expected"] = pd.concat([not_expected_n, not_expected_r], ignore_index=True)
+
+    # -- tax per rate, for paired documents where both sides state it
+    frames["tax_by_rate"] = _tax_by_rate(d, [
+        ("invoice", invoices.w_partner, invoices.w_paired & (invoices.w_state <= _DRAFT), d.wi, "number"),
+        ("credit_note", *_partners(wn, qm, pairs), wn, "number"),
+        ("refund", *_partners(wr, qr, r_pairs), wr, ""),
+    ], tol=tol)
+
+    r_in = ~wr["deleted"].astype(bool) & r_expected
+    r_q_in = ~r_outside
+    totals: tuple[Total, ...] = ()
+    if len(wn) or len(qm):  # figures only for the kinds of record either side has
+        totals += (Total("credit_notes", "Credit notes", "count", int(w_in.sum()), int(q_in.sum())),
+                   Total("credit_amount", "Credit given", "money", int(wn["total_cents"][w_in].sum()),
+                         int(qm["total_cents"][q_in].sum())))
+    if len(wr) or len(qr):
+        totals += (Total("refunds", "Refunds", "count", int(r_in.sum()), int(r_q_in.sum())),
+                   Total("refund_amount", "Refunded", "money", int(wr["total_cents"][r_in].sum()),
+                         int(qr["total_cents"][r_q_in].sum())))
+    return _CreditOutcome(frames, totals, w_unapplied, w_in, m_outside)
+
+
+def _partners(w: _Columns, q: _Columns, pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Per WORK row: its partner's QBO id (0 where none), and whether it has a live partner."""
+    both = np.flatnonzero((pairs.w >= 0) & (pairs.q >= 0))
+    partner = np.zeros(len(w), dtype=np.int64)
+    partner[pairs.w[both]] = q["qbo_id"][pairs.q[both]]
+    known = np.zeros(len(w), dtype=bool)
+    known[pairs.w[both]] = True
+    return partner, known & ~w["deleted"].astype(bool)
+
+
+def _tax_by_rate(d: _Data, documents: list[tuple[str, np.ndarray, np.ndarray, _Columns, str]], *,
+                 tol: int) -> pd.DataFrame:
+    """Per paired document that states tax per rate on both sides (WORK lines with a tax rate; QBO's
+    ``TxnTaxDetail.TaxLine``), the rates matched by the amount they tax (a rate's net amount is the
+    same on both sides whatever the rate is called); a rate on one side only, or whose tax differs,
+    is a row. Documents without per-rate tax on one side (US pseudo codes with an explicit total)
+    are compared by their total tax only (``invoices_tax``, ``credit_notes_amount``)."""
+    w_tax, q_tax = d.work.tax_lines, d.qbo.tax_lines
+    out: list[pd.DataFrame] = []
+    for document, partner, known, cols, number_col in documents:
+        wt = w_tax.loc[w_tax["document"] == document]
+        qt = q_tax.loc[q_tax["document"] == document]
+        if not len(wt) or not len(qt):
+            continue
+        rows = cols.lookup("work_id")(wt["doc_id"].to_numpy(dtype=np.int64))
+        ok = (rows >= 0) & _take(known, rows, False)
+        wt = wt.loc[ok].assign(qbo_id=partner[rows[ok]])
+        both = set(wt["qbo_id"].tolist()) & set(qt["doc_id"].tolist())
+        if not both:
+            continue
+        wt = wt.loc[wt["qbo_id"].isin(both)].rename(columns={"doc_id": "work_id"})
+        qt = qt.loc[qt["doc_id"].isin(both)].rename(columns={"doc_id": "qbo_id"})
+        wt = wt.assign(_n=wt.groupby(["qbo_id", "net_cents"]).cumcount())
+        qt = qt.assign(_n=qt.groupby(["qbo_id", "net_cents"]).cumcount())
+        merged = wt.merge(qt, on=["qbo_id", "net_cents", "_n"], how="outer", suffixes=("_work", "_qbo"))
+        merged = merged.assign(work_id=merged.groupby("qbo_id")["work_id"].transform("max"))
+        w_cents = merged["tax_cents_work"].fillna(0).astype(np.int64).to_numpy()
+        q_cents = merged["tax_cents_qbo"].fillna(0).astype(np.int64).to_numpy()
+        only_w, only_q = merged["tax_cents_qbo"].isna().to_numpy(), merged["tax_cents_work"].isna().to_numpy()
+        zero = (w_cents == 0) & (q_cents == 0)
+        differs = ((only_w | only_q) & ~zero) | (np.abs(q_cents - w_cents) > tol)
+        pick = merged.loc[differs]
+        if not len(pick):
+            continue
+        work_ids = pick["work_id"].astype(np.int64).to_numpy()
+        doc_rows = cols.lookup("work_id")(work_ids)
+        client_ids = cols["client_id"][doc_rows]
+        out.append(pd.DataFrame({
+            "document": _text(np.full(len(pick), document, dtype=object)),
+            "work_id": work_ids, "qbo_id": pick["qbo_id"].astype(np.int64).to_numpy(),
+            "number": _text(cols.text(number_col, doc_rows) if number_col else np.full(len(pick), "", dtype=object)),
+            "customer": _text(_client_names(d, client_ids)),
+            "work_rate": _text(pick["rate_work"].fillna("").to_numpy(dtype=object)),
+            "qbo_rate": _text(pick["rate_qbo"].fillna("").to_numpy(dtype=object)),
+            "work_percent": _text(pick["percent_work"].fillna("").to_numpy(dtype=object)),
+            "qbo_percent": _text(pick["percent_qbo"].fillna("").to_numpy(dtype=object)),
+            "net_cents": pick["net_cents"].astype(np.int64).to_numpy(),
+            "work_cents": w_cents[differs], "qbo_cents": q_cents[differs],
+            "difference_cents": q_cents[differs] - w_cents[differs],
+            "reason": _text(np.select([only_w[differs], only_q[differs]],
+                                      ["no QBO tax line taxes this amount", "no WORK rate taxes this amount"],
+                                      "tax at this rate differs").astype(object)),
+        }))
+    if not out:
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _TAX_COLUMNS.items()})
+    return pd.concat(out, ignore_index=True).astype(_TAX_COLUMNS)
+
+
+_TAX_COLUMNS: Final = {"document": "str", "work_id": "int64", "qbo_id": "int64", "number": "str", "customer": "str",
+                       "work_rate": "str", "qbo_rate": "str", "work_percent": "str", "qbo_percent": "str",
+                       "net_cents": "int64", "work_cents": "int64", "qbo_cents": "int64", "difference_cents": "int64",
+                       "reason": "str"}
+
+
+# --------------------------------------------------------------------------------------------
 # Tie-out to QBO's reports
 # --------------------------------------------------------------------------------------------
 
@@ -1223,8 +1528,8 @@ def _on_or_before(days: np.ndarray, day: date) -> np.ndarray:
     return np.isnat(days) | (days <= np.datetime64(day, "s"))
 
 
-def _tie_out(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *, as_of: date,
-             integration_date: date | None, due_days: int, tol: int) -> TieOut:
+def _tie_out(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, credits: _CreditOutcome, *,
+             as_of: date, integration_date: date | None, due_days: int, tol: int) -> TieOut:
     """Our open A/R and QBO's history, per QBO customer, against QBO's reports (see :mod:`.tieout`)."""
     reports = d.qbo.reports
     if reports is None:
@@ -1248,6 +1553,18 @@ def _tie_out(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *
                             & _on_or_before(qp["txn_date"], as_of))
     outside_credits = ArItems(qp["customer_qbo_id"][p_rows], _buckets(qp["txn_date"][p_rows], as_of),
                               -qp["unapplied_cents"][p_rows], np.ones(len(p_rows), dtype=bool))
+    # WORK's unapplied credit notes (in scope, dated by the report day) and QBO's from before the integration
+    notes = _Columns(d.work.credit_notes)
+    note_rows = wc.lookup("work_id")(notes["client_id"])
+    n_rows = np.flatnonzero((credits.w_unapplied != 0) & _take(customers.partner_known, note_rows, False)
+                            & _on_or_before(notes["date"], as_of))
+    work = ArItems.join(work, ArItems(_take(customers.partner_qbo, note_rows[n_rows], 0),
+                                      _buckets(notes["date"][n_rows], as_of), -credits.w_unapplied[n_rows],
+                                      np.ones(len(n_rows), dtype=bool)))
+    memos = _Columns(d.qbo.credit_memos)
+    m_rows = np.flatnonzero(credits.q_outside & (memos["balance_cents"] != 0) & _on_or_before(memos["txn_date"], as_of))
+    outside_memos = ArItems(memos["customer_qbo_id"][m_rows], _buckets(memos["txn_date"][m_rows], as_of),
+                            -memos["balance_cents"][m_rows], np.ones(len(m_rows), dtype=bool))
     partners = dict(zip(customers.paired_qbo.tolist(), customers.paired_work.tolist(), strict=True))
     names = dict(zip(qc["qbo_id"].tolist(), qc.text("display_name", np.arange(len(qc))).tolist(), strict=True))
     w_pos = wc.lookup("work_id")(customers.paired_work)
@@ -1255,8 +1572,8 @@ def _tie_out(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *
     for frame in (reports.aged, reports.balances):
         for qbo_id, name in zip(frame["customer_qbo_id"].tolist(), frame["name"].tolist(), strict=True):
             names.setdefault(int(qbo_id), str(name))
-    return tie_out(reports, work, ArItems.join(outside_invoices, outside_credits), partners=partners, names=names,
-                   tol=tol)
+    return tie_out(reports, work, ArItems.join(outside_invoices, outside_credits, outside_memos), partners=partners,
+                   names=names, tol=tol)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1286,6 +1603,8 @@ def reconcile(
     default_state: str | None = None,
     default_due_days: int = DEFAULT_DUE_DAYS,
     settings: SettingsSource | Mapping[str, Any] | None = None,
+    send_credit_notes: bool = True,
+    send_refunds: bool = True,
 ) -> ReconResult:
     """Compare WORK and QBO; see the module docstring for the rules.
 
@@ -1297,18 +1616,22 @@ def reconcile(
     ``default_due_days``: when an invoice without a due date falls due, for aging. ``settings``:
     where the settings behind these arguments came from (a :class:`~qbo_toolkit.settings.SettingsSource`,
     or its ``as_dict()`` with a ``description``), kept in the result for the report to state.
+    ``send_credit_notes`` / ``send_refunds``: whether the sync sends WORK's credit notes and refunds
+    (the settings ``credit_notes`` and ``refunds``); when it does not, they are not expected in QBO.
     """
     tol = tolerance_cents(tolerance)
     d = _Data.of(work, qbo, links)
     customers = _customers(d, default_state=default_state)
     invoices = _invoices(d, customers, integration_date=integration_date, tol=tol)
     payments = _payments(d, invoices, integration_date=integration_date, tol=tol)
-    balances, balance_differences = _balances(d, customers, invoices, tol=tol)
+    credits = _credits(d, customers, invoices, integration_date=integration_date,
+                       send_credit_notes=send_credit_notes, send_refunds=send_refunds, tol=tol)
+    balances, balance_differences = _balances(d, customers, invoices, credits, tol=tol)
     aging, aging_differences = _aging(d, invoices, as_of=as_of, due_days=default_due_days, tol=tol)
-    tied = _tie_out(d, customers, invoices, as_of=as_of, integration_date=integration_date,
+    tied = _tie_out(d, customers, invoices, credits, as_of=as_of, integration_date=integration_date,
                     due_days=default_due_days, tol=tol)
     frames: dict[str, pd.DataFrame] = {
-        **customers.frames, **invoices.frames, **payments.frames,
+        **customers.frames, **invoices.frames, **payments.frames, **credits.frames,
         "customer_balances": balance_differences,
         "aging_buckets": aging_differences,
         "tieout_customers": tied.customers,
@@ -1326,6 +1649,7 @@ def reconcile(
         Total("open_receivables", "Open receivables", "money", int(wi["balance_cents"][invoices.w_in].sum()),
               int(qi["balance_cents"][invoices.q_in].sum())),
         *payments.totals,
+        *credits.totals,
         *tied.totals,
     )
     return ReconResult(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Protocol
 
 import pandas as pd
@@ -37,13 +37,20 @@ from ..work.store import WorkStore
 from .frames import (
     AGED_REPORT_COLUMNS,
     BALANCE_REPORT_COLUMNS,
+    CREDIT_LINE_COLUMNS,
     CUSTOMER_COLUMNS,
     FAILURE_COLUMNS,
     LINK_COLUMNS,
     MATCH_COLUMNS,
     PAYMENT_LINE_COLUMNS,
+    QBO_CREDIT_MEMO_COLUMNS,
     QBO_INVOICE_COLUMNS,
     QBO_PAYMENT_COLUMNS,
+    QBO_REFUND_COLUMNS,
+    TAX_LINE_COLUMNS,
+    WORK_CREDIT_APPLICATION_COLUMNS,
+    WORK_CREDIT_NOTE_COLUMNS,
+    WORK_REFUND_COLUMNS,
     LinkFrames,
     QboFrames,
     ReportFrames,
@@ -66,8 +73,11 @@ __all__ = [
     "work_frames_from_records",
 ]
 
-#: The sync entities the reconciliation reads links for (the id map also holds items).
+#: The sync entities whose open failures the reconciliation reads (pending records).
 LINKED_ENTITIES = ("customer", "invoice", "payment")
+#: The sync entities the reconciliation reads links for (the id map also holds items and credit
+#: applications, which are compared per invoice, not one by one).
+MAPPED_ENTITIES = (*LINKED_ENTITIES, "credit_note", "refund")
 
 
 class QueryClient(Protocol):
@@ -130,7 +140,24 @@ def _customer(c: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _invoice(i: Mapping[str, Any]) -> tuple[Any, ...]:
+def _credit_memo(c: Mapping[str, Any], taxes: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    _tax_lines("credit_note", c, "CreditMemo", taxes)
+    return (c["Id"], _text(c.get("DocNumber")), _get(c, "CustomerRef", "value"), c.get("TxnDate") or None,
+            _money(c, "CreditMemo", "TotalAmt"), _money(c, "CreditMemo", "TxnTaxDetail", "TotalTax"),
+            _money(c, "CreditMemo", "Balance") if c.get("Balance") not in (None, "")
+            else _money(c, "CreditMemo", "TotalAmt"), _get(c, "MetaData", "LastUpdatedTime"))
+
+
+def _refund(r: Mapping[str, Any], taxes: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    _tax_lines("refund", r, "RefundReceipt", taxes)
+    return (r["Id"], _text(r.get("DocNumber")), _get(r, "CustomerRef", "value"), r.get("TxnDate") or None,
+            _money(r, "RefundReceipt", "TotalAmt"), _money(r, "RefundReceipt", "TxnTaxDetail", "TotalTax"),
+            _get(r, "MetaData", "LastUpdatedTime"))
+
+
+def _invoice(i: Mapping[str, Any], taxes: list[tuple[Any, ...]] | None = None) -> tuple[Any, ...]:
+    if taxes is not None:
+        _tax_lines("invoice", i, "Invoice", taxes)
     total = _money(i, "Invoice", "TotalAmt")
     voided = total == 0 and _text(i.get("PrivateNote")).startswith("Voided")
     return (
@@ -138,6 +165,60 @@ def _invoice(i: Mapping[str, Any]) -> tuple[Any, ...]:
         i.get("DueDate") or None, total, _money(i, "Invoice", "TxnTaxDetail", "TotalTax"),
         _money(i, "Invoice", "Balance"), voided, _get(i, "MetaData", "LastUpdatedTime"),
     )
+
+
+def _credit_application(p: Mapping[str, Any], credits: list[tuple[Any, ...]]) -> bool:
+    """A Payment that only applies credit memos to invoices (no money received: ``TotalAmt`` 0, a line
+    linked to a CreditMemo) goes to ``credits``, one row per invoice line, and is not a payment.
+    Returns whether ``p`` was one."""
+    memos = [t.get("TxnId") for line in (p.get("Line") or ()) for t in (_get(line, "LinkedTxn") or ())
+             if _get(t, "TxnType") == "CreditMemo"]
+    if not memos or _money(p, "Payment", "TotalAmt") != 0:
+        return False
+    for index, line in enumerate(p.get("Line") or ()):
+        for txn in (_get(line, "LinkedTxn") or ())[:1]:
+            if _get(txn, "TxnType") == "Invoice":
+                credits.append((p["Id"], txn.get("TxnId"), memos[0], p.get("TxnDate") or None,
+                                _line_amount(p, line, index)))
+    return True
+
+
+def _tax_lines(document: str, record: Mapping[str, Any], entity: str, rows: list[tuple[Any, ...]]) -> None:
+    """A QBO document's ``TxnTaxDetail.TaxLine`` as tax-per-rate rows (:data:`.frames.TAX_LINE_COLUMNS`):
+    lines that tax the same net amount are one row (their percents and amounts added)."""
+    grouped: dict[int, list[Any]] = {}
+    for index, line in enumerate(_get(record, "TxnTaxDetail", "TaxLine") or ()):
+        detail = _get(line, "TaxLineDetail")
+        if not isinstance(detail, Mapping):
+            continue
+        try:
+            net = to_cents(detail.get("NetAmountTaxable"))
+            tax = to_cents(_get(line, "Amount"))
+        except ValueError as exc:
+            raise ValueError(f"QBO {entity} {record.get('Id')}: TxnTaxDetail.TaxLine[{index}]: {exc}") from None
+        found = detail.get("TaxRateRef")
+        ref: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        name = _text(ref.get("name")) or _text(ref.get("value"))
+        percent = _percent(detail.get("TaxPercent"))
+        group = grouped.setdefault(net, [[], Decimal(0), 0])
+        group[0].append(name)
+        group[1] += percent
+        group[2] += tax
+    for net, (names, percent, tax) in grouped.items():
+        rows.append((document, record["Id"], " + ".join(n for n in names if n), _percent_text(percent), net, tax))
+
+
+def _percent(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value).strip()) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _percent_text(value: Decimal) -> str:
+    """A percent as plain text without trailing zeros (``8.25``, ``20``)."""
+    text = format(value.normalize(), "f") if value else "0"
+    return text
 
 
 def _payment(p: Mapping[str, Any], lines: list[tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -174,16 +255,26 @@ def extract_qbo(client: QueryClient, *, page_size: int = MAX_PAGE_SIZE) -> QboFr
     """QBO's customers (inactive included), invoices, payments and payment lines, read page by page."""
     customers = _columns((_customer(c) for c in _pages(client, select("Customer").include_inactive(), page_size)),
                          list(CUSTOMER_COLUMNS))
-    invoices = _columns((_invoice(i) for i in _pages(client, select("Invoice"), page_size)),
+    taxes: list[tuple[Any, ...]] = []
+    invoices = _columns((_invoice(i, taxes) for i in _pages(client, select("Invoice"), page_size)),
                         list(QBO_INVOICE_COLUMNS))
     lines: list[tuple[Any, ...]] = []
-    payments = _columns((_payment(p, lines) for p in _pages(client, select("Payment"), page_size)),
-                        list(QBO_PAYMENT_COLUMNS))
+    credits: list[tuple[Any, ...]] = []
+    payments = _columns((_payment(p, lines) for p in _pages(client, select("Payment"), page_size)
+                         if not _credit_application(p, credits)), list(QBO_PAYMENT_COLUMNS))
+    memos = _columns((_credit_memo(c, taxes) for c in _pages(client, select("CreditMemo"), page_size)),
+                     list(QBO_CREDIT_MEMO_COLUMNS))
+    refunds = _columns((_refund(r, taxes) for r in _pages(client, select("RefundReceipt"), page_size)),
+                       list(QBO_REFUND_COLUMNS))
     return QboFrames(
         customers=_stamps(customers),
         invoices=_stamps(invoices),
         payments=_stamps(payments),
         payment_lines=_columns(lines, list(PAYMENT_LINE_COLUMNS)),
+        credit_memos=_stamps(memos),
+        credit_lines=_columns(credits, list(CREDIT_LINE_COLUMNS)),
+        refunds=_stamps(refunds),
+        tax_lines=_columns(taxes, list(TAX_LINE_COLUMNS)),
     )
 
 
@@ -203,7 +294,32 @@ def extract_work(store: WorkStore) -> WorkFrames:
         ((p.id, p.invoice_id, p.date, to_cents(p.amount), p.deleted) for p in store.payments(include_deleted=True)),
         ["work_id", "invoice_id", "date", "amount_cents", "deleted"],
     )
-    return WorkFrames(clients=clients, invoices=invoices, payments=payments)
+    notes = store.credit_notes(include_deleted=True)
+    refunds = store.refunds(include_deleted=True)
+    percents = store.tax_rate_percents()
+    taxes: list[tuple[Any, ...]] = []
+    for invoice in store.invoices(include_deleted=False):
+        for rate, net in invoice.subtotals_by_rate().items():
+            if rate:
+                percent = percents.get(rate, Decimal(0))
+                tax = (net * percent / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                taxes.append(("invoice", invoice.id, rate, _percent_text(percent), to_cents(net), to_cents(tax)))
+    for document, records in (("credit_note", notes), ("refund", refunds)):
+        for r in records:
+            if r.tax_rate and not r.deleted:
+                taxes.append((document, r.id, r.tax_rate, _percent_text(percents.get(r.tax_rate, Decimal(0))),
+                              to_cents(r.amount), to_cents(r.tax_amount)))
+    return WorkFrames(
+        clients=clients, invoices=invoices, payments=payments,
+        credit_notes=_columns(((n.id, n.number, n.client_id, n.date, to_cents(n.total), to_cents(n.tax_amount),
+                                n.deleted) for n in notes), list(WORK_CREDIT_NOTE_COLUMNS)),
+        credit_applications=_columns(((a.id, a.credit_note_id, a.invoice_id, a.date, to_cents(a.amount), a.deleted)
+                                      for a in store.credit_applications(include_deleted=True)),
+                                     list(WORK_CREDIT_APPLICATION_COLUMNS)),
+        refunds=_columns(((r.id, r.client_id, r.date, to_cents(r.total), to_cents(r.tax_amount), r.deleted)
+                          for r in refunds), list(WORK_REFUND_COLUMNS)),
+        tax_lines=_columns(taxes, list(TAX_LINE_COLUMNS)),
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -237,10 +353,10 @@ def extract_links(state: SyncState) -> LinkFrames:
     matches, the end of the last sync run that wrote (dry runs do not count), and the open sync
     failures (:func:`extract_failures`)."""
     query = sa.select(links_table.c.entity, *(links_table.c[name] for name in LINK_COLUMNS)).where(
-        links_table.c.realm == state.realm, links_table.c.entity.in_(LINKED_ENTITIES))
+        links_table.c.realm == state.realm, links_table.c.entity.in_(MAPPED_ENTITIES))
     with state.engine.connect() as conn:
         rows = conn.execute(query).all()
-    by_entity: dict[str, list[tuple[Any, ...]]] = {entity: [] for entity in LINKED_ENTITIES}
+    by_entity: dict[str, list[tuple[Any, ...]]] = {entity: [] for entity in MAPPED_ENTITIES}
     for row in rows:
         entity, work_id, qbo_id, link_state, qbo_name, synced_at = tuple(row)
         by_entity[entity].append((work_id, qbo_id, link_state, qbo_name or "", _utc(synced_at)))
@@ -251,7 +367,7 @@ def extract_links(state: SyncState) -> LinkFrames:
                 if run.get("finished_at") is not None and not run.get("dry_run")]
     last = max((stamp for stamp in finished if stamp is not None), default=None)
     return LinkFrames(frames["customer"], frames["invoice"], frames["payment"], pending, last,
-                      extract_failures(state))
+                      extract_failures(state), credit_notes=frames["credit_note"], refunds=frames["refund"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,15 +44,22 @@ __all__ = [
     "AGED_REPORT_COLUMNS",
     "BALANCE_REPORT_COLUMNS",
     "CLIENT_COLUMNS",
+    "CREDIT_LINE_COLUMNS",
     "CUSTOMER_COLUMNS",
     "FAILURE_COLUMNS",
     "LINK_COLUMNS",
     "MATCH_COLUMNS",
     "PAYMENT_LINE_COLUMNS",
+    "QBO_CREDIT_MEMO_COLUMNS",
     "QBO_INVOICE_COLUMNS",
     "QBO_PAYMENT_COLUMNS",
+    "QBO_REFUND_COLUMNS",
+    "TAX_LINE_COLUMNS",
+    "WORK_CREDIT_APPLICATION_COLUMNS",
+    "WORK_CREDIT_NOTE_COLUMNS",
     "WORK_INVOICE_COLUMNS",
     "WORK_PAYMENT_COLUMNS",
+    "WORK_REFUND_COLUMNS",
     "LinkFrames",
     "QboFrames",
     "ReportFrames",
@@ -99,6 +106,7 @@ WORK_INVOICE_COLUMNS: Final[Mapping[str, Kind]] = {
     "total_cents": "cents",
     "tax_cents": "cents",
     "paid_cents": "cents",
+    "credited_cents": "cents",
     "balance_cents": "cents",
 }
 #: WORK payments, deleted ones included; each pays one invoice.
@@ -108,6 +116,76 @@ WORK_PAYMENT_COLUMNS: Final[Mapping[str, Kind]] = {
     "date": "date",
     "amount_cents": "cents",
     "deleted": "bool",
+}
+#: WORK credit notes, deleted ones included: credit given to a client (``total_cents`` with its tax).
+WORK_CREDIT_NOTE_COLUMNS: Final[Mapping[str, Kind]] = {
+    "work_id": "id",
+    "number": "text",
+    "client_id": "id",
+    "date": "date",
+    "total_cents": "cents",
+    "tax_cents": "cents",
+    "deleted": "bool",
+}
+#: WORK credit applications, deleted ones included: ``amount_cents`` of a credit note used against an invoice.
+WORK_CREDIT_APPLICATION_COLUMNS: Final[Mapping[str, Kind]] = {
+    "work_id": "id",
+    "credit_note_id": "id",
+    "invoice_id": "id",
+    "date": "date",
+    "amount_cents": "cents",
+    "deleted": "bool",
+}
+#: WORK refunds, deleted ones included: money paid back to a client outside any invoice.
+WORK_REFUND_COLUMNS: Final[Mapping[str, Kind]] = {
+    "work_id": "id",
+    "client_id": "id",
+    "date": "date",
+    "total_cents": "cents",
+    "tax_cents": "cents",
+    "deleted": "bool",
+}
+#: Tax per rate of a document (``document`` is ``invoice``, ``credit_note`` or ``refund``; ``doc_id`` its
+#: id on that side): ``rate`` the rate's name (WORK's tax rate, QBO's TaxRateRef name or Id), ``percent``
+#: its percent as text, ``net_cents`` the amount taxed at it and ``tax_cents`` the tax. QBO's lines that
+#: tax the same net amount (a US company's state and county rates) are one row, their percents added.
+TAX_LINE_COLUMNS: Final[Mapping[str, Kind]] = {
+    "document": "text",
+    "doc_id": "id",
+    "rate": "text",
+    "percent": "text",
+    "net_cents": "cents",
+    "tax_cents": "cents",
+}
+#: QBO credit memos. ``balance_cents`` is the credit not yet applied to an invoice (``Balance``).
+QBO_CREDIT_MEMO_COLUMNS: Final[Mapping[str, Kind]] = {
+    "qbo_id": "id",
+    "doc_number": "text",
+    "customer_qbo_id": "id",
+    "txn_date": "date",
+    "total_cents": "cents",
+    "tax_cents": "cents",
+    "balance_cents": "cents",
+    "last_updated": "stamp",
+}
+#: One row per invoice line of a QBO Payment that applies a credit memo (no money received: its
+#: ``TotalAmt`` is 0): ``amount_cents`` of credit memo ``credit_memo_qbo_id`` applied to the invoice.
+CREDIT_LINE_COLUMNS: Final[Mapping[str, Kind]] = {
+    "payment_qbo_id": "id",
+    "invoice_qbo_id": "id",
+    "credit_memo_qbo_id": "id",
+    "txn_date": "date",
+    "amount_cents": "cents",
+}
+#: QBO refund receipts.
+QBO_REFUND_COLUMNS: Final[Mapping[str, Kind]] = {
+    "qbo_id": "id",
+    "doc_number": "text",
+    "customer_qbo_id": "id",
+    "txn_date": "date",
+    "total_cents": "cents",
+    "tax_cents": "cents",
+    "last_updated": "stamp",
 }
 #: QBO customers, inactive ones included. ``balance_cents`` is QBO's ``Balance`` (the customer's own,
 #: without sub-customers); ``last_updated`` is ``MetaData.LastUpdatedTime``.
@@ -210,6 +288,7 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     "doc_number": "",
     "due_date": None,
     "tax_cents": 0,
+    "credited_cents": 0,
     "unapplied_cents": 0,
     "balance_cents": 0,
     "last_updated": None,
@@ -265,6 +344,8 @@ def _conform(frame: pd.DataFrame, spec: Mapping[str, Kind], what: str) -> pd.Dat
     if missing:
         raise ValueError(f"{what} lacks the column(s) {', '.join(missing)}")
     frame = frame.reset_index(drop=True)
+    if not len(frame):
+        return _empty(spec)
     columns: dict[str, pd.Series] = {}
     for column, kind in spec.items():
         if column not in frame.columns:
@@ -295,32 +376,50 @@ class WorkFrames:
     clients: pd.DataFrame = field(default_factory=lambda: _empty(CLIENT_COLUMNS))
     invoices: pd.DataFrame = field(default_factory=lambda: _empty(WORK_INVOICE_COLUMNS))
     payments: pd.DataFrame = field(default_factory=lambda: _empty(WORK_PAYMENT_COLUMNS))
+    credit_notes: pd.DataFrame = field(default_factory=lambda: _empty(WORK_CREDIT_NOTE_COLUMNS))
+    credit_applications: pd.DataFrame = field(default_factory=lambda: _empty(WORK_CREDIT_APPLICATION_COLUMNS))
+    refunds: pd.DataFrame = field(default_factory=lambda: _empty(WORK_REFUND_COLUMNS))
+    tax_lines: pd.DataFrame = field(default_factory=lambda: _empty(TAX_LINE_COLUMNS))
 
     def __post_init__(self) -> None:
         clients = _conform(self.clients, CLIENT_COLUMNS, "work.clients")
         payments = _conform(self.payments, WORK_PAYMENT_COLUMNS, "work.payments")
+        applications = _conform(self.credit_applications, WORK_CREDIT_APPLICATION_COLUMNS, "work.credit_applications")
         invoices = self.invoices
         if "paid_cents" not in invoices.columns or "balance_cents" not in invoices.columns:
-            invoices = _with_paid(invoices, payments)
+            invoices = _with_paid(invoices, payments, applications)
         invoices = _conform(invoices, WORK_INVOICE_COLUMNS, "work.invoices")
-        for frame, what in ((clients, "work.clients"), (invoices, "work.invoices"), (payments, "work.payments")):
+        notes = _conform(self.credit_notes, WORK_CREDIT_NOTE_COLUMNS, "work.credit_notes")
+        refunds = _conform(self.refunds, WORK_REFUND_COLUMNS, "work.refunds")
+        for frame, what in ((clients, "work.clients"), (invoices, "work.invoices"), (payments, "work.payments"),
+                            (notes, "work.credit_notes"), (applications, "work.credit_applications"),
+                            (refunds, "work.refunds")):
             _unique(frame, "work_id", what)
         object.__setattr__(self, "clients", clients)
         object.__setattr__(self, "invoices", invoices)
         object.__setattr__(self, "payments", payments)
+        object.__setattr__(self, "credit_notes", notes)
+        object.__setattr__(self, "credit_applications", applications)
+        object.__setattr__(self, "refunds", refunds)
+        object.__setattr__(self, "tax_lines", _conform(self.tax_lines, TAX_LINE_COLUMNS, "work.tax_lines"))
 
 
-def _with_paid(invoices: pd.DataFrame, payments: pd.DataFrame) -> pd.DataFrame:
-    """Add ``paid_cents`` (live payments per invoice) and ``balance_cents`` to WORK invoices."""
+def _with_paid(invoices: pd.DataFrame, payments: pd.DataFrame, applications: pd.DataFrame) -> pd.DataFrame:
+    """Add ``paid_cents`` (live payments per invoice), ``credited_cents`` (live credit applications)
+    and ``balance_cents`` (total less both) to WORK invoices."""
     live = payments.loc[~payments["deleted"], ["invoice_id", "amount_cents"]]
     paid = live.groupby("invoice_id")["amount_cents"].sum()
     ids = invoices["work_id"].astype("int64")
     paid_cents = paid.reindex(ids.to_numpy(), fill_value=0).to_numpy(dtype=np.int64)
+    used = applications.loc[~applications["deleted"], ["invoice_id", "amount_cents"]]
+    credited = used.groupby("invoice_id")["amount_cents"].sum()
+    credited_cents = credited.reindex(ids.to_numpy(), fill_value=0).to_numpy(dtype=np.int64)
     total = invoices["total_cents"].to_numpy(dtype=np.int64)
     status = invoices["status"] if "status" in invoices.columns else pd.Series("open", index=invoices.index)
     deleted = invoices["deleted"] if "deleted" in invoices.columns else pd.Series(False, index=invoices.index)
     owing = (status.to_numpy() != "void") & ~deleted.to_numpy(dtype=bool)
-    return invoices.assign(paid_cents=paid_cents, balance_cents=np.where(owing, total - paid_cents, 0))
+    return invoices.assign(paid_cents=paid_cents, credited_cents=credited_cents,
+                           balance_cents=np.where(owing, total - paid_cents - credited_cents, 0))
 
 
 @dataclass(frozen=True)
@@ -356,6 +455,10 @@ class QboFrames:
     invoices: pd.DataFrame = field(default_factory=lambda: _empty(QBO_INVOICE_COLUMNS))
     payments: pd.DataFrame = field(default_factory=lambda: _empty(QBO_PAYMENT_COLUMNS))
     payment_lines: pd.DataFrame = field(default_factory=lambda: _empty(PAYMENT_LINE_COLUMNS))
+    credit_memos: pd.DataFrame = field(default_factory=lambda: _empty(QBO_CREDIT_MEMO_COLUMNS))
+    credit_lines: pd.DataFrame = field(default_factory=lambda: _empty(CREDIT_LINE_COLUMNS))
+    refunds: pd.DataFrame = field(default_factory=lambda: _empty(QBO_REFUND_COLUMNS))
+    tax_lines: pd.DataFrame = field(default_factory=lambda: _empty(TAX_LINE_COLUMNS))
     #: QBO's AgedReceivables and CustomerBalance reports for the tie-out; None: not read (no tie-out).
     reports: ReportFrames | None = None
 
@@ -370,6 +473,14 @@ class QboFrames:
         object.__setattr__(self, "invoices", invoices)
         object.__setattr__(self, "payments", payments)
         object.__setattr__(self, "payment_lines", lines)
+        memos = _conform(self.credit_memos, QBO_CREDIT_MEMO_COLUMNS, "qbo.credit_memos")
+        refunds = _conform(self.refunds, QBO_REFUND_COLUMNS, "qbo.refunds")
+        _unique(memos, "qbo_id", "qbo.credit_memos")
+        _unique(refunds, "qbo_id", "qbo.refunds")
+        object.__setattr__(self, "credit_memos", memos)
+        object.__setattr__(self, "credit_lines", _conform(self.credit_lines, CREDIT_LINE_COLUMNS, "qbo.credit_lines"))
+        object.__setattr__(self, "refunds", refunds)
+        object.__setattr__(self, "tax_lines", _conform(self.tax_lines, TAX_LINE_COLUMNS, "qbo.tax_lines"))
 
 
 @dataclass(frozen=True)
@@ -389,10 +500,12 @@ class LinkFrames:
     pending_matches: pd.DataFrame = field(default_factory=lambda: _empty(MATCH_COLUMNS))
     last_sync_at: datetime | None = None
     failures: pd.DataFrame = field(default_factory=lambda: _empty(FAILURE_COLUMNS))
+    credit_notes: pd.DataFrame = field(default_factory=lambda: _empty(LINK_COLUMNS))
+    refunds: pd.DataFrame = field(default_factory=lambda: _empty(LINK_COLUMNS))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "failures", _conform(self.failures, FAILURE_COLUMNS, "links.failures"))
-        for name in ("customers", "invoices", "payments"):
+        for name in ("customers", "invoices", "payments", "credit_notes", "refunds"):
             frame = _conform(getattr(self, name), LINK_COLUMNS, f"links.{name}")
             _unique(frame, "work_id", f"links.{name}")
             _unique(frame, "qbo_id", f"links.{name}")
@@ -432,13 +545,25 @@ def _frame(records: Records | None, spec: Mapping[str, Kind]) -> pd.DataFrame:
 
 
 def work_frames_from_records(
-    clients: Records | None = None, invoices: Records | None = None, payments: Records | None = None
+    clients: Records | None = None,
+    invoices: Records | None = None,
+    payments: Records | None = None,
+    *,
+    credit_notes: Records | None = None,
+    credit_applications: Records | None = None,
+    refunds: Records | None = None,
+    tax_lines: Records | None = None,
 ) -> WorkFrames:
     """:class:`WorkFrames` from dicts, e.g. ``{"work_id": 1, "number": "W-1", "client_id": 1,
     "issue_date": date(2026, 1, 5), "total": "120.00", "tax": "0"}``. Optional columns default
-    (``status`` open, ``deleted`` False, empty text); ``paid``/``balance`` follow from the payments."""
+    (``status`` open, ``deleted`` False, empty text); ``paid``/``credited``/``balance`` follow from
+    the payments and credit applications."""
     return WorkFrames(
-        _frame(clients, CLIENT_COLUMNS), _frame(invoices, WORK_INVOICE_COLUMNS), _frame(payments, WORK_PAYMENT_COLUMNS)
+        _frame(clients, CLIENT_COLUMNS), _frame(invoices, WORK_INVOICE_COLUMNS), _frame(payments, WORK_PAYMENT_COLUMNS),
+        credit_notes=_frame(credit_notes, WORK_CREDIT_NOTE_COLUMNS),
+        credit_applications=_frame(credit_applications, WORK_CREDIT_APPLICATION_COLUMNS),
+        refunds=_frame(refunds, WORK_REFUND_COLUMNS),
+        tax_lines=_frame(tax_lines, TAX_LINE_COLUMNS),
     )
 
 
@@ -448,6 +573,11 @@ def qbo_frames_from_records(
     payments: Records | None = None,
     payment_lines: Records | None = None,
     reports: ReportFrames | None = None,
+    *,
+    credit_memos: Records | None = None,
+    credit_lines: Records | None = None,
+    refunds: Records | None = None,
+    tax_lines: Records | None = None,
 ) -> QboFrames:
     """:class:`QboFrames` from dicts in the frames' own column names (``qbo_id``, ``total``, ...);
     ``reports`` (see :func:`report_frames_from_records`) for a tie-out."""
@@ -456,6 +586,10 @@ def qbo_frames_from_records(
         _frame(invoices, QBO_INVOICE_COLUMNS),
         _frame(payments, QBO_PAYMENT_COLUMNS),
         _frame(payment_lines, PAYMENT_LINE_COLUMNS),
+        credit_memos=_frame(credit_memos, QBO_CREDIT_MEMO_COLUMNS),
+        credit_lines=_frame(credit_lines, CREDIT_LINE_COLUMNS),
+        refunds=_frame(refunds, QBO_REFUND_COLUMNS),
+        tax_lines=_frame(tax_lines, TAX_LINE_COLUMNS),
         reports=reports,
     )
 
@@ -467,6 +601,9 @@ def link_frames_from_records(
     pending_matches: Records | None = None,
     last_sync_at: datetime | None = None,
     failures: Records | None = None,
+    *,
+    credit_notes: Records | None = None,
+    refunds: Records | None = None,
 ) -> LinkFrames:
     """:class:`LinkFrames` from ``{"work_id": 1, "qbo_id": "58", "synced_at": ...}`` dicts; ``failures``
     as ``{"entity": "invoice", "work_id": 7, "message": "..."}`` (``qbo_id`` optional)."""
@@ -480,6 +617,8 @@ def link_frames_from_records(
         _frame(pending_matches, MATCH_COLUMNS),
         last_sync_at,
         failed,
+        _frame(credit_notes, LINK_COLUMNS),
+        _frame(refunds, LINK_COLUMNS),
     )
 
 

@@ -132,6 +132,37 @@ CATEGORIES: Final[tuple[Category, ...]] = (
     _cat("payments_unapplied", "payments", "Unapplied payment amounts in QBO",
          "QBO payments with money not applied to any invoice (customer credit WORK does not know of).",
          "qbo_id work_id customer_qbo_id customer date amount_cents unapplied_cents"),
+    _cat("credit_notes_missing_in_qbo", "credits", "Credit notes missing in QBO",
+         "WORK credit notes that should be in QBO as credit memos and are not (or that QBO no longer has).",
+         "work_id number customer date total_cents reason"),
+    _cat("credit_notes_missing_in_work", "credits", "Credit memos missing in WORK",
+         "QBO credit memos (from the integration date) that WORK does not have, or has deleted.",
+         "qbo_id work_id doc_number customer date total_cents reason"),
+    _cat("credit_notes_amount", "credits", "Credit note amount differences",
+         "Paired credit notes whose total or tax differs.",
+         "work_id qbo_id number customer field work_cents qbo_cents difference_cents"),
+    _cat("credit_applied", "credits", "Credit applied to invoices",
+         "Paired invoices where the credit applied from credit notes differs (WORK's credit applications, QBO's "
+         "payments linking a credit memo to the invoice).",
+         "work_id qbo_id number customer work_cents qbo_cents difference_cents"),
+    _cat("credits_unapplied", "credits", "Unapplied credit per customer",
+         "Linked customers whose credit not yet applied to an invoice differs (WORK's credit notes less their "
+         "applications, QBO's credit memos' Balance).",
+         "work_id qbo_id name work_cents qbo_cents difference_cents"),
+    _cat("refunds_missing_in_qbo", "refunds", "Refunds missing in QBO",
+         "WORK refunds that should be in QBO as refund receipts and are not (or that QBO no longer has).",
+         "work_id customer date total_cents reason"),
+    _cat("refunds_missing_in_work", "refunds", "Refund receipts missing in WORK",
+         "QBO refund receipts (from the integration date) that WORK does not have, or has deleted.",
+         "qbo_id work_id doc_number customer date total_cents reason"),
+    _cat("refunds_amount", "refunds", "Refund amount differences",
+         "Paired refunds whose total or tax differs.",
+         "work_id qbo_id customer field work_cents qbo_cents difference_cents"),
+    _cat("tax_by_rate", "tax", "Tax per rate differences",
+         "Paired invoices, credit notes and refunds whose tax differs at one rate: WORK's lines per tax rate "
+         "against QBO's tax lines (TxnTaxDetail.TaxLine), matched by the amount each rate taxes.",
+         "document work_id qbo_id number customer work_rate qbo_rate work_percent qbo_percent net_cents "
+         "work_cents qbo_cents difference_cents reason"),
     _cat("aging_buckets", "receivables", "A/R aging differences",
          "Aging buckets (days past due as of the report date) whose open amounts differ.",
          "bucket work_count work_cents qbo_count qbo_cents difference_cents"),
@@ -156,6 +187,10 @@ CATEGORIES: Final[tuple[Category, ...]] = (
          "Payments that rightly exist on one side only: dated before the integration date, on invoices that "
          "do not go to QBO, or deleted in WORK before they were sent.",
          "side work_id qbo_id invoice_id customer date amount_cents reason", "information"),
+    _cat("credits_not_expected", "credits", "Credit notes and refunds not expected on the other side",
+         "Credit notes and refunds that rightly exist on one side only: dated before the integration date, or "
+         "of a kind the settings do not send.",
+         "entity side work_id qbo_id number customer date total_cents reason", "information"),
     _cat("pending", "records", "Pending: not yet in agreement",
          "Records the sync has not finished with, so WORK and QuickBooks cannot agree yet: clients held in the "
          "match preview (with their invoices and payments) until someone decides the match, and records whose "

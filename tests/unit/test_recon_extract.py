@@ -66,7 +66,7 @@ def qbo_rows() -> dict[str, list[dict[str, Any]]]:
 def test_extract_qbo_reads_every_page_and_the_fields_it_needs() -> None:
     client = FakeClient(qbo_rows())
     qbo = extract_qbo(client)
-    assert [q.entity for q in client.queries] == ["Customer", "Invoice", "Payment"]
+    assert [q.entity for q in client.queries] == ["Customer", "Invoice", "Payment", "CreditMemo", "RefundReceipt"]
     assert client.queries[0].inactive  # inactive customers too
     customers = qbo.customers.set_index("qbo_id")
     assert customers.loc[1, "display_name"] == "Amy's Bird Sanctuary"
