@@ -20,9 +20,10 @@ from typing import Final
 
 __all__ = ["MARKED_ENTITIES", "marker", "marker_owner", "strip_marker", "with_marker"]
 
-#: The WORK entities whose QBO records carry the mark.
-MARKED_ENTITIES: Final = ("invoice", "payment")
-_MARK: Final = re.compile(r"\[qbo-toolkit (invoice|payment) (\d+)\]")
+#: The WORK entities whose QBO records carry the mark (issue 13 adds credit notes as CreditMemos,
+#: their applications as Payments linking an Invoice and a CreditMemo, and refunds as RefundReceipts).
+MARKED_ENTITIES: Final = ("invoice", "payment", "credit_note", "credit_applied", "refund")
+_MARK: Final = re.compile(r"\[qbo-toolkit (" + "|".join(MARKED_ENTITIES) + r") (\d+)\]")
 
 
 def marker(entity: str, work_id: int) -> str:

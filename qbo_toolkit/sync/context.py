@@ -36,7 +36,7 @@ from .state import Collision, Link, SyncState
 
 __all__ = ["ENTITIES", "PARTIAL_LINKS", "RecordStage", "RunContext", "StopFlag", "as_dict"]
 
-ENTITIES = ("customer", "item", "invoice", "payment")
+ENTITIES = ("customer", "item", "invoice", "payment", "credit_note", "credit_applied", "refund")
 #: Up to this many records in play, a stage reads their links by key instead of the whole id map.
 PARTIAL_LINKS = 20_000
 

@@ -12,9 +12,12 @@ A run:
 2. records the run, then **finishes what a stopped run left** in the outbox (:meth:`Sender.recover`:
    records found in QBO by their mark are adopted, the rest resent) and checks the records an
    id-map collision parked;
-3. goes through four **stages**, each planned before it acts: customers (two ways,
-   :mod:`.customers`), items (:mod:`.items`), invoices (:mod:`.invoices`) and payments
-   (:mod:`.payments`), sharing one :class:`~.context.RunContext` and one :class:`~.sender.Sender`;
+3. goes through the **stages**, each planned before it acts: customers (two ways,
+   :mod:`.customers`), items (:mod:`.items`), invoices (:mod:`.invoices`), payments
+   (:mod:`.payments`), then credit notes, their applications and refunds (:mod:`.credits`; with
+   invoices, under the settings ``credit_notes`` and ``refunds``), sharing one
+   :class:`~.context.RunContext` and one :class:`~.sender.Sender`. Applications removed in WORK
+   lose their QBO Payment before the invoices stage (an invoice voided meanwhile is then free);
 4. records how it ended and releases the lease, whatever happened: ``ok`` (completed, nothing
    failed), ``failures`` (completed with N failed records: "completed with N failures" in the run
    history, the activity log's last line and :attr:`SyncResult.message`), ``failed`` (stopped by
@@ -56,6 +59,7 @@ from ..settings import Settings, SettingsError, SettingsSource
 from ..work.store import WorkStore
 from .action import Action
 from .context import ENTITIES, RunContext, StopFlag
+from .credits import CreditAppliedStage, CreditNoteStage, RefundStage
 from .customers import CustomerStage
 from .invoices import InvoiceStage
 from .items import ItemStage
@@ -274,11 +278,17 @@ class SyncEngine:
         customers = CustomerStage(ctx, sender)
         invoices = InvoiceStage(ctx, sender)
         payments = PaymentStage(ctx, sender)
+        notes, applied = CreditNoteStage(ctx, sender), CreditAppliedStage(ctx, sender)
+        refunds = RefundStage(ctx, sender)
         if not ctx.dry_run:
             if ctx.lease is not None:
                 ctx.lease.progress(stage="recovery")  # before the reporter's start: not one of its stages
-            sender.recover({"customer": customers.result, "invoice": invoices.result, "payment": payments.result},
-                           {"customer": customers.find, "invoice": invoices.find, "payment": payments.find})
+            sender.recover({"customer": customers.result, "invoice": invoices.result, "payment": payments.result,
+                            "credit_note": notes.handle, "credit_applied": applied.result, "refund": refunds.result},
+                           {"customer": customers.find, "invoice": invoices.find, "payment": payments.find,
+                            "credit_note": notes.find, "credit_applied": applied.find, "refund": refunds.find})
+            if notes.taken:  # a recovered create refused for its number: looked up like any other
+                notes.resolve_taken(notes.taken)
             self._check_collisions(ctx)
         ctx.check()
         work_revision = self.store.max_revision()
@@ -287,11 +297,17 @@ class SyncEngine:
         # a stage the settings turned on since the last run starts from the beginning (the integration
         # date), not from the WORK revision the last run reached: its records never went
         synced = set(self.state.get_value("stages", ["invoices", "payments"] if not initial else []))
-        first = {stage: initial or stage not in synced for stage in ("invoices", "payments")}
+        first = {stage: initial or stage not in synced for stage in ("invoices", "payments", "credit_notes",
+                                                                       "refunds")}
+        credits_on = ctx.settings.invoices and ctx.settings.credit_notes
+        refunds_on = ctx.settings.invoices and ctx.settings.refunds and bool(ctx.settings.refund_account)
         total = len(plan.actions)
         if ctx.settings.invoices:
             total += invoices.estimate(first["invoices"])
             total += payments.estimate(first["payments"]) if ctx.settings.payments else 0
+            if credits_on:
+                total += notes.estimate(first["credit_notes"]) + applied.estimate(first["credit_notes"])
+            total += refunds.estimate(first["refunds"]) if refunds_on else 0
         self.state.set_run_total(ctx.run_id, total)
         if ctx.lease is not None:
             ctx.lease.progress(total=total)
@@ -302,16 +318,26 @@ class SyncEngine:
             ctx.progress_stage("items")
             items = ItemStage(ctx)
             item_ids = items.run()
+            if credits_on:  # applications removed in WORK free their invoice and credit memo first
+                applied.remove_deleted(first["credit_notes"])
             ctx.progress_stage("invoices")
             invoices.run(first["invoices"], item_ids, payments, items.held)
             if ctx.settings.payments:
                 ctx.progress_stage("payments")
                 payments.run(first["payments"])
+            if credits_on:
+                ctx.progress_stage("credit notes")
+                notes.run(first["credit_notes"], item_ids, items.held, applied)
+                applied.run(first["credit_notes"])
+            if refunds_on:
+                ctx.progress_stage("refunds")
+                refunds.run(first["refunds"], item_ids, items.held)
         ctx.check()
         if not ctx.dry_run:
             with self.state.begin() as conn:
                 self.state.set_value(conn, "initialized", True)
-                on = {"invoices": ctx.settings.invoices, "payments": ctx.settings.invoices and ctx.settings.payments}
+                on = {"invoices": ctx.settings.invoices, "payments": ctx.settings.invoices and ctx.settings.payments,
+                      "credit_notes": credits_on, "refunds": refunds_on}
                 self.state.set_value(conn, "stages", [stage for stage, synced_now in on.items() if synced_now])
                 self.state.set_value(conn, "work_revision", work_revision)
                 self.state.set_value(conn, "cdc_since", plan.server_time.isoformat())
@@ -348,7 +374,7 @@ class SyncEngine:
         ``verify:<entity>`` lists): read each, and link it to the WORK record its mark (or, for a
         customer, its name) names; the other record goes back in play for the next run."""
         ctx.collisions.clear()
-        for entity in ("customer", "invoice", "payment"):
+        for entity in ("customer", "invoice", "payment", "credit_note", "credit_applied", "refund"):
             suspects: dict[str, str] = self.state.get_value(f"verify:{entity}", {})
             if not suspects:
                 continue
@@ -359,7 +385,8 @@ class SyncEngine:
                 self._settle(ctx, entity, qbo_id, work_ids)
 
     def _settle(self, ctx: RunContext, entity: str, qbo_id: str, work_ids: Iterable[int]) -> None:
-        name = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment"}[entity]
+        name = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment", "credit_note": "CreditMemo",
+                "credit_applied": "Payment", "refund": "RefundReceipt"}[entity]
         try:
             doc: dict[str, Any] | None = ctx.read(name, qbo_id)
         except ObjectNotFound:

@@ -46,9 +46,9 @@ IMPORT_KINDS: Final[dict[str, tuple[str, Callable[[WorkStore, str | os.PathLike[
     "payments": ("payment", import_payments),
     # schema version 3 (issue 13): entities as the sync names them (tax rates are WORK's own)
     "tax_rates": ("tax_rate", import_tax_rates),
-    "credit_notes": ("credit_memo", import_credit_notes),
-    "credit_applications": ("credit_payment", import_credit_applications),
-    "refunds": ("refund_receipt", import_refunds),
+    "credit_notes": ("credit_note", import_credit_notes),
+    "credit_applications": ("credit_applied", import_credit_applications),
+    "refunds": ("refund", import_refunds),
 }
 
 

@@ -32,6 +32,7 @@ import pytest
 
 from qbo_toolkit.connection import Connection, connect_headless
 from qbo_toolkit.emulator import EmulatorConfig, EmulatorServer, serve
+from qbo_toolkit.mapping.markers import marker_owner
 from qbo_toolkit.qbo.query import select
 from qbo_toolkit.qbo.transport import reset_limiters
 from qbo_toolkit.settings import Settings
@@ -202,6 +203,25 @@ def _payment_invoice(payment: dict[str, Any]) -> str | None:
     return None
 
 
+def credits_due(w: World, settings: Settings, customers: Collection[int]) -> dict[int, Decimal]:
+    """The WORK credit applications QBO should hold, summed per invoice id: live, from the
+    integration date, of a live credit note from the integration date whose client is in QBO, on an
+    open invoice from the integration date (only when credit notes sync)."""
+    out: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    if not (settings.invoices and settings.credit_notes) or settings.integration_date is None:
+        return out
+    start = settings.integration_date
+    notes = {note.id: note for note in w.store.credit_notes()}
+    invoices = w.store.invoices_by_id(app.invoice_id for app in w.store.credit_applications())
+    for app in w.store.credit_applications():
+        note, inv = notes.get(app.credit_note_id), invoices.get(app.invoice_id)
+        if (note is None or inv is None or note.date < start or app.date < start or note.client_id not in customers
+                or inv.deleted or inv.status != "open" or inv.issue_date < start):
+            continue
+        out[app.invoice_id] += app.amount
+    return out
+
+
 def check_consistent(w: World, settings: Settings = SETTINGS, *, demo_clients: int | None = None,
                      failing: Mapping[str, Collection[int]] | None = None) -> dict[str, int]:
     """No duplicate and nothing missing on either side; totals, taxes and balances equal.
@@ -216,6 +236,10 @@ def check_consistent(w: World, settings: Settings = SETTINGS, *, demo_clients: i
       QBO) is linked; every QBO invoice beyond the seed is linked; DocNumbers unique; TotalAmt and
       TotalTax equal WORK's to the cent; Balance = total - payments on both sides.
     * Payments: per invoice, the QBO payments' amounts are exactly WORK's (count and amounts).
+    * Credits (issue 13): an invoice's Balance also drops by the WORK credit applications due in QBO
+      (``settings.credit_notes``, the note and the application from the integration date); the QBO
+      Payments that apply a credit memo (``TotalAmt`` 0, marked ``credit_applied``) are not WORK
+      payments (``check_credits`` judges them).
     * The outbox is empty.
     Returns a few counts for the caller's own assertions.
     """
@@ -263,6 +287,7 @@ def check_consistent(w: World, settings: Settings = SETTINGS, *, demo_clients: i
     for pay in w.store.payments():
         if pay.id not in failing_payments:
             work_payments[pay.invoice_id].append(pay.amount)
+    credited = credits_due(w, settings, {wid for wid, link in clinks.items() if link.state == "active"})
     active_customers = {wid for wid, link in clinks.items() if link.state == "active"}
     due = 0
     for inv in w.store.invoices(include_deleted=True):
@@ -282,13 +307,13 @@ def check_consistent(w: World, settings: Settings = SETTINGS, *, demo_clients: i
         if link.state == "voided":
             assert money(q.get("TotalAmt")) == 0 and money(q.get("Balance")) == 0
             continue
-        paid = sum(work_payments.get(inv.id, []), Decimal("0.00"))
+        paid = sum(work_payments.get(inv.id, []), Decimal("0.00")) + credited.get(inv.id, Decimal("0.00"))
         assert money(q.get("TotalAmt")) == inv.total, f"invoice {inv.number}: total {q.get('TotalAmt')} != {inv.total}"
         assert money((q.get("TxnTaxDetail") or {}).get("TotalTax")) == inv.tax_amount, f"invoice {inv.number}: tax"
         assert money(q.get("Balance")) == inv.total - paid, (
-            f"invoice {inv.number}: QBO balance {q.get('Balance')} != {inv.total} - {paid}")
+            f"invoice {inv.number}: QBO balance {q.get('Balance')} != {inv.total} - {paid} (payments and credits)")
     # -- payments
-    payments = w.qbo("Payment")
+    payments = [p for p in w.qbo("Payment") if marker_owner(p.get("PrivateNote"), "credit_applied") is None]
     plinks = state.links("payment")
     assert len({link.qbo_id for link in plinks.values()}) == len(plinks)
     linked_payments = {link.qbo_id for link in plinks.values() if link.state == "active"}
