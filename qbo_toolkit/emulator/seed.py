@@ -17,6 +17,7 @@ from typing import Any
 
 from .clock import COMPANY_TZ, FixedClock, stamp
 from .company import Company
+from .entities import default_preferences
 from .kinds import DEFAULT_KIND, KIND_NS, CompanyKind, get_kind
 from .store import Store
 
@@ -121,34 +122,21 @@ def company_info(realm: str, name: str, kind: CompanyKind | None = None) -> dict
 
 
 def preferences(kind: CompanyKind | None = None) -> dict[str, Any]:
-    """The kind's Preferences: tax (PartnerTaxEnabled only with AST), currency, terms, class/location tracking.
+    """The kind's Preferences: every section QBO returns (``entities.default_preferences``) with the kind's
+    tax (PartnerTaxEnabled only with AST), home currency, class and location tracking, Net 30 by default.
 
     ``AccountingInfoPrefs.BookCloseDate`` is absent: the books are open until a Preferences update sets it.
     """
     kind = kind or get_kind(DEFAULT_KIND)
-    return {
-        "AccountingInfoPrefs": {"TrackDepartments": True, "DepartmentTerminology": "Location",
-                                "ClassTrackingPerTxn": True, "ClassTrackingPerTxnLine": False,
-                                "CustomerTerminology": "Customers", "FirstMonthOfFiscalYear": "January",
-                                "UseAccountNumbers": False, "TaxYearMonth": "January"},
-        "SalesFormsPrefs": {"CustomTxnNumbers": False, "AllowDeposit": False, "AllowDiscount": True,
-                            "AllowShipping": False, "AllowServiceDate": False, "AllowEstimates": True,
-                            "DefaultTerms": {"value": TERM_IDS["Net 30"]}, "UsingPriceLevels": False,
-                            "CustomField": [{"CustomField": [{"Name": "SalesFormsPrefs.UseSalesCustom1",
-                                                              "Type": "BooleanType", "BooleanValue": True}]}]},
-        "ProductAndServicesPrefs": {"ForSales": True, "ForPurchase": True, "QuantityWithPriceAndRate": True,
-                                    "QuantityOnHand": True},
-        "SalesTaxPrefs": {"UsingSalesTax": True},
-        "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": kind.partner_tax,
-                     **({} if kind.partner_tax else {"TaxGroupCodeRef": {"value": "1"}})},
-        "CurrencyPrefs": {"MultiCurrencyEnabled": False,
-                          "HomeCurrency": {"value": kind.currency, "name": kind.currency_name}},
-        "TimeTrackingPrefs": {"UseServices": True, "BillCustomers": True, "WorkWeekStartDate": "Monday"},
-        "OtherPrefs": {"NameValue": [{"Name": "SalesFormsPrefs.DefaultCustomerMessage",
-                                      "Value": "Thank you for your business."}]},
-        "domain": "QBO", "sparse": False, "Id": "1", "SyncToken": "1",
-        "MetaData": {"CreateTime": stamp(SEED_TIME), "LastUpdatedTime": stamp(SEED_TIME)},
-    }
+    prefs = default_preferences(stamp(SEED_TIME))
+    prefs["AccountingInfoPrefs"].update({"ClassTrackingPerTxn": True, "TrackDepartments": True})
+    prefs["AccountingInfoPrefs"].pop("BookCloseDate", None)
+    prefs["SalesFormsPrefs"]["DefaultTerms"] = {"value": TERM_IDS["Net 30"]}
+    prefs["TaxPrefs"] = {"UsingSalesTax": True, "PartnerTaxEnabled": kind.partner_tax,
+                         **({} if kind.partner_tax else {"TaxGroupCodeRef": {"value": "1"}})}
+    prefs["CurrencyPrefs"] = {"MultiCurrencyEnabled": False,
+                              "HomeCurrency": {"value": kind.currency, "name": kind.currency_name}}
+    return prefs
 
 
 #: every kind's Terms, PaymentMethods, Classes and Departments (Ids in this order, from 1)
