@@ -918,7 +918,7 @@ class Company(CreditsMixin):
             if isinstance(detail, dict) and "Qty" in detail:
                 detail["Qty"] = Decimal(0)
         doc["TotalAmt"] = doc["Balance"] = Decimal(0)
-        doc.setdefault("TxnTaxDetail", {})["TotalTax"] = Decimal(0)
+        doc["TxnTaxDetail"] = {"TotalTax": Decimal(0)}  # the recorded void reply: no code, no tax lines
         note = doc.get("PrivateNote")
         doc["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         self._adjust_customer_balance(ref_id(current, "CustomerRef") or "", -Decimal(str(current["Balance"])))

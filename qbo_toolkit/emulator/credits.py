@@ -197,9 +197,7 @@ class CreditsMixin:
         if entity == "CreditMemo":
             doc["RemainingCredit"] = Decimal(0)
             self._adjust_customer_balance(_customer_id(current), Decimal(str(current["Balance"])))
-        tax = doc.setdefault("TxnTaxDetail", {})
-        tax["TotalTax"] = Decimal(0)
-        tax.pop("TaxLine", None)
+        doc["TxnTaxDetail"] = {"TotalTax": Decimal(0)}
         note = doc.get("PrivateNote")
         doc["PrivateNote"] = f"Voided - {note}" if note else "Voided"
         self._mark_voided(entity, doc["Id"])

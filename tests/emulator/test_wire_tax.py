@@ -198,3 +198,14 @@ def test_other_sales_forms_follow_the_same_tax_rules(start_emulator: Start, enti
     assert D(taxed["TxnTaxDetail"]["TotalTax"]) == Decimal("0.83")  # TX 6.25 % + 2 % of 10.00: 0.63 + 0.20
     if entity != "CreditMemo":
         assert D(taxed["Balance"]) == 0 and D(read(us, "Customer", buyer["Id"])["Balance"]) == 0
+
+
+def test_voiding_a_taxed_invoice_clears_its_tax(start_emulator: Start) -> None:
+    us = kind_conn(start_emulator, "us-ast")
+    plain = customer(us)
+    invoice = ok(post(us, "Invoice", plain["Id"], [line("100.00", code="TAX")]))["Invoice"]
+    assert D(read(us, "Customer", plain["Id"])["Balance"]) == Decimal("108.25")
+    voided = ok(us.post("invoice", {"Id": invoice["Id"], "SyncToken": invoice["SyncToken"]},
+                        params={"operation": "void"}))["Invoice"]
+    assert voided["TxnTaxDetail"] == {"TotalTax": 0}
+    assert D(voided["TotalAmt"]) == 0 and D(read(us, "Customer", plain["Id"])["Balance"]) == 0
