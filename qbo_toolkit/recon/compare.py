@@ -1467,6 +1467,9 @@ def _tax_by_rate(d: _Data, documents: list[tuple[str, np.ndarray, np.ndarray, _C
             continue
         wt = wt.loc[wt["qbo_id"].isin(both)].rename(columns={"doc_id": "work_id"})
         qt = qt.loc[qt["doc_id"].isin(both)].rename(columns={"doc_id": "qbo_id"})
+        # rates that tax the same amount on one document pair in the order of their tax
+        wt = wt.sort_values(["qbo_id", "net_cents", "tax_cents"], kind="stable")
+        qt = qt.sort_values(["qbo_id", "net_cents", "tax_cents"], kind="stable")
         wt = wt.assign(_n=wt.groupby(["qbo_id", "net_cents"]).cumcount())
         qt = qt.assign(_n=qt.groupby(["qbo_id", "net_cents"]).cumcount())
         merged = wt.merge(qt, on=["qbo_id", "net_cents", "_n"], how="outer", suffixes=("_work", "_qbo"))
