@@ -69,6 +69,9 @@ PREFERENCE_SECTIONS = ("AccountingInfoPrefs", "ProductAndServicesPrefs", "SalesF
 _PREFERENCES_RO = {"AccountingInfoPrefs": frozenset({"FirstMonthOfFiscalYear", "UseAccountNumbers", "TaxYearMonth",
                                                      "TaxForm"}),
                    "ReportPrefs": frozenset({"CalcAgingReportFromTxnDate"})}
+#: entities whose JSON name differs from their entity and URL name ("Thanks Intuit!", python-quickbooks)
+WIRE_NAMES = {"CreditCardPayment": "CreditCardPaymentTxn"}
+WIRE_ALIASES = {v: k for k, v in WIRE_NAMES.items()}
 #: entities that answer in a shape of their own (see :func:`present`)
 PRESENTED = frozenset({"RecurringTransaction", "ExchangeRate", "Preferences"})
 
@@ -137,6 +140,11 @@ def default_preferences(created: str) -> Doc:
 
 
 # -- shapes on the wire --------------------------------------------------------------------------------
+
+def wire_name(entity: str) -> str:
+    """The name a reply gives the entity's object (``CreditCardPaymentTxn`` for CreditCardPayment)."""
+    return WIRE_NAMES.get(entity, entity)
+
 
 def present(entity: str, doc: Doc) -> Doc:
     """The document as QBO prints it: a RecurringTransaction wraps its template in its type's name
@@ -890,6 +898,8 @@ class Generic:
         kind = kinds[0]
         inner = body[kind]
         spec = SPECS[kind]
+        if operation in ("create", "update"):  # the Id is inside the template, not beside it
+            operation = "update" if inner.get("Id") not in (None, "", 0, "0") else "create"
         if operation == "delete":
             current = company._current_for_update(SPECS["RecurringTransaction"], inner)
             answer = self.delete("RecurringTransaction", inner)

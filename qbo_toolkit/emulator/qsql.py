@@ -206,8 +206,9 @@ DEFAULT_SPECS: dict[str, EntitySpec] = {
         _spec("ExchangeRate", ("SourceCurrencyCode", "TargetCurrencyCode", "AsOfDate", "Rate", *_META),
               ("SourceCurrencyCode", "AsOfDate", *_META)),
         _spec("Attachable", ("Id", "FileName", "Note", "Category", "ContentType", "AttachableRef.EntityRef.Type",
-                             "AttachableRef.EntityRef.value", "AttachableRef.EntityRef", *_META), ("Id", "FileName", *_META)),
-        _spec("RecurringTransaction", ("Id", *_META), ("Id", *_META)),
+                             "AttachableRef.EntityRef.value", "AttachableRef.EntityRef", *_META),
+              ("Id", "FileName", *_META)),
+        _spec("RecurringTransaction", ("Id", "Type", *_META), ("Id", *_META)),
         _spec("TaxPayment", ("Id", "PaymentDate", "PaymentAmount", "Refund", *_META), ("Id", "PaymentDate", *_META)),
         # transactions
         _txn("SalesReceipt", "CustomerRef", "Balance", "PaymentMethodRef", "DepositToAccountRef", "ClassRef"),
@@ -739,6 +740,10 @@ def _normalizer(prop: str) -> Callable[[Any], tuple[int, Any] | None]:
 
 
 def _getter(prop: str) -> Callable[[dict[str, Any]], Any]:
+    if prop == "Type":
+        def kind(doc: dict[str, Any]) -> Any:  # a RecurringTransaction's Type is the template's entity
+            return doc.get("Type", doc.get("_kind"))
+        return kind
     if prop == "Active":
         def active(doc: dict[str, Any]) -> Any:
             value = doc.get("Active")

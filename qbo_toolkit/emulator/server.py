@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 import os
 import random
@@ -372,17 +371,17 @@ class Emulator:
             doc = company.read(entity, parts[1])
             if entity == "Invoice" and "invoicelink" in req.query.get("include", "").lower().split(","):
                 doc = self._with_invoice_link(company, doc)
-            return self._reply(200, {entity: entities.present(entity, doc)})
+            return self._reply(200, {entities.wire_name(entity): entities.present(entity, doc)})
         raise faults.unsupported_operation(req.path)
 
     def _with_invoice_link(self, company: Company, doc: Doc) -> Doc:
         """``include=invoiceLink``: the customer's link to the invoice, for an invoice with an e-mail address
-        to send it to (QBO makes links only for invoices it can send; strict choice, see the README)."""
+        to send it to (QBO makes links only for invoices it can send; strict choice, see the README). It has
+        the shape of Intuit's (https, Intuit's host); nothing offline serves it."""
         if not (doc.get("BillEmail") or {}).get("Address"):
             return doc
         token = hashlib.sha256(f"{company.realm}:{doc['Id']}:{doc['MetaData']['CreateTime']}".encode()).hexdigest()
-        return {**doc, "InvoiceLink": f"{self.base_url}/_emulator/invoice-link/{company.realm}/{doc['Id']}"
-                                     f"?t={token[:32]}"}
+        return {**doc, "InvoiceLink": f"https://connect.intuit.com/portal/app/CommerceNetwork/view/scs-v1-{token}"}
 
     # -- writes, with requestid replay --------------------------------------------------------------
     def _idempotent(self, company: Company, req: Request, segment: str) -> Response:
@@ -482,15 +481,18 @@ class Emulator:
             raise faults.unsupported_operation(f"{req.path}?operation={operation}")
         if entity == "RecurringTransaction":
             return self._reply(200, {entity: doc})  # already {"Invoice": {...}}
-        return self._reply(200, {entity: entities.present(entity, doc)})
+        return self._reply(200, {entities.wire_name(entity): entities.present(entity, doc)})
 
     # -- query, batch, cdc ----------------------------------------------------------------------------
     def run_query(self, company: Company, statement: str) -> Doc:
         query = qsql.parse(statement, qsql.DEFAULT_SPECS)
         spec = qsql.DEFAULT_SPECS[query.entity]
         answer = qsql.execute(query, company.all(query.entity), spec)
-        if query.entity in entities.PRESENTED and query.entity in answer:
-            answer = {**answer, query.entity: [entities.present(query.entity, d) for d in answer[query.entity]]}
+        if query.entity in answer:
+            found = answer.pop(query.entity)
+            if query.entity in entities.PRESENTED:
+                found = [entities.present(query.entity, d) for d in found]
+            answer = {entities.wire_name(query.entity): found, **answer}
         return answer
 
     def batch(self, company: Company, body: Any) -> Doc:
@@ -543,6 +545,7 @@ class Emulator:
     def _batch_item(self, company: Company, item: Doc, slot: str | None) -> Doc:
         if "Query" in item:
             return {"QueryResponse": self.run_query(company, str(item["Query"]))}
+        item = {entities.WIRE_ALIASES.get(k, k): v for k, v in item.items()}
         named = [k for k in item if k in SPECS]
         if len(named) != 1:
             raise EmuFault(2010, "Request has invalid or unsupported property",
@@ -559,8 +562,8 @@ class Emulator:
                 doc = entities.present(entity, doc)
             if slot is not None:
                 # with the change, or not at all; kept as JSON text (copying a text costs nothing)
-                self.store.kv_put(REPLAY_ITEM_NS, slot, _answer_text({entity: doc}))
-        return {entity: doc}
+                self.store.kv_put(REPLAY_ITEM_NS, slot, _answer_text({entities.wire_name(entity): doc}))
+        return {entities.wire_name(entity): doc}
 
     def cdc(self, company: Company, params: dict[str, str]) -> Doc:
         names = [n.strip() for n in params.get("entities", "").split(",") if n.strip()]
@@ -593,7 +596,7 @@ class Emulator:
             if entity in entities.PRESENTED:
                 rows = [entities.present(entity, row) for row in rows]
             if rows:
-                responses.append({entity: rows, "startPosition": 1, "maxResults": len(rows)})
+                responses.append({entities.wire_name(entity): rows, "startPosition": 1, "maxResults": len(rows)})
             else:
                 responses.append({})
         return {"CDCResponse": [{"QueryResponse": responses}]}
@@ -626,30 +629,19 @@ class Emulator:
         entities = {realm: {e: self.store.count(realm, e) for e in SPECS} for realm in self.companies}
         return {"counts": counts, "entities": entities, "oauth": self.oauth.stats(), "meter": self.meter.snapshot()}
 
-    def _public_link(self, kind: str, realm: str, id_: str) -> Response:
-        """What an InvoiceLink (a page naming the invoice) and an attachment's TempDownloadUri serve."""
-        company = self.companies.get(realm)
-        if company is None or not id_.isdigit():
+    def _download(self, realm: str, id_: str) -> Response:
+        """What an attachment's TempDownloadUri serves: the uploaded file."""
+        kept = self.store.kv_get("attachment", f"{realm}:{id_}") if id_.isdigit() else None
+        if kept is None:
             return Response.json(404, {"error": "not found"})
-        if kind == "download":
-            kept = self.store.kv_get("attachment", f"{realm}:{id_}")
-            if kept is None:
-                return Response.json(404, {"error": "not found"})
-            return Response(200, base64.b64decode(kept["content"]), {"Content-Type": kept["type"]})
-        invoice = company.get("Invoice", id_)
-        if invoice is None:
-            return Response.json(404, {"error": "not found"})
-        name = html.escape(str(self.companies_by_realm.get(realm, "")))
-        return Response.html(200, f"<!doctype html><title>Invoice {html.escape(str(invoice.get('DocNumber')))}"
-                                  f"</title><h1>{name}</h1><p>Invoice {html.escape(str(invoice.get('DocNumber')))}: "
-                                  f"balance due {invoice.get('Balance')} by {invoice.get('DueDate')}</p>")
+        return Response(200, base64.b64decode(kept["content"]), {"Content-Type": kept["type"]})
 
     def _inspect(self, req: Request) -> Response:
         if req.method != "GET":
             return Response.json(405, {"error": "the inspection routes are read-only"})
         route = req.path.strip("/").split("/")
-        if len(route) == 4 and route[1] in ("invoice-link", "download"):
-            return self._public_link(route[1], route[2], route[3])
+        if len(route) == 4 and route[1] == "download":
+            return self._download(route[2], route[3])
         what = req.path.rstrip("/").split("/")[-1]
         if what in ("_emulator", "info"):
             info = self.info()
