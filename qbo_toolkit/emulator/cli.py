@@ -64,7 +64,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    server = EmulatorServer(config_from_args(args))
+    try:
+        server = EmulatorServer(config_from_args(args))
+    except ValueError as exc:  # a data dir of another company kind: say so, no traceback
+        print(f"qbo-toolkit emulator: {exc}", file=sys.stderr)
+        return 2
     # one JSON line describing the emulator, so scripts can connect without reading code; with an
     # info file (mode 0600) the client secret stays there, out of the logs stdout ends up in
     info = dict(server.info)

@@ -614,6 +614,7 @@ class Emulator:
             "inspect_url": f"{self.base_url}/_emulator",
             "realm_id": cfg.realm_id,
             "company_name": cfg.company_name,
+            "company_kind": get_kind(cfg.company_kind).name,
             "realms": self.companies_by_realm,
             "client_id": cfg.client_id,
             "client_secret": cfg.client_secret,

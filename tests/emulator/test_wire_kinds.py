@@ -16,7 +16,7 @@ import pytest
 from kindkit import D, by_name, customer, fault, kind_conn, line, ok, post, rows
 
 from qbo_toolkit.emulator import EmulatorConfig, EmulatorServer
-from qbo_toolkit.emulator.cli import add_arguments, config_from_args
+from qbo_toolkit.emulator.cli import add_arguments, config_from_args, main
 
 Start = Callable[..., EmulatorServer]
 
@@ -97,6 +97,15 @@ def test_a_data_dir_remembers_its_kind(start_emulator: Start, tmp_path: Path) ->
     again.emu.stop()
     fresh = kind_conn(start_emulator, "au", data_dir=str(tmp_path), reset=True)
     assert ok(fresh.get(f"companyinfo/{fresh.realm}"))["CompanyInfo"]["Country"] == "AU"
+    assert fresh.emu.info["company_kind"] == "au"
+
+
+def test_the_command_line_says_why_a_data_dir_of_another_kind_does_not_start(
+        start_emulator: Start, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    start_emulator(company_kind="uk", data_dir=str(tmp_path)).stop()
+    assert main(["--port", "0", "--data-dir", str(tmp_path), "--company", "ca"]) == 2
+    err = capsys.readouterr().err
+    assert "'uk' company" in err and "--company uk" in err and "--reset" in err and "Traceback" not in err
 
 
 # -- terms, payment methods, classes, document numbers -------------------------------------------------------
