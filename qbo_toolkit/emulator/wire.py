@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -68,18 +69,55 @@ PLAIN_NUMBERS = frozenset({"UnitPrice", "Qty", "TaxPercent", "RateValue", "Disco
                            "LineNum", "TaxOrder", "Level"})
 
 
-def qbo_numbers(value: Any, key: str = "") -> Any:
-    """``value`` with every Decimal as QBO prints it: see :data:`PLAIN_NUMBERS`."""
-    from decimal import Decimal
+def qbo_numbers(value: Any) -> Any:
+    """``value`` with every Decimal as QBO prints it: see :data:`PLAIN_NUMBERS`.
 
-    if isinstance(value, dict):
-        return {k: qbo_numbers(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [qbo_numbers(v, key) for v in value]
-    if isinstance(value, Decimal):
-        if value == 0:
-            return 0
-        if key in PLAIN_NUMBERS and value == value.to_integral_value():
-            return int(value)
-        return float(value)
+    Written for speed (every reply goes through it): with no Decimal left, ``json.dumps`` stays on its
+    fast path, so a reply costs less than with a ``default`` hook per number.
+    """
+    kind = type(value)
+    if kind is dict:
+        return _numbers_in(value)
+    if kind is list:
+        return _numbers_list(value, False)
+    if kind is Decimal:
+        return _number(value, False)
     return value
+
+
+def _number(value: Decimal, plain: bool) -> int | float:
+    if value == 0:
+        return 0
+    if plain and value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def _numbers_in(obj: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in obj.items():
+        kind = type(item)
+        if kind is Decimal:
+            out[key] = _number(item, key in PLAIN_NUMBERS)
+        elif kind is dict:
+            out[key] = _numbers_in(item)
+        elif kind is list:
+            out[key] = _numbers_list(item, key in PLAIN_NUMBERS)
+        else:
+            out[key] = item
+    return out
+
+
+def _numbers_list(items: list[Any], plain: bool) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        kind = type(item)
+        if kind is dict:
+            out.append(_numbers_in(item))
+        elif kind is Decimal:
+            out.append(_number(item, plain))
+        elif kind is list:
+            out.append(_numbers_list(item, plain))
+        else:
+            out.append(item)
+    return out
