@@ -588,10 +588,10 @@ class Emulator:
             if entity is None:
                 raise EmuFault(4001, "Invalid query", f"QueryValidationError: invalid context declaration: {raw}")
             if not SPECS[entity].cdc:
-                # Intuit: CDC covers every entity but TaxCode, TaxRate and TaxAgency (poll those with a query)
+                # Intuit: CDC covers every entity but TaxCode, TaxRate, TaxAgency and TimeActivity (query those)
                 raise EmuFault(500, "Unsupported Operation",
                                f"Operation cdc is not supported for {entity}: change data capture does not cover "
-                               "TaxCode, TaxRate or TaxAgency; read them with a query.", "entities")
+                               "TaxCode, TaxRate, TaxAgency or TimeActivity; read them with a query.", "entities")
             rows = company.store.changed_since(company.realm, entity, since.timestamp())[:1000]
             if entity in entities.PRESENTED:
                 rows = [entities.present(entity, row) for row in rows]

@@ -83,12 +83,12 @@ def test_batch_query_items_for_every_entity(conn: Conn) -> None:
 
 def test_cdc_covers_every_entity_but_the_tax_lists(conn: Conn) -> None:
     covered = [e for e in STANDARD_ENTITIES if SPECS[e].cdc]
-    assert set(STANDARD_ENTITIES) - set(covered) == {"TaxCode", "TaxRate", "TaxAgency"}
+    assert set(STANDARD_ENTITIES) - set(covered) == {"TaxCode", "TaxRate", "TaxAgency", "TimeActivity"}
     body = ok(conn.get("cdc", {"entities": ",".join(covered), "changedSince": since(conn)}))
     assert len(body["CDCResponse"][0]["QueryResponse"]) == len(covered)
     # the recorded sample's request, lower case
     assert ok(conn.get("cdc", {"entities": "estimate", "changedSince": since(conn)}))["CDCResponse"]
-    for tax_list in ("TaxCode", "taxrate", "TaxAgency"):
+    for tax_list in ("TaxCode", "taxrate", "TaxAgency", "TimeActivity"):
         resp = conn.get("cdc", {"entities": f"Customer,{tax_list}", "changedSince": since(conn)})
         error = fault_of(resp)
         assert resp.status_code == 400 and error["code"] == "500" and "query" in error["Detail"]
