@@ -1135,11 +1135,40 @@ class Company(CreditsMixin):
             ("SalesReceipt", "delete"): lambda b: self.delete_transaction("SalesReceipt", b),
             ("SalesReceipt", "void"): self.void_sales_receipt,
         }
-        fn = table.get((entity, operation)) or entities.writer(self, entity, operation)
+        fn = table.get((entity, operation))
+        if fn is None:
+            fn = entities.writer(self, entity, operation)
+            spec = SPECS.get(entity)
+            if fn is not None and spec is not None and spec.transaction:
+                fn = self._closed_books_guard(entity, operation, fn)
         if fn is None:
             raise EmuFault(500, "Unsupported Operation",
                            f"Operation {operation} is not supported for {entity}.")
         return fn
+
+    def _closed_books_guard(self, entity: str, operation: str, fn: Callable[[Any], Doc]) -> Callable[[Any], Doc]:
+        """A generic transaction's writer behind the closed-books rule (the hand-written ones check it
+        themselves): the stored TxnDate and the one sent are both checked; anything malformed is left to
+        the writer's own faults."""
+        def guarded(body: Any) -> Doc:
+            if self.book_close_date() is not None and isinstance(body, dict):
+                current = None
+                if operation != "create" and body.get("Id") not in (None, ""):
+                    try:
+                        current = self.get(entity, as_id(body["Id"]))
+                    except EmuFault:
+                        current = None
+                new_date = None
+                if operation in ("create", "update"):
+                    raw = body.get("TxnDate")
+                    try:
+                        new_date = parse_date(raw, "TxnDate") if raw not in (None, "") else (
+                            None if current is not None else self._now().date())
+                    except EmuFault:
+                        new_date = None
+                self._check_books_open(entity, new_date, current)
+            return fn(body)
+        return guarded
 
     @property
     def generic(self) -> entities.Generic:

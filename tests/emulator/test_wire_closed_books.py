@@ -92,3 +92,19 @@ def test_closed_books_apply_to_every_kind(start_emulator: Start) -> None:
     code = by_name(uk, "TaxCode", "20.0% S")["Id"]
     _closed(post(uk, "Invoice", who["Id"], [line("1.00", code=code)], TxnDate="2026-03-31"))
     ok(post(uk, "Invoice", who["Id"], [line("1.00", code=code)], TxnDate="2026-04-01"))
+
+
+def test_other_transactions_respect_closed_books_too(start_emulator: Start) -> None:
+    conn = kind_conn(start_emulator, "us-ast")
+    checking, expense = by_name(conn, "Account", "Checking"), by_name(conn, "Account", "Job Supplies")
+    entry = {"Line": [{"Amount": "12.00", "DetailType": "JournalEntryLineDetail",
+                       "JournalEntryLineDetail": {"PostingType": "Debit", "AccountRef": {"value": expense["Id"]}}},
+                      {"Amount": "12.00", "DetailType": "JournalEntryLineDetail",
+                       "JournalEntryLineDetail": {"PostingType": "Credit", "AccountRef": {"value": checking["Id"]}}}]}
+    early = ok(conn.post("journalentry", {**entry, "TxnDate": "2026-02-10"}))["JournalEntry"]
+    close_books(conn, "2026-02-28")
+    _closed(conn.post("journalentry", {**entry, "TxnDate": "2026-02-28"}))
+    _closed(conn.post("journalentry", {"Id": early["Id"], "SyncToken": early["SyncToken"], "sparse": True,
+                                       "PrivateNote": "late"}))
+    _closed(_op(conn, "JournalEntry", early, "delete"))
+    ok(conn.post("journalentry", {**entry, "TxnDate": "2026-03-01"}))
