@@ -573,11 +573,15 @@ def _customers(d: _Data, *, default_state: str | None) -> _CustomerOutcome:
         keep = ~((q_state == "") & (w_state == default_state.strip()))
         pick, w_state, q_state = pick[keep], w_state[keep], q_state[keep]
     field("billing_state", pick, w_state, q_state)
+    # the rest of the billing address, compared in canonical form (country codes, case, spacing)
+    pick, _, _ = _differing(w, "billing_key", a, q, "billing_key", b)
+    field("billing_address", pick, _strip(w.text("billing_address", a[pick])),
+          _strip(q.text("billing_address", b[pick])))
     fields_frame = pd.concat(fields, ignore_index=True)
     fields_frame = fields_frame.astype({"work_id": "int64", "qbo_id": "int64", "match": "str", "field": "str",
                                         "work": "str", "qbo": "str"})
     # within a record, keep the field order above
-    order = fields_frame["field"].map({"name": 0, "email": 1, "phone": 2, "billing_state": 3})
+    order = fields_frame["field"].map({"name": 0, "email": 1, "phone": 2, "billing_state": 3, "billing_address": 4})
     fields_frame = fields_frame.assign(_o=order).sort_values(["work_id", "_o"], kind="stable").drop(columns="_o")
 
     w_active, q_active = w["active"][a], q["active"][b]

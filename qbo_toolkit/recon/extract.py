@@ -29,6 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from ..errors import QboAuthError, QboError, QboServerError, QboThrottled, QboTransportError
+from ..mapping.addresses import ADDRESS_PARTS, canonical_address
 from ..qbo.client import QboClient
 from ..qbo.query import MAX_PAGE_SIZE, Select, select
 from ..qbo.reports import AGING_KEYS, ReportTable, read_report
@@ -132,11 +133,33 @@ def _pages(client: QueryClient, query: Select, page_size: int) -> Iterator[Mappi
             yield _as_dict(obj)
 
 
+def address_text_and_key(address: Any) -> tuple[str, str]:
+    """An address (WORK's, or QBO's PhysicalAddress dict) as readable text and as the key it compares by:
+    :func:`~qbo_toolkit.mapping.addresses.canonical_address` without the state (compared on its own),
+    so "US" and "USA", or a trailing space, are no difference."""
+    key = canonical_address(address)
+    parts = _address_parts(address)
+    text = ", ".join(part.strip() for part in parts if part.strip())
+    kept = [value for name, value in zip(ADDRESS_PARTS, key, strict=True) if name != "state"]
+    return text, "" if not any(kept) else "\x1f".join(kept)
+
+
+def _address_parts(address: Any) -> list[str]:
+    if address is None:
+        return []
+    if isinstance(address, Mapping):
+        return [_text(address.get(k)) for k in ("Line1", "Line2", "Line3", "Line4", "Line5", "City",
+                                                 "CountrySubDivisionCode", "PostalCode", "Country")]
+    return [_text(getattr(address, name, "")) for name in ADDRESS_PARTS]
+
+
 def _customer(c: Mapping[str, Any]) -> tuple[Any, ...]:
+    bill = _get(c, "BillAddr")
+    text, key = address_text_and_key(bill if isinstance(bill, Mapping) else None)
     return (
         c["Id"], _text(c.get("DisplayName")), _text(_get(c, "PrimaryEmailAddr", "Address")),
         _text(_get(c, "PrimaryPhone", "FreeFormNumber")), _text(_get(c, "BillAddr", "CountrySubDivisionCode")),
-        _flag(c.get("Active")), _money(c, "Customer", "Balance"), _get(c, "MetaData", "LastUpdatedTime"),
+        _flag(c.get("Active")), text, key, _money(c, "Customer", "Balance"), _get(c, "MetaData", "LastUpdatedTime"),
     )
 
 
@@ -282,8 +305,9 @@ def extract_work(store: WorkStore) -> WorkFrames:
     """The WORK store's clients (inactive included), invoices (deleted and void included) and
     payments (deleted included). ``paid``/``balance`` follow from the live payments."""
     clients = _columns(
-        ((c.id, c.display_name, c.email, c.phone, c.billing.state, c.active) for c in store.clients(True)),
-        ["work_id", "display_name", "email", "phone", "billing_state", "active"],
+        ((c.id, c.display_name, c.email, c.phone, c.billing.state, c.active, *address_text_and_key(c.billing))
+         for c in store.clients(True)),
+        ["work_id", "display_name", "email", "phone", "billing_state", "active", "billing_address", "billing_key"],
     )
     invoices = _columns(
         ((i.id, i.number, i.client_id, i.issue_date, i.due_date, i.status, i.deleted, to_cents(i.total),

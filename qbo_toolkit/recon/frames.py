@@ -83,7 +83,10 @@ _DTYPES: Final[Mapping[str, str]] = {
     "stamp": "datetime64[us, UTC]",
 }
 
-#: WORK clients. ``billing_state`` is the billing address's state; ``active`` False for inactive clients.
+#: WORK clients. ``billing_state`` is the billing address's state; ``active`` False for inactive clients;
+#: ``billing_address`` the billing address as text (its parts joined by ", ") and ``billing_key`` the
+#: address as it compares (:func:`qbo_toolkit.mapping.addresses.canonical_address` without the state,
+#: which is compared on its own: "US" and "USA" are one country).
 CLIENT_COLUMNS: Final[Mapping[str, Kind]] = {
     "work_id": "id",
     "display_name": "text",
@@ -91,6 +94,8 @@ CLIENT_COLUMNS: Final[Mapping[str, Kind]] = {
     "phone": "text",
     "billing_state": "text",
     "active": "bool",
+    "billing_address": "text",
+    "billing_key": "text",
 }
 #: WORK invoices, deleted and void ones included. ``status`` is ``draft``, ``open`` or ``void``;
 #: ``paid_cents`` the sum of the invoice's live payments; ``balance_cents`` what is still owed
@@ -196,6 +201,8 @@ CUSTOMER_COLUMNS: Final[Mapping[str, Kind]] = {
     "phone": "text",
     "billing_state": "text",
     "active": "bool",
+    "billing_address": "text",
+    "billing_key": "text",
     "balance_cents": "cents",
     "last_updated": "stamp",
 }
@@ -280,6 +287,8 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     "email": "",
     "phone": "",
     "billing_state": "",
+    "billing_address": "",
+    "billing_key": "",
     "active": True,
     "deleted": False,
     "voided": False,

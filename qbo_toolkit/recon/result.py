@@ -76,8 +76,9 @@ CATEGORIES: Final[tuple[Category, ...]] = (
          "gone, or present on both sides under the same name without a link.",
          "side work_id qbo_id name reason"),
     _cat("customers_fields", "customers", "Customer field differences",
-         "Linked customers whose name, e-mail, phone or billing state differ (the name QBO is expected to "
-         "have is the one the sync gave it; an empty QBO state stands for the company's default state).",
+         "Linked customers whose name, e-mail, phone, billing state or billing address differ (the name QBO is "
+         "expected to have is the one the sync gave it; an empty QBO state stands for the company's default state; "
+         "addresses compare in canonical form, so \"US\" and \"USA\" are one country).",
          "work_id qbo_id match field work qbo"),
     _cat("customers_inactive_one_side", "customers", "Inactive on one side only",
          "Linked customers that are active on one side and inactive on the other.",
