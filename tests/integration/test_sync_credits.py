@@ -21,9 +21,10 @@ import pytest
 from synckit import SETTINGS, World, check_consistent, money, open_world
 
 from qbo_toolkit.mapping.markers import marker_owner
-from qbo_toolkit.settings import Settings
+from qbo_toolkit.settings import Settings, TaxSettings
 
 DEMO = {"clients": 40, "invoices": 120, "payments": 80}
+START = date(2026, 1, 1)
 #: Seed account 5 is Checking (Bank): refunds are paid from it.
 CREDITS = replace(SETTINGS, refunds=True, refund_account="5")
 
@@ -201,3 +202,32 @@ def test_a_reply_lost_mid_stage_is_found_by_its_mark_not_written_twice(
         assert adopted, "nothing was found by its mark"
         check_credits(w)  # each once
         check_consistent(w, CREDITS)
+
+
+#: Each company kind's tax settings: the demo's WORK rates (work.demo.DEMO_TAX_RATES) -> the kind's
+#: TaxCodes (US manual: one code per document; the untaxed ones "Out of state").
+KINDS: dict[str, TaxSettings] = {
+    "us-manual": TaxSettings(codes={"California": "California"}, invoice_code="Out of state"),
+    "uk": TaxSettings(mode="tax_codes", codes={"VAT 20%": "20.0% S", "VAT 5%": "5.0% R", "VAT zero rated": "0.0% Z"}),
+    "ca": TaxSettings(mode="tax_codes", codes={"HST ON": "HST ON", "Zero-rated": "Zero-rated"}),
+    "au": TaxSettings(mode="tax_codes", codes={"GST": "GST", "GST free": "GST free"}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_other_company_kinds_take_credit_memos_and_refunds_with_their_tax_codes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    from qbo_toolkit.work.demo import generate_demo
+
+    with open_world(tmp_path, monkeypatch, with_demo=False, company_kind=kind) as w:
+        w.demo = generate_demo(w.store, integration_date=START, tax_kind=kind, **DEMO)
+        settings = replace(CREDITS, tax=KINDS[kind])
+        result = w.sync(settings)
+        assert result.completed, result.message
+        taxes = [e.message for e in w.activity(result) if e.field == "tax_amount"]
+        assert taxes == [], taxes[:3]  # QuickBooks computed every document's tax as WORK did
+        counts = check_credits(w, settings)
+        assert counts["credit_memos"] == w.demo.credit_notes and counts["refunds"] == w.demo.refunds
+        check_consistent(w, settings)
+        assert w.sync(settings).counts["ok"] == 0
+
