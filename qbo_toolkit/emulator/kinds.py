@@ -83,6 +83,9 @@ AST_STATE_RATES: dict[str, tuple[str, ...]] = {
     "TX": ("Texas", "TX local"),
 }
 
+#: state names a ship-to address may spell out instead of the two-letter code
+AST_STATE_NAMES = {"CALIFORNIA": "CA", "NEW YORK": "NY", "TEXAS": "TX"}
+
 KINDS: dict[str, CompanyKind] = {
     "us-ast": CompanyKind(
         "us-ast", "US", "USA", "USD", "United States Dollar", ("123 Sierra Way", "San Pablo", "CA", "87999"),

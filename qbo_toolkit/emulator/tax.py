@@ -32,7 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .faults import EmuFault, business_validation, invalid_reference
-from .kinds import AST_STATE_RATES, CompanyKind
+from .kinds import AST_STATE_NAMES, AST_STATE_RATES, CompanyKind
 
 Doc = dict[str, Any]
 Lookup = Callable[[str, str], Doc | None]
@@ -160,6 +160,7 @@ def _us_tax(kind: CompanyKind, doc: Doc, detail: Doc, item_lines: list[tuple[int
                 state = str(addr["CountrySubDivisionCode"]).strip().upper()
                 break
         state = state or company_state.upper()
+        state = AST_STATE_NAMES.get(state, state)
         rates = rates_by_name(AST_STATE_RATES.get(state, ()), all_rates)
         code_doc = None
         if rates:

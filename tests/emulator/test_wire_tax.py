@@ -38,6 +38,8 @@ def test_us_ast_computes_from_the_ship_to_state_else_billing_else_company(start_
 
     tx = ok(post(us, "Invoice", plain["Id"], lines, ShipAddr=TX))["Invoice"]
     assert D(tx["TxnTaxDetail"]["TotalTax"]) == Decimal("8.25")
+    spelled = ok(post(us, "Invoice", plain["Id"], lines, ShipAddr={**TX, "CountrySubDivisionCode": "Texas"}))
+    assert D(spelled["Invoice"]["TxnTaxDetail"]["TotalTax"]) == Decimal("8.25")
     outside = ok(post(us, "Invoice", plain["Id"], lines, ShipAddr=OR))["Invoice"]
     assert D(outside["TxnTaxDetail"]["TotalTax"]) == 0 and "TaxLine" not in outside["TxnTaxDetail"]
     assert D(outside["TotalAmt"]) == Decimal("150.00")
