@@ -515,3 +515,28 @@ def test_bill_payment_lowers_the_bill_balance_and_gives_it_back(conn: Conn) -> N
     ok(conn.post("billpayment", {"Id": payment["Id"], "SyncToken": payment["SyncToken"]}, {"operation": "delete"}))
     back = ok(conn.get(f"bill/{bill['Id']}"))["Bill"]
     assert back["Balance"] == 60.0 and back["LinkedTxn"] == []
+
+
+def test_batch_writes_generic_entities(conn: Conn) -> None:
+    vendor = vendor_id(conn)
+    customer = make_customer(conn.qb)
+    receipt = ok(conn.post("salesreceipt", {"CustomerRef": {"value": customer.Id}, "Line": [sales_line("9.00")]}))
+    card = ok(conn.post("account", {"Name": unique("Card"), "AccountType": "Credit Card"}))["Account"]["Id"]
+    items = [
+        {"bId": "class", "operation": "create", "Class": {"Name": unique("Batch class")}},
+        {"bId": "bill", "operation": "create",
+         "Bill": {"VendorRef": {"value": vendor}, "Line": [expense_line("3.00")]}},
+        {"bId": "bad", "operation": "create", "Bill": {"Line": [expense_line("3.00")]}},
+        {"bId": "void", "operation": "update", "optionsData": "void",
+         "SalesReceipt": {"Id": receipt["SalesReceipt"]["Id"], "SyncToken": receipt["SalesReceipt"]["SyncToken"]}},
+        {"bId": "card", "operation": "create", "CreditCardPaymentTxn": {
+            "CreditCardAccountRef": {"value": card}, "BankAccountRef": {"value": CHECKING}, "Amount": "12.00"}},
+        {"bId": "terms", "Query": "SELECT * FROM Term WHERE Active IN (true, false)"},
+    ]
+    answers = {a["bId"]: a for a in ok(conn.post("batch", {"BatchItemRequest": items}))["BatchItemResponse"]}
+    assert answers["class"]["Class"]["FullyQualifiedName"].startswith("Batch class")
+    assert answers["bill"]["Bill"]["TotalAmt"] == 3.0
+    assert answers["bad"]["Fault"]["Error"][0]["code"] == "2020"
+    assert answers["void"]["SalesReceipt"]["TotalAmt"] == 0
+    assert answers["card"]["CreditCardPaymentTxn"]["Amount"] == 12.0
+    assert "QueryResponse" in answers["terms"]
