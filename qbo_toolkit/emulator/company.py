@@ -786,8 +786,8 @@ class Company(CreditsMixin):
             doc.pop("GlobalTaxCalculation")
         if "Deposit" in doc and money(doc["Deposit"], "Deposit") == 0:
             doc.pop("Deposit")
-        if "ExchangeRate" in doc and money(doc["ExchangeRate"], "ExchangeRate") == 1:
-            doc.pop("ExchangeRate")
+        if "ExchangeRate" in doc and money(doc["ExchangeRate"], "ExchangeRate") in (0, 1):
+            doc.pop("ExchangeRate")  # python-quickbooks sends 1 (0 on a CreditMemo); one currency: not kept
 
     # -- tax, terms, closed books ---------------------------------------------------------------------
     def _tax(self, doc: Doc, item_lines: list[tuple[int, Doc]]) -> tuple[Decimal, bool]:

@@ -12,7 +12,11 @@ from typing import Any
 
 import pytest
 from kindkit import D, balance, by_name, code_id, customer, fault, kind_conn, line, ok, post, read
-from wirekit import Conn
+from quickbooks.objects.base import LinkedTxn
+from quickbooks.objects.creditmemo import CreditMemo
+from quickbooks.objects.payment import Payment, PaymentLine
+from quickbooks.objects.refundreceipt import RefundReceipt
+from wirekit import Conn, make_customer, ref, sales_line
 
 from qbo_toolkit.emulator import EmulatorServer
 
@@ -174,3 +178,47 @@ def test_refund_receipt_void_and_delete(start_emulator: Start, op: str) -> None:
     else:
         assert done["status"] == "Deleted"
     assert balance(au, who["Id"]) == 0
+
+
+def test_python_quickbooks_objects_round_trip(start_emulator: Start) -> None:
+    """The unmodified python-quickbooks CreditMemo, RefundReceipt and Payment objects (their defaults
+    included) create, apply and read back."""
+    uk = kind_conn(start_emulator, "uk")
+    qb = uk.qb
+    standard = code_id(uk, "20.0% S")
+    who = make_customer(qb)
+    invoice = ok(post(uk, "Invoice", who.Id, [line("60.00", code=standard)]))["Invoice"]
+    memo = CreditMemo()
+    memo.CustomerRef = ref(who.Id)
+    memo_line = sales_line("1", 1, "25.00")
+    memo_line.SalesItemLineDetail.TaxCodeRef = ref(standard)
+    memo.Line = [memo_line]
+    memo = memo.save(qb=qb)
+    assert D(memo.TotalAmt) == Decimal("30.00") and D(memo.RemainingCredit) == Decimal("30.00")
+
+    payment = Payment()
+    payment.CustomerRef = ref(who.Id)
+    payment.TotalAmt = Decimal("0")
+    payment.Line = []
+    for txn_id, txn_type in ((invoice["Id"], "Invoice"), (memo.Id, "CreditMemo")):
+        pay_line = PaymentLine()
+        pay_line.Amount = Decimal("30.00")
+        link = LinkedTxn()
+        link.TxnId, link.TxnType = txn_id, txn_type
+        pay_line.LinkedTxn = [link]
+        payment.Line.append(pay_line)
+    payment.save(qb=qb)
+    again = CreditMemo.get(memo.Id, qb=qb)
+    assert D(again.Balance) == 0 and D(again.RemainingCredit) == 0
+    assert D(read(uk, "Invoice", invoice["Id"])["Balance"]) == Decimal("42.00")
+
+    refund = RefundReceipt()
+    refund.CustomerRef = ref(who.Id)
+    refund.DepositToAccountRef = ref(by_name(uk, "Account", "Checking")["Id"])
+    refund_line = sales_line("1", 1, "10.00")
+    refund_line.SalesItemLineDetail.TaxCodeRef = ref(standard)
+    refund.Line = [refund_line]
+    refund = refund.save(qb=qb)
+    assert D(refund.TotalAmt) == Decimal("12.00")
+    assert D(RefundReceipt.get(refund.Id, qb=qb).TotalAmt) == Decimal("12.00")
+    assert balance(uk, who.Id) == Decimal("42.00")  # 72.00 invoiced, 30.00 credited; the refund is cash
