@@ -331,7 +331,10 @@ class Emulator:
         segment = parts[0].lower()
         if segment == "query":
             statement = req.query.get("query") or (_decode_text(req.body) if req.method == "POST" else "")
-            return self._reply(200, {"QueryResponse": self.run_query(company, statement)})
+            answer = self.run_query(company, statement)
+            if "Invoice" in answer and "invoicelink" in req.query.get("include", "").lower().split(","):
+                answer["Invoice"] = [self._with_invoice_link(company, doc) for doc in answer["Invoice"]]
+            return self._reply(200, {"QueryResponse": answer})
         if segment == "cdc" and req.method == "GET":
             return self._reply(200, self.cdc(company, req.query))
         if segment == "reports" and len(parts) == 2 and req.method == "GET":

@@ -479,6 +479,9 @@ def test_include_invoice_link(conn: Conn) -> None:
     again = ok(conn.get(f"invoice/{with_email['Id']}", {"include": "invoiceLink"}))["Invoice"]
     assert again["InvoiceLink"] == read["InvoiceLink"]  # one link per invoice
     assert "InvoiceLink" not in ok(conn.get(f"invoice/{with_email['Id']}"))["Invoice"]
+    queried = ok(conn.get("query", {"query": f"SELECT * FROM Invoice WHERE Id = '{with_email['Id']}'",
+                                    "include": "invoiceLink"}))["QueryResponse"]["Invoice"]
+    assert [i["InvoiceLink"] for i in queried] == [read["InvoiceLink"]]
     # no e-mail address to send it to: QBO makes no link
     without = ok(conn.post("invoice", {"CustomerRef": {"value": customer.Id}, "Line": [sales_line("20.00")]}))
     assert "InvoiceLink" not in ok(conn.get(f"invoice/{without['Invoice']['Id']}",
