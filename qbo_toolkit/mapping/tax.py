@@ -130,6 +130,11 @@ def sales_tax(lines: Sequence[TaxLine], *, tax_amount: Decimal, settings: Settin
                 line_codes.append("")
                 continue
             line_codes.append(code)
+        if tax_amount and not any(line.tax_rate for line in lines):
+            problems.append(FieldProblem(entity, record, "tax_amount",
+                                         f"{who} has a tax amount of {money_text(tax_amount)} but no line has a WORK "
+                                         "tax rate, and this QuickBooks company computes the tax from each line's "
+                                         "tax code: give its lines WORK tax rates (mapped under tax.codes)"))
         return SalesTax(tuple(line_codes), {"GlobalTaxCalculation": "TaxExcluded"}, tuple(problems), tax_amount)
     pseudo = tuple(TAX if line.taxable else NON for line in lines)
     detail: dict[str, Any] = {"TotalTax": tax_amount}

@@ -128,3 +128,11 @@ def test_names_resolve_by_name_or_id_with_the_closest() -> None:
     assert ids == {"a": "2", "b": "1"} and problems == []
     ids, problems = resolve_names(rows, {"x": "Net 16", "y": "Old"}, setting="terms", what="term")
     assert ids == {} and "did you mean Net 15?" in problems[0] and "no active term 'Old'" in problems[1]
+
+
+def test_non_us_refuses_an_explicit_tax_without_rated_lines() -> None:
+    settings = Settings(tax=TaxSettings("tax_codes", {"": "4"}), company=UK)
+    explicit = replace(INVOICE, lines=(replace(LINES[0], tax_rate=""),), tax_amount=Decimal("8.00"),
+                       total=Decimal("108.00"))
+    (problem,) = invoice_tax_problems(explicit, settings)
+    assert problem.field == "tax_amount" and "tax amount of 8.00 but no line has a WORK tax rate" in problem.message
