@@ -2,10 +2,13 @@
 
 Three immutable containers, each a few pandas DataFrames with fixed columns and dtypes:
 
-* :class:`WorkFrames` -- the WORK store's clients, invoices (deleted and void ones included) and
-  payments (deleted ones included);
+* :class:`WorkFrames` -- the WORK store's clients, invoices (deleted and void ones included),
+  payments, credit notes, credit applications and refunds (deleted ones included), and the tax
+  per rate of its documents;
 * :class:`QboFrames` -- QBO's customers (inactive ones included), invoices, payments and the
-  payments' applied lines;
+  payments' applied lines, credit memos and the credit they apply to invoices (zero-amount
+  Payments linking a CreditMemo), refund receipts, the tax lines of its documents, and
+  (:class:`ReportFrames`, optional) its AgedReceivables and CustomerBalance reports;
 * :class:`LinkFrames` -- the sync's id map per entity, the customer matches waiting for the user,
   when the last sync run finished, and the records whose sync failed and is still open.
 

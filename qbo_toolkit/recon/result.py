@@ -171,7 +171,7 @@ CATEGORIES: Final[tuple[Category, ...]] = (
          "Customers whose open balance in WORK (open invoices less unapplied credits, with QBO's history from "
          "before the integration date added) is not what QBO's own AgedReceivables or CustomerBalance report "
          "says, or a report that could not be read or used (then nothing can be tied out).",
-         "qbo_id work_id name work_ar_cents qbo_outside_cents aged_report_cents aged_difference_cents "
+         "qbo_id work_id name work_ar_cents qbo_outside_cents aged_report_cents difference_cents "
          "balance_report_cents balance_difference_cents reason"),
     _cat("tieout_aging", "receivables", "A/R tie-out: aging buckets",
          "Customers and aging buckets (days past due as of the report date) where QBO's AgedReceivables report "

@@ -12,7 +12,8 @@ Per QBO customer (the partner of a WORK client, or a customer either report list
   unapplied credits dated before the integration date (history the sync never brings over);
 * **the reports** -- the customer's row of AgedReceivables (per bucket and total) and of
   CustomerBalance;
-* **the difference** -- report − outside − our A/R (QBO minus WORK, as everywhere in the result).
+* **the difference** -- report − outside − our A/R (QBO minus WORK, as everywhere in the result):
+  ``difference_cents`` for AgedReceivables, ``balance_difference_cents`` for CustomerBalance.
 
 A customer differs when either report's total differs beyond the tolerance (category
 ``tieout_customers``, with a reason), and an aging bucket differs when the report's bucket does
@@ -76,7 +77,7 @@ class TieOut:
 
 
 CUSTOMER_COLUMNS: Final = ("qbo_id", "work_id", "name", "work_ar_cents", "qbo_outside_cents", "aged_report_cents",
-                           "aged_difference_cents", "balance_report_cents", "balance_difference_cents", "reason")
+                           "difference_cents", "balance_report_cents", "balance_difference_cents", "reason")
 AGING_COLUMNS: Final = ("qbo_id", "work_id", "name", "bucket", "work_cents", "qbo_outside_cents", "report_cents",
                         "difference_cents")
 
@@ -97,7 +98,7 @@ def _customer_frame(qbo_ids: np.ndarray, work_ids: np.ndarray, has_work: np.ndar
         "work_ar_cents": pd.array(work, dtype="Int64"),
         "qbo_outside_cents": pd.array(outside, dtype="Int64"),
         "aged_report_cents": pd.array(aged, dtype="Int64"),
-        "aged_difference_cents": pd.array(aged_diff, dtype="Int64"),
+        "difference_cents": pd.array(aged_diff, dtype="Int64"),
         "balance_report_cents": pd.array(balance, dtype="Int64"),
         "balance_difference_cents": pd.array(balance_diff, dtype="Int64"),
         "reason": pd.Series(reasons, dtype="str"),

@@ -163,7 +163,7 @@ def test_waiting_matches_keep_the_verdict_from_agree_until_decided_and_synced(sy
     # ... and QBO's own AgedReceivables and CustomerBalance reports tie out, customer by customer
     tieout = after.table("tieout")
     assert len(tieout)
-    assert (tieout["aged_difference_cents"] == 0).all() and (tieout["balance_difference_cents"] == 0).all()
+    assert (tieout["difference_cents"] == 0).all() and (tieout["balance_difference_cents"] == 0).all()
     assert after.total("ar_aged_report").difference == 0 and after.total("ar_balance_report").difference == 0
     assert after.verdict == "WORK and QuickBooks agree."
     assert after.exceeds() == {}

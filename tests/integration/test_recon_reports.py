@@ -117,7 +117,7 @@ def test_the_tie_out_agrees_then_finds_a_payment_recorded_in_qbo_only(client: Qb
         before.frame("tieout_customers").to_dict("records")
     table = before.table("tieout").set_index("qbo_id")
     assert table.loc[int(customers[0]), "aged_report_cents"] == 20000
-    assert (table["aged_difference_cents"] == 0).all() and (table["balance_difference_cents"] == 0).all()
+    assert (table["difference_cents"] == 0).all() and (table["balance_difference_cents"] == 0).all()
 
     target = invoices[2]
     client.create_from("Payment", {
@@ -126,7 +126,7 @@ def test_the_tie_out_agrees_then_finds_a_payment_recorded_in_qbo_only(client: Qb
     }, request_id="report-qbo-only-payment")
     after = _mirror(client, customers, invoices)
     rows = after.frame("tieout_customers").to_dict("records")
-    assert [(int(r["qbo_id"]), r["work_id"], r["aged_difference_cents"], r["balance_difference_cents"])
+    assert [(int(r["qbo_id"]), r["work_id"], r["difference_cents"], r["balance_difference_cents"])
             for r in rows] == [(int(customers[1]), 2, -7500, -7500)]
     aging = after.frame("tieout_aging").to_dict("records")
     assert [(r["bucket"], r["difference_cents"]) for r in aging] == [("91+", -7500)]

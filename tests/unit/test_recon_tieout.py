@@ -125,10 +125,10 @@ def test_planted_differences_are_found_per_customer_and_bucket() -> None:
     assert set(found) == {102, 106}
     bravo = found[102]
     assert (bravo["work_id"], bravo["work_ar_cents"], bravo["aged_report_cents"]) == (2, 20000, 15000)
-    assert (bravo["aged_difference_cents"], bravo["balance_difference_cents"]) == (-5000, -5000)
+    assert (bravo["difference_cents"], bravo["balance_difference_cents"]) == (-5000, -5000)
     assert "AgedReceivables total differs" in bravo["reason"] and "CustomerBalance differs" in bravo["reason"]
     foxtrot = found[106]
-    assert pd.isna(foxtrot["work_id"]) and foxtrot["aged_difference_cents"] == 3000
+    assert pd.isna(foxtrot["work_id"]) and foxtrot["difference_cents"] == 3000
     assert "no WORK client is linked" in foxtrot["reason"]
     aging = result.frame("tieout_aging")
     assert len(aging) == EXPECTED_AGING
@@ -139,8 +139,8 @@ def test_planted_differences_are_found_per_customer_and_bucket() -> None:
     table = result.table("tieout").set_index("qbo_id")
     charlie = table.loc[103]
     assert (charlie["work_ar_cents"], charlie["qbo_outside_cents"], charlie["aged_report_cents"]) == (4000, 7000, 11000)
-    assert charlie["aged_difference_cents"] == 0 and charlie["balance_difference_cents"] == 0
-    assert table.loc[101, "aged_difference_cents"] == 0
+    assert charlie["difference_cents"] == 0 and charlie["balance_difference_cents"] == 0
+    assert table.loc[101, "difference_cents"] == 0
     totals = {t.name: t for t in result.totals}
     assert totals["ar_aged_report"].work == 4000 + 15000 + 20000
     assert totals["ar_aged_report"].difference == -5000 + 3000
