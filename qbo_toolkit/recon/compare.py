@@ -1059,6 +1059,28 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
         return (str(wi["number"][row]), client_name(wi["client_id"][row]), wi["issue_date"][row],
                 int(wi["total_cents"][row]))
 
+    notes, refunds, apps = _Columns(d.work.credit_notes), _Columns(d.work.refunds), _Columns(d.work.credit_applications)
+
+    def credit_note(work_id: Any) -> tuple[str, str, Any, Any]:
+        row = one(notes.lookup("work_id"), work_id)
+        if row < 0:
+            return "", "", nat, pd.NA
+        return (str(notes["number"][row]), client_name(notes["client_id"][row]), notes["date"][row],
+                int(notes["total_cents"][row]))
+
+    def refund(work_id: Any) -> tuple[str, str, Any, Any]:
+        row = one(refunds.lookup("work_id"), work_id)
+        if row < 0:
+            return "", "", nat, pd.NA
+        return "", client_name(refunds["client_id"][row]), refunds["date"][row], int(refunds["total_cents"][row])
+
+    def credit_applied(work_id: Any) -> tuple[str, str, Any, Any]:
+        row = one(apps.lookup("work_id"), work_id)
+        if row < 0:
+            return "", "", nat, pd.NA
+        number, name, _, _ = invoice(apps["invoice_id"][row])
+        return number, name, apps["date"][row], int(apps["amount_cents"][row])
+
     def payment(work_id: Any) -> tuple[str, str, Any, Any]:
         row = one(payment_at, work_id)
         if row < 0:
@@ -1083,7 +1105,9 @@ def _pending(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome,
                 name = client_name(work_id) if work_id is not pd.NA else customer_name(qbo_id)
                 rows.append(("sync_failed", "customer", work_id, qbo_id, "", name, nat, pd.NA, reason))
             else:
-                number, name, when, amount = (invoice if entity == "invoice" else payment)(work_id)
+                number, name, when, amount = {"invoice": invoice, "payment": payment, "credit_note": credit_note,
+                                              "refund": refund, "credit_applied": credit_applied}.get(
+                    str(entity), payment)(work_id)
                 rows.append(("sync_failed", entity, work_id, qbo_id, number, name, when, amount, reason))
     # -- held in the match preview: the WORK clients (with their candidates) and QBO customers
     matches = d.links.pending_matches
@@ -1346,6 +1370,7 @@ def _credits(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *
     missing_q, missing_w, not_expected_n, m_outside = _one_side_frames(
         "credit_note", wn, qm, pairs, w_date="date", number=True, w_customer=n_names, q_customer=m_names,
         w_expected=expected, w_reason=reason, integration_date=integration_date)
+    missing_q = _not_failed(d, "credit_note", missing_q)
     frames["credit_notes_missing_in_qbo"] = missing_q
     frames["credit_notes_missing_in_work"] = missing_w
     frames["credit_notes_amount"] = _amount_fields(wn, qm, pairs, n_names, number=True, tol=tol)
@@ -1413,6 +1438,7 @@ def _credits(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *
     missing_q, missing_w, not_expected_r, r_outside = _one_side_frames(
         "refund", wr, qr, r_pairs, w_date="date", number=False, w_customer=r_names, q_customer=rq_names,
         w_expected=r_expected, w_reason=r_reason, integration_date=integration_date)
+    missing_q = _not_failed(d, "refund", missing_q)
     frames["refunds_missing_in_qbo"] = missing_q
     frames["refunds_missing_in_work"] = missing_w
     frames["refunds_amount"] = _amount_fields(wr, qr, r_pairs, r_names, number=False, tol=tol)
@@ -1437,6 +1463,16 @@ def _credits(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *
                    Total("refund_amount", "Refunded", "money", int(wr["total_cents"][r_in].sum()),
                          int(qr["total_cents"][r_q_in].sum())))
     return _CreditOutcome(frames, totals, w_unapplied, w_in, m_outside)
+
+
+def _not_failed(d: _Data, entity: str, missing: pd.DataFrame) -> pd.DataFrame:
+    """``missing`` (in QBO) without the records never sent whose sync failed and is still open: those
+    are pending, with the sync's sentence (a closed period, an unmapped tax rate), not differences."""
+    failed = _failed(d, entity)[0]
+    if not len(failed) or not len(missing):
+        return missing
+    never_sent = missing["reason"] != "deleted in QBO"
+    return missing.loc[~(never_sent & missing["work_id"].isin(failed))].reset_index(drop=True)
 
 
 def _partners(w: _Columns, q: _Columns, pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:

@@ -74,11 +74,11 @@ __all__ = [
     "work_frames_from_records",
 ]
 
-#: The sync entities whose open failures the reconciliation reads (pending records).
-LINKED_ENTITIES = ("customer", "invoice", "payment")
-#: The sync entities the reconciliation reads links for (the id map also holds items and credit
-#: applications, which are compared per invoice, not one by one).
-MAPPED_ENTITIES = (*LINKED_ENTITIES, "credit_note", "refund")
+#: The sync entities whose links the reconciliation reads (the id map also holds items, and credit
+#: applications, ``credit_applied``, which are compared per invoice, not one by one).
+MAPPED_ENTITIES = ("customer", "invoice", "payment", "credit_note", "refund")
+#: The sync entities whose open failures make records pending.
+LINKED_ENTITIES = (*MAPPED_ENTITIES, "credit_applied")
 
 
 class QueryClient(Protocol):
@@ -358,7 +358,8 @@ def _qbo_ref(value: str | None) -> int | None:
 
 
 def extract_failures(state: SyncState) -> pd.DataFrame:
-    """The sync's open failures on customers, invoices and payments (:data:`.frames.FAILURE_COLUMNS`),
+    """The sync's open failures on customers, invoices, payments, credit notes, credit applications and
+    refunds (:data:`.frames.FAILURE_COLUMNS`),
     read with :meth:`SyncState.open_failures` (read-only): failed or conflicting records not yet
     retried, dismissed or synced since. Rows a CSV import refused (``from_file``) are not in WORK,
     so they are left out; so are entries that name no record at all."""

@@ -273,7 +273,8 @@ LINK_COLUMNS: Final[Mapping[str, Kind]] = {
 #: Customer matches waiting for the user's decision (weak or multiple), from the sync's match preview.
 MATCH_COLUMNS: Final[Mapping[str, Kind]] = {"work_id": "id", "qbo_id": "id", "kind": "text"}
 #: Records whose sync failed and is still open (not retried, dismissed or synced since), one row per
-#: entry of the sync's activity log: ``entity`` is ``customer``, ``invoice`` or ``payment``;
+#: entry of the sync's activity log: ``entity`` is ``customer``, ``invoice``, ``payment``, ``credit_note``,
+#: ``credit_applied`` or ``refund``;
 #: ``work_id`` the WORK record (missing for a QBO record the sync could not bring to WORK),
 #: ``qbo_id`` the QBO record when known; ``action`` what was tried (``create``, ``update``...);
 #: ``field`` the field at fault ("" when none) and ``message`` the sync's sentence.

@@ -471,12 +471,14 @@ def _s(count: int) -> str:
     return "" if count == 1 else "s"
 
 
-_PLURALS: Final = {"customer": "customers", "invoice": "invoices", "payment": "payments"}
+_PLURALS: Final = {"customer": "customers", "invoice": "invoices", "payment": "payments",
+                   "credit_note": "credit notes", "refund": "refunds", "credit_applied": "credit applications"}
+_SINGULARS: Final = {"credit_note": "credit note", "credit_applied": "credit application"}
 
 
 def _counted(entities: Mapping[str, int]) -> str:
     """``{"invoice": 14, "payment": 10}`` as "14 invoices, 10 payments"."""
-    return ", ".join(f"{n} {entity if n == 1 else _PLURALS.get(entity, entity + 's')}"
+    return ", ".join(f"{n} {_SINGULARS.get(entity, entity) if n == 1 else _PLURALS.get(entity, entity + 's')}"
                      for entity, n in entities.items())
 
 

@@ -73,7 +73,7 @@ def _tax(document: str, doc_id: int, rate: str, percent: str, net: str, tax: str
     return {"document": document, "doc_id": doc_id, "rate": rate, "percent": percent, "net": net, "tax": tax}
 
 
-def frames(*, send_refunds: bool = True) -> ReconResult:
+def frames(*, send_refunds: bool = True, failures: list[dict[str, Any]] | None = None) -> ReconResult:
     work = work_frames_from_records(
         clients=[{"work_id": 1, "display_name": "Alpha"}, {"work_id": 2, "display_name": "Bravo"},
                  {"work_id": 3, "display_name": "Charlie"}],
@@ -155,6 +155,7 @@ def frames(*, send_refunds: bool = True) -> ReconResult:
         invoices=[{"work_id": w, "qbo_id": q} for w, q in ((1, 201), (2, 202), (3, 203))],
         credit_notes=[{"work_id": 1, "qbo_id": 501}, {"work_id": 5, "qbo_id": 505}],
         refunds=[{"work_id": 2, "qbo_id": 702}],
+        failures=failures,
     )
     return reconcile(work, qbo, links, as_of=AS_OF, integration_date=INTEGRATION, send_refunds=send_refunds)
 
@@ -259,3 +260,15 @@ def test_extraction_of_credit_memos_applications_refunds_and_tax_lines() -> None
     assert tax == [{"document": "invoice", "doc_id": 1, "rate": "CA state + county", "percent": "8.25",
                     "net_cents": 10000, "tax_cents": 825}]
     assert isinstance(qbo.tax_lines, pd.DataFrame)
+
+
+def test_a_credit_note_whose_sync_failed_is_pending_with_the_sync_sentence() -> None:
+    """CN-3 waits: its date is in QuickBooks' closed books (the sync's sentence is the reason)."""
+    sentence = "CN-3 is dated 2026-03-02, on or before QuickBooks' closing date 2026-03-15: reopen the period"
+    result = frames(failures=[{"entity": "credit_note", "work_id": 3, "action": "create", "message": sentence}])
+    assert result.counts["credit_notes_missing_in_qbo"] == 0
+    pending = result.frame("pending").to_dict("records")
+    assert [(r["entity"], r["number"], r["customer"], r["amount_cents"]) for r in pending] == [
+        ("credit_note", "CN-3", "Charlie", 1000)]
+    assert pending[0]["reason"] == "sync failed: " + sentence
+    assert "1 credit note whose sync failed" in result.verdict
