@@ -424,6 +424,7 @@ def bulk_in_sync(store: Any, summary: Any, emu: Any) -> dict[str, int]:
             counts["customers"] += 1
         if cfg.invoices and None in item_ids:
             assert cfg.integration_date is not None
+            term_ids = {str(d["Name"]): str(d["Id"]) for d in company.all("Term") if d.get("Active", True)}
             today = date.today()
             for inv in store.invoices():
                 client = clients.get(inv.client_id)
@@ -435,8 +436,9 @@ def bulk_in_sync(store: Any, summary: Any, emu: Any) -> dict[str, int]:
                                       client_active=client.active)
                 if action.kind != "create" or imap.validate_invoice(inv):
                     continue
-                try:
-                    payload = imap.invoice_to_qbo(inv, customer_id=customer_qbo[inv.client_id], item_ids=item_ids)
+                try:  # the demo's terms carry QuickBooks' seeded names (the engine resolves them the same way)
+                    payload = imap.invoice_to_qbo(inv, customer_id=customer_qbo[inv.client_id], item_ids=item_ids,
+                                                  term_id=term_ids.get(inv.terms) if inv.terms else None)
                 except KeyError:
                     continue
                 qbo = create("Invoice", payload)
@@ -464,7 +466,8 @@ def measure_noop(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
     workdir.mkdir()
     sizes = {**size["noop"], "payments": 0}
     store = WorkStore(f"sqlite:///{workdir}/work.sqlite3")
-    summary = generate_demo(store, integration_date=INTEGRATION_DATE, **sizes)
+    # no credit notes or refunds: in_sync_state loads the sync state of customers, items and invoices only
+    summary = generate_demo(store, integration_date=INTEGRATION_DATE, credit_notes=0, refunds=0, **sizes)
     load = in_sync_state(store, summary, workdir)
     with emulator(workdir, "--data-dir", str(workdir / "emulator-data"), "--time-scale", "100000", "--no-throttle"):
         conn = connect(workdir)

@@ -72,7 +72,8 @@ from .matches import MatchController, MatchPanel
 
 __all__ = ["ENTITY_LABELS", "OUTCOME_LABELS", "StatusController", "StatusScreen", "SyncSettingRow"]
 
-ENTITY_LABELS = {"customer": "Client", "item": "Item", "invoice": "Invoice", "payment": "Payment"}
+ENTITY_LABELS = {"customer": "Client", "item": "Item", "invoice": "Invoice", "payment": "Payment",
+                 "credit_note": "Credit note", "credit_applied": "Credit application", "refund": "Refund"}
 OUTCOME_LABELS = {"ok": "done", "failed": "failed", "conflict": "conflict", "skipped": "skipped",
                   "held": "waiting for your decision"}
 DIRECTIONS = {"to_qbo": "WORK → QuickBooks", "to_work": "QuickBooks → WORK", "both": "both ways",

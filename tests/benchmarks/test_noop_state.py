@@ -50,7 +50,8 @@ def _state(bench: ModuleType, workdir: Path, *, bulk: bool) -> dict[str, Any]:
 
     workdir.mkdir()
     store = WorkStore(f"sqlite:///{workdir}/work.sqlite3")
-    summary = generate_demo(store, integration_date=bench.INTEGRATION_DATE, clients=SIZE, invoices=SIZE, payments=0)
+    summary = generate_demo(store, integration_date=bench.INTEGRATION_DATE, clients=SIZE, invoices=SIZE, payments=0,
+                            credit_notes=0, refunds=0)  # the bulk loader knows customers, items, invoices
     args = ["--time-scale", "100000", "--no-throttle"]
     if bulk:  # the benchmark's way; the emulator process then serves what it left
         bench.in_sync_state(store, summary, workdir)
@@ -60,6 +61,7 @@ def _state(bench: ModuleType, workdir: Path, *, bulk: bool) -> dict[str, Any]:
         if not bulk:
             SyncEngine(store, conn.client, bench.settings()).run()
         docs: dict[tuple[str, str], dict[str, Any]] = {}
+        terms = {str(t.to_dict()["Name"]): str(t.to_dict()["Id"]) for t in conn.client.query_all(select("Term"))}
         for entity in ("Customer", "Invoice", "Item"):
             query = select(entity) if entity == "Invoice" else select(entity).include_inactive()
             for obj in conn.client.query_all(query):
@@ -87,7 +89,8 @@ def _state(bench: ModuleType, workdir: Path, *, bulk: bool) -> dict[str, Any]:
         if link["entity"] == "invoice":  # what was sent, with this company's ids
             inv = store.get_invoice(link["work_id"])
             assert inv is not None
-            sent = imap.invoice_to_qbo(inv, customer_id=qbo_id[("customer", inv.client_id)], item_ids=item_ids)
+            sent = imap.invoice_to_qbo(inv, customer_id=qbo_id[("customer", inv.client_id)], item_ids=item_ids,
+                                       term_id=terms.get(inv.terms) if inv.terms else None)
             row["fingerprint_is_of_the_payload"] = link["fingerprint"] == _fingerprint(sent)
         else:
             row["fingerprint"] = link["fingerprint"]

@@ -231,3 +231,18 @@ def test_other_company_kinds_take_credit_memos_and_refunds_with_their_tax_codes(
         check_consistent(w, settings)
         assert w.sync(settings).counts["ok"] == 0
 
+
+
+def test_a_dry_run_plans_the_credits_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_world(tmp_path, monkeypatch, demo=DEMO) as w:
+        mark = w.log_mark()
+        dry = w.sync(CREDITS, dry_run=True)
+        assert dry.completed
+        planned = Counter((a.entity, a.kind) for a in dry.actions)
+        assert w.demo is not None and planned[("credit_note", "create")] == w.demo.credit_notes
+        # the applications are planned against the credit memos and invoices the dry run assumed created
+        assert planned[("credit_applied", "create")] == w.demo.credit_applications
+        assert planned[("refund", "create")] == w.demo.refunds
+        writes = [e for e in w.data_requests(mark) if e["method"] == "POST" and not e["path"].endswith("/query")]
+        assert writes == []
+        assert w.state.links("credit_note") == {} and w.state.links("refund") == {}
