@@ -246,3 +246,40 @@ def test_a_dry_run_plans_the_credits_and_writes_nothing(tmp_path: Path, monkeypa
         writes = [e for e in w.data_requests(mark) if e["method"] == "POST" and not e["path"].endswith("/query")]
         assert writes == []
         assert w.state.links("credit_note") == {} and w.state.links("refund") == {}
+
+
+def test_credits_dated_in_closed_books_wait_with_the_sentence_then_go_on_the_first_open_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_sync_closed_books import close_books
+
+    with open_world(tmp_path, monkeypatch, with_demo=False) as w:
+        store = w.store
+        client = store.add_client(display_name="Lakeside Dental", email="desk@lakeside.example")
+        lines = [{"description": "Service", "qty": Decimal("1"), "unit_price": Decimal("120.00")}]
+        inv = store.add_invoice("O-1", client.id, date(2026, 2, 10), lines=lines)
+        note = store.add_credit_note("CN-1", client.id, date(2026, 1, 20), "30.00", "Goodwill")
+        app = store.add_credit_application(note.id, inv.id, date(2026, 2, 11), "30.00")
+        refund = store.add_refund(client.id, date(2026, 1, 25), "10.00", "Deposit back", method="Cash")
+        close_books(w, "2026-01-31")
+        run = w.sync(CREDITS)
+        waiting = {(e.entity, e.work_id): e.message for e in w.activity(run, outcome="failed")
+                   if e.field == "closed_period"}
+        assert set(waiting) == {("credit_note", note.id), ("refund", refund.id)}
+        assert waiting["credit_note", note.id].startswith(
+            "credit note CN-1 is dated 2026-01-20, on or before QuickBooks' closing date 2026-01-31")
+        assert "closed_period: first_open_date" in waiting["refund", refund.id]
+        # the application waits for its credit note (not sent, not lost)
+        blocked = [e for e in w.activity(run, outcome="failed") if e.entity == "credit_applied"]
+        assert [e.field for e in blocked] == ["credit_note_id"]
+        assert marked(w.qbo("CreditMemo"), "credit_note") == {}
+
+        moved = replace(CREDITS, closed_period="first_open_date")
+        result = w.sync(moved)
+        assert result.completed, result.message
+        [memo] = marked(w.qbo("CreditMemo"), "credit_note")[note.id]
+        assert memo["TxnDate"] == "2026-02-01" and "Dated 2026-01-20 in WORK" in memo["PrivateNote"]
+        assert app.id in marked(w.qbo("Payment"), "credit_applied")  # unblocked once its credit memo went
+        [receipt] = marked(w.qbo("RefundReceipt"), "refund")[refund.id]
+        assert receipt["TxnDate"] == "2026-02-01"
+        assert money(w.invoice_of(inv.id)["Balance"]) == Decimal("90.00")
+        assert w.sync(moved).counts["ok"] == 0
