@@ -340,6 +340,24 @@ class ReconResult:
         return {entity: n for entity, n in found.items() if n}
 
     @property
+    def tie_out(self) -> str:
+        """Whether WORK's receivables were tied out to QBO's own AgedReceivables and CustomerBalance
+        reports, as a sentence: not done (the reports were not read), could not be done (why), or
+        done (for how many customers, how many differ)."""
+        if not any(t.name == "ar_aged_report" for t in self.totals):
+            return "not done: QBO's A/R reports were not read"
+        rows = self.frames["tieout_customers"]
+        problems = [str(r) for r in rows.loc[rows["qbo_id"].isna(), "reason"]]
+        if problems:
+            return "could not be done: " + "; ".join(problems)
+        customers, differ = len(self.tables["tieout"]), len(rows)
+        buckets = self.counts["tieout_aging"]
+        if not differ and not buckets:
+            return f"done: QBO's AgedReceivables and CustomerBalance agree for all {customers} customers"
+        return (f"done: {differ} of {customers} customers differ from QBO's reports, {buckets} aging "
+                f"bucket{_s(buckets)}")
+
+    @property
     def settings_description(self) -> str:
         """Which settings were used, as a sentence ("the app's settings /home/.../settings.yaml (sha256
         ab12...)"), or a sentence saying nobody said."""
@@ -423,7 +441,7 @@ class ReconResult:
     def __repr__(self) -> str:
         """The verdict and the figures, for a terminal, a log or a papermill output (no frames)."""
         head = f"Reconciliation as of {self.as_of.isoformat()}: {self.verdict}"
-        lines = [head, f"  Settings: {self.settings_description}"]
+        lines = [head, f"  Settings: {self.settings_description}", f"  Tie-out to QBO's reports: {self.tie_out}"]
         lines += [f"  Pending, {PENDING_STATUSES[s]}: {_counted(e)}" for s, e in self.pending.items()]
         lines += [f"  {self.category(n).title}: {c}" for n, c in self.differences.items() if c]
         lines += [f"  ({self.category(n).title}: {c})" for n, c in self.information.items() if c]
@@ -454,6 +472,7 @@ class ReconResult:
             "pending_count": self.pending_count,
             "pending": self.pending,
             "not_sent": self.not_sent,
+            "tie_out": self.tie_out,
             "information": self.information,
             "totals": {
                 t.name: {"title": t.title, "unit": t.unit, "work": t.as_text(t.work), "qbo": t.as_text(t.qbo),

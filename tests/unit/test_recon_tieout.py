@@ -144,6 +144,7 @@ def test_planted_differences_are_found_per_customer_and_bucket() -> None:
     totals = {t.name: t for t in result.totals}
     assert totals["ar_aged_report"].work == 4000 + 15000 + 20000
     assert totals["ar_aged_report"].difference == -5000 + 3000
+    assert result.tie_out == "done: 2 of 4 customers differ from QBO's reports, 2 aging buckets"
 
 
 def test_credits_may_age_in_current_or_by_their_date() -> None:
@@ -167,12 +168,14 @@ def test_reports_that_agree_leave_the_verdict_to_the_rest() -> None:
     result = run(reports(aged=fixed, balances=balances))
     assert result.counts["tieout_customers"] == 0 and result.counts["tieout_aging"] == 0
     assert result.counts["payments_missing_in_work"] == 1
+    assert result.tie_out == "done: QBO's AgedReceivables and CustomerBalance agree for all 3 customers"
 
 
 def test_no_reports_means_no_tie_out() -> None:
     result = run(None)
     assert result.counts["tieout_customers"] == 0 and result.table("tieout").empty
     assert "ar_aged_report" not in {t.name for t in result.totals}
+    assert result.tie_out == "not done: QBO's A/R reports were not read"
 
 
 def test_a_report_that_could_not_be_read_is_one_row_and_no_agreement() -> None:
@@ -183,6 +186,7 @@ def test_a_report_that_could_not_be_read_is_one_row_and_no_agreement() -> None:
     assert rows["qbo_id"].isna().all() and rows["aged_report_cents"].isna().all()
     assert result.counts["tieout_aging"] == 0
     assert not result.in_agreement
+    assert result.tie_out == "could not be done: " + problem
 
 
 def test_a_report_whose_rows_do_not_add_up_to_its_total_is_refused() -> None:
