@@ -2,7 +2,8 @@
 
 The sync keeps itself consistent (:mod:`.engine`), but a company can be changed by hand, by
 another tool, or by a QBO that lost a write. The doctor reads every customer, invoice and payment
-of the company (metered reads: run it when something looks wrong, not nightly) and compares them
+of the company, and the credit memos, credit payments and refund receipts of issue 13 (metered
+reads: run it when something looks wrong, not nightly) and compares them
 with the id map and the WORK store. What it finds, and what ``--repair`` does about it:
 
 =========================  ===============================================  ==========================================
@@ -44,7 +45,10 @@ from .state import SyncState
 
 __all__ = ["DoctorReport", "Finding", "doctor"]
 
-_QBO = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment"}
+_QBO = {"customer": "Customer", "invoice": "Invoice", "payment": "Payment", "credit_note": "CreditMemo",
+        "credit_applied": "Payment", "refund": "RefundReceipt"}
+#: Duplicates the doctor may delete whatever their balance: nothing else depends on them.
+_DELETABLE = ("payment", "credit_applied", "refund")
 
 
 @dataclass
@@ -183,7 +187,7 @@ def _check(report: DoctorReport, work: WorkStore, state: SyncState, live: Connec
                         "linked to anything", "link it"))
                     unlinked = [d for d in unlinked if d is not first]
             for doc in unlinked:
-                safe = entity == "payment" or str(doc.get("Balance")) == str(doc.get("TotalAmt"))
+                safe = entity in _DELETABLE or str(doc.get("Balance")) == str(doc.get("TotalAmt"))
                 report.findings.append(Finding(
                     "duplicate", entity, owner, str(doc["Id"]),
                     f"QuickBooks {entity} {doc['Id']} ({doc.get('TxnDate')}, {doc.get('TotalAmt')}) is a second copy "
@@ -195,7 +199,7 @@ def _check(report: DoctorReport, work: WorkStore, state: SyncState, live: Connec
             "waiting", "sync", None, None,
             f"{sum(len(b) for _, _, b in outbox)} record(s) sent in {len(outbox)} request(s) without an answer: the "
             "next sync looks them up and finishes them"))
-    for entity in ("customer", "invoice", "payment"):
+    for entity in _QBO:
         parked = state.get_value(f"verify:{entity}", {})
         if parked:
             report.findings.append(Finding(
@@ -206,6 +210,12 @@ def _check(report: DoctorReport, work: WorkStore, state: SyncState, live: Connec
 def _work_ids(work: WorkStore, entity: str) -> set[int]:
     if entity == "invoice":
         return {inv.id for inv in work.invoices(include_deleted=True)}
+    if entity == "credit_note":
+        return {note.id for note in work.credit_notes(include_deleted=True)}
+    if entity == "credit_applied":
+        return {app.id for app in work.credit_applications(include_deleted=True)}
+    if entity == "refund":
+        return {refund.id for refund in work.refunds(include_deleted=True)}
     return {pay.id for pay in work.payments(include_deleted=True)}
 
 

@@ -283,3 +283,29 @@ def test_credits_dated_in_closed_books_wait_with_the_sentence_then_go_on_the_fir
         assert receipt["TxnDate"] == "2026-02-01"
         assert money(w.invoice_of(inv.id)["Balance"]) == Decimal("90.00")
         assert w.sync(moved).counts["ok"] == 0
+
+
+def test_doctor_finds_and_deletes_a_second_copy_of_a_credit_memo_and_a_refund(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qbo_toolkit.sync.doctor import doctor
+
+    with open_world(tmp_path, monkeypatch, demo=DEMO) as w:
+        assert w.sync(CREDITS).completed
+        assert doctor(store=w.store, conn=w.conn).consistent_after
+        unapplied = w.awkward("credit_note_unapplied")
+        [memo] = marked(w.qbo("CreditMemo"), "credit_note")[unapplied]
+        copy = {k: memo[k] for k in ("CustomerRef", "TxnDate", "Line", "PrivateNote", "TxnTaxDetail") if k in memo}
+        copy["DocNumber"] = f"{memo['DocNumber']}-2"  # written twice by something that renumbered it
+        twin = w.create_qbo("CreditMemo", copy)
+        refund_id, [receipt] = next(iter(marked(w.qbo("RefundReceipt"), "refund").items()))
+        again = w.create_qbo("RefundReceipt", {k: receipt[k] for k in ("CustomerRef", "TxnDate", "Line", "PrivateNote",
+                                                                         "DepositToAccountRef", "TxnTaxDetail")
+                                                 if k in receipt})
+        report = doctor(store=w.store, conn=w.conn)
+        kinds = {(f.kind, f.entity, f.work_id, f.qbo_id) for f in report.findings}
+        assert ("duplicate", "credit_note", unapplied, str(twin["Id"])) in kinds, str(report)
+        assert ("duplicate", "refund", refund_id, str(again["Id"])) in kinds, str(report)
+        fixed = doctor(store=w.store, conn=w.conn, repair=True)
+        assert fixed.consistent_after, str(fixed)
+        check_credits(w)
+        assert doctor(store=w.store, conn=w.conn).findings == []
