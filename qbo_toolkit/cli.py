@@ -129,6 +129,10 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clients", type=int, default=300)
     p.add_argument("--invoices", type=int, default=1500)
     p.add_argument("--payments", type=int, default=1000)
+    p.add_argument("--credit-notes", type=int, default=None, help="default: 1 per 100 invoices, at least 3")
+    p.add_argument("--refunds", type=int, default=None, help="default: 1 per 250 invoices, at least 2")
+    p.add_argument("--tax-kind", default="us-ast", choices=["us-ast", "us-manual", "uk", "ca", "au"],
+                   help="the WORK tax rates of this company kind (the emulator's --company)")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -138,10 +142,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     try:
         summary = generate_demo(WorkStore(args.work_db), seed=args.seed, clients=args.clients,
-                                invoices=args.invoices, payments=args.payments)
+                                invoices=args.invoices, payments=args.payments, credit_notes=args.credit_notes,
+                                refunds=args.refunds, tax_kind=args.tax_kind)
     except ValueError as exc:  # sizes the demo cannot be made with
         raise ConfigError(str(exc)) from None
-    print(f"demo data: {summary.clients} clients, {summary.invoices} invoices, {summary.payments} payments")
+    print(f"demo data: {summary.clients} clients, {summary.invoices} invoices, {summary.payments} payments, "
+          f"{summary.credit_notes} credit notes ({summary.credit_applications} applied), {summary.refunds} refunds")
     return EXIT_OK
 
 
