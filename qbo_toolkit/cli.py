@@ -147,7 +147,8 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as exc:  # sizes the demo cannot be made with
         raise ConfigError(str(exc)) from None
     print(f"demo data: {summary.clients} clients, {summary.invoices} invoices, {summary.payments} payments, "
-          f"{summary.credit_notes} credit notes ({summary.credit_applications} applied), {summary.refunds} refunds")
+          f"{summary.credit_notes} credit notes ({summary.credit_applications} applications), "
+          f"{summary.refunds} refunds")
     return EXIT_OK
 
 
