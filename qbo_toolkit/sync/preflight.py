@@ -331,6 +331,9 @@ def closed_books_sentence(label: str, dated: date | None, closed: date | None, a
         books = f"on or before QuickBooks' closing date {closed.isoformat()} (the books are closed up to it)"
     else:
         books = "in a period QuickBooks has closed"
+    if dated is not None and closed is not None and dated > closed:  # the copy QuickBooks holds is the closed one
+        when, books = f" (dated {dated.isoformat()} in WORK):", f"the copy QuickBooks holds is dated {books}"
+        movable = False  # moving the new date does not open the old one
     how = "QuickBooks refused it" if refused else "it was not sent"
     verb = {"update": " (this change)", "void": " (the void)", "delete": " (the deletion)"}.get(action, "")
     then = ("; it waits: the accountant can reopen the period in QuickBooks (Settings > Account and settings > "

@@ -103,6 +103,10 @@ def test_closed_books_sentences_and_the_first_open_date() -> None:
     assert "reopen the period" in text and "closed_period: first_open_date" in text and "2026-04-01" in text
     assert "first_open_date" not in closed_books_sentence("invoice 1", date(2026, 3, 1), date(2026, 3, 31), "void",
                                                           movable=False)
+    moved_out = closed_books_sentence("invoice 7", date(2026, 4, 5), date(2026, 3, 31), "update", refused=True)
+    assert moved_out.startswith("invoice 7 (dated 2026-04-05 in WORK): the copy QuickBooks holds is dated on or "
+                                "before QuickBooks' closing date 2026-03-31")
+    assert "first_open_date" not in moved_out and "reopen the period" in moved_out
     assert first_open_date(date(2026, 3, 10), date(2026, 3, 31), "wait") == (None, "")
     moved, memo = first_open_date(date(2026, 3, 10), date(2026, 3, 31), "first_open_date")
     assert moved == date(2026, 4, 1) and "Dated 2026-03-10 in WORK" in memo
