@@ -128,3 +128,14 @@ def test_books_closed_during_the_run_make_the_same_waiting_sentence(w: World) ->
     close_books(w, "2025-12-31")
     w.sync()
     assert len(by_number(w, "C-1")) == 1
+
+
+def test_a_dry_run_shows_what_waits_and_writes_nothing(w: World) -> None:
+    ids = _setup(w)
+    close_books(w, CLOSED)
+    mark = w.log_mark()
+    plan = w.sync(dry_run=True)
+    assert writes(w, mark) == []
+    held = [a for a in plan.actions if a.kind == "fail" and a.field == "closed_period"]
+    assert {(a.entity, a.work_id) for a in held} == {("invoice", ids["closed"]), ("payment", ids["payment"])}
+    assert all("closing date 2026-01-31" in a.reason for a in held)
