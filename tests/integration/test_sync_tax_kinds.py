@@ -197,3 +197,9 @@ def test_terms_class_and_payment_methods_go_by_name(tmp_path: Path, monkeypatch:
         with pytest.raises(SettingsError, match="class: QuickBooks has no active class 'Residental'; did you mean "
                                                 "Residential"):
             w.sync(replace(settings, class_="Residental"))
+        with pytest.raises(SettingsError, match=r"payment_methods \('ACH'\): QuickBooks has no active payment method "
+                                                r"'Wire'"):
+            w.sync(replace(settings, payment_methods={"ACH": "Wire"}))
+        mapped = w.sync(replace(settings, payment_methods={"ACH": "Direct Debit"}, terms={"Net 45": "Net 60"}))
+        assert mapped.status == "ok", [e.message for e in w.activity(mapped, outcome="failed")]
+        assert w.invoice_of(odd.id)["SalesTermRef"]["value"] == terms["Net 60"]  # the waiting invoice went
