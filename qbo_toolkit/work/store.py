@@ -1425,6 +1425,8 @@ class WorkStore:
                 )
             elif "tax_amount" in changes and values["tax_amount"] is None:
                 values["tax_amount"] = _ZERO
+            elif new_lines is not None and "tax_amount" not in changes and any(ln.tax_rate for ln in current.lines):
+                values["tax_amount"] = _ZERO  # the rates' tax went with the rated lines
             elif (
                 "tax_amount" in changes
                 and any(line.tax_rate for line in lines)

@@ -172,6 +172,8 @@ def test_updating_rated_lines_recomputes_the_tax_and_a_lone_tax_change_is_refuse
     with pytest.raises(WorkDataError, match=r"tax_amount is computed from the lines' tax rates"):
         store.update_invoice(inv.id, tax_amount="1.00")
     assert store.update_invoice(inv.id, tax_amount="16.50").version == 2  # the same amount: no change
+    plain = store.update_invoice(inv.id, lines=[{"description": "a", "qty": 1, "unit_price": "200.00"}])
+    assert plain.tax_amount == D("0.00") and plain.total == D("200.00")  # no rates left: no computed tax
 
 
 def test_explicit_us_tax_without_rates_is_unchanged(store: WorkStore, ids: dict[str, int]) -> None:
