@@ -1248,6 +1248,7 @@ def _aging(d: _Data, invoices: _InvoiceOutcome, *, as_of: date, due_days: int,
 @dataclass(frozen=True)
 class _CreditOutcome:
     frames: dict[str, pd.DataFrame]
+    changed: pd.DataFrame  # linked credit notes and refunds QBO changed after the sync
     totals: tuple[Total, ...]
     w_unapplied: np.ndarray  # per WORK credit note row: credit not applied (0 outside scope)
     w_in: np.ndarray  # per WORK credit note row: live and expected in QBO
@@ -1462,7 +1463,11 @@ def _credits(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, *
         totals += (Total("refunds", "Refunds", "count", int(r_in.sum()), int(r_q_in.sum())),
                    Total("refund_amount", "Refunded", "money", int(wr["total_cents"][r_in].sum()),
                          int(qr["total_cents"][r_q_in].sum())))
-    return _CreditOutcome(frames, totals, w_unapplied, w_in, m_outside)
+    changed = pd.concat([
+        _changed("credit_note", pairs, wn, qm, _Columns(d.links.credit_notes), d.links.last_sync_at),
+        _changed("refund", r_pairs, wr, qr, _Columns(d.links.refunds), d.links.last_sync_at),
+    ], ignore_index=True)
+    return _CreditOutcome(frames, changed, totals, w_unapplied, w_in, m_outside)
 
 
 def _not_failed(d: _Data, entity: str, missing: pd.DataFrame) -> pd.DataFrame:
@@ -1679,7 +1684,8 @@ def reconcile(
         "aging_buckets": aging_differences,
         "tieout_customers": tied.customers,
         "tieout_aging": tied.aging,
-        "changed_in_qbo": pd.concat([customers.changed, invoices.changed, payments.changed], ignore_index=True),
+        "changed_in_qbo": pd.concat([customers.changed, invoices.changed, payments.changed, credits.changed],
+                                    ignore_index=True),
         "pending": _pending(d, customers, invoices, payments),
     }
     frames = {name: _ordered(name, frame) for name, frame in frames.items()}

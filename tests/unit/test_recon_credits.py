@@ -272,3 +272,24 @@ def test_a_credit_note_whose_sync_failed_is_pending_with_the_sync_sentence() -> 
         ("credit_note", "CN-3", "Charlie", 1000)]
     assert pending[0]["reason"] == "sync failed: " + sentence
     assert "1 credit note whose sync failed" in result.verdict
+
+
+def test_a_credit_memo_changed_in_qbo_after_the_sync_is_listed() -> None:
+    """Credit memo 501 (linked to CN-1, synced at 10:00) was updated in QBO at 11:00, after the last run."""
+    from datetime import UTC, datetime
+
+    work = work_frames_from_records(
+        clients=[{"work_id": 1, "display_name": "Alpha"}],
+        credit_notes=[{"work_id": 1, "number": "CN-1", "client_id": 1, "date": date(2026, 3, 2), "total": "22.00"}])
+    qbo = qbo_frames_from_records(
+        customers=[{"qbo_id": 101, "display_name": "Alpha", "balance": "-22.00"}],
+        credit_memos=[{"qbo_id": 501, "doc_number": "CN-1", "customer_qbo_id": 101, "txn_date": "2026-03-02",
+                       "total": "22.00", "balance": "22.00", "last_updated": "2026-03-31T11:00:00Z"}])
+    synced = datetime(2026, 3, 31, 10, 0, tzinfo=UTC)
+    links = link_frames_from_records(customers=[{"work_id": 1, "qbo_id": 101, "synced_at": synced}],
+                                     credit_notes=[{"work_id": 1, "qbo_id": 501, "synced_at": synced}],
+                                     last_sync_at=datetime(2026, 3, 31, 10, 5, tzinfo=UTC))
+    result = reconcile(work, qbo, links, as_of=AS_OF, integration_date=INTEGRATION)
+    changed = result.frame("changed_in_qbo").to_dict("records")
+    assert [(r["entity"], r["work_id"], r["qbo_id"]) for r in changed] == [("credit_note", 1, 501)]
+    assert result.counts["credits_unapplied"] == 0 and result.counts["customer_balances"] == 0
