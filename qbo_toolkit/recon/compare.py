@@ -32,6 +32,15 @@ What counts as a difference (rows of the *difference* categories) and what does 
   record whose partner is gone was deleted there (invoices: *voided or deleted on one side only*; payments: *missing*).
 * Paired live records are compared field by field; void ones only for their status.
 
+Credit notes, refunds and tax (issue 13): WORK's credit notes pair with QBO's CreditMemos (id map, then
+the number) and refunds with RefundReceipts (id map, then customer, date and amount when unique);
+each is missing on one side, differs in total or tax, or is not expected (before the integration
+date, or of a kind the settings do not send). Credit applications are compared per paired invoice
+(WORK's applications against QBO's zero-amount Payments linking a CreditMemo), unapplied credit per
+customer, and tax per rate per paired document (:func:`_tax_by_rate`). Unapplied credit lowers each
+side's open balance, as QBO's customer Balance counts it. With QBO's AgedReceivables and
+CustomerBalance reports in the QBO frames, :mod:`.tieout` ties WORK's receivables out to them.
+
 Money is whole cents (``int64``); a money difference counts when ``|QBO - WORK| > tolerance``,
 so with the default tolerance of zero every cent counts. Open balances per customer compare WORK's
 open invoices with QBO's customer ``Balance``, each side without its invoices that are not expected

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from synckit import SETTINGS, World, open_world
@@ -45,9 +46,10 @@ KINDS: dict[str, TaxSettings | None] = {
 
 
 def explain(result: ReconResult) -> str:
-    shown = {name: result.frame(name).head(3).to_dict("records") for name, n in result.differences.items() if n}
+    shown: dict[str, Any] = {name: result.frame(name).head(3).to_dict("records")
+                             for name, n in result.differences.items() if n}
     shown["pending"] = result.frame("pending").head(3).to_dict("records")
-    shown["tie_out"] = result.tie_out  # type: ignore[assignment]
+    shown["tie_out"] = result.tie_out
     return json.dumps(shown, default=str, indent=1)
 
 
