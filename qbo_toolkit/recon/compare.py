@@ -1592,20 +1592,37 @@ def _tie_out(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, c
     if reports is None:
         return empty_tie_out()
     wi, qi, qp, wc, qc = d.wi, d.qi, d.qp, d.wc, d.qc
+    wp, wa, ql = d.wp, _Columns(d.work.credit_applications), _Columns(d.qbo.credit_lines)
+    day = np.datetime64(as_of, "s")
+    # balances as of the report day: what was paid or credited after it is added back (QBO's reports
+    # count the transactions dated on or before their report date)
+    w_later = (_sum_rows(np.where(~wp["deleted"].astype(bool) & (wp["date"] > day),
+                                  wi.lookup("work_id")(wp["invoice_id"]), _NONE), wp["amount_cents"], len(wi))
+               + _sum_rows(np.where(~wa["deleted"].astype(bool) & (wa["date"] > day),
+                                    wi.lookup("work_id")(wa["invoice_id"]), _NONE), wa["amount_cents"], len(wi)))
+    w_balance = np.where(invoices.w_state <= _DRAFT, wi["balance_cents"] + w_later, 0)
+    lines = d.qbo.payment_lines
+    line_payment = qp.lookup("qbo_id")(lines["payment_qbo_id"].to_numpy(dtype=np.int64))
+    line_later = (line_payment >= 0) & (_take(qp["txn_date"], line_payment, np.datetime64("NaT")) > day)
+    q_later = (_sum_rows(np.where(line_later, qi.lookup("qbo_id")(lines["invoice_qbo_id"].to_numpy(dtype=np.int64)),
+                                  _NONE), lines["amount_cents"].to_numpy(dtype=np.int64), len(qi))
+               + _sum_rows(np.where(ql["txn_date"] > day, qi.lookup("qbo_id")(ql["invoice_qbo_id"]), _NONE),
+                           ql["amount_cents"], len(qi)))
+    q_balance = qi["balance_cents"] + q_later
     # WORK: open invoices in scope, dated by the report day, of clients with a QBO partner
     client_rows = invoices.w_client_rows
     partner = _take(customers.partner_known, client_rows, False)
     rows = np.flatnonzero((invoices.w_state <= _DRAFT) & ~invoices.w_outside & partner
-                          & (wi["balance_cents"] != 0) & _on_or_before(wi["issue_date"], as_of))
+                          & (w_balance != 0) & _on_or_before(wi["issue_date"], as_of))
     work = ArItems(_take(customers.partner_qbo, client_rows[rows], 0),
                    _due_buckets(wi, rows, "issue_date", as_of=as_of, due_days=due_days),
-                   wi["balance_cents"][rows], np.zeros(len(rows), dtype=bool))
+                   w_balance[rows], np.zeros(len(rows), dtype=bool))
     # QBO history not expected in WORK: open invoices and unapplied payments before the integration date
-    q_rows = np.flatnonzero(invoices.q_outside & ~qi["voided"].astype(bool) & (qi["balance_cents"] != 0)
+    q_rows = np.flatnonzero(invoices.q_outside & ~qi["voided"].astype(bool) & (q_balance != 0)
                             & _on_or_before(qi["txn_date"], as_of))
     outside_invoices = ArItems(qi["customer_qbo_id"][q_rows],
                                _due_buckets(qi, q_rows, "txn_date", as_of=as_of, due_days=due_days),
-                               qi["balance_cents"][q_rows], np.zeros(len(q_rows), dtype=bool))
+                               q_balance[q_rows], np.zeros(len(q_rows), dtype=bool))
     p_rows = np.flatnonzero(_before(qp["txn_date"], integration_date) & (qp["unapplied_cents"] != 0)
                             & _on_or_before(qp["txn_date"], as_of))
     outside_credits = ArItems(qp["customer_qbo_id"][p_rows], _buckets(qp["txn_date"][p_rows], as_of),
@@ -1613,15 +1630,21 @@ def _tie_out(d: _Data, customers: _CustomerOutcome, invoices: _InvoiceOutcome, c
     # WORK's unapplied credit notes (in scope, dated by the report day) and QBO's from before the integration
     notes = _Columns(d.work.credit_notes)
     note_rows = wc.lookup("work_id")(notes["client_id"])
-    n_rows = np.flatnonzero((credits.w_unapplied != 0) & _take(customers.partner_known, note_rows, False)
+    n_later = _sum_rows(np.where(~wa["deleted"].astype(bool) & (wa["date"] > day),
+                                 notes.lookup("work_id")(wa["credit_note_id"]), _NONE), wa["amount_cents"], len(notes))
+    n_unapplied = np.where(credits.w_in, credits.w_unapplied + n_later, 0)
+    n_rows = np.flatnonzero((n_unapplied != 0) & _take(customers.partner_known, note_rows, False)
                             & _on_or_before(notes["date"], as_of))
     work = ArItems.join(work, ArItems(_take(customers.partner_qbo, note_rows[n_rows], 0),
-                                      _buckets(notes["date"][n_rows], as_of), -credits.w_unapplied[n_rows],
+                                      _buckets(notes["date"][n_rows], as_of), -n_unapplied[n_rows],
                                       np.ones(len(n_rows), dtype=bool)))
     memos = _Columns(d.qbo.credit_memos)
-    m_rows = np.flatnonzero(credits.q_outside & (memos["balance_cents"] != 0) & _on_or_before(memos["txn_date"], as_of))
+    m_balance = memos["balance_cents"] + _sum_rows(np.where(ql["txn_date"] > day,
+                                                            memos.lookup("qbo_id")(ql["credit_memo_qbo_id"]), _NONE),
+                                                   ql["amount_cents"], len(memos))
+    m_rows = np.flatnonzero(credits.q_outside & (m_balance != 0) & _on_or_before(memos["txn_date"], as_of))
     outside_memos = ArItems(memos["customer_qbo_id"][m_rows], _buckets(memos["txn_date"][m_rows], as_of),
-                            -memos["balance_cents"][m_rows], np.ones(len(m_rows), dtype=bool))
+                            -m_balance[m_rows], np.ones(len(m_rows), dtype=bool))
     partners = dict(zip(customers.paired_qbo.tolist(), customers.paired_work.tolist(), strict=True))
     names = dict(zip(qc["qbo_id"].tolist(), qc.text("display_name", np.arange(len(qc))).tolist(), strict=True))
     w_pos = wc.lookup("work_id")(customers.paired_work)

@@ -17,6 +17,7 @@ by the tie-out for that customer, to the cent, as well as by the payment compari
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -92,8 +93,10 @@ def test_a_report_qbo_does_not_have_is_a_fault_naming_it(client: QboClient) -> N
     assert caught.value.entity == "NoSuchReportAtAll"
 
 
-def _mirror(client: QboClient, customers: list[str], invoices: list[Any]) -> ReconResult:
-    """WORK holds exactly the customers and invoices created here (as QBO had them when created)."""
+def _mirror(client: QboClient, customers: list[str], invoices: list[Any], *, payments: Sequence[Any] = (),
+            as_of: date = REPORT_DAY) -> ReconResult:
+    """WORK holds exactly the customers, invoices (and ``payments``) created here, as QBO had them."""
+    invoice_rows = {inv.Id: n + 1 for n, inv in enumerate(invoices)}
     work = work_frames_from_records(
         clients=[{"work_id": n + 1, "display_name": f"Report Customer {n}"} for n in range(len(customers))],
         invoices=[{"work_id": n + 1, "number": inv.DocNumber or "",
@@ -101,13 +104,16 @@ def _mirror(client: QboClient, customers: list[str], invoices: list[Any]) -> Rec
                    "issue_date": inv.TxnDate, "due_date": inv.DueDate, "total": Decimal(str(inv.TotalAmt)),
                    "tax": Decimal(str(inv.TxnTaxDetail.TotalTax or 0)) if inv.TxnTaxDetail else Decimal(0)}
                   for n, inv in enumerate(invoices)],
+        payments=[{"work_id": n + 1, "invoice_id": invoice_rows[p.Line[0].LinkedTxn[0].TxnId], "date": p.TxnDate,
+                   "amount": Decimal(str(p.TotalAmt))} for n, p in enumerate(payments)],
     )
     links = link_frames_from_records(
         customers=[{"work_id": n + 1, "qbo_id": int(c)} for n, c in enumerate(customers)],
         invoices=[{"work_id": n + 1, "qbo_id": int(inv.Id)} for n, inv in enumerate(invoices)],
+        payments=[{"work_id": n + 1, "qbo_id": int(p.Id)} for n, p in enumerate(payments)],
     )
-    qbo = replace(extract_qbo(client), reports=extract_reports(client, REPORT_DAY))
-    return reconcile(work, qbo, links, as_of=REPORT_DAY, integration_date=INTEGRATION)
+    qbo = replace(extract_qbo(client), reports=extract_reports(client, as_of))
+    return reconcile(work, qbo, links, as_of=as_of, integration_date=INTEGRATION)
 
 
 def test_the_tie_out_agrees_then_finds_a_payment_recorded_in_qbo_only(client: QboClient) -> None:
@@ -132,3 +138,23 @@ def test_the_tie_out_agrees_then_finds_a_payment_recorded_in_qbo_only(client: Qb
     assert [(r["bucket"], r["difference_cents"]) for r in aging] == [("91+", -7500)]
     assert after.counts["payments_missing_in_work"] == 1
     assert not after.in_agreement
+
+
+def test_a_month_end_tie_out_counts_what_was_owed_on_that_day(client: QboClient) -> None:
+    """Invoice 0 (120.00, due 2026-05-16) is paid in full on 2026-06-20, in both systems. As of
+    2026-05-31 QBO's reports still show it owed (15 days past due: 1 - 30), and WORK's side, which
+    adds back what was paid after that day, agrees."""
+    customers, invoices = _company(client)
+    paid = client.create_from("Payment", {
+        "CustomerRef": {"value": customers[0]}, "TotalAmt": Decimal("120.00"), "TxnDate": "2026-06-20",
+        "Line": [{"Amount": Decimal("120.00"), "LinkedTxn": [{"TxnId": invoices[0].Id, "TxnType": "Invoice"}]}],
+    }, request_id="report-month-end-payment")
+    month_end = date(2026, 5, 31)
+    result = _mirror(client, customers, invoices, payments=[paid], as_of=month_end)
+    assert result.counts["tieout_customers"] == 0 and result.counts["tieout_aging"] == 0, \
+        result.frame("tieout_customers").to_dict("records")
+    table = result.table("tieout").set_index("qbo_id")
+    assert table.loc[int(customers[0]), "work_ar_cents"] == 12000  # invoice 1 (2026-06-20) is after the day
+    # the rest of the comparison is of today's balances: invoices and payments agree too
+    assert result.counts["invoices_balance"] == 0 and result.counts["payments_missing_in_work"] == 0
+    assert result.counts["payments_amount"] == 0 and result.counts["customer_balances"] == 0

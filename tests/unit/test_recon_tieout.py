@@ -204,3 +204,28 @@ def test_the_report_shows_the_tie_out(tmp_path: Any) -> None:
     text = (tmp_path / "csv" / "tieout_customers.csv").read_text()
     assert "-50.00" in text and "no WORK client is linked" in text
     assert result.to_dict()["categories"]["tieout_aging"][0]["difference"] in {"-50.00", "30.00"}
+
+
+def test_what_was_paid_after_the_report_day_is_still_owed_on_it() -> None:
+    """A month-end tie-out: invoice W-1 (100.00, due 2026-03-20) was paid 40.00 on 2026-04-10, after the
+    report day 2026-03-31. QBO's reports as of that day still show 100.00 in 1-30; so does WORK's side."""
+    work = work_frames_from_records(
+        clients=[{"work_id": 1, "display_name": "Solo"}],
+        invoices=[{"work_id": 1, "number": "W-1", "client_id": 1, "issue_date": date(2026, 3, 1),
+                   "due_date": date(2026, 3, 20), "total": "100.00"}],
+        payments=[{"work_id": 1, "invoice_id": 1, "date": date(2026, 4, 10), "amount": "40.00"}])
+    qbo = qbo_frames_from_records(
+        customers=[{"qbo_id": 101, "display_name": "Solo", "balance": "60.00"}],
+        invoices=[{"qbo_id": 201, "doc_number": "W-1", "customer_qbo_id": 101, "txn_date": "2026-03-01",
+                   "due_date": "2026-03-20", "total": "100.00", "balance": "60.00"}],
+        payments=[{"qbo_id": 301, "customer_qbo_id": 101, "txn_date": "2026-04-10", "total": "40.00"}],
+        payment_lines=[{"payment_qbo_id": 301, "invoice_qbo_id": 201, "amount": "40.00"}],
+        reports=reports(aged=[{"customer_qbo_id": 101, "name": "Solo", "days_1_30": "100.00", "total": "100.00"}],
+                        balances=[{"customer_qbo_id": 101, "name": "Solo", "balance": "100.00"}]))
+    links = link_frames_from_records(customers=[{"work_id": 1, "qbo_id": 101}],
+                                     invoices=[{"work_id": 1, "qbo_id": 201}],
+                                     payments=[{"work_id": 1, "qbo_id": 301}])
+    result = reconcile(work, qbo, links, as_of=AS_OF, integration_date=INTEGRATION)
+    assert result.counts["tieout_customers"] == 0 and result.counts["tieout_aging"] == 0
+    assert result.table("tieout")["work_ar_cents"].tolist() == [10000]
+    assert result.in_agreement
