@@ -4,10 +4,11 @@ calls :func:`tie_out` when the QBO frames carry reports).
 
 Per QBO customer (the partner of a WORK client, or a customer either report lists):
 
-* **our A/R** -- what WORK says the client owes: its open invoices in scope (live, expected in QBO,
-  dated on or before the day of the reports) less its unapplied credits (credit notes not yet
-  applied to an invoice), each item aged by its due date (an invoice without one falls due
-  ``default_due_days`` after its date);
+* **our A/R** -- what WORK says the client owed on the day of the reports: its open invoices in
+  scope (live, expected in QBO, dated on or before that day, with what was paid or credited after
+  it added back, as QBO's reports count only what is dated on or before their report date) less its
+  unapplied credits (credit notes of that day not yet applied to an invoice), each item aged by its
+  due date (an invoice without one falls due ``default_due_days`` after its date);
 * **QBO outside** -- what QBO's reports rightly hold that WORK does not: QBO's open invoices and
   unapplied credits dated before the integration date (history the sync never brings over);
 * **the reports** -- the customer's row of AgedReceivables (per bucket and total) and of
