@@ -23,8 +23,9 @@ record first (its SyncToken, and its mark: an Id that now holds another record i
 over) and carry the key ``update@<SyncToken>`` / ``delete``.
 
 WORK deletions delete in QBO: a deleted application's Payment (before the invoices stage runs, so an
-invoice voided in WORK meanwhile is not still linked), a deleted credit note's CreditMemo (after the
-Payments that apply it), a deleted refund's RefundReceipt. Items are those of the invoice lines (the
+invoice voided in WORK meanwhile is not still linked; an application WORK lowered is lowered then too,
+so the balance it frees is there for the run's payments), a deleted credit note's CreditMemo (after
+the Payments that apply it), a deleted refund's RefundReceipt. Items are those of the invoice lines (the
 item stage's map; a note without an item uses the default item, an item held by ``existing_items:
 ask`` makes the record wait). Tax goes as the company takes it (:mod:`qbo_toolkit.mapping.tax`) and is
 tied to WORK's after each write. A record dated in QuickBooks' closed books waits with the sentence of
@@ -673,27 +674,48 @@ class CreditAppliedStage(_Stage):
     def find(self, ops: Sequence[BatchOp]) -> dict[str, dict[str, Any]]:
         return self.find_by_customer_and_date(ops)
 
-    def remove_deleted(self, initial: bool) -> None:
-        """Delete in QuickBooks the Payments of applications removed in WORK, before the invoices stage
-        (an invoice voided or deleted in WORK must not be linked any more when it is)."""
+    def free_first(self, initial: bool) -> None:
+        """Before the invoices and payments stages: delete the Payments of applications removed in
+        WORK (an invoice voided or deleted in WORK must not be linked any more when it is) and lower
+        those WORK lowered (read from QuickBooks: what was sent), so the balance they free is there for
+        this run's payments. Everything else about applications waits for the credit notes."""
         ctx = self.ctx
-        gone = [app for app in self.candidates(initial) if app.deleted]
-        if not gone or ctx.dry_run:
+        if ctx.dry_run:
             return
-        links = ctx.state.links(self.entity, work_ids=[app.id for app in gone])
-        for app in gone:
+        candidates = self.candidates(initial)
+        links = ctx.state.links(self.entity, work_ids=[app.id for app in candidates]) if candidates else {}
+        early: list[CreditApplication] = []
+        for app in candidates:
             link = links.get(app.id)
             if link is None or link.state != "active" or (self.entity, app.id) in ctx.acted:
                 continue
-            ctx.check()
-            self.delete(app, app.date, link, reason="removed in WORK", label=_label(self.entity, app))
-            ctx.acted.add((self.entity, app.id))
+            if app.deleted:
+                early.append(app)
+            elif link.work_version != app.version and app.amount < self._sent_amount(link):
+                early.append(app)
+        if early:
+            self._run(early, initial=False, early=True)
+
+    def _sent_amount(self, link: Link) -> Decimal:
+        """The amount the QBO Payment under ``link`` applies to its invoice now (0 when unreadable)."""
+        try:
+            doc = self.ctx.read("Payment", link.qbo_id)
+        except QboError:
+            return Decimal("0.00")
+        for line in doc.get("Line") or []:
+            if any(t.get("TxnType") == "Invoice" for t in line.get("LinkedTxn") or []):
+                return Decimal(str(line.get("Amount") or 0))
+        return Decimal("0.00")
 
     def run(self, initial: bool) -> None:
+        self._run(self.candidates(initial), initial)
+
+    def _run(self, candidates: Sequence[CreditApplication], initial: bool, *, early: bool = False) -> None:
+        """Plan and act on ``candidates``; ``early`` (before the invoices stage) acts only on deletions
+        and updates, leaving the rest to the stage's own turn."""
         ctx = self.ctx
         settings = ctx.settings
         assert settings.integration_date is not None
-        candidates = self.candidates(initial)
         notes: dict[int, CreditNote | None] = {}
         for note_id in sorted({app.credit_note_id for app in candidates}):
             notes[note_id] = ctx.store.get_credit_note(note_id)
@@ -714,8 +736,12 @@ class CreditAppliedStage(_Stage):
                 action = plan_credit_applied(app, links.get(app.id), note, note_links.get(app.credit_note_id), inv,
                                              invoice_links.get(app.invoice_id),
                                              integration_date=settings.integration_date, today=ctx.today)
+                if early and action.kind not in ("delete", "update"):
+                    continue  # planned again in the stage's own turn
                 ctx.actions.append(action)
                 self._act(app, note, inv, action, links, note_links, invoice_links, customer_links, creates)
+                if early:
+                    ctx.acted.add((self.entity, app.id))
         finally:
             creates.finish()
 

@@ -16,8 +16,9 @@ A run:
    :mod:`.customers`), items (:mod:`.items`), invoices (:mod:`.invoices`), payments
    (:mod:`.payments`), then credit notes, their applications and refunds (:mod:`.credits`; with
    invoices, under the settings ``credit_notes`` and ``refunds``), sharing one
-   :class:`~.context.RunContext` and one :class:`~.sender.Sender`. Applications removed in WORK
-   lose their QBO Payment before the invoices stage (an invoice voided meanwhile is then free);
+   :class:`~.context.RunContext` and one :class:`~.sender.Sender`. Applications removed or lowered
+   in WORK are sent before the invoices stage (an invoice voided meanwhile is then free, a payment
+   may take the balance they free);
 4. records how it ended and releases the lease, whatever happened: ``ok`` (completed, nothing
    failed), ``failures`` (completed with N failed records: "completed with N failures" in the run
    history, the activity log's last line and :attr:`SyncResult.message`), ``failed`` (stopped by
@@ -318,8 +319,8 @@ class SyncEngine:
             ctx.progress_stage("items")
             items = ItemStage(ctx)
             item_ids = items.run()
-            if credits_on:  # applications removed in WORK free their invoice and credit memo first
-                applied.remove_deleted(first["credit_notes"])
+            if credits_on:  # applications removed or lowered in WORK free their invoice's balance first
+                applied.free_first(first["credit_notes"])
             ctx.progress_stage("invoices")
             invoices.run(first["invoices"], item_ids, payments, items.held)
             if ctx.settings.payments:

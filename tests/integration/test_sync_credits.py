@@ -309,3 +309,25 @@ def test_doctor_finds_and_deletes_a_second_copy_of_a_credit_memo_and_a_refund(
         assert fixed.consistent_after, str(fixed)
         check_credits(w)
         assert doctor(store=w.store, conn=w.conn).findings == []
+
+
+def test_a_lowered_application_frees_its_balance_for_a_payment_of_the_same_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_world(tmp_path, monkeypatch, demo=DEMO) as w:
+        assert w.sync(CREDITS).completed
+        store = w.store
+        app = next(a for a in store.credit_applications() if a.amount >= Decimal("2.00"))
+        inv = store.get_invoice(app.invoice_id)
+        assert inv is not None
+        store.update_credit_application(app.id, amount=app.amount - Decimal("1.00"))
+        owed = inv.total - store.paid_amounts([inv.id]).get(inv.id, Decimal("0.00")) - \
+            store.credited_amounts([inv.id])[inv.id]
+        pay = store.add_payment(inv.id, date(2026, 6, 1), owed, method="Check")  # uses the freed 1.00 too
+        result = w.sync(CREDITS)
+        assert result.completed, result.message
+        assert result.counts["credit_applied.update.ok"] == 1 and result.counts["payment.create.ok"] == 1, [
+            e.message for e in w.activity(result, outcome="failed")]
+        assert pay.id in w.state.links("payment")
+        assert money(w.invoice_of(inv.id)["Balance"]) == Decimal("0.00")
+        check_credits(w)
+        check_consistent(w, CREDITS)
