@@ -60,7 +60,7 @@ numbers are fetched for the rows that are reported. Sums per customer and per ag
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -1700,6 +1700,7 @@ def reconcile(
     (the settings ``credit_notes`` and ``refunds``); when it does not, they are not expected in QBO.
     """
     tol = tolerance_cents(tolerance)
+    work = _credits_in_scope(work, integration_date=integration_date, send_credit_notes=send_credit_notes)
     d = _Data.of(work, qbo, links)
     customers = _customers(d, default_state=default_state)
     invoices = _invoices(d, customers, integration_date=integration_date, tol=tol)
@@ -1742,6 +1743,36 @@ def reconcile(
         totals=totals,
         settings=_settings_record(settings),
     )
+
+
+def _credits_in_scope(work: WorkFrames, *, integration_date: date | None, send_credit_notes: bool) -> WorkFrames:
+    """WORK's invoices with only the credit the sync sends counted in ``credited`` and ``balance``:
+    an application goes to QBO when credit notes sync and both it and its credit note are dated from
+    the integration date; the others are WORK's own (like a payment on an invoice that is not sent),
+    so QBO's balance is not expected to include them."""
+    apps = work.credit_applications
+    if not len(apps):
+        return work
+    notes = work.credit_notes.set_index("work_id")
+    live = ~apps["deleted"].to_numpy(dtype=bool)
+    note_live = apps["credit_note_id"].map(~notes["deleted"]).fillna(False).to_numpy(dtype=bool)
+    expected = live & note_live & send_credit_notes
+    if integration_date is not None:
+        start = np.datetime64(integration_date, "s")
+        note_dates = apps["credit_note_id"].map(notes["date"]).to_numpy(dtype="datetime64[s]")
+        app_dates = apps["date"].to_numpy(dtype="datetime64[s]")
+        expected &= (app_dates >= start) & ~np.isnat(note_dates) & (note_dates >= start)
+    excluded = live & ~expected
+    if not excluded.any():
+        return work
+    extra = apps.loc[excluded].groupby("invoice_id")["amount_cents"].sum()
+    invoices = work.invoices
+    add = extra.reindex(invoices["work_id"].to_numpy(), fill_value=0).to_numpy(dtype=np.int64)
+    owing = (invoices["status"].to_numpy() != "void") & ~invoices["deleted"].to_numpy(dtype=bool)
+    return replace(work, invoices=invoices.assign(
+        credited_cents=invoices["credited_cents"].to_numpy(dtype=np.int64) - add,
+        balance_cents=np.where(owing, invoices["balance_cents"].to_numpy(dtype=np.int64) + add,
+                               invoices["balance_cents"].to_numpy(dtype=np.int64))))
 
 
 def _settings_record(settings: SettingsSource | Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -293,3 +293,34 @@ def test_a_credit_memo_changed_in_qbo_after_the_sync_is_listed() -> None:
     changed = result.frame("changed_in_qbo").to_dict("records")
     assert [(r["entity"], r["work_id"], r["qbo_id"]) for r in changed] == [("credit_note", 1, 501)]
     assert result.counts["credits_unapplied"] == 0 and result.counts["customer_balances"] == 0
+
+
+@pytest.mark.parametrize("send", [True, False])
+def test_credit_the_sync_does_not_send_is_not_expected_in_qbos_balance(send: bool) -> None:
+    """CN-0 (dated before the integration date, so never sent) is applied to W-1 in WORK: QBO's
+    invoice balance rightly lacks it. With credit notes not sent at all, neither credit counts."""
+    work = work_frames_from_records(
+        clients=[{"work_id": 1, "display_name": "Alpha"}],
+        invoices=[{"work_id": 1, "number": "W-1", "client_id": 1, "issue_date": date(2026, 3, 1),
+                   "due_date": date(2026, 3, 31), "total": "110.00"}],
+        credit_notes=[{"work_id": 1, "number": "CN-1", "client_id": 1, "date": date(2026, 3, 2), "total": "22.00"},
+                      {"work_id": 2, "number": "CN-0", "client_id": 1, "date": date(2025, 12, 1), "total": "5.00"}],
+        credit_applications=[
+            {"work_id": 1, "credit_note_id": 1, "invoice_id": 1, "date": date(2026, 3, 3), "amount": "22.00"},
+            {"work_id": 2, "credit_note_id": 2, "invoice_id": 1, "date": date(2026, 3, 3), "amount": "5.00"}])
+    qbo = qbo_frames_from_records(
+        customers=[{"qbo_id": 101, "display_name": "Alpha", "balance": "88.00" if send else "110.00"}],
+        invoices=[{"qbo_id": 201, "doc_number": "W-1", "customer_qbo_id": 101, "txn_date": "2026-03-01",
+                   "due_date": "2026-03-31", "total": "110.00", "balance": "88.00" if send else "110.00"}],
+        credit_memos=[{"qbo_id": 501, "doc_number": "CN-1", "customer_qbo_id": 101, "txn_date": "2026-03-02",
+                       "total": "22.00", "balance": "0"}] if send else [],
+        credit_lines=[{"payment_qbo_id": 601, "invoice_qbo_id": 201, "credit_memo_qbo_id": 501,
+                       "txn_date": "2026-03-03", "amount": "22.00"}] if send else [])
+    links = link_frames_from_records(customers=[{"work_id": 1, "qbo_id": 101}],
+                                     invoices=[{"work_id": 1, "qbo_id": 201}],
+                                     credit_notes=[{"work_id": 1, "qbo_id": 501}] if send else [])
+    result = reconcile(work, qbo, links, as_of=AS_OF, integration_date=INTEGRATION, send_credit_notes=send)
+    assert result.difference_count == 0, {k: v for k, v in result.differences.items() if v}
+    assert result.in_agreement
+    info = result.frame("credits_not_expected")
+    assert sorted(info["number"]) == (["CN-0"] if send else ["CN-0", "CN-1"])
