@@ -167,7 +167,7 @@ CATEGORIES: Final[tuple[Category, ...]] = (
     _cat("aging_buckets", "receivables", "A/R aging differences",
          "Aging buckets (days past due as of the report date) whose open amounts differ.",
          "bucket work_count work_cents qbo_count qbo_cents difference_cents"),
-    _cat("tieout_customers", "receivables", "A/R tie-out to QBO's reports",
+    _cat("tieout_customers", "customers", "A/R tie-out to QBO's reports",
          "Customers whose open balance in WORK (open invoices less unapplied credits, with QBO's history from "
          "before the integration date added) is not what QBO's own AgedReceivables or CustomerBalance report "
          "says, or a report that could not be read or used (then nothing can be tied out).",
