@@ -309,9 +309,10 @@ def extract_work(store: WorkStore) -> WorkFrames:
          for c in store.clients(True)),
         ["work_id", "display_name", "email", "phone", "billing_state", "active", "billing_address", "billing_key"],
     )
+    all_invoices = store.invoices(include_deleted=True)
     invoices = _columns(
         ((i.id, i.number, i.client_id, i.issue_date, i.due_date, i.status, i.deleted, to_cents(i.total),
-          to_cents(i.tax_amount)) for i in store.invoices(include_deleted=True)),
+          to_cents(i.tax_amount)) for i in all_invoices),
         ["work_id", "number", "client_id", "issue_date", "due_date", "status", "deleted", "total_cents", "tax_cents"],
     )
     payments = _columns(
@@ -322,7 +323,9 @@ def extract_work(store: WorkStore) -> WorkFrames:
     refunds = store.refunds(include_deleted=True)
     percents = store.tax_rate_percents()
     taxes: list[tuple[Any, ...]] = []
-    for invoice in store.invoices(include_deleted=False):
+    for invoice in all_invoices:
+        if invoice.deleted:
+            continue
         for rate, net in invoice.subtotals_by_rate().items():
             if rate:
                 percent = percents.get(rate, Decimal(0))
