@@ -1,9 +1,12 @@
 """Read both sides, and the sync's id map, into the frames of :mod:`.frames`.
 
 * :func:`extract_qbo` pages through QBO's customers (inactive ones included: their names and
-  balances still count), invoices and payments with the toolkit's client (``MAXRESULTS 1000``,
-  ordered by Id so paging neither skips nor repeats), keeping only the fields the comparison needs,
+  balances still count), invoices, payments, credit memos and refund receipts with the toolkit's
+  client (``MAXRESULTS 1000``, ordered by Id so paging neither skips nor repeats), keeping only the
+  fields the comparison needs,
   page by page, so a large company never sits in memory as python-quickbooks objects.
+* :func:`extract_reports` reads QBO's AgedReceivables and CustomerBalance reports for the tie-out
+  (:mod:`qbo_toolkit.qbo.reports`); a report QBO refuses is kept as a problem, not raised.
 * :func:`extract_work` reads the WORK store through its API (deleted and void invoices and deleted
   payments included: "deleted on one side only" needs them).
 * :func:`extract_links` reads the id map with each link's ``synced_at``, the customer matches
@@ -302,8 +305,11 @@ def extract_qbo(client: QueryClient, *, page_size: int = MAX_PAGE_SIZE) -> QboFr
 
 
 def extract_work(store: WorkStore) -> WorkFrames:
-    """The WORK store's clients (inactive included), invoices (deleted and void included) and
-    payments (deleted included). ``paid``/``balance`` follow from the live payments."""
+    """The WORK store's clients (inactive included), invoices (deleted and void included), payments,
+    credit notes, credit applications and refunds (deleted included), and the tax per rate of the
+    live invoices, credit notes and refunds (an invoice's lines summed per WORK tax rate, its tax
+    rounded half-up per rate, as WORK computes it). ``paid``/``credited``/``balance`` follow from
+    the live payments and credit applications."""
     clients = _columns(
         ((c.id, c.display_name, c.email, c.phone, c.billing.state, c.active, *address_text_and_key(c.billing))
          for c in store.clients(True)),
