@@ -158,3 +158,19 @@ def test_documented_columns_match_the_new_importers() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "work-csv.md").read_text(encoding="utf-8")
     for column in (*TAX_RATE_COLUMNS, *CREDIT_NOTE_COLUMNS, *CREDIT_APPLICATION_COLUMNS, *REFUND_COLUMNS):
         assert f"`{column}`" in doc, column
+
+
+def test_import_csv_logs_refused_rows_of_the_new_kinds_under_the_sync_entities(
+        store: WorkStore, tmp_path: Path) -> None:
+    from qbo_toolkit.sync.imports import import_csv
+
+    path = write(tmp_path, "credits.csv", "number,client,date,amount\nCN-1,Cool Cars,2026-03-05,10.00\n"
+                                          "CN-2,Nobody,2026-03-05,1.00\n")
+    result = import_csv(store, "credit_notes", path, realm="4620816365000000001")
+    assert result.report.loaded == 1 and result.run_id is not None
+    from qbo_toolkit.sync.state import SyncState
+
+    [entry] = [e for e in SyncState(store, "4620816365000000001").activity(run_id=result.run_id)
+               if e.outcome == "failed"]
+    assert (entry.entity, entry.field, entry.direction) == ("credit_note", "client", "from_file")
+    assert "credits.csv line 3: client: no client is called 'Nobody'" in entry.message
