@@ -152,7 +152,14 @@ class Attention:
 
 
 SETTING_FIELDS = frozenset({"revenue_account", "item_account", "deposit_account", "settings", "existing_items",
-                            "integration_date"})
+                            "integration_date", "closed_period", "terms", "tax_rate", "tax_amount"})
+
+
+def _needs_person(entry: ActivityEntry) -> bool:
+    """A failure only a person can clear (a setting, the closed books, an unmapped tax rate or term),
+    even when the sync tries it again every run: retrying alone will never send it."""
+    field = entry.field or ""
+    return field in SETTING_FIELDS or field.endswith(".tax_rate")
 
 
 @dataclass(frozen=True)
@@ -406,7 +413,7 @@ class StatusController:
         waits: dict[str, tuple[set[int], set[int]]] = {}
         person: list[ActivityEntry] = []
         for entry in failures:
-            if entry.work_id is not None and entry.outcome == "failed":
+            if entry.work_id is not None and entry.outcome == "failed" and not _needs_person(entry):
                 if entry.entity not in waits:
                     blocked = state.get_value(f"blocked:{entry.entity}", {}) or {}
                     waits[entry.entity] = ({int(w) for ids in blocked.values() for w in ids},
@@ -421,7 +428,7 @@ class StatusController:
             person.append(entry)
 
         def rank(entry: ActivityEntry) -> int:
-            if entry.entity == "settings" or (entry.field or "") in SETTING_FIELDS:
+            if entry.entity == "settings" or _needs_person(entry):
                 return 0
             if entry.entity == "customer" and entry.field == "display_name":
                 return 1

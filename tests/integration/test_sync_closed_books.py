@@ -139,3 +139,22 @@ def test_a_dry_run_shows_what_waits_and_writes_nothing(w: World) -> None:
     held = [a for a in plan.actions if a.kind == "fail" and a.field == "closed_period"]
     assert {(a.entity, a.work_id) for a in held} == {("invoice", ids["closed"]), ("payment", ids["payment"])}
     assert all("closing date 2026-01-31" in a.reason for a in held)
+
+
+def test_the_status_screen_puts_closed_books_under_needs_a_person(w: World) -> None:
+    """Records the closed books hold are tried again every run, but no run alone will send them: the
+    status screen lists them with what needs a person, not under "will retry by themselves"."""
+    from types import SimpleNamespace
+
+    from qbo_toolkit.ui.common import Guard, Messages
+    from qbo_toolkit.ui.status import StatusController
+
+    ids = _setup(w)
+    close_books(w, CLOSED)
+    w.sync()
+    ctx = SimpleNamespace(store=w.store, live=lambda: SimpleNamespace(realm_id=w.realm))
+    status = StatusController(ctx, Guard(Messages()))  # type: ignore[arg-type]
+    attention = status.attention(matches=0)
+    person = {(e.entity, e.work_id) for e in attention.person if e.field == "closed_period"}
+    assert person == {("invoice", ids["closed"]), ("payment", ids["payment"])}
+    assert not any(e.field == "closed_period" for e in attention.retry_entries)

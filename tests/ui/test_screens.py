@@ -807,7 +807,9 @@ def test_needs_attention_puts_what_needs_a_person_first_and_names_clients(synced
         entity = re.search(r"qbo-(?:failure|held)-(\w+)-", classes).group(1)  # type: ignore[union-attr]
         kinds.append(entity)
     person = [e for e in app.status.attention(matches=0).person]
-    ranks = [0 if (e.field or "") in ("existing_items", "revenue_account", "item_account", "deposit_account")
+    person_fields = ("existing_items", "revenue_account", "item_account", "deposit_account", "closed_period",
+                     "terms", "tax_rate", "tax_amount")
+    ranks = [0 if (e.field or "") in person_fields or (e.field or "").endswith(".tax_rate")
              else 1 if e.entity == "customer" and e.field == "display_name" else 2 for e in person]
     assert ranks == sorted(ranks) and 1 in ranks
     # clients by their WORK name, never an internal id
