@@ -26,8 +26,9 @@ WORK deletions delete in QBO: a deleted application's Payment (before the invoic
 invoice voided in WORK meanwhile is not still linked; an application WORK lowered is lowered then too,
 so the balance it frees is there for the run's payments), a deleted credit note's CreditMemo (after
 the Payments that apply it), a deleted refund's RefundReceipt. Items are those of the invoice lines (the
-item stage's map; a note without an item uses the default item, an item held by ``existing_items:
-ask`` makes the record wait). Tax goes as the company takes it (:mod:`qbo_toolkit.mapping.tax`) and is
+item stage's map; a note without an item uses the default item); a record whose item is held by
+``existing_items: ask`` waits like an invoice (said once, kept in ``held:<entity>``, sent on the run
+after the choice). Tax goes as the company takes it (:mod:`qbo_toolkit.mapping.tax`) and is
 tied to WORK's after each write. A record dated in QuickBooks' closed books waits with the sentence of
 :func:`~.preflight.closed_books_sentence` (or, with ``closed_period: first_open_date``, goes on the
 first open day with a memo); a closed-period refusal becomes the same sentence.
@@ -71,6 +72,12 @@ def _txn_date(payload: Mapping[str, Any]) -> date | None:
         return date.fromisoformat(str(payload.get("TxnDate") or "")[:10])
     except ValueError:
         return None
+
+
+def _item_key(key: str) -> int | None:
+    """The WORK item id of a ``held:<entity>`` key (``item:7``; ``item:default`` is None)."""
+    value = key.partition(":")[2]
+    return None if value == "default" else int(value)
 
 
 def _label(entity: str, record: Any) -> str:
@@ -406,6 +413,7 @@ class _DocumentStage(_Stage):
         super().__init__(ctx, sender)
         self.item_ids: Mapping[int | None, str] = {}
         self.held_items: Mapping[int | None, str] = {}
+        self.newly_held: dict[str, set[int]] = {}
         self.taken: list[BatchOp] = []
 
     def handle(self, op: BatchOp, res: BatchResult) -> None:
@@ -417,7 +425,15 @@ class _DocumentStage(_Stage):
         settings = ctx.settings
         assert settings.integration_date is not None
         self.item_ids, self.held_items, self.applied = item_ids, dict(held_items or {}), applied
+        # records that wait for an existing_items choice (like invoices: no retry queue, said once) go
+        # again once their item is no longer held
+        waiting: dict[str, list[int]] = ctx.state.get_value(f"held:{self.entity}", {})
+        released = {int(w) for key, ids in waiting.items() if _item_key(key) not in self.held_items for w in ids}
         candidates = self.candidates(initial)
+        if released:
+            known = {doc.id for doc in candidates}
+            extra = [doc for doc in (self.get(w) for w in sorted(released - known)) if doc is not None]
+            candidates = sorted([*candidates, *extra], key=lambda doc: doc.id)
         customers = ctx.links("customer", ctx.wanted((d.client_id for d in candidates), initial, PARTIAL_LINKS))
         links = ctx.state.links(self.entity, work_ids=ctx.wanted((d.id for d in candidates), initial, PARTIAL_LINKS))
         dismissed = ctx.state.dismissed(self.entity) if candidates else set()
@@ -438,6 +454,12 @@ class _DocumentStage(_Stage):
             creates.finish()
         if self.taken:
             self.resolve_taken(self.taken)
+        if not ctx.dry_run and (waiting or self.newly_held):
+            kept = {key: ids for key, ids in waiting.items() if _item_key(key) in self.held_items}
+            for key, ids in self.newly_held.items():
+                kept[key] = sorted(set(kept.get(key, [])) | ids)
+            with ctx.begin() as conn:
+                ctx.state.set_value(conn, f"held:{self.entity}", kept)
 
     def prepare(self, candidates: Sequence[Document]) -> None:
         """Read what the records to send need from the company, once (refunds: payment methods)."""
@@ -455,9 +477,10 @@ class _DocumentStage(_Stage):
             return
         item = self.item_ids.get(doc.item_id)
         held = self.held_items.get(doc.item_id)
-        if held is not None:
-            ctx.fail(self.entity, "to_qbo", action.kind, doc.id, f"{label}: {held}", field="existing_items",
-                     pending=True)
+        if held is not None:  # a person's choice, not a retry queue: said once, sent once chosen
+            ctx.fail(self.entity, "to_qbo", action.kind, doc.id, f"{label}: {held}", field="existing_items")
+            key = f"item:{doc.item_id if doc.item_id is not None else 'default'}"
+            self.newly_held.setdefault(key, set()).add(doc.id)
             return
         if item is None:
             ctx.fail(self.entity, "to_qbo", action.kind, doc.id,

@@ -331,3 +331,24 @@ def test_a_lowered_application_frees_its_balance_for_a_payment_of_the_same_run(
         assert money(w.invoice_of(inv.id)["Balance"]) == Decimal("0.00")
         check_credits(w)
         check_consistent(w, CREDITS)
+
+
+def test_a_credit_note_on_a_held_item_waits_said_once_and_goes_once_chosen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_world(tmp_path, monkeypatch, demo=DEMO) as w:
+        ask = replace(CREDITS, existing_items="ask")  # Parts exists in QBO on another income account
+        parts = next(item.id for item in w.store.items() if item.name == "Parts")
+        on_parts = {n.id for n in w.store.credit_notes() if n.item_id == parts}
+        assert on_parts
+        first = w.sync(ask)
+        held = {e.work_id for e in w.activity(first, entity="credit_note", outcome="failed")
+                if e.field == "existing_items"}
+        assert held == on_parts
+        text = next(e.message for e in w.activity(first, entity="credit_note") if e.field == "existing_items")
+        assert text.startswith("credit note CN-") and "existing_items: use_as_is" in text
+        quiet = w.sync(ask)  # waiting for a person: not said again every run
+        assert [e for e in w.activity(quiet, entity="credit_note") if e.field == "existing_items"] == []
+        chosen = w.sync(replace(ask, existing_items="use_as_is"))
+        assert chosen.counts["credit_note.create.ok"] == len(on_parts), chosen.counts
+        check_credits(w)
+        check_consistent(w, CREDITS)
