@@ -49,12 +49,14 @@ COLUMNS: Final[tuple[str, ...]] = ("key", "category", "title", "entity", "work_i
                                    "date", "amount", "difference")
 #: The entity a category's rows are about, as the sync names it (``changed_in_qbo`` has its own column).
 _ENTITY: Final[Mapping[str, str]] = {"customers": "customer", "invoices": "invoice", "payments": "payment",
-                                     "receivables": "aging bucket"}
+                                     "receivables": "aging bucket", "credits": "credit note", "refunds": "refund",
+                                     "tax": "tax rate"}
 _RETRYABLE: Final = frozenset({"customer", "invoice", "payment"})
 #: Columns that name a record, first found wins.
 _NUMBER_COLUMNS: Final = ("number", "doc_number", "work_number", "name", "label", "bucket")
 #: Columns holding a record's own amount, first found wins.
-_AMOUNT_COLUMNS: Final = ("total_cents", "amount_cents", "work_cents", "work_open_cents", "qbo_applied_cents")
+_AMOUNT_COLUMNS: Final = ("total_cents", "amount_cents", "work_cents", "work_open_cents", "qbo_applied_cents",
+                           "work_ar_cents")
 #: Columns holding a date, first found wins (tz-aware ones are taken in UTC).
 _DATE_COLUMNS: Final = ("date", "work_date", "qbo_date", "last_updated")
 #: Pairs of columns shown side by side although their names differ: (WORK, QBO, field).

@@ -324,3 +324,15 @@ def test_credit_the_sync_does_not_send_is_not_expected_in_qbos_balance(send: boo
     assert result.in_agreement
     info = result.frame("credits_not_expected")
     assert sorted(info["number"]) == (["CN-0"] if send else ["CN-0", "CN-1"])
+
+
+def test_the_explorer_names_credit_refund_and_tax_rows_and_shows_their_amounts() -> None:
+    from qbo_toolkit.ui.explorer import Explorer
+
+    table = Explorer(frames()).filter()
+    rows = table[table["category"].isin(["credit_notes_missing_in_qbo", "refunds_missing_in_qbo", "tax_by_rate"])]
+    assert not rows.empty
+    by_category = dict(zip(rows["category"], rows["entity"], strict=False))
+    assert by_category.get("credit_notes_missing_in_qbo") == "credit note"
+    assert by_category.get("refunds_missing_in_qbo") == "refund"
+    assert rows.loc[rows["category"] == "credit_notes_missing_in_qbo", "amount"].notna().all()
