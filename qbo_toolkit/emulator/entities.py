@@ -33,7 +33,10 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import pycountry
 
 from . import faults
 from .clock import stamp
@@ -170,19 +173,58 @@ def complete_preferences(doc: Doc) -> Doc:
 
 
 def carry_address_ids(current: Doc, merged: Doc) -> None:
-    """An address sent without its Id keeps the Id it had (an update does not renumber addresses)."""
+    """An address sent without its Id keeps the Id it had (an update does not renumber addresses); its
+    Country is kept as QBO keeps it (:func:`qbo_address`), so "US" sent back for "USA" is no change."""
     for key in ADDRESS_FIELDS:
         new, old = merged.get(key), current.get(key)
-        if isinstance(new, dict) and "Id" not in new and isinstance(old, dict) and "Id" in old:
-            new["Id"] = old["Id"]
+        if isinstance(new, dict):
+            qbo_address(new)
+            if "Id" not in new and isinstance(old, dict) and "Id" in old:
+                new["Id"] = old["Id"]
 
 
 def number_addresses(company: Company, doc: Doc) -> None:
-    """Give every address of ``doc`` without an Id one (QBO numbers addresses with a counter of their own)."""
+    """Give every address of ``doc`` without an Id one (QBO numbers addresses with a counter of their own),
+    in QBO's form (:func:`qbo_address`)."""
     for key in ADDRESS_FIELDS:
         addr = doc.get(key)
-        if isinstance(addr, dict) and addr and "Id" not in addr:
-            doc[key] = {"Id": str(company.store.next_value(company.realm, "id:PhysicalAddress")), **addr}
+        if isinstance(addr, dict) and addr:
+            qbo_address(addr)
+            if "Id" not in addr:
+                doc[key] = {"Id": str(company.store.next_value(company.realm, "id:PhysicalAddress")), **addr}
+
+
+def qbo_address(addr: Doc) -> None:
+    """An address as QBO keeps it since 31 Oct 2025 (API_FACTS_2025): ``Country`` as its ISO 3166 alpha-3
+    code ("US", "United States" and "U.S.A." all become "USA"; text that names no country stays as
+    sent), and no ``Lat``/``Long``."""
+    addr.pop("Lat", None)
+    addr.pop("Long", None)
+    country = addr.get("Country")
+    if isinstance(country, str) and country.strip():
+        addr["Country"] = iso3_country(country)
+
+
+#: informal names and codes ISO 3166-1 does not list (folded: lower case, dots and commas as spaces)
+_COUNTRY_ALIASES = {
+    "u s": "USA", "u s a": "USA", "united states of america": "USA", "america": "USA",
+    "uk": "GBR", "u k": "GBR", "great britain": "GBR", "britain": "GBR", "england": "GBR", "scotland": "GBR",
+    "wales": "GBR", "northern ireland": "GBR", "russia": "RUS", "south korea": "KOR", "holland": "NLD",
+    "the netherlands": "NLD", "czech republic": "CZE", "vietnam": "VNM", "turkey": "TUR", "uae": "ARE",
+}
+
+
+@lru_cache(maxsize=1024)
+def iso3_country(text: str) -> str:
+    """The ISO 3166 alpha-3 code of a country written any way (alpha-2, alpha-3, numeric, its name);
+    ``text`` itself (trimmed) when it names no country."""
+    folded = " ".join(re.sub(r"[.,]", " ", text).split()).casefold()
+    if folded in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[folded]
+    try:
+        return str(pycountry.countries.lookup(folded).alpha_3)
+    except LookupError:
+        return text.strip()
 
 
 # -- the engine ----------------------------------------------------------------------------------------

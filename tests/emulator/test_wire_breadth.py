@@ -544,3 +544,26 @@ def test_batch_writes_generic_entities(conn: Conn) -> None:
     assert answers["void"]["SalesReceipt"]["TotalAmt"] == 0
     assert answers["card"]["CreditCardPaymentTxn"]["Amount"] == 12.0
     assert "QueryResponse" in answers["terms"]
+
+
+def test_countries_are_iso3_and_addresses_have_no_geocode(conn: Conn) -> None:
+    def country(sent: str) -> str:
+        addr = {"Line1": "1 Main St", "City": "Springfield", "Country": sent, "Lat": "37.1", "Long": "-122.2"}
+        customer = ok(conn.post("customer", {"DisplayName": unique("Country"), "BillAddr": addr}))["Customer"]
+        read = ok(conn.get(f"customer/{customer['Id']}"))["Customer"]["BillAddr"]
+        assert "Lat" not in read and "Long" not in read and read["Id"].isdigit()
+        return str(read["Country"])
+
+    assert [country(c) for c in ("US", "usa", "United States", "U.S.A.", "United States of America")] == ["USA"] * 5
+    assert [country(c) for c in ("GB", "United Kingdom", "UK", "CA", "Canada", "AU", "Australia")] == \
+        ["GBR", "GBR", "GBR", "CAN", "CAN", "AUS", "AUS"]
+    assert country("Narnia") == "Narnia"  # no country: kept as sent
+    # sending "US" back for a stored "USA" is no change: the SyncToken stays
+    addr = {"Line1": "2 Main St", "City": "Springfield", "Country": "US"}
+    customer = ok(conn.post("customer", {"DisplayName": unique("Same"), "BillAddr": addr}))["Customer"]
+    same = ok(conn.post("customer", {"Id": customer["Id"], "SyncToken": customer["SyncToken"], "sparse": True,
+                                     "BillAddr": addr}))["Customer"]
+    assert (same["SyncToken"], same["BillAddr"]["Country"]) == (customer["SyncToken"], "USA")
+    invoice = ok(conn.post("invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [sales_line("5.00")],
+                                       "ShipAddr": {"Line1": "3 Main St", "Country": "United States"}}))["Invoice"]
+    assert (invoice["BillAddr"]["Country"], invoice["ShipAddr"]["Country"]) == ("USA", "USA")
