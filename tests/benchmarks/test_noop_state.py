@@ -33,6 +33,9 @@ def _without_ids(doc: dict[str, Any]) -> dict[str, Any]:
     for key in ("CustomerRef", "ParentRef"):
         if isinstance(doc.get(key), dict):
             doc[key].pop("value", None)
+    for key in ("BillAddr", "ShipAddr"):  # QBO numbers addresses company-wide, in the order they were made
+        if isinstance(doc.get(key), dict):
+            doc[key].pop("Id", None)
     for line in doc.get("Line") or []:
         detail = line.get("SalesItemLineDetail") or {}
         if isinstance(detail.get("ItemRef"), dict):
