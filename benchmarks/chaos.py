@@ -75,7 +75,7 @@ SETTINGS = {"invoices": True, "revenue_account": "1", "item_account": "9", "paym
             "deposit_account": "4", "integration_date": INTEGRATION_DATE.isoformat(),
             # the demo's items "Installation" and "Parts" exist in QBO on another income account: use them
             "existing_items": "use_as_is"}
-ENTITIES = ("Customer", "Invoice", "Payment")
+ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo")
 RESULTS = ROOT / "benchmarks" / "CHAOS_RESULTS.md"
 #: Every client secret and token the scenarios' homes held (the shapes below catch the ones rotated away).
 SEEN_SECRETS: set[str] = set()
@@ -396,6 +396,30 @@ def _paid_invoice(payment: dict[str, Any]) -> str | None:
     return None
 
 
+def _credit_payment(payment: dict[str, Any]) -> bool:
+    """A QBO Payment that applies a credit memo (a line linked to a CreditMemo): a credit application."""
+    return any(linked.get("TxnType") == "CreditMemo" for line in payment.get("Line") or []
+               for linked in line.get("LinkedTxn") or [])
+
+
+def _credits_due(store: Any, customers: set[int], failed: set[int]) -> dict[int, Decimal]:
+    """WORK's credit applications QBO should hold, summed per invoice id: live, from the integration
+    date, of a note from the integration date whose client is in QBO, on an open invoice from the
+    integration date, not refused with a named field (credit notes sync by default)."""
+    out: dict[int, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    notes = {note.id: note for note in store.credit_notes()}
+    apps = store.credit_applications()
+    invoices = store.invoices_by_id(app.invoice_id for app in apps)
+    for app in apps:
+        note, inv = notes.get(app.credit_note_id), invoices.get(app.invoice_id)
+        if (note is None or inv is None or app.id in failed or note.date < INTEGRATION_DATE
+                or app.date < INTEGRATION_DATE or note.client_id not in customers or inv.deleted
+                or inv.status != "open" or inv.issue_date < INTEGRATION_DATE):
+            continue
+        out[app.invoice_id] += app.amount
+    return out
+
+
 def qbo_ids(client: Any) -> dict[str, set[str]]:
     """The ids QBO holds now, per entity (what was there before the sync is not the sync's)."""
     return {entity: {str(row["Id"]) for row in _qbo_rows(client, entity)} for entity in ENTITIES}
@@ -458,6 +482,7 @@ def agreement(url: str, before: dict[str, set[str]]) -> tuple[list[str], dict[st
             if pay.id in failed["payment"]:
                 failed_payments[pay.invoice_id].append(pay.amount)
         active = {w for w, link in clinks.items() if link.state == "active"}
+        credited = _credits_due(store, active, failed["credit_applied"])
         due = 0
         for inv in store.invoices(include_deleted=True):
             link = ilinks.get(inv.id)
@@ -478,7 +503,7 @@ def agreement(url: str, before: dict[str, set[str]]) -> tuple[list[str], dict[st
                 continue
             total = _money(q.get("TotalAmt"))
             balance = _money(q.get("Balance"))
-            work_balance = inv.total - sum(paid.get(inv.id, []), Decimal("0.00"))
+            work_balance = inv.total - sum(paid.get(inv.id, []), Decimal("0.00")) - credited.get(inv.id, Decimal("0"))
             if total != inv.total:
                 problems.append(f"invoice {inv.number}: total {total} in QBO, {inv.total} in WORK")
             if _money((q.get("TxnTaxDetail") or {}).get("TotalTax")) != inv.tax_amount:
@@ -487,7 +512,20 @@ def agreement(url: str, before: dict[str, set[str]]) -> tuple[list[str], dict[st
             if balance != work_balance:
                 problems.append(f"invoice {inv.number}: balance {balance} in QBO, {work_balance} in WORK")
         # -- payments
-        payments = _qbo_rows(conn.client, "Payment")
+        everything = _qbo_rows(conn.client, "Payment")
+        payments = [p for p in everything if not _credit_payment(p)]
+        # -- credit memos and the payments that apply them (issue 13)
+        memos = _qbo_rows(conn.client, "CreditMemo")
+        memo_docs = Counter(str(m.get("DocNumber")) for m in memos if m.get("DocNumber"))
+        problems += [f"QBO has {k} credit memos numbered {d}" for d, k in memo_docs.items() if k > 1]
+        for entity, rows, label in (("credit_note", memos, "credit memo"),
+                                    ("credit_applied", [p for p in everything if _credit_payment(p)],
+                                     "credit application payment")):
+            links = Counter(link.qbo_id for link in state.links(entity).values() if link.state == "active")
+            problems += [f"QBO {label} {q} is linked to {k} WORK records" for q, k in links.items() if k > 1]
+            before_ids = before.get("CreditMemo", set()) if entity == "credit_note" else before["Payment"]
+            problems += [f"QBO {label} {r['Id']} was made by the sync but no WORK record is linked to it"
+                         for r in rows if str(r["Id"]) not in before_ids and str(r["Id"]) not in links]
         plinks = state.links("payment")
         pay_linked = Counter(link.qbo_id for link in plinks.values() if link.state == "active")
         problems += [f"QBO payment {q} is linked to {k} WORK payments" for q, k in pay_linked.items() if k > 1]
@@ -519,6 +557,8 @@ def agreement(url: str, before: dict[str, set[str]]) -> tuple[list[str], dict[st
 #: The oracle's sentences by kind, in the order a report shows them (what was written twice first).
 PROBLEM_KINDS = (
     ("QBO payments with no WORK payment (written twice)", re.compile(r"^QBO payment .* no WORK payment is linked")),
+    ("QBO credit memos or credit applications with no WORK record (written twice)",
+     re.compile(r"^QBO credit .* no WORK record is linked")),
     ("QBO invoices with no WORK invoice (written twice)", re.compile(r"^QBO invoice .* no invoice is linked")),
     ("QBO customers with no client (written twice)", re.compile(r"^QBO customer .* no client is linked")),
     ("QBO records linked twice", re.compile(r"^QBO \w+ \S+ is linked to \d+ WORK")),
@@ -617,7 +657,8 @@ def change_work(url: str, rng: random.Random, n: int) -> dict[str, int]:
         state = SyncState(store.engine, connection().realm_id)
         linked = {k for k, v in state.links("invoice").items() if v.state == "active"}
         invoices = sorted((i for i in store.invoices() if i.id in linked), key=lambda i: i.id)
-        with_payments = {p.invoice_id for p in store.payments()}
+        # an invoice with payments or credit applied is not voided (WORK refuses; remove them first)
+        with_payments = {p.invoice_id for p in store.payments()} | set(store.credited_amounts())
         chosen = rng.sample(invoices, min(len(invoices), n))
         for inv in chosen:
             first = inv.lines[0]
@@ -1199,6 +1240,8 @@ def change_round(url: str, rng: random.Random, n: int, tag: str) -> dict[str, in
         chosen = rng.sample(clients, min(len(clients), max(2, n // 2)))
         more = [invoice(f"C{tag}-{len(fresh) + k + 1}", client) for k, client in enumerate(chosen)]
         paid = store.paid_amounts()
+        for inv_id, credit in store.credited_amounts().items():  # credit applied counts like payments
+            paid[inv_id] = paid.get(inv_id, Decimal(0)) + credit
         open_synced = sorted((i for i in store.invoices() if i.id in synced_invoices and i.status == "open"
                               and i.total - paid.get(i.id, Decimal(0)) >= 1), key=lambda i: i.id)
         for inv in rng.sample(open_synced, min(len(open_synced), max(2, n // 2))):
