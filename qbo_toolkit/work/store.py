@@ -1678,31 +1678,45 @@ class WorkStore:
             c.execute(update(table).where(table.c.id == payment_id).values(diff))
             return _payment({**current, **diff})
 
-    def get_payment(self, payment_id: int, *, conn: Connection | None = None) -> Payment | None:
-        table = schema.payments
+    # ---- readers shared by the tracked tables of schema version 3 (and payments) ---------------
+
+    def _row_by(self, table: Table, column: str, value: Any, make: Callable[[Any], T],
+                conn: Connection | None) -> T | None:
         with self._read(conn) as c:
-            row = c.execute(select(table).where(table.c.id == payment_id)).first()
-        return None if row is None else _payment_row(row)
+            row = c.execute(select(table).where(table.c[column] == value)).first()
+        return None if row is None else make(row)
+
+    def _rows(self, table: Table, make: Callable[[Any], T], conn: Connection | None, *,
+              include_deleted: bool, **equal: Any) -> list[T]:
+        """Rows by id, without soft-deleted ones unless asked, filtered by the columns given (not None)."""
+        query = select(table).order_by(table.c.id)
+        if not include_deleted:
+            query = query.where(table.c.deleted.is_(False))
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(table.c[column] == value)
+        with self._read(conn) as c:
+            return [make(row) for row in c.execute(query).all()]
+
+    def _changed(self, table: Table, make: Callable[[Any], T], after_revision: int,
+                 conn: Connection | None) -> list[T]:
+        """Rows written after ``after_revision`` (deleted ones included), by revision."""
+        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
+        with self._read(conn) as c:
+            return [make(row) for row in c.execute(query).all()]
+
+    def get_payment(self, payment_id: int, *, conn: Connection | None = None) -> Payment | None:
+        return self._row_by(schema.payments, "id", payment_id, _payment_row, conn)
 
     def payments(
         self, *, include_deleted: bool = False, invoice_id: int | None = None, conn: Connection | None = None
     ) -> list[Payment]:
         """Payments by id (without deleted ones unless asked), in one query."""
-        table = schema.payments
-        query = select(table).order_by(table.c.id)
-        if not include_deleted:
-            query = query.where(table.c.deleted.is_(False))
-        if invoice_id is not None:
-            query = query.where(table.c.invoice_id == invoice_id)
-        with self._read(conn) as c:
-            return [_payment_row(row) for row in c.execute(query).all()]
+        return self._rows(schema.payments, _payment_row, conn, include_deleted=include_deleted, invoice_id=invoice_id)
 
     def changed_payments(self, after_revision: int, *, conn: Connection | None = None) -> list[Payment]:
         """Payments written after ``after_revision`` (deleted ones included), by revision."""
-        table = schema.payments
-        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
-        with self._read(conn) as c:
-            return [_payment_row(row) for row in c.execute(query).all()]
+        return self._changed(schema.payments, _payment_row, after_revision, conn)
 
     def bulk_add_payments(
         self, rows: Iterable[Mapping[str, Any]], *, conn: Connection | None = None
@@ -1997,35 +2011,20 @@ class WorkStore:
         return {**current, **diff}
 
     def get_credit_note(self, note_id: int, *, conn: Connection | None = None) -> CreditNote | None:
-        table = schema.credit_notes
-        with self._read(conn) as c:
-            row = c.execute(select(table).where(table.c.id == note_id)).first()
-        return None if row is None else _credit_note_row(row)
+        return self._row_by(schema.credit_notes, "id", note_id, _credit_note_row, conn)
 
     def credit_note_by_number(self, number: str, *, conn: Connection | None = None) -> CreditNote | None:
-        table = schema.credit_notes
-        with self._read(conn) as c:
-            row = c.execute(select(table).where(table.c.number == number)).first()
-        return None if row is None else _credit_note_row(row)
+        return self._row_by(schema.credit_notes, "number", number, _credit_note_row, conn)
 
     def credit_notes(
         self, *, include_deleted: bool = False, client_id: int | None = None, conn: Connection | None = None
     ) -> list[CreditNote]:
-        table = schema.credit_notes
-        query = select(table).order_by(table.c.id)
-        if not include_deleted:
-            query = query.where(table.c.deleted.is_(False))
-        if client_id is not None:
-            query = query.where(table.c.client_id == client_id)
-        with self._read(conn) as c:
-            return [_credit_note_row(row) for row in c.execute(query).all()]
+        return self._rows(schema.credit_notes, _credit_note_row, conn, include_deleted=include_deleted,
+                          client_id=client_id)
 
     def changed_credit_notes(self, after_revision: int, *, conn: Connection | None = None) -> list[CreditNote]:
         """Credit notes written after ``after_revision`` (deleted ones included), by revision."""
-        table = schema.credit_notes
-        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
-        with self._read(conn) as c:
-            return [_credit_note_row(row) for row in c.execute(query).all()]
+        return self._changed(schema.credit_notes, _credit_note_row, after_revision, conn)
 
     # ---- credit applications (schema version 3) ---------------------------------------------
 
@@ -2141,10 +2140,7 @@ class WorkStore:
     def get_credit_application(
         self, application_id: int, *, conn: Connection | None = None
     ) -> CreditApplication | None:
-        table = schema.credit_applications
-        with self._read(conn) as c:
-            row = c.execute(select(table).where(table.c.id == application_id)).first()
-        return None if row is None else _application_row(row)
+        return self._row_by(schema.credit_applications, "id", application_id, _application_row, conn)
 
     def credit_applications(
         self,
@@ -2154,25 +2150,14 @@ class WorkStore:
         credit_note_id: int | None = None,
         conn: Connection | None = None,
     ) -> list[CreditApplication]:
-        table = schema.credit_applications
-        query = select(table).order_by(table.c.id)
-        if not include_deleted:
-            query = query.where(table.c.deleted.is_(False))
-        if invoice_id is not None:
-            query = query.where(table.c.invoice_id == invoice_id)
-        if credit_note_id is not None:
-            query = query.where(table.c.credit_note_id == credit_note_id)
-        with self._read(conn) as c:
-            return [_application_row(row) for row in c.execute(query).all()]
+        return self._rows(schema.credit_applications, _application_row, conn, include_deleted=include_deleted,
+                          invoice_id=invoice_id, credit_note_id=credit_note_id)
 
     def changed_credit_applications(
         self, after_revision: int, *, conn: Connection | None = None
     ) -> list[CreditApplication]:
         """Credit applications written after ``after_revision`` (deleted ones included), by revision."""
-        table = schema.credit_applications
-        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
-        with self._read(conn) as c:
-            return [_application_row(row) for row in c.execute(query).all()]
+        return self._changed(schema.credit_applications, _application_row, after_revision, conn)
 
     def credited_amounts(
         self, invoice_ids: Iterable[int] | None = None, *, conn: Connection | None = None
@@ -2260,26 +2245,13 @@ class WorkStore:
             return _refund_row(list(self._soft_delete(c, table, current).values()))
 
     def get_refund(self, refund_id: int, *, conn: Connection | None = None) -> Refund | None:
-        table = schema.refunds
-        with self._read(conn) as c:
-            row = c.execute(select(table).where(table.c.id == refund_id)).first()
-        return None if row is None else _refund_row(row)
+        return self._row_by(schema.refunds, "id", refund_id, _refund_row, conn)
 
     def refunds(
         self, *, include_deleted: bool = False, client_id: int | None = None, conn: Connection | None = None
     ) -> list[Refund]:
-        table = schema.refunds
-        query = select(table).order_by(table.c.id)
-        if not include_deleted:
-            query = query.where(table.c.deleted.is_(False))
-        if client_id is not None:
-            query = query.where(table.c.client_id == client_id)
-        with self._read(conn) as c:
-            return [_refund_row(row) for row in c.execute(query).all()]
+        return self._rows(schema.refunds, _refund_row, conn, include_deleted=include_deleted, client_id=client_id)
 
     def changed_refunds(self, after_revision: int, *, conn: Connection | None = None) -> list[Refund]:
         """Refunds written after ``after_revision`` (deleted ones included), by revision."""
-        table = schema.refunds
-        query = select(table).where(table.c.revision > after_revision).order_by(table.c.revision)
-        with self._read(conn) as c:
-            return [_refund_row(row) for row in c.execute(query).all()]
+        return self._changed(schema.refunds, _refund_row, after_revision, conn)
