@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import QboError, SyncInterrupted
 from ..qbo.client import BatchResult, QboClient, entity_class
+from ..qbo.query import is_latin1, select
 from ..settings import Settings
 from ..work.store import WorkStore
 from .action import Action
@@ -313,6 +314,21 @@ class RunContext:
     def query(self, statement: Any) -> list[dict[str, Any]]:
         """Every row of a :class:`~qbo_toolkit.qbo.query.Select`, as dicts."""
         return [as_dict(row) for row in self.client.query_all(statement)]
+
+    def by_doc_numbers(self, entity: str, numbers: Iterable[str]) -> list[dict[str, Any]]:
+        """The ``entity`` rows (Invoice, CreditMemo, ...) holding any of ``numbers``: 30 numbers a
+        query where QBO's query language can say them, one lookup each where it cannot (non-Latin-1)."""
+        wanted = sorted(set(numbers))
+        plain = [n for n in wanted if is_latin1(n)]
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(plain), 30):
+            rows += self.query(select(entity).where("DocNumber", "IN", plain[start:start + 30]))
+        for n in wanted:
+            if not is_latin1(n):
+                obj = self.client.find_by_name(entity, "DocNumber", n, include_inactive=False)
+                if obj is not None:
+                    rows.append(as_dict(obj))
+        return rows
 
     def find_by_names(self, entity: str, field_name: str, names: Sequence[str]) -> dict[str, Any]:
         """``client.find_by_name`` for each of ``names`` at once (reads, up to ``concurrency`` in

@@ -47,7 +47,7 @@ from ..mapping.dates import date_problem
 from ..mapping.markers import marker_owner
 from ..mapping.tax import tax_difference
 from ..qbo.client import BatchOp, BatchResult
-from ..qbo.query import is_latin1, select
+from ..qbo.query import select
 from ..work.models import CreditApplication, CreditNote, Invoice, Refund
 from .action import Action
 from .context import PARTIAL_LINKS, RecordStage, as_dict
@@ -576,15 +576,7 @@ class CreditNoteStage(_DocumentStage):
         that number that is not the record's})."""
         ctx = self.ctx
         numbers = sorted({str(op.payload.get("DocNumber")) for op in ops if op.payload.get("DocNumber")})
-        rows: list[dict[str, Any]] = []
-        plain = [n for n in numbers if is_latin1(n)]
-        for start in range(0, len(plain), 30):
-            rows += ctx.query(select("CreditMemo").where("DocNumber", "IN", plain[start:start + 30]))
-        for n in numbers:
-            if not is_latin1(n):
-                obj = ctx.client.find_by_name("CreditMemo", "DocNumber", n, include_inactive=False)
-                if obj is not None:
-                    rows.append(as_dict(obj))
+        rows = ctx.by_doc_numbers("CreditMemo", numbers)
         found = self._mine(ops, rows)
         by_number: dict[str, list[dict[str, Any]]] = {}
         for row in rows:

@@ -40,7 +40,6 @@ from ..mapping.invoices import invoice_date_problems
 from ..mapping.markers import marker_owner
 from ..mapping.tax import tax_difference
 from ..qbo.client import BatchOp, BatchResult
-from ..qbo.query import is_latin1, select
 from ..work.models import Invoice
 from .action import Action
 from .context import PARTIAL_LINKS, RecordStage, as_dict
@@ -386,15 +385,7 @@ class InvoiceStage(RecordStage):
         that number that is not the record's})."""
         ctx = self.ctx
         numbers = sorted({str(op.payload.get("DocNumber")) for op in ops if op.payload.get("DocNumber")})
-        rows: list[dict[str, Any]] = []
-        plain = [n for n in numbers if is_latin1(n)]
-        for start in range(0, len(plain), 30):
-            rows += ctx.query(select("Invoice").where("DocNumber", "IN", plain[start:start + 30]))
-        for n in numbers:
-            if not is_latin1(n):
-                obj = ctx.client.find_by_name("Invoice", "DocNumber", n, include_inactive=False)
-                if obj is not None:
-                    rows.append(as_dict(obj))
+        rows = ctx.by_doc_numbers("Invoice", numbers)
         by_number: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_number.setdefault(str(row.get("DocNumber", "")), []).append(row)
