@@ -609,6 +609,11 @@ def _credit_note_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec:
         raise rec.error("number", f"must not start or end with spaces: {number!r}")
     out["number"] = number
     _document_text(out, fields, rec, ("number", "description", "tax_rate"))
+    return _one_line_document(out, rec)
+
+
+def _one_line_document(out: dict[str, Any], rec: _Record) -> dict[str, Any]:
+    """The fields a credit note and a refund share (client, date, item, pre-tax amount, tax), checked."""
     out["client_id"] = _ref(out["client_id"], rec, "client_id")
     out["date"] = _day(out["date"], rec, "date")
     out["item_id"] = _ref(out["item_id"], rec, "item_id", optional=True)
@@ -624,13 +629,7 @@ def _refund_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Rec
         raise _unknown("refund", unknown)
     out = {**base, **fields}
     _document_text(out, fields, rec, ("description", "tax_rate", "method", "reference"))
-    out["client_id"] = _ref(out["client_id"], rec, "client_id")
-    out["date"] = _day(out["date"], rec, "date")
-    out["item_id"] = _ref(out["item_id"], rec, "item_id", optional=True)
-    out["amount"] = _money(out["amount"], rec, "amount", positive=True)
-    if out["tax_amount"] is not None:
-        out["tax_amount"] = _money(out["tax_amount"], rec, "tax_amount", minimum=_ZERO)
-    return out
+    return _one_line_document(out, rec)
 
 
 def _application_values(fields: Mapping[str, Any], base: Mapping[str, Any], rec: _Record) -> dict[str, Any]:
