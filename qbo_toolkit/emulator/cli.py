@@ -7,10 +7,12 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .kinds import DEFAULT_KIND, KIND_NAMES
-from .server import EmulatorConfig, EmulatorServer
+
+if TYPE_CHECKING:
+    from .server import EmulatorConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,11 +62,15 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         kwargs["redirect_uris"] = tuple(args.redirect_uri)
     if args.realm_id:
         kwargs["realm_id"] = args.realm_id
+    from .server import EmulatorConfig
+
     return EmulatorConfig(**kwargs)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        from .server import EmulatorServer
+
         server = EmulatorServer(config_from_args(args))
     except ValueError as exc:  # a data dir of another company kind: say so, no traceback
         print(f"qbo-toolkit emulator: {exc}", file=sys.stderr)

@@ -338,13 +338,17 @@ class QboClient:
                 return key, value
         return name, []
 
-    def query(self, statement: str | Select) -> list[Any]:
-        """Run one QBO query statement (or a :class:`Select`'s statement); python-quickbooks objects.
+    def query(self, statement: str | Select, *, raw: bool = False) -> list[Any]:
+        """Run one QBO query statement (or a :class:`Select`'s statement); python-quickbooks objects,
+        or with ``raw`` the JSON dicts as QBO sent them (no conversion either way: the reconciliation
+        reads thousands of rows as plain data).
 
         Returns one page only (QBO's default is 100 rows): use :meth:`query_all` for every row.
         """
         text = statement.statement() if isinstance(statement, Select) else statement
         key, rows = self._query_rows(text)
+        if raw:
+            return [dict(row) for row in rows]
         return [_from_json(key, row) for row in rows] if key else []
 
     def _as_select(self, query: Select | EntityRef) -> Select:
@@ -352,10 +356,12 @@ class QboClient:
         # STARTPOSITION paging over an unordered set may skip or repeat rows: pin an order.
         return sel if sel.order else sel.order_by("Id")
 
-    def iter_query(self, query: Select | EntityRef, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[list[Any]]:
+    def iter_query(self, query: Select | EntityRef, *, page_size: int = MAX_PAGE_SIZE,
+                   raw: bool = False) -> Iterator[list[Any]]:
         """Pages of ``query`` (a :class:`Select`, or an entity for all its rows), until a short page.
-        Ordered by Id unless the Select orders itself."""
-        return iter_pages(self._as_select(query).page, self.query, page_size)
+        Ordered by Id unless the Select orders itself. ``raw``: QBO's JSON dicts (see :meth:`query`)."""
+        run = (lambda statement: self.query(statement, raw=True)) if raw else self.query
+        return iter_pages(self._as_select(query).page, run, page_size)
 
     def query_all(self, query: Select | EntityRef, *, page_size: int = MAX_PAGE_SIZE) -> list[Any]:
         """Every row of ``query`` (pages of ``page_size``, at most 1000, until a short page)."""

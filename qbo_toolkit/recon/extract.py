@@ -87,7 +87,7 @@ LINKED_ENTITIES = (*MAPPED_ENTITIES, "credit_applied")
 class QueryClient(Protocol):
     """What extraction needs of :class:`~qbo_toolkit.qbo.client.QboClient`: paged queries."""
 
-    def iter_query(self, query: Select, *, page_size: int = ...) -> Iterator[list[Any]]: ...
+    def iter_query(self, query: Select, *, page_size: int = ..., raw: bool = ...) -> Iterator[list[Any]]: ...
 
 
 def _as_dict(obj: Any) -> Mapping[str, Any]:
@@ -131,7 +131,7 @@ def _columns(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> pd.DataFram
 
 
 def _pages(client: QueryClient, query: Select, page_size: int) -> Iterator[Mapping[str, Any]]:
-    for page in client.iter_query(query, page_size=page_size):
+    for page in client.iter_query(query, page_size=page_size, raw=True):
         for obj in page:
             yield _as_dict(obj)
 

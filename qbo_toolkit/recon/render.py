@@ -325,33 +325,39 @@ def to_excel(result: ReconResult, path: str | Path) -> Path:
     hold numbers formatted ``#,##0.00``; text cells are strings, never formulas, prefixed with
     ``'`` when they start like one (:mod:`.cells`)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    book = Workbook()
-    book.remove(book.active)
+    # write-only: rows stream into the file instead of a cell object per value kept for the save
+    book = Workbook(write_only=True)
+    bold = Font(bold=True)
     for name, frame in _sheets(result):
         sheet = book.create_sheet(title=name[:31])
-        headers = [column.removesuffix("_cents") for column in frame.columns]
-        sheet.append(headers)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
+        sheet.freeze_panes = "A2"
+        header = []
+        for column in frame.columns:
+            cell = WriteOnlyCell(sheet, value=inert_text(column.removesuffix("_cents")))
+            cell.data_type = "s"
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
         money = [column.endswith("_cents") for column in frame.columns]
         dates = [pd.api.types.is_datetime64_dtype(frame[c].dtype) for c in frame.columns]
         rows = (_summary_excel_rows(result) if name == "summary" else
                 ([_excel_value(value, is_money) for value, is_money in zip(row, money, strict=True)]
                  for row in frame.itertuples(index=False, name=None)))
-        for row_index, row_values in enumerate(rows, start=2):
-            sheet.append(row_values)
-            for column_index, value in enumerate(row_values, start=1):
+        for row_values in rows:
+            cells = []
+            for index, value in enumerate(row_values):
+                cell = WriteOnlyCell(sheet, value=value)
                 if isinstance(value, str):  # text is text, never a formula, whatever it holds
-                    sheet.cell(row_index, column_index).data_type = "s"
-                elif isinstance(value, Decimal):
-                    sheet.cell(row_index, column_index).number_format = "#,##0.00"
-        for index, (is_money, is_date) in enumerate(zip(money, dates, strict=True), start=1):
-            if is_money or is_date:
-                for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
-                    cell.number_format = "#,##0.00" if is_money else "yyyy-mm-dd"
-        sheet.freeze_panes = "A2"
+                    cell.data_type = "s"
+                elif isinstance(value, Decimal) or (index < len(money) and money[index] and value is not None):
+                    cell.number_format = "#,##0.00"
+                elif index < len(dates) and dates[index] and value is not None:
+                    cell.number_format = "yyyy-mm-dd"
+                cells.append(cell)
+            sheet.append(cells)
     buffer = io.BytesIO()
     book.save(buffer)
     return write_private_bytes(path, buffer.getvalue())

@@ -218,7 +218,7 @@ class FakeClient:
     def __init__(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         self.rows = rows
 
-    def iter_query(self, query: Select, *, page_size: int = 1000) -> Iterator[list[Any]]:
+    def iter_query(self, query: Select, *, page_size: int = 1000, raw: bool = True) -> Iterator[list[Any]]:
         found = self.rows.get(query.entity, [])
         if found:
             yield found

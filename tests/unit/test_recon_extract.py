@@ -26,7 +26,7 @@ class FakeClient:
         self.rows = rows
         self.queries: list[Select] = []
 
-    def iter_query(self, query: Select, *, page_size: int = 1000) -> Iterator[list[Any]]:
+    def iter_query(self, query: Select, *, page_size: int = 1000, raw: bool = True) -> Iterator[list[Any]]:
         self.queries.append(query)
         found = self.rows.get(query.entity, [])
         for start in range(0, len(found), 2):
