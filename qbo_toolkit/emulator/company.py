@@ -792,19 +792,23 @@ class Company(CreditsMixin):
     # -- tax, terms, closed books ---------------------------------------------------------------------
     def _tax(self, doc: Doc, item_lines: list[tuple[int, Doc]]) -> tuple[Decimal, bool]:
         """Fill TxnTaxDetail and the lines' tax codes per the company's kind (``tax.py``)."""
-        info = self.store.get(self.realm, "CompanyInfo", self.realm) or {}
+        info = self.store.peek(self.realm, "CompanyInfo", self.realm) or {}
         state = str((info.get("CompanyAddr") or {}).get("CountrySubDivisionCode", ""))
-        return taxes.apply_tax(self.kind, doc, item_lines, self.get, self.all("TaxRate"), self.all("TaxCode"),
+        return taxes.apply_tax(self.kind, doc, item_lines, self._peek, self.all("TaxRate"), self.all("TaxCode"),
                                state)
 
+    def _peek(self, entity: str, id_: str) -> Doc | None:
+        """A document to read, not to change (no copy): the tax rules look up codes and rates per line."""
+        return self.store.peek(self.realm, entity, str(id_))
+
     def _default_term(self) -> Doc | None:
-        prefs = self.store.get(self.realm, "Preferences", "1") or {}
+        prefs = self.store.peek(self.realm, "Preferences", "1") or {}
         term_id = ref_id(prefs.get("SalesFormsPrefs") or {}, "DefaultTerms")
         return self.get("Term", term_id) if term_id else None
 
     def book_close_date(self) -> date | None:
         """Preferences.AccountingInfoPrefs.BookCloseDate, or None while the books are open."""
-        prefs = self.store.get(self.realm, "Preferences", "1") or {}
+        prefs = self.store.peek(self.realm, "Preferences", "1") or {}
         value = (prefs.get("AccountingInfoPrefs") or {}).get("BookCloseDate")
         if not value:
             return None

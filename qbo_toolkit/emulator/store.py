@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 Doc = dict[str, Any]
 
@@ -205,6 +205,16 @@ class Store:
                     return copy.deepcopy(staged) if staged is not None else None
             doc = self._docs.get((realm, entity), {}).get(id_)
             return copy.deepcopy(doc) if doc is not None else None
+
+    def peek(self, realm: str, entity: str, id_: str) -> Doc | None:
+        """:meth:`get` without the copy, for rules that only read a field or two of a large document
+        (Preferences, CompanyInfo, a tax rate) on every write. Callers must not mutate what they get."""
+        with self.lock:
+            if self._pending is not None:
+                staged = self._staged.get((realm, entity, id_), _MISSING)
+                if staged is not _MISSING:
+                    return cast(Doc | None, staged)
+            return self._docs.get((realm, entity), {}).get(id_)
 
     def put(self, realm: str, entity: str, doc: Doc, mtime: float) -> None:
         with self.lock:
