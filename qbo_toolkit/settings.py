@@ -39,6 +39,9 @@ The seed's settings screen, as data::
     credit_notes       WORK credit notes go as CreditMemos, applied as WORK applied them (with invoices)
     refunds            WORK refunds go as RefundReceipts; needs refund_account
     refund_account     ("Pay refunds from"): a Bank or Other Current Asset account
+    meter              QuickBooks' metered (CorePlus) calls (:class:`MeterSettings`):
+                         monthly_budget: calls a month (default 500,000, the free tier); warned at 50, 80
+                                         and 95%; at 100% optional reads (the tie-out) stop
 
 An account is chosen by its Id or its name (``revenue_account: Services``); the sync checks every
 choice against the connected company before it writes anything (:meth:`Settings.resolve_accounts`,
@@ -68,7 +71,7 @@ from .errors import ConfigError
 from .yamlio import closest, read_yaml_mapping, unknown_keys
 
 __all__ = ["ACCOUNT_SETTINGS", "CLOSED_PERIOD", "TAX_MODES", "AccountSetting", "CompanyFacts", "ConflictPolicy",
-           "ExistingItems", "NamePolicy", "Settings", "SettingsError", "SettingsSource", "TaxSettings",
+           "ExistingItems", "MeterSettings", "NamePolicy", "Settings", "SettingsError", "SettingsSource", "TaxSettings",
            "home_settings_path", "load_settings", "resolve_settings"]
 
 ConflictPolicy = Literal["qbo_wins", "work_wins", "newest_wins"]
@@ -231,6 +234,37 @@ class TaxSettings:
 
 
 @dataclass(frozen=True)
+class MeterSettings:
+    """The ``meter:`` mapping: QuickBooks' metered calls a month this toolkit may use
+    (:mod:`qbo_toolkit.qbo.meter`)."""
+
+    #: metered (CorePlus) calls a month; 500,000 is the free Builder tier's limit
+    monthly_budget: int = 500_000
+
+    @classmethod
+    def from_value(cls, value: Any) -> MeterSettings:
+        if isinstance(value, MeterSettings):
+            return value
+        if value is None:
+            return cls()
+        if not isinstance(value, Mapping):
+            raise SettingsError([f"meter must be a mapping with monthly_budget (such as monthly_budget: 500000), "
+                                 f"not {value!r}"])
+        problems = unknown_keys(value, ("monthly_budget",), "meter setting")
+        values: dict[str, Any] = {}
+        if "monthly_budget" in value:
+            budget = value["monthly_budget"]
+            if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+                problems.append("meter.monthly_budget must be a whole number of metered QuickBooks calls a month, "
+                                f"1 or more (such as 500000, the free tier's limit), not {budget!r}")
+            else:
+                values["monthly_budget"] = budget
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class CompanyFacts:
     """Not a setting: what the sync's check found in the connected company before a run
     (:mod:`qbo_toolkit.sync.preflight`), carried with the run's resolved settings.
@@ -273,6 +307,7 @@ class Settings:
     credit_notes: bool = True
     refunds: bool = False
     refund_account: str | None = None
+    meter: MeterSettings = field(default_factory=MeterSettings)
     #: not a setting (never in YAML): the connected company as the sync's check found it
     company: CompanyFacts | None = field(default=None, compare=False, repr=False)
 
@@ -387,6 +422,7 @@ class Settings:
         data = {_YAML_NAMES.get(f.name, f.name): getattr(self, f.name) for f in _setting_fields()}
         data["integration_date"] = self.integration_date.isoformat() if self.integration_date else None
         data["tax"] = asdict(self.tax)
+        data["meter"] = asdict(self.meter)
         data["terms"] = dict(self.terms)
         data["payment_methods"] = dict(self.payment_methods)
         return data
@@ -484,6 +520,8 @@ def _field_value(name: str, kind: Any, value: Any) -> Any:
         return _parse_date(value, name)
     if name == "tax":
         return TaxSettings.from_value(value)
+    if name == "meter":
+        return MeterSettings.from_value(value)
     if name in _NAME_MAPS:
         return _name_map(name, value, "WORK names to QuickBooks names or Ids (such as \"Net 15\": \"Net 15\")")
     if name in ("class", "department"):

@@ -65,6 +65,8 @@ import requests
 
 from qbo_toolkit.errors import QboTransportError
 
+from .meter import get_meter
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "RETRY_STATUSES",
@@ -647,6 +649,9 @@ class ResilientSession:
                     response = self.inner.request(method, url, **kwargs)
                 except TRANSPORT_ERRORS as exc:
                     failure = exc
+            if not (failure is not None and isinstance(failure, requests.exceptions.ConnectTimeout)):
+                # every attempt that reached QBO, retries included (meter.py says what counts)
+                get_meter().record(method, url, kwargs, response.status_code if response is not None else None)
             if response is not None:
                 status = response.status_code
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
