@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -262,6 +262,9 @@ class ReconResult:
     tables: Mapping[str, pd.DataFrame]
     totals: tuple[Total, ...]
     settings: Mapping[str, Any] | None = None
+    #: this run seen against the previous run of its scope (:class:`.history.RunHistory`), once
+    #: recorded by :meth:`.history.History.record`; None for a run not kept
+    history: Any = field(default=None, compare=False)
     counts: Mapping[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -391,6 +394,10 @@ class ReconResult:
                 return total
         raise KeyError(f"no total {name!r}; totals: {', '.join(t.name for t in self.totals)}")
 
+    def with_history(self, history: Any) -> ReconResult:
+        """This result with :attr:`history` set (the result itself is unchanged)."""
+        return replace(self, history=history)
+
     # -- verdicts ------------------------------------------------------------------------------
     def exceeds(self, thresholds: Mapping[str, int | Decimal] | None = None) -> dict[str, int | Decimal]:
         """What goes beyond ``thresholds``: ``{name: found}`` (empty when within all of them).
@@ -446,6 +453,8 @@ class ReconResult:
         lines += [f"  {self.category(n).title}: {c}" for n, c in self.differences.items() if c]
         lines += [f"  ({self.category(n).title}: {c})" for n, c in self.information.items() if c]
         lines += [f"  {t.title}: WORK {t.as_text(t.work)}, QBO {t.as_text(t.qbo)}" for t in self.totals]
+        if self.history is not None:
+            lines.append(f"  History: {self.history.sentence}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -481,6 +490,8 @@ class ReconResult:
             },
             "tables": {name: _records(frame) for name, frame in self.tables.items()},
         }
+        if self.history is not None:
+            data["history"] = self.history.to_dict()
         if records:
             data["categories"] = {name: _records(self.frames[name]) for name in CATEGORY_NAMES}
         return data
