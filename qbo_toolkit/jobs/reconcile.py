@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from ..exits import classify
 from .params import check_params
-from .summary import JobSummary, write_summary
+from .summary import JobSummary, meter_details, write_summary
 
 __all__ = ["reconcile_job"]
 
@@ -24,30 +25,37 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     settings are used unless ``settings`` names a file; the report says which."""
     from ..connection import connection
     from ..files import private_dir, write_private_text
+    from ..qbo.meter import budget_scope, get_meter
     from ..recon.api import reconcile_live
     from ..recon.render import to_csv, to_excel, to_html
     from ..settings import resolve_settings
     from ..work.store import WorkStore
 
     details: dict[str, Any] = {}
-    try:
-        given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "as_of": as_of,
-                                   "tolerance": tolerance, "thresholds": thresholds}.items() if v is not None}
-        checked = check_params("reconcile", given, source="reconcile job")
-        day = date.fromisoformat(checked.get("as_of") or date.today().isoformat())
-        source = resolve_settings(checked.get("settings"))
-        details.update(as_of=day.isoformat(), settings=source.as_dict(), settings_used=source.describe())
-        result = reconcile_live(connection(realm), WorkStore(work_db), as_of=day,
-                                tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source)
-        exceeded = result.exceeds(dict(checked.get("thresholds") or {}))
-        if output_dir:
-            folder = private_dir(output_dir)
-            write_private_text(folder / "report.html", to_html(result))
-            to_csv(result, folder / "csv")
-            to_excel(result, folder / "reconciliation.xlsx")
-    except BaseException as exc:
-        write_summary(output_dir, JobSummary.failed("reconcile", classify(exc, "reconcile"), details))
-        raise
+    with get_meter().tally() as tally, ExitStack() as scope:  # the settings' budget while the job runs
+        try:
+            given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "as_of": as_of,
+                                       "tolerance": tolerance, "thresholds": thresholds}.items() if v is not None}
+            checked = check_params("reconcile", given, source="reconcile job")
+            day = date.fromisoformat(checked.get("as_of") or date.today().isoformat())
+            source = resolve_settings(checked.get("settings"))
+            details.update(as_of=day.isoformat(), settings=source.as_dict(), settings_used=source.describe())
+            scope.enter_context(budget_scope(source.settings.meter.monthly_budget))
+            conn = connection(realm)
+            details["realm"] = conn.realm_id
+            result = reconcile_live(conn, WorkStore(work_db), as_of=day,
+                                    tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source)
+            exceeded = result.exceeds(dict(checked.get("thresholds") or {}))
+            if output_dir:
+                folder = private_dir(output_dir)
+                write_private_text(folder / "report.html", to_html(result))
+                to_csv(result, folder / "csv")
+                to_excel(result, folder / "reconciliation.xlsx")
+        except BaseException as exc:
+            meter_details(details, tally)
+            write_summary(output_dir, JobSummary.failed("reconcile", classify(exc, "reconcile"), details))
+            raise
+        meter_details(details, tally)
     if result.in_agreement:
         message = "WORK and QuickBooks agree"
     else:  # the verdict says what is pending and what differs; thresholds only decide the exit code

@@ -15,7 +15,7 @@ from typing import Any
 from ..exits import EXIT_FINDINGS, EXIT_OK, Failure, status_of
 from ..files import private_dir, write_private_text
 
-__all__ = ["JobSummary", "write_summary"]
+__all__ = ["JobSummary", "meter_details", "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,26 @@ class JobSummary:
             else:
                 lines.append(f"  {key}: {value}")
         return "\n".join(lines)
+
+
+def meter_details(details: dict[str, Any], tally: Any) -> None:
+    """Put the meter into a job's details (summary.json ``meter``): this run's QuickBooks calls,
+    metered (CorePlus) and not (Core), and the company's month so far with the budget and the
+    forecast (:mod:`qbo_toolkit.qbo.meter`); a budget threshold the run crossed is a notice too.
+    ``tally`` is the run's :class:`~qbo_toolkit.qbo.meter.Tally`. Never raises: a meter that cannot
+    be read is said in the summary, the job's own status stands."""
+    from ..qbo.meter import get_meter
+
+    try:
+        realm = details.get("realm")
+        if realm:
+            details["meter"] = get_meter().report(str(realm), tally)
+        else:
+            details["meter"] = {"run": tally.as_dict(), "warnings": list(tally.warnings)}
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        details["meter"] = {"run": tally.as_dict(), "problem": f"the meter could not be read ({type(exc).__name__})"}
+    if tally.warnings:
+        details["notices"] = [*(details.get("notices") or []), *tally.warnings]
 
 
 def write_summary(folder: str | Path | None, summary: JobSummary) -> None:

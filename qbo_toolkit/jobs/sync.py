@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
 from typing import Any
 
 from ..exits import classify
 from .params import check_params
-from .summary import JobSummary, write_summary
+from .summary import JobSummary, meter_details, write_summary
 
 __all__ = ["sync_job", "sync_verdict"]
 
@@ -23,31 +24,37 @@ def sync_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | 
     The app's settings are used unless ``settings`` names a file (or holds a mapping)."""
     from ..connection import connection
     from ..errors import SyncBusy
+    from ..qbo.meter import budget_scope, get_meter
     from ..settings import resolve_settings
     from ..sync.api import run_sync
     from ..work.store import WorkStore
 
     details: dict[str, Any] = {"dry_run": dry_run}
-    try:
-        given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "dry_run": dry_run,
-                                   "wait": wait}.items() if v is not None}
-        checked = check_params("sync", given, source="sync job")
-        source = resolve_settings(checked.get("settings"), required=True)
-        details["settings"] = source.as_dict()
-        conn = connection(realm)
-        details.update(realm=conn.realm_id, company=conn.company_name)
-        result = run_sync(source, store=WorkStore(work_db), conn=conn, dry_run=dry_run, progress=progress,
-                          wait=float(checked.get("wait", 0)), job=job)
-    except SyncBusy as exc:
-        summary = JobSummary.failed("sync", classify(exc, "sync"), details)
-    except BaseException as exc:
-        write_summary(output_dir, JobSummary.failed("sync", classify(exc, "sync"), details))
-        raise
-    else:
-        findings, message = sync_verdict(result)
-        details.update({k: v for k, v in result.to_dict().items() if k not in ("status", "message")},
-                       run_status=result.status, run_text=result.text)
-        summary = JobSummary.of("sync", findings, message, details)
+    with get_meter().tally() as tally, ExitStack() as scope:  # the settings' budget while the job runs
+        try:
+            given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "dry_run": dry_run,
+                                       "wait": wait}.items() if v is not None}
+            checked = check_params("sync", given, source="sync job")
+            source = resolve_settings(checked.get("settings"), required=True)
+            details["settings"] = source.as_dict()
+            scope.enter_context(budget_scope(source.settings.meter.monthly_budget))
+            conn = connection(realm)
+            details.update(realm=conn.realm_id, company=conn.company_name)
+            result = run_sync(source, store=WorkStore(work_db), conn=conn, dry_run=dry_run, progress=progress,
+                              wait=float(checked.get("wait", 0)), job=job)
+        except SyncBusy as exc:
+            meter_details(details, tally)
+            summary = JobSummary.failed("sync", classify(exc, "sync"), details)
+        except BaseException as exc:
+            meter_details(details, tally)
+            write_summary(output_dir, JobSummary.failed("sync", classify(exc, "sync"), details))
+            raise
+        else:
+            findings, message = sync_verdict(result)
+            details.update({k: v for k, v in result.to_dict().items() if k not in ("status", "message")},
+                           run_status=result.status, run_text=result.text)
+            meter_details(details, tally)
+            summary = JobSummary.of("sync", findings, message, details)
     write_summary(output_dir, summary)
     return summary
 

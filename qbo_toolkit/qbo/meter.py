@@ -77,6 +77,7 @@ __all__ = [
     "MeterBudgetReached",
     "Tally",
     "Usage",
+    "budget_scope",
     "call_kinds",
     "get_meter",
     "month_of",
@@ -486,6 +487,17 @@ def set_budget(budget: int | None) -> None:
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
         raise ValueError(f"a monthly budget is a whole number of calls >= 1, not {budget!r}")
     _BUDGET_OVERRIDE = budget
+
+
+@contextmanager
+def budget_scope(budget: int | None) -> Iterator[None]:
+    """:func:`set_budget` for the block only (a job: its settings' budget while it runs)."""
+    before = _BUDGET_OVERRIDE
+    set_budget(budget)
+    try:
+        yield
+    finally:
+        set_budget(before)
 
 
 def _app_budget() -> int:

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from ..errors import QboAuthError, QboError, QboServerError, QboThrottled, QboTransportError
 from ..mapping.addresses import ADDRESS_PARTS, canonical_address
 from ..qbo.client import QboClient
+from ..qbo.meter import get_meter
 from ..qbo.query import MAX_PAGE_SIZE, Select, select
 from ..qbo.reports import AGING_KEYS, ReportTable, read_report
 from ..sync.state import SyncState, links_table
@@ -437,7 +438,15 @@ def extract_reports(client: QboClient, as_of: date) -> ReportFrames:
     CustomerBalance reports as of ``as_of``, for the tie-out. A report QBO refuses (a fault) or
     whose columns are not what the tie-out needs is not an exception: its problem is kept in
     :attr:`ReportFrames.problems` (the tie-out then says it could not be done), so the rest of
-    the reconciliation still runs. Connection and authorisation errors are raised as usual."""
+    the reconciliation still runs. Connection and authorisation errors are raised as usual.
+
+    The reports are optional reads (:mod:`qbo_toolkit.qbo.meter`): when this month's metered calls
+    have reached the monthly budget they are not read, and the sentence saying so is the problem."""
+    skipped = get_meter().refusal(client.realm_id, "the tie-out to QBO's AgedReceivables and CustomerBalance reports")
+    if skipped is not None:
+        return ReportFrames(aged=_columns([], list(AGED_REPORT_COLUMNS)),
+                            balances=_columns([], list(BALANCE_REPORT_COLUMNS)),
+                            aged_total_cents=None, balance_total_cents=None, problems=(skipped,))
     problems: list[str] = []
     aged_rows: list[tuple[Any, ...]] = []
     balance_rows: list[tuple[Any, ...]] = []
