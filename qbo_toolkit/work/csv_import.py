@@ -35,12 +35,12 @@ import datetime as dt
 import io
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ..control_chars import control_problem
 from ..errors import WorkDataError
@@ -100,6 +100,12 @@ REFUND_COLUMNS: Final = (
 )  # fmt: skip
 
 _CLIENT_REQUIRED: Final = ("display_name",)
+#: the client columns the store takes as they are (active is parsed, parent_display_name resolved)
+_CLIENT_STORE_COLUMNS: Final = tuple(c for c in CLIENT_COLUMNS if c not in ("active", "parent_display_name"))
+#: Rows written per store call (and looked up per query batch) by a streamed import: large enough that
+#: the per-call cost vanishes, small enough that a chunk's rows take a few megabytes.
+CHUNK_ROWS: Final = 5000
+T = TypeVar("T")
 _INVOICE_REQUIRED: Final = ("number", "client", "issue_date")
 _PAYMENT_REQUIRED: Final = ("invoice_number", "date", "amount")
 #: Invoice columns that describe the whole invoice: repeated (or left blank) on its other lines.
@@ -192,79 +198,132 @@ class _Collector:
 # --------------------------------------------------------------------------------------------
 
 
+def _snapshot(path: str | os.PathLike[str], file: str) -> tuple[int, int]:
+    """Size and modification time of ``path``: an import that reads it more than once checks that the
+    file did not change in between (it would load a mix of two files)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise WorkDataError(f"cannot read {file}: {exc.strerror}", file=file) from None
+    return info.st_size, info.st_mtime_ns
+
+
+def _unchanged(path: str | os.PathLike[str], file: str, snapshot: tuple[int, int]) -> None:
+    if _snapshot(path, file) != snapshot:
+        raise WorkDataError(
+            f"{file} changed while it was being imported; nothing was loaded, import it again", file=file
+        )
+
+
+def _first_bad_utf8_line(path: str | os.PathLike[str]) -> int:
+    """The line of the first byte sequence that is not UTF-8 (1 when it cannot be found again).
+
+    A line break never occurs inside a UTF-8 character, so decoding line by line fails on the same line
+    as decoding the whole file: read one line at a time, whatever the file's size.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+def _batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``rows`` in lists of at most ``size``, in order."""
+    batch: list[T] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _read(
     path: str | os.PathLike[str], columns: Sequence[str], required: Sequence[str], errors: _Collector
 ) -> Iterator[_Row]:
-    """Rows of ``path`` as column -> text, with the line each row starts on.
+    """Rows of ``path`` as column -> text, with the line each row starts on, read as they are needed.
 
-    Blank lines are skipped; a row with the wrong number of cells is reported and skipped; a row the
-    csv module cannot parse at all ends the file there (what follows cannot be trusted).
+    The file is decoded as it is read (one buffer at a time, never held whole): a file that is not
+    UTF-8 raises :class:`WorkDataError` when the bad bytes are reached, so an import reads the whole
+    file once before it writes anything. Blank lines are skipped; a row with the wrong number of cells
+    is reported and skipped; a row the csv module cannot parse at all ends the file there (what
+    follows cannot be trusted).
     """
     file = errors.file
     try:
-        raw = Path(path).read_bytes()
+        binary = open(path, "rb")  # closed below, when the generator is done or closed
     except OSError as exc:
         raise WorkDataError(f"cannot read {file}: {exc.strerror}", file=file) from None
-    try:
-        content = raw.decode("utf-8-sig")  # Excel writes a byte-order mark
-    except UnicodeDecodeError as exc:
-        # A wrong encoding garbles every accented name: refuse the file rather than load half of it.
-        line = raw[: exc.start].count(b"\n") + 1
-        raise WorkDataError(
-            f"{file} is not UTF-8 text (line {line}); save it as CSV UTF-8 and import again", file=file, line=line
-        ) from None
-    with io.StringIO(content, newline="") as handle:
-        reader = csv.reader(handle)
+    # newline="": the csv module sees line breaks as written (quoted ones stay in the cell); utf-8-sig:
+    # Excel writes a byte-order mark
+    with binary, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
         try:
-            header = next(reader, None)
+            yield from _rows(handle, columns, required, errors)
+        except UnicodeDecodeError:
+            # A wrong encoding garbles every accented name: refuse the file rather than load half of it.
+            line = _first_bad_utf8_line(path)
+            raise WorkDataError(
+                f"{file} is not UTF-8 text (line {line}); save it as CSV UTF-8 and import again", file=file, line=line
+            ) from None
+
+
+def _rows(handle: Iterable[str], columns: Sequence[str], required: Sequence[str], errors: _Collector) -> Iterator[_Row]:
+    file = errors.file
+    reader = csv.reader(handle)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise WorkDataError(f"{file} has no readable header: {exc}", file=file, line=1) from None
+    if header is None:
+        raise WorkDataError(f"{file} is empty (expected a header row)", file=file, line=1)
+    names = [name.strip().lower() for name in header]
+    while names and not names[-1]:  # spreadsheets export empty trailing columns
+        names.pop()
+    unknown = [name for name in names if name not in columns]
+    if unknown:
+        raise WorkDataError(
+            f"{file} has unknown column(s) {', '.join(map(repr, unknown))}; known columns: {', '.join(columns)}",
+            file=file,
+            line=1,
+            field=unknown[0],
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise WorkDataError(f"{file} repeats column(s) {', '.join(repeated)}", file=file, line=1, field=repeated[0])
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise WorkDataError(
+            f"{file} lacks required column(s) {', '.join(missing)}", file=file, line=1, field=missing[0]
+        )
+    previous_end = reader.line_num
+    while True:
+        start = previous_end + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
         except csv.Error as exc:
-            raise WorkDataError(f"{file} has no readable header: {exc}", file=file, line=1) from None
-        if header is None:
-            raise WorkDataError(f"{file} is empty (expected a header row)", file=file, line=1)
-        names = [name.strip().lower() for name in header]
-        while names and not names[-1]:  # spreadsheets export empty trailing columns
-            names.pop()
-        unknown = [name for name in names if name not in columns]
-        if unknown:
-            raise WorkDataError(
-                f"{file} has unknown column(s) {', '.join(map(repr, unknown))}; known columns: {', '.join(columns)}",
-                file=file,
-                line=1,
-                field=unknown[0],
-            )
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise WorkDataError(f"{file} repeats column(s) {', '.join(repeated)}", file=file, line=1, field=repeated[0])
-        missing = [name for name in required if name not in names]
-        if missing:
-            raise WorkDataError(
-                f"{file} lacks required column(s) {', '.join(missing)}", file=file, line=1, field=missing[0]
-            )
+            errors.add(start, None, f"cannot be read as CSV ({exc}); the rest of the file was not read")
+            return
         previous_end = reader.line_num
-        while True:
-            start = previous_end + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                errors.add(start, None, f"cannot be read as CSV ({exc}); the rest of the file was not read")
-                return
-            previous_end = reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) > len(names) and not any(cell.strip() for cell in cells[len(names) :]):
-                cells = cells[: len(names)]
-            if len(cells) != len(names):
-                errors.add(start, None, f"has {len(cells)} fields, the header has {len(names)}")
-                continue
-            row = _Row(start, dict(zip(names, cells, strict=True)))
-            for name, cell in row.cells.items():
-                problem = None if cell.isprintable() else control_problem(cell, multiline=name in MULTILINE_TEXT_FIELDS)
-                if problem is not None:
-                    errors.add(start, name, problem)
-                    row.refused = True
-            yield row
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(names) and not any(cell.strip() for cell in cells[len(names) :]):
+            cells = cells[: len(names)]
+        if len(cells) != len(names):
+            errors.add(start, None, f"has {len(cells)} fields, the header has {len(names)}")
+            continue
+        row = _Row(start, dict(zip(names, cells, strict=True)))
+        for name, cell in row.cells.items():
+            problem = None if cell.isprintable() else control_problem(cell, multiline=name in MULTILINE_TEXT_FIELDS)
+            if problem is not None:
+                errors.add(start, name, problem)
+                row.refused = True
+        yield row
 
 
 def _date(row: _Row, column: str, *, required: bool) -> dt.date | None:
@@ -344,17 +403,111 @@ def import_clients(store: WorkStore, path: str | os.PathLike[str]) -> ImportRepo
 
     ``parent_display_name`` names the parent (for a site or sub-client): a client already in the
     store or another row of the file (in any order). It must match exactly one client.
+
+    Streamed, so memory stays flat whatever the file's size: a first reading collects the parent
+    names rows give (names only); when there are none, a second reading checks each row and writes
+    the good ones, :data:`CHUNK_ROWS` at a time. With parents, the second reading checks each row and
+    counts the rows called by a parent name, a third writes the rows whose parent is absent or
+    already in the store, and each further reading writes the children of the rows loaded so far.
+    Every write is in one transaction: the import loads all its good rows or, interrupted, nothing.
     """
     errors = _Collector(_label(path))
-    pending: list[tuple[_Row, dict[str, Any], str]] = []
+    snapshot = _snapshot(path, errors.file)
+    # 1. the parent names the file's rows give (a row with a control character is not loaded: skip it)
+    parents: set[str] = set()
+    for row in _read(path, CLIENT_COLUMNS, _CLIENT_REQUIRED, _Collector(errors.file)):
+        if not row.refused and row.get("parent_display_name"):
+            parents.add(row.get("parent_display_name"))
+    # 2. with parents, check every row first and note which good rows carry a parent's name
+    in_file: dict[str, list[int]] = {}  # a parent's name -> [first line, count] of the good rows so called
+    if parents:
+        _unchanged(path, errors.file, snapshot)
+        for row, fields in _checked_clients(path, errors):
+            seen = in_file.get(fields["display_name"]) if fields["display_name"] in parents else None
+            if seen is not None:
+                seen[1] += 1
+            elif fields["display_name"] in parents:
+                in_file[fields["display_name"]] = [row.line, 1]
+    parent_lines = {first for first, _ in in_file.values()}
+    loaded = _Loaded(parent_lines)
+    with store.begin() as conn:
+        in_store = store.client_ids_by_name(parents, conn=conn)
+        # 3. every good row whose parent is absent or in the store, in file order; the others wait
+        waiting: set[int] = set()
+        if parents:
+            _unchanged(path, errors.file, snapshot)
+            rows = _known_clients(path, errors)
+        else:
+            rows = _checked_clients(path, errors)
+        ready: list[tuple[int, dict[str, Any]]] = []
+        for row, fields in rows:
+            parent = row.get("parent_display_name")
+            if parent:
+                found = in_file.get(parent)
+                matches = len(in_store.get(parent, ())) + (found[1] if found is not None else 0)
+                if matches == 0:
+                    errors.add(row.line, "parent_display_name", f"no client is called {parent!r}")
+                    continue
+                if matches > 1:
+                    errors.add(
+                        row.line, "parent_display_name", f"{matches} clients are called {parent!r}; it is ambiguous"
+                    )
+                    continue
+                if parent not in in_store:
+                    waiting.add(row.line)
+                    continue
+                fields["parent_id"] = in_store[parent][0]
+            ready.append((row.line, fields))
+            if len(ready) >= CHUNK_ROWS:
+                loaded.add(store, ready, conn)
+                ready = []
+        loaded.add(store, ready, conn)
+        loaded.end_round()
+        # 4. in rounds: the rows whose parent was loaded in an earlier round, then their children...
+        while waiting:
+            _unchanged(path, errors.file, snapshot)
+            ready, later = [], set()
+            for row, fields in _known_clients(path, errors):
+                if row.line not in waiting:
+                    continue
+                parent_line = in_file[row.get("parent_display_name")][0]
+                if parent_line in loaded.parent_ids:
+                    ready.append((row.line, {**fields, "parent_id": loaded.parent_ids[parent_line]}))
+                    if len(ready) >= CHUNK_ROWS:
+                        loaded.add(store, ready, conn)
+                        ready = []
+                elif parent_line in errors.bad_lines:
+                    errors.add(row.line, "parent_display_name", f"its parent (line {parent_line}) was not loaded")
+                else:
+                    later.add(row.line)
+            if not loaded.this_round and not ready:
+                for row, _ in _known_clients(path, errors):
+                    if row.line in later:
+                        parent = row.get("parent_display_name")
+                        errors.add(row.line, "parent_display_name", f"the parents starting at {parent!r} form a loop")
+                break
+            loaded.add(store, ready, conn)
+            loaded.end_round()
+            waiting = later
+        _unchanged(path, errors.file, snapshot)  # still the file read: else roll back rather than load a mix
+        ids = loaded.ids_by_line()
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def _client_fields(row: _Row) -> dict[str, Any]:
+    """A client row's fields for the store (raises _BadValue for the active flag)."""
+    fields: dict[str, Any] = {column: row.cells.get(column, "") for column in _CLIENT_STORE_COLUMNS}
+    fields["active"] = _flag(row, "active", True)
+    return fields
+
+
+def _checked_clients(path: str | os.PathLike[str], errors: _Collector) -> Iterator[tuple[_Row, dict[str, Any]]]:
+    """The good client rows of ``path`` with their fields; each bad one reported in ``errors``."""
     for row in _read(path, CLIENT_COLUMNS, _CLIENT_REQUIRED, errors):
         if row.refused:
             continue
-        fields: dict[str, Any] = {
-            column: row.get(column) for column in CLIENT_COLUMNS if column not in ("active", "parent_display_name")
-        }
         try:
-            fields["active"] = _flag(row, "active", True)
+            fields = _client_fields(row)
         except _BadValue as bad:
             errors.add(row.line, bad.column, bad.message)
             continue
@@ -363,54 +516,51 @@ def import_clients(store: WorkStore, path: str | os.PathLike[str]) -> ImportRepo
         except WorkDataError as exc:
             errors.add(row.line, exc.field, exc.message)
             continue
-        pending.append((row, fields, row.get("parent_display_name")))
+        yield row, fields
 
-    ids: list[int] = []
-    with store.begin() as conn:
-        in_store = store.client_ids_by_name({parent for _, _, parent in pending if parent}, conn=conn)
-        in_file: dict[str, list[int]] = {}  # name -> lines of this file's rows with that name
-        for row, fields, _ in pending:
-            in_file.setdefault(fields["display_name"], []).append(row.line)
-        loaded_by_line: dict[int, int] = {}
-        waiting: list[tuple[_Row, dict[str, Any], str]] = []
-        for row, fields, parent in pending:
-            if not parent:
-                waiting.append((row, fields, parent))
-                continue
-            matches = len(in_store.get(parent, ())) + len(in_file.get(parent, ()))
-            if matches == 0:
-                errors.add(row.line, "parent_display_name", f"no client is called {parent!r}")
-            elif matches > 1:
-                errors.add(row.line, "parent_display_name", f"{matches} clients are called {parent!r}; it is ambiguous")
-            else:
-                waiting.append((row, fields, parent))
-        # Load in rounds: rows whose parent is known (or absent) first, then their children, ...
-        while waiting:
-            ready: list[tuple[_Row, dict[str, Any]]] = []
-            later: list[tuple[_Row, dict[str, Any], str]] = []
-            for row, fields, parent in waiting:
-                if not parent:
-                    ready.append((row, fields))
-                elif parent in in_store:
-                    ready.append((row, {**fields, "parent_id": in_store[parent][0]}))
-                else:
-                    parent_line = in_file[parent][0]
-                    if parent_line in loaded_by_line:
-                        ready.append((row, {**fields, "parent_id": loaded_by_line[parent_line]}))
-                    elif parent_line in errors.bad_lines:
-                        errors.add(row.line, "parent_display_name", f"its parent (line {parent_line}) was not loaded")
-                    else:
-                        later.append((row, fields, parent))
-            if not ready:
-                for row, _, parent in later:
-                    errors.add(row.line, "parent_display_name", f"the parents starting at {parent!r} form a loop")
-                break
-            new_ids = store.bulk_add_clients([fields for _, fields in ready], conn=conn)
-            for (row, _), new_id in zip(ready, new_ids, strict=True):
-                loaded_by_line[row.line] = new_id
-            waiting = later
-        ids = [loaded_by_line[line] for line in sorted(loaded_by_line)]
-    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+def _known_clients(path: str | os.PathLike[str], errors: _Collector) -> Iterator[tuple[_Row, dict[str, Any]]]:
+    """The rows of ``path`` that :func:`_checked_clients` found good, read again (the problems of the
+    others are already reported: they are not reported twice)."""
+    bad = errors.bad_lines
+    for row in _read(path, CLIENT_COLUMNS, _CLIENT_REQUIRED, _Collector(errors.file)):
+        if row.line not in bad and not row.refused:
+            yield row, _client_fields(row)
+
+
+class _Loaded:
+    """The clients one import wrote: line -> id of every row as two flat arrays (16 bytes a row, not a
+    dict's hundred), and the ids of the rows other rows name as their parent, visible to the next round."""
+
+    def __init__(self, parent_lines: set[int]) -> None:
+        self.lines: array[int] = array("q")
+        self.ids: array[int] = array("q")
+        self.parent_lines = parent_lines
+        self.parent_ids: dict[int, int] = {}
+        self._new_parents: dict[int, int] = {}
+        self.this_round = 0
+
+    def add(self, store: WorkStore, ready: list[tuple[int, dict[str, Any]]], conn: Any) -> None:
+        if not ready:
+            return
+        new_ids = store.bulk_add_clients([fields for _, fields in ready], conn=conn)
+        for (line, _), new_id in zip(ready, new_ids, strict=True):
+            self.lines.append(line)
+            self.ids.append(new_id)
+            if line in self.parent_lines:
+                self._new_parents[line] = new_id
+        self.this_round += len(ready)
+
+    def end_round(self) -> None:
+        self.parent_ids.update(self._new_parents)
+        self._new_parents.clear()
+        self.this_round = 0
+
+    def ids_by_line(self) -> list[int]:
+        lines = self.lines
+        if all(lines[i] < lines[i + 1] for i in range(len(lines) - 1)):
+            return self.ids.tolist()
+        return [self.ids[i] for i in sorted(range(len(lines)), key=lines.__getitem__)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,10 +717,27 @@ def import_payments(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
 
     ``invoice_number`` names a live invoice (not void, not deleted). Payments on one invoice, those
     already stored plus the file's in order, may not add up to more than its total.
+
+    Streamed: the file is read once to check its encoding, then again :data:`CHUNK_ROWS` rows at a
+    time, each chunk's invoices and amounts already paid looked up (the earlier chunks' payments
+    included: they were written in the same transaction) and its good rows written. Everything is in
+    one transaction: all the good rows or, interrupted, nothing.
     """
     errors = _Collector(_label(path))
+    snapshot = _snapshot(path, errors.file)
+    for _ in _read(path, PAYMENT_COLUMNS, _PAYMENT_REQUIRED, _Collector(errors.file)):
+        pass  # the header, the encoding: a file that cannot be used at all raises before any write
+    ids: list[int] = []
+    with store.begin() as conn:
+        for chunk in _batches(_read(path, PAYMENT_COLUMNS, _PAYMENT_REQUIRED, errors), CHUNK_ROWS):
+            ids.extend(_payments_chunk(store, conn, chunk, errors))
+        _unchanged(path, errors.file, snapshot)
+    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def _payments_chunk(store: WorkStore, conn: Any, chunk: list[_Row], errors: _Collector) -> list[int]:
     parsed: list[tuple[_Row, str, dt.date, Decimal]] = []
-    for row in _read(path, PAYMENT_COLUMNS, _PAYMENT_REQUIRED, errors):
+    for row in chunk:
         if row.refused:
             continue
         number = row.get("invoice_number")
@@ -585,50 +752,45 @@ def import_payments(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
             continue
         assert day is not None
         parsed.append((row, number, day, amount))
-
-    ids: list[int] = []
-    with store.begin() as conn:
-        invoices = store.invoices_by_number({number for _, number, _, _ in parsed}, conn=conn)
-        wanted = [invoice.id for invoice in invoices.values()]
-        paid = store.paid_amounts(wanted, conn=conn)
-        for invoice_id, credited in store.credited_amounts(wanted, conn=conn).items():
-            paid[invoice_id] = paid.get(invoice_id, Decimal("0.00")) + credited
-        ready: list[dict[str, Any]] = []
-        for row, number, day, amount in parsed:
-            invoice = invoices.get(number)
-            if invoice is None:
-                errors.add(row.line, "invoice_number", f"no invoice is numbered {number!r}")
-                continue
-            if invoice.deleted or invoice.status == "void":
-                state = "deleted" if invoice.deleted else "void"
-                errors.add(row.line, "invoice_number", f"invoice {number!r} is {state}")
-                continue
-            fields = {
-                "invoice_id": invoice.id,
-                "date": day,
-                "amount": amount,
-                "method": row.get("method"),
-                "reference": row.get("reference"),
-            }
-            try:
-                validate_payment(fields, label=f"payment on invoice {number}")
-            except WorkDataError as exc:
-                errors.add(row.line, _store_field(exc.field)[1], exc.message)
-                continue
-            running = paid.get(invoice.id, Decimal("0.00")) + amount
-            if running > invoice.total:
-                errors.add(
-                    row.line,
-                    "amount",
-                    f"{amount} would bring payments and applied credits on invoice {number!r} to {running}, "
-                    f"more than its total {invoice.total}",
-                )
-                continue
-            paid[invoice.id] = running
-            ready.append(fields)
-        if ready:
-            ids = store.bulk_add_payments(ready, conn=conn)
-    return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+    invoices = store.invoices_by_number({number for _, number, _, _ in parsed}, conn=conn)
+    wanted = [invoice.id for invoice in invoices.values()]
+    paid = store.paid_amounts(wanted, conn=conn)  # the file's earlier chunks included (same transaction)
+    for invoice_id, credited in store.credited_amounts(wanted, conn=conn).items():
+        paid[invoice_id] = paid.get(invoice_id, Decimal("0.00")) + credited
+    ready: list[dict[str, Any]] = []
+    for row, number, day, amount in parsed:
+        invoice = invoices.get(number)
+        if invoice is None:
+            errors.add(row.line, "invoice_number", f"no invoice is numbered {number!r}")
+            continue
+        if invoice.deleted or invoice.status == "void":
+            state = "deleted" if invoice.deleted else "void"
+            errors.add(row.line, "invoice_number", f"invoice {number!r} is {state}")
+            continue
+        fields = {
+            "invoice_id": invoice.id,
+            "date": day,
+            "amount": amount,
+            "method": row.get("method"),
+            "reference": row.get("reference"),
+        }
+        try:
+            validate_payment(fields, label=f"payment on invoice {number}")
+        except WorkDataError as exc:
+            errors.add(row.line, _store_field(exc.field)[1], exc.message)
+            continue
+        running = paid.get(invoice.id, Decimal("0.00")) + amount
+        if running > invoice.total:
+            errors.add(
+                row.line,
+                "amount",
+                f"{amount} would bring payments and applied credits on invoice {number!r} to {running}, "
+                f"more than its total {invoice.total}",
+            )
+            continue
+        paid[invoice.id] = running
+        ready.append(fields)
+    return store.bulk_add_payments(ready, conn=conn) if ready else []
 
 
 # --------------------------------------------------------------------------------------------
@@ -710,14 +872,14 @@ def import_credit_notes(store: WorkStore, path: str | os.PathLike[str]) -> Impor
     A number already used by a credit note, or repeated in the file, is refused on its row.
     """
     errors = _Collector(_label(path))
-    rows = [row for row in _read(path, CREDIT_NOTE_COLUMNS, ("number", "client", "date", "amount"), errors)]
+    columns, required = CREDIT_NOTE_COLUMNS, ("number", "client", "date", "amount")
+    snapshot = _whole_file(path, columns, required, errors.file)
     ids: list[int] = []
     with store.begin() as conn:
-        clients = store.client_ids_by_name({row.get("client") for row in rows}, conn=conn)
         items = {item.name: item for item in store.items(conn=conn)}
         rates = store.tax_rate_percents(conn=conn)
-        seen: dict[str, int] = {}
-        for row in rows:
+        seen: dict[str, int] = {}  # number -> its line: the file's numbers (not its rows) stay in memory
+        for row, clients in _with_clients(store, conn, _read(path, columns, required, errors)):
             if row.refused:
                 continue
             number = row.get("number")
@@ -750,7 +912,27 @@ def import_credit_notes(store: WorkStore, path: str | os.PathLike[str]) -> Impor
                 errors.add(row.line, _store_field(exc.field)[1], exc.message)
                 continue
             seen[number] = row.line
+        _unchanged(path, errors.file, snapshot)
     return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def _whole_file(
+    path: str | os.PathLike[str], columns: Sequence[str], required: Sequence[str], file: str
+) -> tuple[int, int]:
+    """Read ``path`` once before anything is written (its header and encoding: a file that cannot be
+    used at all raises and loads nothing); return the snapshot the import checks before it commits."""
+    snapshot = _snapshot(path, file)
+    for _ in _read(path, columns, required, _Collector(file)):
+        pass
+    return snapshot
+
+
+def _with_clients(store: WorkStore, conn: Any, rows: Iterable[_Row]) -> Iterator[tuple[_Row, Mapping[str, list[int]]]]:
+    """Each row with the ids of the clients its chunk names (one lookup per :data:`CHUNK_ROWS` rows)."""
+    for chunk in _batches(rows, CHUNK_ROWS):
+        clients = store.client_ids_by_name({row.get("client") for row in chunk}, conn=conn)
+        for row in chunk:
+            yield row, clients
 
 
 def import_credit_applications(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
@@ -761,37 +943,48 @@ def import_credit_applications(store: WorkStore, path: str | os.PathLike[str]) -
     credits never exceed its total (the store's rules, checked row by row).
     """
     errors = _Collector(_label(path))
-    rows = list(_read(path, CREDIT_APPLICATION_COLUMNS, CREDIT_APPLICATION_COLUMNS, errors))
+    columns = CREDIT_APPLICATION_COLUMNS
+    snapshot = _whole_file(path, columns, columns, errors.file)
     ids: list[int] = []
     with store.begin() as conn:
-        invoices = store.invoices_by_number({row.get("invoice_number") for row in rows}, conn=conn)
-        for row in rows:
-            if row.refused:
-                continue
-            note_number, invoice_number = row.get("credit_note_number"), row.get("invoice_number")
-            try:
-                for column, value in (("credit_note_number", note_number), ("invoice_number", invoice_number)):
-                    if not value.strip():
-                        raise _BadValue(column, "is required")
-                day = _date(row, "date", required=True)
-                amount = _money(row, "amount")
-            except _BadValue as bad:
-                errors.add(row.line, bad.column, bad.message)
-                continue
-            note = store.credit_note_by_number(note_number, conn=conn)
-            if note is None:
-                errors.add(row.line, "credit_note_number", f"no credit note is numbered {note_number!r}")
-                continue
-            invoice = invoices.get(invoice_number)
-            if invoice is None:
-                errors.add(row.line, "invoice_number", f"no invoice is numbered {invoice_number!r}")
-                continue
-            assert day is not None
-            try:
-                ids.append(store.add_credit_application(note.id, invoice.id, day, amount, conn=conn).id)
-            except WorkDataError as exc:
-                errors.add(row.line, _store_field(exc.field)[1], exc.message)
+        for chunk in _batches(_read(path, columns, columns, errors), CHUNK_ROWS):
+            invoices = store.invoices_by_number({row.get("invoice_number") for row in chunk}, conn=conn)
+            ids.extend(_applications_chunk(store, conn, chunk, invoices, errors))
+        _unchanged(path, errors.file, snapshot)
     return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def _applications_chunk(
+    store: WorkStore, conn: Any, rows: list[_Row], invoices: Mapping[str, Any], errors: _Collector
+) -> list[int]:
+    ids: list[int] = []
+    for row in rows:
+        if row.refused:
+            continue
+        note_number, invoice_number = row.get("credit_note_number"), row.get("invoice_number")
+        try:
+            for column, value in (("credit_note_number", note_number), ("invoice_number", invoice_number)):
+                if not value.strip():
+                    raise _BadValue(column, "is required")
+            day = _date(row, "date", required=True)
+            amount = _money(row, "amount")
+        except _BadValue as bad:
+            errors.add(row.line, bad.column, bad.message)
+            continue
+        note = store.credit_note_by_number(note_number, conn=conn)
+        if note is None:
+            errors.add(row.line, "credit_note_number", f"no credit note is numbered {note_number!r}")
+            continue
+        invoice = invoices.get(invoice_number)
+        if invoice is None:
+            errors.add(row.line, "invoice_number", f"no invoice is numbered {invoice_number!r}")
+            continue
+        assert day is not None
+        try:
+            ids.append(store.add_credit_application(note.id, invoice.id, day, amount, conn=conn).id)
+        except WorkDataError as exc:
+            errors.add(row.line, _store_field(exc.field)[1], exc.message)
+    return ids
 
 
 def import_refunds(store: WorkStore, path: str | os.PathLike[str]) -> ImportReport:
@@ -800,13 +993,13 @@ def import_refunds(store: WorkStore, path: str | os.PathLike[str]) -> ImportRepo
     Importing the same file twice adds its refunds twice: refunds have no number to recognise them.
     """
     errors = _Collector(_label(path))
-    rows = list(_read(path, REFUND_COLUMNS, ("client", "date", "amount"), errors))
+    columns, required = REFUND_COLUMNS, ("client", "date", "amount")
+    snapshot = _whole_file(path, columns, required, errors.file)
     ids: list[int] = []
     with store.begin() as conn:
-        clients = store.client_ids_by_name({row.get("client") for row in rows}, conn=conn)
         items = {item.name: item for item in store.items(conn=conn)}
         rates = store.tax_rate_percents(conn=conn)
-        for row in rows:
+        for row, clients in _with_clients(store, conn, _read(path, columns, required, errors)):
             if row.refused:
                 continue
             try:
@@ -829,4 +1022,5 @@ def import_refunds(store: WorkStore, path: str | os.PathLike[str]) -> ImportRepo
                 ids.append(store.add_refund(**fields, conn=conn).id)
             except WorkDataError as exc:
                 errors.add(row.line, _store_field(exc.field)[1], exc.message)
+        _unchanged(path, errors.file, snapshot)
     return ImportReport(errors.file, len(ids), errors.sorted(), ids)
