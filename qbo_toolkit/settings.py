@@ -42,6 +42,10 @@ The seed's settings screen, as data::
     meter              QuickBooks' metered (CorePlus) calls (:class:`MeterSettings`):
                          monthly_budget: calls a month (default 500,000, the free tier); warned at 50, 80
                                          and 95%; at 100% optional reads (the tie-out) stop
+    work_record_url    where the reconciliation report links a row's WORK record: a mapping of record
+                       kinds (customer, invoice, payment, credit_note, refund) to an http(s) URL with
+                       ``{id}`` ("https://work.example.com/invoices/{id}"), or one URL with ``{entity}``
+                       and ``{id}``; unset (the default): no WORK links
 
 An account is chosen by its Id or its name (``revenue_account: Services``); the sync checks every
 choice against the connected company before it writes anything (:meth:`Settings.resolve_accounts`,
@@ -308,6 +312,7 @@ class Settings:
     refunds: bool = False
     refund_account: str | None = None
     meter: MeterSettings = field(default_factory=MeterSettings)
+    work_record_url: dict[str, str] = field(default_factory=dict)
     #: not a setting (never in YAML): the connected company as the sync's check found it
     company: CompanyFacts | None = field(default=None, compare=False, repr=False)
 
@@ -425,6 +430,7 @@ class Settings:
         data["meter"] = asdict(self.meter)
         data["terms"] = dict(self.terms)
         data["payment_methods"] = dict(self.payment_methods)
+        data["work_record_url"] = dict(self.work_record_url) or None
         return data
 
     def to_yaml(self) -> str:
@@ -522,6 +528,8 @@ def _field_value(name: str, kind: Any, value: Any) -> Any:
         return TaxSettings.from_value(value)
     if name == "meter":
         return MeterSettings.from_value(value)
+    if name == "work_record_url":
+        return _work_record_urls(value)
     if name in _NAME_MAPS:
         return _name_map(name, value, "WORK names to QuickBooks names or Ids (such as \"Net 15\": \"Net 15\")")
     if name in ("class", "department"):
@@ -546,6 +554,65 @@ def _field_value(name: str, kind: Any, value: Any) -> Any:
             raise SettingsError([f"{name} must be true or false (without quotes), not {value!r}"])
         return value
     return value
+
+
+#: The WORK record kinds a ``work_record_url`` template can be given for.
+WORK_RECORD_KINDS: tuple[str, ...] = ("customer", "invoice", "payment", "credit_note", "refund")
+_URL_FIELD = re.compile(r"{([^{}]*)}")
+
+
+def _work_record_template(where: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """One URL template, checked: an http(s) URL with a host and ``{id}``, no other placeholder."""
+    from urllib.parse import urlsplit
+
+    example = "such as \"https://work.example.com/invoices/{id}\""
+    if isinstance(value, bool) or not isinstance(value, str) or not value.strip():
+        raise SettingsError([f"{where} must be a URL with {{id}} ({example}), not {value!r}"])
+    text = value.strip()
+    names = _URL_FIELD.findall(text)
+    unknown = sorted({n for n in names if n not in allowed})
+    if unknown:
+        raise SettingsError([f"{where}: {{{unknown[0]}}} is not a placeholder of a WORK record URL; use "
+                             f"{' and '.join('{' + a + '}' for a in allowed)} ({example})"])
+    if "id" not in names:
+        raise SettingsError([f"{where}: {text!r} has no {{id}}, so every row would link to the same page; "
+                             f"put {{id}} where the record's Id goes ({example})"])
+    parts = urlsplit(_URL_FIELD.sub("x", text))
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in text):
+        raise SettingsError([f"{where}: {text!r} is not an http or https URL with a host ({example})"])
+    return text
+
+
+def _work_record_urls(value: Any) -> dict[str, str]:
+    """The ``work_record_url`` setting as {record kind: template with {id}}; SettingsError otherwise."""
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        template = _work_record_template("work_record_url", value, ("entity", "id"))
+        if "{entity}" not in template:
+            raise SettingsError(["work_record_url: one URL for every kind of record needs {entity} as well as "
+                                 "{id}; or give one URL per kind (work_record_url: {invoice: "
+                                 "\"https://work.example.com/invoices/{id}\", customer: ...})"])
+        return {kind: template.replace("{entity}", kind) for kind in WORK_RECORD_KINDS}
+    if not isinstance(value, Mapping):
+        raise SettingsError([f"work_record_url must be a URL with {{entity}} and {{id}}, or a mapping of record "
+                             f"kinds ({', '.join(WORK_RECORD_KINDS)}) to URLs with {{id}}, not {value!r}"])
+    out: dict[str, str] = {}
+    problems: list[str] = []
+    for kind, template in value.items():
+        if kind not in WORK_RECORD_KINDS:
+            guess = closest(str(kind), WORK_RECORD_KINDS)
+            hint = f" (did you mean {guess}?)" if guess else ""
+            problems.append(f"work_record_url: {kind!r} is not a kind of WORK record{hint}; the kinds are "
+                            f"{', '.join(WORK_RECORD_KINDS)}")
+            continue
+        try:
+            out[kind] = _work_record_template(f"work_record_url.{kind}", template, ("id",))
+        except SettingsError as exc:
+            problems += exc.problems
+    if problems:
+        raise SettingsError(problems)
+    return out
 
 
 def load_settings(source: str | Path | Mapping[str, Any] | Settings | None) -> Settings:

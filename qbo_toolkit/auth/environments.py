@@ -36,6 +36,7 @@ __all__ = [
     "check_transport",
     "is_loopback_url",
     "load_credentials",
+    "qbo_app_url",
     "resolve_endpoints",
 ]
 
@@ -49,6 +50,8 @@ class IntuitEnvironment:
     name: str
     discovery_url: str
     api_base_url: str
+    #: where people open the company's QuickBooks in a browser (its record pages are under ``/app``)
+    app_base_url: str = ""
 
 
 ENVIRONMENTS: Final[dict[str, IntuitEnvironment]] = {
@@ -56,11 +59,13 @@ ENVIRONMENTS: Final[dict[str, IntuitEnvironment]] = {
         "sandbox",
         "https://developer.intuit.com/.well-known/openid_sandbox_configuration/",
         "https://sandbox-quickbooks.api.intuit.com/v3",
+        "https://app.sandbox.qbo.intuit.com",
     ),
     "production": IntuitEnvironment(
         "production",
         "https://developer.intuit.com/.well-known/openid_configuration/",
         "https://quickbooks.api.intuit.com/v3",
+        "https://app.qbo.intuit.com",
     ),
 }
 
@@ -101,6 +106,23 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def qbo_app_url(api_base_url: str, realm_id: str) -> str | None:
+    """Where the record pages of company ``realm_id`` are for people, given the data API's base URL:
+    ``https://app.qbo.intuit.com/app`` (production), ``https://app.sandbox.qbo.intuit.com/app``
+    (sandbox; QuickBooks opens the company the browser is signed in to), or for a loopback
+    emulator its read-only record pages ``http://127.0.0.1:PORT/_emulator/app/<realm>``. A record
+    is then ``<base>/invoice?txnId=130``. None for any other API base (no link beats a wrong one)."""
+    base = api_base_url.rstrip("/")
+    for env in ENVIRONMENTS.values():
+        if base == env.api_base_url and env.app_base_url:
+            return f"{env.app_base_url}/app"
+    parts = urlsplit(base)
+    if parts.scheme == "http" and is_loopback_url(base) and parts.path.endswith("/v3") and str(realm_id).isdigit():
+        root = f"{parts.scheme}://{parts.netloc}{parts.path.removesuffix('/v3')}"
+        return f"{root}/_emulator/app/{realm_id}"
+    return None
 
 
 def check_transport(url: str) -> None:
