@@ -304,6 +304,67 @@ def _reconcile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _signoff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--period", default=None, help="the month signed off, YYYY-MM (its latest reconciliation run)")
+    p.add_argument("--role", choices=["preparer", "reviewer"], default=None,
+                   help="preparer signs first; reviewer after the preparer")
+    p.add_argument("--who", default=None, help="who signs (a name or an e-mail address)")
+    p.add_argument("--note", default="", help="a note kept with the sign-off")
+    p.add_argument("--status", action="store_true",
+                   help="show where each signed period stands (reopened when something in it changed); exit 1 "
+                        "when one is reopened")
+    p.add_argument("--explain", default=None, metavar="KEY",
+                   help="attach --note by --who to the difference KEY of the latest run (kept while it persists)")
+    p.add_argument("--work-db", default=None, help="SQLAlchemy URL of the WORK store")
+    p.add_argument("--realm", default=None, help="the company's realm id (default: the connected company)")
+    p.add_argument("--no-qbo-check", action="store_true",
+                   help="do not ask QuickBooks which records dated in the period changed (4 metered queries)")
+
+
+def _signoff(args: argparse.Namespace) -> int:
+    from .recon.history import History, check_period
+    from .recon.signoff import SignOff
+    from .work.store import WorkStore
+
+    client = None
+    realm = args.realm
+    if not args.no_qbo_check:
+        from .connection import connection
+
+        conn = connection(realm)
+        realm, client = conn.realm_id, conn.client
+    elif realm is None:
+        from .connection import Binding
+
+        binding = Binding.load()
+        if binding is None:
+            print("qbo-toolkit signoff: no company is connected: give --realm with --no-qbo-check", file=sys.stderr)
+            return EXIT_ERROR
+        realm = binding.realm_id
+    history = History(WorkStore(args.work_db), realm)
+    signoff = SignOff(history)
+    if args.explain:
+        note = history.explain(args.explain, args.who or "", args.note)
+        print(f"explained {note['key']} ({note['who']}): {note['text']}")
+        return EXIT_OK
+    if args.status or not args.role:
+        periods = [signoff.status(check_period(args.period), client=client)] if args.period else \
+            [signoff.status(s.period, client=client) for s in signoff.periods()]
+        for status in periods:
+            print(status.sentence)
+            for change in status.changes:
+                print(f"  - {change}")
+        if not periods:
+            print("no period is signed off yet")
+        return EXIT_FINDINGS if any(s.state == "reopened" for s in periods) else EXIT_OK
+    if not args.period or not args.who:
+        print("qbo-toolkit signoff: signing needs --period YYYY-MM, --role and --who", file=sys.stderr)
+        return EXIT_ERROR
+    status = signoff.sign(args.period, args.role, args.who, args.note, client=client)
+    print(status.sentence)
+    return EXIT_OK
+
+
 def _app_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=0, help="0: any free port")
 
@@ -331,6 +392,8 @@ COMMANDS: tuple[Command, ...] = (
             _doctor_args, _doctor),
     Command("run", "run a job notebook (sync, reconcile) with papermill into a dated folder", _run_args, _run_job),
     Command("reconcile", "reconcile WORK and QBO without a notebook", _reconcile_args, _reconcile),
+    Command("signoff", "sign off a period's reconciliation (preparer, then reviewer), or --status: reopened periods "
+            "and what changed", _signoff_args, _signoff),
     Command("app", "serve the screens (notebooks/app.ipynb) with Voila on a loopback port", _app_args, _app),
 )
 

@@ -40,7 +40,7 @@ __all__ = ["JOBS", "RELATIVE_DAYS", "Param", "check_params", "load_params", "par
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # text, settings, url, bool, seconds, day, money, thresholds, runner
+    kind: str  # text, settings, url, bool, seconds, day, money, thresholds, materiality, runner
     help: str = ""
 
 
@@ -55,7 +55,10 @@ JOBS: dict[str, tuple[Param, ...]] = {
              Param("wait", "seconds", "seconds to wait for another sync of the company")),
     "reconcile": (*_COMMON, Param("as_of", "day", "the day compared (YYYY-MM-DD or a relative day)"),
                   Param("tolerance", "money", "money differences up to this are not differences"),
-                  Param("thresholds", "thresholds", "category -> differences tolerated before exit 1")),
+                  Param("thresholds", "thresholds", "category -> differences tolerated before exit 1"),
+                  Param("materiality", "materiality",
+                        "category (or *) -> {amount, count}: differences above need an explanation"),
+                  Param("record", "bool", "false: an ad-hoc run, not kept in the reconciliation history")),
     "explore": (Param("settings", "settings"), Param("work_db", "url"), Param("as_of", "day")),
 }
 
@@ -159,6 +162,11 @@ def _check_value(param: Param, value: Any, where: str, base: Path | None, today:
                                   f"{count!r}", key=name)
             out[str(key)] = count
         return out
+    if kind == "materiality":
+        from ..recon.history import check_materiality
+
+        check_materiality(value, where=where)  # strictly, now: nothing has run yet
+        return {str(k): dict(v) for k, v in value.items()} if value else {}
     if kind == "settings":
         if isinstance(value, Mapping):
             Settings.from_mapping(value)  # validated now, not half way through the run

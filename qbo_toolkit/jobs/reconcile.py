@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +17,16 @@ __all__ = ["reconcile_job"]
 
 def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | None = None,
                   realm: str | None = None, as_of: str | date | None = "today", tolerance: str | float = "0.00",
-                  thresholds: Mapping[str, Any] | None = None, output_dir: str | None = None) -> Any:
+                  thresholds: Mapping[str, Any] | None = None, materiality: Mapping[str, Any] | None = None,
+                  record: bool = True, output_dir: str | None = None) -> Any:
     """Reconcile WORK and QBO; write report.html, CSV, Excel and ``summary.json`` into ``output_dir``.
 
     ``thresholds`` maps a category (or ``"total"``) to the number of differences tolerated; exit 1
     when any is exceeded (with no thresholds: any difference, records pending included). The app's
-    settings are used unless ``settings`` names a file; the report says which."""
+    settings are used unless ``settings`` names a file; the report says which. Every run is kept in
+    the reconciliation history (:mod:`qbo_toolkit.recon.history`: new, persisting and resolved
+    differences, sign-off) unless ``record`` is false; ``materiality`` decides which differences need
+    an explanation (see :func:`qbo_toolkit.recon.history.check_materiality`)."""
     from ..connection import connection
     from ..files import private_dir, write_private_text
     from ..qbo.meter import budget_scope, get_meter
@@ -35,7 +39,8 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     with get_meter().tally() as tally, ExitStack() as scope:  # the settings' budget while the job runs
         try:
             given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "as_of": as_of,
-                                       "tolerance": tolerance, "thresholds": thresholds}.items() if v is not None}
+                                       "tolerance": tolerance, "thresholds": thresholds, "materiality": materiality,
+                                       "record": record}.items() if v is not None}
             checked = check_params("reconcile", given, source="reconcile job")
             day = date.fromisoformat(checked.get("as_of") or date.today().isoformat())
             source = resolve_settings(checked.get("settings"))
@@ -43,8 +48,16 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
             scope.enter_context(budget_scope(source.settings.meter.monthly_budget))
             conn = connection(realm)
             details["realm"] = conn.realm_id
-            result = reconcile_live(conn, WorkStore(work_db), as_of=day,
+            store = WorkStore(work_db)
+            started = datetime.now(UTC)
+            result = reconcile_live(conn, store, as_of=day,
                                     tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source)
+            if checked.get("record", True):  # kept in the history; an ad-hoc run opts out explicitly
+                from ..recon.history import History
+
+                result = History(store, conn.realm_id).record(result, kind="job", run_at=started,
+                                                              materiality=checked.get("materiality"))
+                details["history"] = {"run_id": result.history.run_id, "sentence": result.history.sentence}
             exceeded = result.exceeds(dict(checked.get("thresholds") or {}))
             if output_dir:
                 folder = private_dir(output_dir)

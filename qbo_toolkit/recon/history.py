@@ -96,7 +96,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from ..errors import ConfigError, QboToolkitError
+from ..errors import ConfigError
 from ..work.schema import serialize_ddl
 from .money import cents_to_decimal
 from .result import CATEGORIES, ReconResult
@@ -123,8 +123,9 @@ _AMOUNTS: Final = ("difference_cents", "total_cents", "amount_cents", "unapplied
 _DATED: Final = {"invoices_date": ("work_date", "qbo_date"), "payments_date": ("work_date", "qbo_date")}
 
 
-class HistoryError(QboToolkitError):
-    """A history or sign-off request that cannot be done (the sentence says why and what to do)."""
+class HistoryError(ConfigError):
+    """A history or sign-off request that cannot be done (the sentence says why and what to do;
+    nothing was written). The CLI exits 2 with it."""
 
 
 metadata = sa.MetaData()
@@ -512,23 +513,25 @@ class RunHistory:
             return str(hit.iloc[0])
         return "resolved" if (self.resolved["key"] == key).any() else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, records: bool = True) -> dict[str, Any]:
+        """JSON-ready; without ``records`` only the figures (counts, sentence, sign-off), not the rows."""
         def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             out = []
             for row in frame.to_dict("records"):
                 out.append({k: _plain(k, v) for k, v in row.items()})
             return out
 
-        return {
+        data: dict[str, Any] = {
             "run_id": self.run_id, "as_of": self.as_of.isoformat(), "period": self.period, "scope": self.scope,
             "result_hash": self.result_hash,
             "previous_as_of": self.previous_as_of.isoformat() if self.previous_as_of else None,
             "sentence": self.sentence, "counts": self.counts,
-            "new": rows(self.new), "persisting": rows(self.persisting), "resolved": rows(self.resolved),
-            "needs_explanation": [str(k) for k in self.needs_explanation["key"]],
-            "series": rows(self.series),
             "signoff": self.signoff.to_dict() if self.signoff is not None else None,
         }
+        if records:
+            data.update(new=rows(self.new), persisting=rows(self.persisting), resolved=rows(self.resolved),
+                        needs_explanation=[str(k) for k in self.needs_explanation["key"]], series=rows(self.series))
+        return data
 
     def __repr__(self) -> str:
         return f"RunHistory(run {self.run_id} as of {self.as_of.isoformat()}: {self.sentence})"
@@ -802,3 +805,114 @@ class History:
 
 def keys_of(items: Iterable[str]) -> set[str]:
     return set(items)
+
+
+# --------------------------------------------------------------------------------------------
+# For the report (render.to_html's ``history`` and the CSV/Excel ``history`` sheet)
+# --------------------------------------------------------------------------------------------
+
+_PALETTE: Final = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#7f7f7f")
+_REPORT_ROWS: Final = 200
+
+
+def _money(cents: int) -> str:
+    value = cents_to_decimal(int(cents))
+    return f"({abs(value):,.2f})" if value < 0 else f"{value:,.2f}"
+
+
+def history_frame(history: RunHistory) -> pd.DataFrame:
+    """Every difference of the run and every one resolved since the previous run, with its status,
+    first seen, age, materiality and explanation (the ``history`` sheet of the CSV and Excel exports)."""
+    frame = pd.concat([history.items, history.resolved], ignore_index=True)
+    frame["needs_explanation"] = frame["material"].astype(bool) & frame["note"].isna() & (frame["status"] != "resolved")
+    frame["note_at"] = [v.isoformat() if isinstance(v, datetime) else v for v in frame["note_at"]]
+    return frame[["key", "category", "title", "status", "first_seen", "age_days", "amount_cents", "day", "label",
+                  "work_id", "qbo_id", "material", "needs_explanation", "note", "note_by", "note_at"]]
+
+
+def history_svg(series: pd.DataFrame, *, width: int = 720) -> Any:
+    """Two line charts over the runs: differences per category (count) and their absolute amount.
+    The categories with the most rows in any run are drawn (six at most, the rest as "other")."""
+    from markupsafe import Markup, escape
+
+    runs = sorted(set(zip(series["run_id"], series["as_of"], strict=True)), key=lambda r: (r[1], r[0]))
+    if not runs:
+        return Markup('<p class="none">No run recorded yet.</p>')
+    top = list(series.groupby("category")["count"].max().sort_values(ascending=False, kind="stable").index[:6])
+    lines: dict[str, tuple[list[int], list[int]]] = {}
+    position = {run_id: i for i, (run_id, _) in enumerate(runs)}
+    for category, run_id, count, cents in zip(series["category"], series["run_id"], series["count"],
+                                              series["amount_cents"], strict=True):
+        name = category if category in top else "other"
+        counts, amounts = lines.setdefault(name, ([0] * len(runs), [0] * len(runs)))
+        counts[position[run_id]] += int(count)
+        amounts[position[run_id]] += int(cents)
+    panel_h, top_pad, left, right, gap = 150, 34, 70, 16, 44
+    legend_h = 18 * ((len(lines) + 2) // 3)
+    height = top_pad + 2 * panel_h + gap + 40 + legend_h
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart history" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" role="img" aria-label="Differences per category over the runs">']
+    xs = [left + (width - left - right) * (i / max(len(runs) - 1, 1)) for i in range(len(runs))]
+    if len(runs) == 1:
+        xs = [left + (width - left - right) / 2]
+    for panel, (title, pick, fmt) in enumerate((("Differences (count)", 0, str),
+                                                ("Amount of the differences", 1, lambda c: _money(c)))):
+        y0 = top_pad + panel * (panel_h + gap)
+        peak = max([max(v[pick]) for v in lines.values()] + [1])
+        parts.append(f'<text x="{left}" y="{y0 - 10}" class="axis-title">{escape(title)}</text>')
+        parts.append(f'<line x1="{left}" y1="{y0 + panel_h}" x2="{width - right}" y2="{y0 + panel_h}" stroke="#888"/>')
+        parts.append(f'<line x1="{left}" y1="{y0}" x2="{left}" y2="{y0 + panel_h}" stroke="#888"/>')
+        parts.append(f'<text x="{left - 6}" y="{y0 + 4}" text-anchor="end" class="tick">{escape(fmt(peak))}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y0 + panel_h + 4}" text-anchor="end" class="tick">0</text>')
+        for index, (name, values) in enumerate(lines.items()):
+            colour = _PALETTE[index % len(_PALETTE)]
+            points = [(x, y0 + panel_h - panel_h * v / peak) for x, v in zip(xs, values[pick], strict=True)]
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
+                         + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
+            for (x, y), v in zip(points, values[pick], strict=True):
+                parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
+                             f'<title>{escape(name)}: {escape(fmt(v))}</title></circle>')
+        if panel == 1:
+            for x, (_, day) in zip(xs, runs, strict=True):
+                parts.append(f'<text x="{x:.1f}" y="{y0 + panel_h + 16}" text-anchor="middle" class="tick">'
+                             f'{escape(day.isoformat())}</text>')
+    legend_y = top_pad + 2 * panel_h + gap + 40
+    for index, name in enumerate(lines):
+        x, y = left + (index % 3) * 210, legend_y + (index // 3) * 18
+        colour = _PALETTE[index % len(_PALETTE)]
+        title = _TITLES.get(name, "Other categories")
+        parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{x + 14}" y="{y}">{escape(title)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text in it went through escape()
+
+
+def report_context(history: RunHistory | None) -> dict[str, Any] | None:
+    """What the HTML report's History section shows (None when the result was not recorded)."""
+    if history is None:
+        return None
+
+    def rows(frame: pd.DataFrame) -> dict[str, Any]:
+        shown = frame.head(_REPORT_ROWS)
+        return {"count": len(frame), "hidden": max(len(frame) - _REPORT_ROWS, 0), "rows": [
+            {"key": r.key, "title": r.title, "label": r.label, "amount": _money(r.amount_cents),
+             "first_seen": r.first_seen.isoformat(), "age_days": int(r.age_days),
+             "material": bool(r.material), "note": r.note or "",
+             "note_by": f"{r.note_by}, {r.note_at:%Y-%m-%d}" if r.note else ""}
+            for r in shown.itertuples(index=False)]}
+
+    persisting = history.persisting.sort_values(["age_days", "key"], ascending=[False, True], kind="stable")
+    signoff = history.signoff
+    return {
+        "sentence": history.sentence, "counts": history.counts, "run_id": history.run_id,
+        "previous_as_of": history.previous_as_of.isoformat() if history.previous_as_of else None,
+        "svg": history_svg(history.series),
+        "blocks": [
+            {"name": "needs_explanation", "title": "Needs an explanation (material, no note)",
+             **rows(history.needs_explanation)},
+            {"name": "new", "title": "New since the previous run", **rows(history.new)},
+            {"name": "persisting", "title": "Persisting (oldest first)", **rows(persisting)},
+            {"name": "resolved", "title": "Resolved since the previous run", **rows(history.resolved)},
+        ],
+        "signoff": signoff.to_dict() if signoff is not None else None,
+    }

@@ -40,6 +40,7 @@ from markupsafe import Markup, escape
 from ..files import private_dir, write_private_bytes, write_private_text
 from .cells import inert_frame, inert_text
 from .money import cents_to_decimal, format_cents
+from .history import history_frame, report_context
 from .result import CATEGORIES, ReconResult
 
 __all__ = ["presentable", "summary_frame", "to_csv", "to_excel", "to_html"]
@@ -247,6 +248,7 @@ def to_html(result: ReconResult, *, title: str = DEFAULT_TITLE, generated_at: da
         "aging": _table(result.tables["aging"], len(result.tables["aging"])),
         "aging_svg": _aging_svg(result.tables["aging"]),
         "tieout": _table(result.tables["tieout"], max_rows),
+        "history": report_context(result.history),  # the History section (recon/history.py), or None
         "differences_svg": _differences_svg(
             [(c.title, result.counts[c.name]) for c in CATEGORIES if c.kind == "difference"]),
     }
@@ -265,6 +267,8 @@ def _sheets(result: ReconResult) -> list[tuple[str, pd.DataFrame]]:
         ("open_balances", result.tables["open_balances"]),
         *((("tieout", result.tables["tieout"]),) if len(result.tables["tieout"]) else ()),
         *((c.name, result.frames[c.name]) for c in CATEGORIES),
+        # every difference's key, status, age and explanation (recon/history.py), when the run was kept
+        *((("history", history_frame(result.history)),) if result.history is not None else ()),
     ]
 
 

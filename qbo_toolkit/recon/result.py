@@ -491,7 +491,7 @@ class ReconResult:
             "tables": {name: _records(frame) for name, frame in self.tables.items()},
         }
         if self.history is not None:
-            data["history"] = self.history.to_dict()
+            data["history"] = self.history.to_dict(records=records)
         if records:
             data["categories"] = {name: _records(self.frames[name]) for name in CATEGORY_NAMES}
         return data
