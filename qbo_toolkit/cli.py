@@ -83,10 +83,22 @@ def _connect(args: argparse.Namespace) -> int:
 
 
 def _status(_args: argparse.Namespace) -> int:
+    """The connection and the meter (this month's QuickBooks calls); the meter is local, so it is
+    shown without a connection too, and then the exit code still says "not connected"."""
     from .connection import connection
+    from .errors import QboToolkitError
+    from .qbo.meter import get_meter
 
-    conn = connection()
+    try:
+        conn = connection()
+    except QboToolkitError:
+        print("Not connected to QuickBooks: the calls below are what this toolkit home counted.")
+        for line in get_meter().status_lines():
+            print(line)
+        raise
     print(f"Connected to {conn.company_name} (realm {conn.realm_id}, {conn.environment}).")
+    for line in get_meter().status_lines(conn.realm_id):
+        print(line)
     return EXIT_OK
 
 

@@ -363,8 +363,9 @@ class Meter:
         return out
 
     # -- reading ---------------------------------------------------------------------------------
-    def usage(self, realm: str, *, month: str | None = None) -> Usage:
-        """``realm``'s counts for ``month`` (default: this month), with the budget and the forecast."""
+    def usage(self, realm: str, *, month: str | None = None, budget: int | None = None) -> Usage:
+        """``realm``'s counts for ``month`` (default: this month), with the budget (``budget``, else
+        :attr:`budget`) and the forecast."""
         moment = self.clock()
         month = month or month_of(moment)
         counts = {METERED: 0, UNMETERED: 0}
@@ -378,7 +379,7 @@ class Meter:
             except sqlite3.Error as exc:
                 log.warning("the QuickBooks call meter %s cannot be read (%s)", self.path, type(exc).__name__)
         current = month == month_of(moment)
-        return Usage(str(realm), month, counts[METERED], counts[UNMETERED], self.budget,
+        return Usage(str(realm), month, counts[METERED], counts[UNMETERED], budget or self.budget,
                      forecast(counts[METERED], moment) if current else counts[METERED], moment)
 
     def realms(self) -> list[str]:
@@ -443,6 +444,25 @@ class Meter:
             yield tally
         finally:
             self._tallies.remove(tally)
+
+    def status_lines(self, realm: str | None = None) -> list[str]:
+        """What ``qbo-toolkit status`` prints: this month's calls of ``realm`` (the connected
+        company, when known) and of every other company counted in this home; no network."""
+        realms = self.realms()
+        if realm is not None:
+            realms = [str(realm), *(r for r in realms if r != str(realm))]
+        if not realms:
+            return [f"QuickBooks calls this month: none counted in this toolkit home (budget {self.budget:,} "
+                    "metered calls a month, meter.monthly_budget)"]
+        lines = []
+        for name in realms:
+            usage = self.usage(name)
+            mark = {"ok": "", "warn": "WARNING: ", "stop": "BUDGET REACHED: "}[usage.level]
+            lines.append(f"{mark}QuickBooks calls this month, {usage.sentence()}")
+            if usage.level == "stop":
+                lines.append("  optional reads (the reconciliation's tie-out to QBO's reports, the mirror's "
+                             "verification) are skipped until the month ends; the sync goes on")
+        return lines
 
     def report(self, realm: str, tally: Tally | None = None) -> dict[str, Any]:
         """What summary.json says about the meter: this run's calls, the month so far, warnings."""

@@ -324,6 +324,20 @@ class StatusController:
         return self.worker.join(timeout)
 
     # -- the activity log -----------------------------------------------------------------------------
+    def meter_usage(self) -> Any:
+        """This month's :class:`~qbo_toolkit.qbo.meter.Usage` of the connected company (None when not
+        connected or the meter cannot be read: the screen then shows no meter line)."""
+        from ..qbo.meter import get_meter
+
+        conn = self.ctx.conn
+        if conn is None:
+            return None
+        try:
+            enabled = self.ctx.enabled_settings()
+            return get_meter().usage(conn.realm_id, budget=enabled.meter.monthly_budget if enabled else None)
+        except Exception:  # noqa: BLE001 - a meter never breaks the status screen
+            return None
+
     def _state(self) -> SyncState:
         return SyncState(self.ctx.store, self.ctx.live().realm_id)
 
@@ -498,6 +512,7 @@ class StatusScreen:
                                "qbo-disconnect-box")
         # -- sync settings
         self.settings_html = css(widgets.HTML(), "qbo-sync-settings")
+        self.meter_html = css(widgets.HTML(), "qbo-meter")
         self.edit_button = button("Change settings", "qbo-edit-settings")
         # -- matches still waiting
         self.match_panel = MatchPanel(matches, guard, title="Matches waiting for you")
@@ -546,7 +561,7 @@ class StatusScreen:
 
         self.widget = css(widgets.VBox([
             self.header, self.confirm_box,
-            widgets.HTML("<h4>Sync Settings</h4>"), self.settings_html, self.edit_button,
+            widgets.HTML("<h4>Sync Settings</h4>"), self.settings_html, self.edit_button, self.meter_html,
             self.match_panel.widget,
             widgets.HTML("<h4>Activity Log</h4>"), self.elsewhere_html, self.progress_label, self.bar,
             widgets.HBox([self.sync_button, self.preview_button]), self.preview_html,
@@ -585,6 +600,7 @@ class StatusScreen:
         """Redraw everything from the controller (on arrival, and after a sync)."""
         self.hide_confirm()
         self.show_settings()
+        self.show_meter()
         self.guard(self.match_panel.controller.reload, clear=False)
         set_visible(self.match_panel.widget, bool(self.match_panel.controller.pending))
         if not self.controller.running:
@@ -638,6 +654,24 @@ class StatusScreen:
             f"A client name QuickBooks refuses: {html.escape(NAME_WORDS.get(settings.name_policy, ''))}.</p>"
             f"<p class='qbo-settings-source' style='color:#555'>{html.escape(self.controller.ctx.settings_text())}"
             "</p>")
+
+    def show_meter(self) -> None:
+        """This month's QuickBooks calls (:mod:`qbo_toolkit.qbo.meter`): metered and not, the budget,
+        the forecast; amber from 80% of the budget, red when it is reached (optional reads stop)."""
+        usage = self.controller.meter_usage()
+        if usage is None:
+            self.meter_html.value = ""
+            return
+        colour, level = {"ok": ("#555", ""), "warn": ("#b26a00", "Past 80% of the budget. "),
+                         "stop": ("#c62828", "Budget reached: optional reads (the reconciliation's tie-out to "
+                                             "QBO's reports) are skipped until the month ends; the sync goes on. "),
+                         }[usage.level]
+        self.meter_html.value = (
+            f"<p class='qbo-meter-{usage.level}' style='color:{colour}'><b>QuickBooks calls this month</b> "
+            f"({html.escape(usage.month)}, UTC): <b>{usage.metered:,}</b> metered (reads, queries, CDC, reports; "
+            f"{usage.percent:.1f}% of the budget of {usage.budget:,}), {usage.unmetered:,} unmetered (writes); "
+            f"forecast to month end {usage.forecast:,}. {html.escape(level)}"
+            "<span style='color:#555'>The monthly budget is set in the settings file (meter).</span></p>")
 
     def show_last_run(self) -> None:
         run = self.controller.last_run()

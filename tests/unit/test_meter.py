@@ -206,3 +206,23 @@ def test_two_processes_counting_at_once_lose_nothing() -> None:
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     usage = meter.usage("r1")
     assert (usage.metered, usage.unmetered) == (3 * n, 2 * n)
+
+
+def test_status_shows_the_meter_without_a_connection(capsys: pytest.CaptureFixture[str]) -> None:
+    from qbo_toolkit.cli import main
+    from qbo_toolkit.exits import EXIT_ENVIRONMENT
+
+    assert main(["status"]) == EXIT_ENVIRONMENT  # not connected: the exit code still says so
+    out = capsys.readouterr()
+    assert "Not connected to QuickBooks" in out.out and "none counted in this toolkit home" in out.out
+    assert "budget 500,000" in out.out and out.err.startswith("qbo-toolkit status: ")
+    get_meter().count("4620816365", metered=420_000, unmetered=12)
+    assert main(["status"]) == EXIT_ENVIRONMENT
+    out = capsys.readouterr().out
+    assert "WARNING: QuickBooks calls this month, company 4620816365" in out
+    assert "420,000 metered call(s)" in out and "12 unmetered" in out and "84.0% of the monthly budget" in out
+    assert "forecast to month end" in out
+    get_meter().count("4620816365", metered=80_000)
+    assert main(["status"]) == EXIT_ENVIRONMENT
+    out = capsys.readouterr().out
+    assert "BUDGET REACHED:" in out and "optional reads" in out and "the sync goes on" in out
