@@ -228,6 +228,8 @@ class CdcResult:
     deleted: Mapping[str, tuple[Deleted, ...]]
     server_time: datetime | None = None
     incomplete: frozenset[str] = field(default_factory=frozenset)
+    #: the changed objects of ``objects`` as QBO sent them (JSON dicts), same order
+    raw: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +268,28 @@ class QboClient:
         qb.session = self.transport
         qb.api_url_v3 = self.api_base_url  # an instance attribute: never the class-wide default
         self.qb = qb
+        #: called (entity, operation, QBO's reply object as JSON) after every write QBO answered
+        #: (batch items included), on the thread that sent it; see :meth:`observing`
+        self._observers: list[Callable[[str, str, Mapping[str, Any]], None]] = []
+
+    @contextmanager
+    def observing(self, observer: Callable[[str, str, Mapping[str, Any]], None]) -> Iterator[None]:
+        """Tell ``observer(entity, operation, object)`` QBO's answer to every write made while the
+        block runs (create, update, delete stub, void; each answered batch item): a copy of QBO can
+        follow the writes without reading them back. Called on the sending thread: keep it cheap."""
+        self._observers.append(observer)
+        try:
+            yield
+        finally:
+            self._observers.remove(observer)
+
+    def _observed(self, entity: str, operation: str, obj: Any) -> None:
+        if not self._observers:
+            return
+        raw = obj if isinstance(obj, Mapping) else getattr(obj, "to_dict", lambda: None)()
+        if isinstance(raw, Mapping):
+            for observer in list(self._observers):
+                observer(entity, operation, raw)
 
     def __repr__(self) -> str:
         return f"QboClient(realm_id={self.realm_id!r}, api_base_url={self.api_base_url!r})"
@@ -320,6 +344,17 @@ class QboClient:
 
     def _query_rows(self, statement: str) -> tuple[str | None, list[Mapping[str, Any]]]:
         """Run one statement; (entity key of the reply, raw rows)."""
+        key, rows, _ = self._query_reply(statement)
+        return key, rows
+
+    def query_timed(self, statement: str | Select) -> tuple[list[dict[str, Any]], datetime | None]:
+        """One page of ``statement`` as QBO's JSON dicts, and QBO's clock at the reply (its ``time``):
+        where a copy read by this query can start its next change-data-capture."""
+        text = statement.statement() if isinstance(statement, Select) else statement
+        _, rows, at = self._query_reply(text)
+        return [dict(row) for row in rows], at
+
+    def _query_reply(self, statement: str) -> tuple[str | None, list[Mapping[str, Any]], datetime | None]:
         match = _FROM.search(statement)
         name = match.group(1) if match else None
         if not is_latin1(statement):
@@ -332,11 +367,12 @@ class QboClient:
             )
         with self._boundary(name, "query"):
             reply = self.qb.query(statement)
+        at = _reply_time(reply)
         response = reply.get("QueryResponse") or {}
         for key, value in response.items():
             if isinstance(value, list):
-                return key, value
-        return name, []
+                return key, value, at
+        return name, [], at
 
     def query(self, statement: str | Select, *, raw: bool = False) -> list[Any]:
         """Run one QBO query statement (or a :class:`Select`'s statement); python-quickbooks objects,
@@ -407,7 +443,9 @@ class QboClient:
         if getattr(obj, "Id", None):
             raise ValueError(f"create() takes a new {name}; this one has Id {getattr(obj, 'Id', '')}: use update()")
         with self._boundary(name, record or f"requestid {rid}"):
-            return cast(E, cast(Any, obj).save(qb=self.qb, request_id=rid))
+            saved = cast(E, cast(Any, obj).save(qb=self.qb, request_id=rid))
+        self._observed(name, "create", saved)
+        return saved
 
     def create_from(self, entity: EntityRef, payload: Mapping[str, Any], *, request_id: str,
                     record: str | None = None, raw: bool = False) -> Any:
@@ -418,6 +456,7 @@ class QboClient:
         name = entity_name(entity)
         with self._boundary(name, record or f"requestid {rid}"):
             reply = self.qb.create_object(name, _dumps(payload), request_id=rid)
+        self._observed(name, "create", reply[name])
         return dict(reply[name]) if raw else _from_json(name, reply[name])
 
     def update(self, obj: E, *, request_id: str, record: str | None = None) -> E:
@@ -428,7 +467,9 @@ class QboClient:
         if not getattr(obj, "Id", None):
             raise ValueError(f"update() takes a saved {name} (with Id and SyncToken); use create()")
         with self._boundary(name, record or f"Id {getattr(obj, 'Id', '')}"):
-            return cast(E, cast(Any, obj).save(qb=self.qb, request_id=rid))
+            saved = cast(E, cast(Any, obj).save(qb=self.qb, request_id=rid))
+        self._observed(name, "update", saved)
+        return saved
 
     def sparse_update(
         self,
@@ -450,6 +491,7 @@ class QboClient:
         body = {**fields, "Id": str(id_), "SyncToken": str(sync_token), "sparse": True}
         with self._boundary(name, record or f"Id {id_}"):
             reply = self.qb.update_object(name, _dumps(body), request_id=rid)
+        self._observed(name, "update", reply[name])
         return _from_json(name, reply[name])
 
     def delete(self, entity: EntityRef, id_: str, sync_token: str, *, request_id: str,
@@ -461,6 +503,7 @@ class QboClient:
         body = {"Id": str(id_), "SyncToken": str(sync_token)}
         with self._boundary(name, record or f"Id {id_}"):
             reply = self.qb.delete_object(name, _dumps(body), request_id=rid)
+        self._observed(name, "delete", reply[name])
         return dict(reply[name])
 
     def void(self, entity: EntityRef, id_: str, sync_token: str, *, request_id: str,
@@ -477,6 +520,7 @@ class QboClient:
             params = {"operation": "void"}
         with self._boundary(name, record or f"Id {id_}"):
             reply = self.qb.update_object(name, _dumps(body), request_id=rid, params=params)
+        self._observed(name, "void", reply[name])
         return _from_json(name, reply[name])
 
     # -- batch ----------------------------------------------------------------------------------
@@ -565,6 +609,7 @@ class QboClient:
                 results.append(BatchResult(op.key, False, None, error))
             elif isinstance(answer.get(op.entity), Mapping):
                 found = answer[op.entity]
+                self._observed(op.entity, op.op, found)
                 obj = dict(found) if op.op == "delete" or raw else _from_json(op.entity, found)
                 results.append(BatchResult(op.key, True, obj, None))
             else:
@@ -649,13 +694,13 @@ class QboClient:
                         incomplete.add(name)
         objects: dict[str, tuple[Any, ...]] = {}
         deleted: dict[str, tuple[Deleted, ...]] = {}
+        raws: dict[str, tuple[Mapping[str, Any], ...]] = {}
         for name in names:
             ordered = sorted(newest[name].items(), key=lambda kv: (kv[1][0], _id_key(kv[0])))
             deleted[name] = tuple(value for _, (_, value) in ordered if isinstance(value, Deleted))
-            objects[name] = tuple(
-                _from_json(name, value) for _, (_, value) in ordered if not isinstance(value, Deleted)
-            )
-        return CdcResult(since, until, objects, deleted, server_time, frozenset(incomplete))
+            raws[name] = tuple(value for _, (_, value) in ordered if not isinstance(value, Deleted))
+            objects[name] = tuple(_from_json(name, value) for value in raws[name])
+        return CdcResult(since, until, objects, deleted, server_time, frozenset(incomplete), raws)
 
     def _cdc_request(self, names: Sequence[str], since: datetime) -> Mapping[str, Any]:
         entities = ",".join(names)

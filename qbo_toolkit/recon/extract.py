@@ -23,7 +23,7 @@ with a fraction of a cent is refused with the record named. The column docs are 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -70,10 +70,12 @@ __all__ = [
     "QueryClient",
     "extract_failures",
     "extract_links",
+    "extract_mirror",
     "extract_qbo",
     "extract_reports",
     "extract_work",
     "link_frames_from_records",
+    "qbo_frames",
     "qbo_frames_from_records",
     "work_frames_from_records",
 ]
@@ -280,19 +282,28 @@ def _stamps(frame: pd.DataFrame) -> pd.DataFrame:
 
 def extract_qbo(client: QueryClient, *, page_size: int = MAX_PAGE_SIZE) -> QboFrames:
     """QBO's customers (inactive included), invoices, payments and payment lines, read page by page."""
-    customers = _columns((_customer(c) for c in _pages(client, select("Customer").include_inactive(), page_size)),
-                         list(CUSTOMER_COLUMNS))
+    return qbo_frames(lambda entity: _pages(client, select(entity).include_inactive() if entity == "Customer"
+                                            else select(entity), page_size))
+
+
+def extract_mirror(mirror: Any) -> QboFrames:
+    """The same frames as :func:`extract_qbo`, built from the local mirror's rows
+    (:class:`qbo_toolkit.mirror.Mirror`; bring it current first) instead of reading QBO."""
+    return qbo_frames(mirror.objects)
+
+
+def qbo_frames(objects: Callable[[str], Iterable[Mapping[str, Any]]]) -> QboFrames:
+    """QboFrames from ``objects(entity)``: every Customer (inactive included), Invoice, Payment,
+    CreditMemo and RefundReceipt a full query lists, as QBO's JSON (in Id order)."""
+    customers = _columns((_customer(c) for c in objects("Customer")), list(CUSTOMER_COLUMNS))
     taxes: list[tuple[Any, ...]] = []
-    invoices = _columns((_invoice(i, taxes) for i in _pages(client, select("Invoice"), page_size)),
-                        list(QBO_INVOICE_COLUMNS))
+    invoices = _columns((_invoice(i, taxes) for i in objects("Invoice")), list(QBO_INVOICE_COLUMNS))
     lines: list[tuple[Any, ...]] = []
     credits: list[tuple[Any, ...]] = []
-    payments = _columns((_payment(p, lines) for p in _pages(client, select("Payment"), page_size)
+    payments = _columns((_payment(p, lines) for p in objects("Payment")
                          if not _credit_application(p, credits)), list(QBO_PAYMENT_COLUMNS))
-    memos = _columns((_credit_memo(c, taxes) for c in _pages(client, select("CreditMemo"), page_size)),
-                     list(QBO_CREDIT_MEMO_COLUMNS))
-    refunds = _columns((_refund(r, taxes) for r in _pages(client, select("RefundReceipt"), page_size)),
-                       list(QBO_REFUND_COLUMNS))
+    memos = _columns((_credit_memo(c, taxes) for c in objects("CreditMemo")), list(QBO_CREDIT_MEMO_COLUMNS))
+    refunds = _columns((_refund(r, taxes) for r in objects("RefundReceipt")), list(QBO_REFUND_COLUMNS))
     return QboFrames(
         customers=_stamps(customers),
         invoices=_stamps(invoices),

@@ -46,6 +46,8 @@ from ..errors import DuplicateName, QboError, StaleObject, WorkDataError
 from ..mapping import customers as cmap
 from ..mapping.matching import match_customers
 from ..mapping.names import check_display_name, normalise_name, suffixed_name
+from ..mirror import ENTITIES as MIRRORED
+from ..mirror import Mirror
 from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import select
 from ..work.models import Address, Client
@@ -294,7 +296,13 @@ class CustomerStage:
             customers = {str(c["Id"]): c for c in ctx.query(select("Customer").include_inactive())}
             clients = {c.id: c for c in ctx.store.clients(include_inactive=True)}
         else:
-            cdc = ctx.client.cdc(["Customer"], since - CDC_OVERLAP)
+            # one CDC request for the customers and, when the local mirror is kept, every entity it
+            # mirrors: the mirror takes their changes from it (no second read; see qbo_toolkit.mirror)
+            mirror = None if ctx.dry_run else Mirror(ctx.store, ctx.client)
+            mirrored = mirror is not None and mirror.covers(since - CDC_OVERLAP)
+            cdc = ctx.client.cdc(["Customer", *(MIRRORED if mirrored else ())], since - CDC_OVERLAP)
+            if mirror is not None and mirrored:
+                mirror.apply_cdc(cdc)
             server_time = cdc.server_time or server_time
             customers = {str(c["Id"]): c for c in (as_dict(o) for o in cdc.objects.get("Customer", ()))}
             changed = {c.id: c for c in ctx.store.changed_clients(int(state.get_value("work_revision", 0)))}

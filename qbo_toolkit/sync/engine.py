@@ -47,6 +47,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -55,6 +56,7 @@ from ..errors import ObjectNotFound, QboToolkitError, SyncInterrupted
 from ..mapping import customers as cmap
 from ..mapping.markers import marker_owner
 from ..mapping.names import client_ids_named, name_clients
+from ..mirror import Mirror, WriteFeed
 from ..qbo.client import QboClient
 from ..settings import Settings, SettingsError, SettingsSource
 from ..work.store import WorkStore
@@ -206,11 +208,14 @@ class SyncEngine:
                                         dry_run, self.today or date.today(), self.concurrency, self.stop, lease)
             result = SyncResult(run_id, kind, dry_run, settings_source=self.settings_source)
             status, message = "failed", ""
+            # QBO's answers to this run's writes go to the local mirror (no GET after a write)
+            feed = None if dry_run else Mirror(self.store, self.client).feed()
             try:
                 # before any write (the recovery of a stopped run's outbox included): settings that do
                 # not fit the company stop the run here, recorded as failed with the sentence
-                self._check_settings(ctx, result)
-                self._stages(ctx, initial)
+                with self.client.observing(feed) if feed is not None else nullcontext():
+                    self._check_settings(ctx, result)
+                    self._stages(ctx, initial)
                 status = "failures" if ctx.counts.get("failed", 0) else "ok"
             except SyncInterrupted as exc:
                 status, message = "interrupted", str(exc)
@@ -225,6 +230,7 @@ class SyncEngine:
                 message = f"the run stopped on an unexpected error ({type(exc).__name__}); the next run continues"
                 raise
             finally:
+                self._feed_mirror(feed, ctx)
                 result.counts = ctx.counts
                 result.actions = ctx.actions
                 result.requests = self.client.requests_sent() - requests_before
@@ -346,6 +352,18 @@ class SyncEngine:
                     blocked = self.state.get_value(f"blocked:{entity}", {}, conn)
                     self.state.set_value(conn, f"blocked:{entity}",
                                          {k: v for k, v in blocked.items() if k not in keys})
+
+    @staticmethod
+    def _feed_mirror(feed: WriteFeed | None, ctx: RunContext) -> None:
+        """Apply QBO's answers to the run's writes to the local mirror; a failure here is a notice, never
+        the run's error (the mirror's next change-data-capture brings it current anyway)."""
+        if feed is None:
+            return
+        try:
+            feed.flush()
+        except Exception as exc:  # noqa: BLE001 - the mirror is a copy: the run's own outcome stands
+            ctx.notices.append(f"the local QBO mirror could not take this run's writes ({type(exc).__name__}: "
+                               f"{exc}); the next reconciliation brings it current with change-data-capture")
 
     def make_sender(self, ctx: RunContext) -> Sender:
         """The run's :class:`Sender` (tests override this to crash at a chosen moment)."""
