@@ -302,13 +302,16 @@ def _reconcile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-of", default="today", help="YYYY-MM-DD, today, yesterday, last_month_end, ... (default today)")
     p.add_argument("--tolerance", default="0.00", help="money differences up to this are not differences")
     p.add_argument("--output-dir", default=None, help="write report.html, CSV, Excel and summary.json here")
+    p.add_argument("--fresh", action="store_true",
+                   help="read QuickBooks in full instead of the local mirror, and say what it cost")
 
 
 def _reconcile(args: argparse.Namespace) -> int:
     from .jobs.reconcile import reconcile_job
 
     result = reconcile_job(settings=args.settings, work_db=args.work_db, as_of=args.as_of,
-                           tolerance=args.tolerance, output_dir=args.output_dir)
+                           tolerance=args.tolerance, output_dir=args.output_dir, fresh=args.fresh,
+                           on_read=lambda read: print(read.text))
     print(result)
     if not result.in_agreement:
         print("qbo-toolkit reconcile: WORK and QuickBooks do not agree yet: see the report", file=sys.stderr)

@@ -58,7 +58,9 @@ JOBS: dict[str, tuple[Param, ...]] = {
                   Param("thresholds", "thresholds", "category -> differences tolerated before exit 1"),
                   Param("materiality", "materiality",
                         "category (or *) -> {amount, count}: differences above need an explanation"),
-                  Param("record", "bool", "false: an ad-hoc run, not kept in the reconciliation history")),
+                  Param("record", "bool", "false: an ad-hoc run, not kept in the reconciliation history"),
+                  Param("fresh", "bool", "true: read QuickBooks in full instead of the local mirror (the run "
+                                         "says what it cost)")),
     "explore": (Param("settings", "settings"), Param("work_db", "url"), Param("as_of", "day")),
 }
 

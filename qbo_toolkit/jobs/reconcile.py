@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,7 +18,8 @@ __all__ = ["reconcile_job"]
 def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | None = None,
                   realm: str | None = None, as_of: str | date | None = "today", tolerance: str | float = "0.00",
                   thresholds: Mapping[str, Any] | None = None, materiality: Mapping[str, Any] | None = None,
-                  record: bool = True, output_dir: str | None = None) -> Any:
+                  record: bool = True, fresh: bool = False, output_dir: str | None = None,
+                  on_read: Callable[[Any], None] | None = None) -> Any:
     """Reconcile WORK and QBO; write report.html, CSV, Excel and ``summary.json`` into ``output_dir``.
 
     ``thresholds`` maps a category (or ``"total"``) to the number of differences tolerated; exit 1
@@ -26,7 +27,11 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     settings are used unless ``settings`` names a file; the report says which. Every run is kept in
     the reconciliation history (:mod:`qbo_toolkit.recon.history`: new, persisting and resolved
     differences, sign-off) unless ``record`` is false; ``materiality`` decides which differences need
-    an explanation (see :func:`qbo_toolkit.recon.history.check_materiality`)."""
+    an explanation (see :func:`qbo_toolkit.recon.history.check_materiality`).
+
+    QuickBooks is read from the local mirror (:mod:`qbo_toolkit.mirror`, brought current by one
+    change-data-capture request) unless ``fresh`` asks for a full read; ``summary.json`` says how it
+    was read and what it cost (``qbo_read``), and ``on_read`` is told too (the CLI prints it)."""
     from ..connection import connection
     from ..files import private_dir, write_private_text
     from ..qbo.meter import budget_scope, get_meter
@@ -40,7 +45,7 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
         try:
             given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "as_of": as_of,
                                        "tolerance": tolerance, "thresholds": thresholds, "materiality": materiality,
-                                       "record": record}.items() if v is not None}
+                                       "record": record, "fresh": fresh}.items() if v is not None}
             checked = check_params("reconcile", given, source="reconcile job")
             day = date.fromisoformat(checked.get("as_of") or date.today().isoformat())
             source = resolve_settings(checked.get("settings"))
@@ -50,8 +55,14 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
             details["realm"] = conn.realm_id
             store = WorkStore(work_db)
             started = datetime.now(UTC)
+            reads: list[Any] = []
             result = reconcile_live(conn, store, as_of=day,
-                                    tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source)
+                                    tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source,
+                                    fresh=bool(checked.get("fresh", False)), on_read=reads.append)
+            for read in reads:
+                details["qbo_read"] = read.to_dict()
+                if on_read is not None:
+                    on_read(read)
             if checked.get("record", True):  # kept in the history; an ad-hoc run opts out explicitly
                 from ..recon.history import History
 
@@ -73,6 +84,8 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
         message = "WORK and QuickBooks agree"
     else:  # the verdict says what is pending and what differs; thresholds only decide the exit code
         message = result.verdict if exceeded else f"within the thresholds: {result.verdict}"
+    if "qbo_read" in details and details["qbo_read"]["mode"] == "fresh":
+        message = f"{message} ({details['qbo_read']['text']})"
     details.update(exceeded={k: str(v) for k, v in exceeded.items()}, summary=result.to_dict(records=False))
     write_summary(output_dir, JobSummary.of("reconcile", bool(exceeded), message, details))
     return result

@@ -15,19 +15,20 @@ match decision or whose sync failed are *pending*, and the verdict is "agree" on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..mirror import Mirror, MirrorRead
 from ..qbo.client import QboClient
 from ..settings import Settings, SettingsSource, resolve_settings
 from ..sync.state import SyncState
 from ..work.store import WorkStore
 from .compare import DEFAULT_DUE_DAYS, reconcile
-from .extract import extract_links, extract_qbo, extract_reports, extract_work
+from .extract import extract_links, extract_mirror, extract_qbo, extract_reports, extract_work
 from .result import ReconResult
 
 __all__ = ["LiveConnection", "reconcile_live"]
@@ -53,6 +54,9 @@ def reconcile_live(
     integration_date: date | None = None,
     default_due_days: int = DEFAULT_DUE_DAYS,
     tie_out: bool = True,
+    fresh: bool = False,
+    mirror: bool = True,
+    on_read: Callable[[MirrorRead], None] | None = None,
 ) -> ReconResult:
     """Extract the id map, WORK and QBO, and compare them.
 
@@ -70,6 +74,13 @@ def reconcile_live(
     With ``tie_out`` (the default) QBO's own AgedReceivables and CustomerBalance reports as of
     ``as_of`` are read too and tied out per customer (:mod:`.tieout`); a report QBO refuses is a
     finding of the tie-out, not an error.
+
+    QBO's records are read from the local mirror (:mod:`qbo_toolkit.mirror`), brought current first
+    with one change-data-capture request (a full read when the mirror is empty, past CDC's 30-day
+    window, or its CDC is refused; an error while reading stops the reconciliation: it never judges
+    a stale copy). ``fresh`` forces the full read (the mirror then holds it); ``mirror=False`` reads
+    QBO in full without touching the mirror. ``on_read`` is told how QBO was read and what it cost
+    (:class:`~qbo_toolkit.mirror.MirrorRead`; ``text`` says it in a sentence).
     """
     source = resolve_settings(settings)
     chosen = source.settings
@@ -78,7 +89,14 @@ def reconcile_live(
     links = extract_links(SyncState(store, conn.realm_id))
     work = extract_work(store)
     day = as_of or date.today()
-    qbo = extract_qbo(conn.client)
+    if mirror:
+        local = Mirror(store, conn.client)
+        read = local.bring_current(fresh=fresh)
+        if on_read is not None:
+            on_read(read)
+        qbo = extract_mirror(local)
+    else:
+        qbo = extract_qbo(conn.client)
     if tie_out:
         qbo = replace(qbo, reports=extract_reports(conn.client, day))
     return reconcile(
