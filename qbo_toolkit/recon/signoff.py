@@ -18,9 +18,11 @@ sentences that say what changed):
 2. a WORK invoice, payment, credit note, credit application or refund dated in the period written
    after the signed run (the store's revision is above the one recorded with the run);
 3. with a QBO client: an Invoice, Payment, CreditMemo or RefundReceipt with a TxnDate in the period
-   and a ``MetaData.LastUpdatedTime`` after the signed run's time (4 queries, metered reads since
-   2025; QBO's clock and ours are assumed within the query's one-second resolution). A record
-   deleted in QBO leaves no row to find: check 1 finds it at the next reconciliation.
+   and a ``MetaData.LastUpdatedTime`` in a later second than the signed run's time (4 queries,
+   metered reads since 2025). QBO stamps whole seconds and its clock is taken to agree with ours: a
+   change stamped in the very second the run started, or a record deleted in QBO (no row left to
+   find), is found by check 1 at the next reconciliation of the period instead. A job's run time is
+   when its reconciliation started, so a change made while it read QBO counts as after it.
 
 A change dated outside the period reopens nothing. States: ``open`` (never signed, or the sign-offs
 were superseded without a new one), ``prepared``, ``reviewed``, ``reopened``.
@@ -256,15 +258,15 @@ class SignOff:
             return frame[(day >= pd.Timestamp(first)) & (day <= pd.Timestamp(last))]
 
         before, after = dated(before), dated(after)
-        merged = before.merge(after, on="key", how="outer", suffixes=("_before", "_after"), indicator=True)
+        merged = before.merge(after, on="key", how="outer", suffixes=("_before", "_after"), indicator="side")
         out: list[str] = []
         where = f"run {later.id} (as of {later.as_of.isoformat()})"
         for row in merged.itertuples(index=False):
-            label = row.label_after if row._merge != "left_only" else row.label_before
+            label = row.label_after if row.side != "left_only" else row.label_before
             what = f"{row.key}{f' ({label})' if label else ''}"
-            if row._merge == "right_only":
+            if row.side == "right_only":
                 out.append(f"difference {what} is new in {where}")
-            elif row._merge == "left_only":
+            elif row.side == "left_only":
                 out.append(f"difference {what} is gone in {where}")
             elif row.fingerprint_before != row.fingerprint_after:
                 out.append(f"difference {what} has other values in {where}")
@@ -297,7 +299,7 @@ class SignOff:
     def _qbo_changes(self, run: Any, client: QboClient, first: date, last: date) -> list[str]:
         from ..qbo.query import select
 
-        since = _aware(run.run_at)
+        since = (_aware(run.run_at) or run.run_at).replace(microsecond=0)  # QBO stamps whole seconds
         out: list[str] = []
         for entity in _QBO_ENTITIES:
             query = (select(entity).where("MetaData.LastUpdatedTime", ">", since)

@@ -10,6 +10,8 @@ every run's differences and does not change between runs. Tests pick their recor
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -79,6 +81,10 @@ class Business:
         return [(inv, links[inv.id].qbo_id) for inv in self.store.invoices()
                 if inv.id in links and inv.status == "open"]
 
-    def later(self, seconds: float = 120) -> None:
-        """Move QBO's clock on: QBO stamps whole seconds, so a change must come after the run's second."""
-        self.emu.clock.advance(seconds)
+    @staticmethod
+    def next_second() -> None:
+        """Wait for the wall clock's next whole second (at most one second): QBO stamps whole
+        seconds, and a change the sign-off asks QBO about must be stamped after the run's second.
+        (QBO's clock is not moved: the sign-off compares it with ours.)"""
+        now = time.time()
+        time.sleep(math.floor(now) + 1.02 - now)
