@@ -195,6 +195,7 @@ class StatusController:
         self.last_result: SyncResult | None = None
         self.last_preview: SyncResult | None = None
         self.failed: BaseException | None = None
+        self.meter_warnings: list[str] = []  # the budget thresholds the last run crossed
         self.on_progress: Callable[[], None] | None = None
         self.on_finished: Callable[[SyncResult | None], None] | None = None
         self.on_failed: Callable[[BaseException], None] | None = None
@@ -254,6 +255,7 @@ class StatusController:
         settings, conn, store = self.ctx.settings_source(), self.ctx.live(), self.ctx.store
         reporter = StateReporter()
         self.progress, self.dry_run, self.failed = reporter.state, dry_run, None
+        self.meter_warnings = []
         self.worker.start(lambda: self._run(settings, conn, store, reporter, dry_run),
                           on_done=self._finished, tick=self._tick, interval=self.poll_interval,
                           on_error=self._failed)
@@ -262,10 +264,16 @@ class StatusController:
         """The plan of the next run, nothing written (a dry run), in the background."""
         self.start_sync(dry_run=True)
 
-    @classmethod
-    def _run(cls, settings: SettingsSource, conn: Connection, store: WorkStore, reporter: StateReporter,
+    def _run(self, settings: SettingsSource, conn: Connection, store: WorkStore, reporter: StateReporter,
              dry_run: bool) -> SyncResult:
-        return run_sync(settings, store=store, conn=conn, reporter=reporter, dry_run=dry_run, job=cls.JOB)
+        from ..qbo.meter import budget_scope, get_meter
+
+        with get_meter().tally(conn.realm_id) as tally, budget_scope(settings.settings.meter.monthly_budget):
+            result = run_sync(settings, store=store, conn=conn, reporter=reporter, dry_run=dry_run, job=self.JOB)
+        # the budget thresholds (50, 80, 95, 100%) this run crossed, once each: in its notices and on screen
+        self.meter_warnings = list(tally.warnings)
+        result.notices.extend(tally.warnings)
+        return result
 
     # -- a sync started elsewhere ----------------------------------------------------------------------
     def elsewhere(self) -> dict[str, Any] | None:
@@ -671,7 +679,9 @@ class StatusScreen:
             f"({html.escape(usage.month)}, UTC): <b>{usage.metered:,}</b> metered (reads, queries, CDC, reports; "
             f"{usage.percent:.1f}% of the budget of {usage.budget:,}), {usage.unmetered:,} unmetered (writes); "
             f"forecast to month end {usage.forecast:,}. {html.escape(level)}"
-            "<span style='color:#555'>The monthly budget is set in the settings file (meter).</span></p>")
+            "<span style='color:#555'>The monthly budget is set in the settings file (meter).</span></p>"
+            + "".join(f"<p class='qbo-meter-crossed' style='color:{colour}'>The last sync: {html.escape(sentence)}</p>"
+                      for sentence in self.controller.meter_warnings))
 
     def show_last_run(self) -> None:
         run = self.controller.last_run()

@@ -51,3 +51,24 @@ def test_the_status_screen_shows_this_months_calls_and_warns_past_80_percent(
     screen.refresh()
     shown = text_of(screen.meter_html.value)
     assert "qbo-meter-stop" in screen.meter_html.value and "Budget reached" in shown and "tie-out" in shown
+
+
+def test_a_sync_from_the_app_that_crosses_a_threshold_says_so_once(synced_app: App, tmp_path: Path) -> None:  # noqa: F811
+    app = synced_app
+    realm = emu_realm(app)
+    saved = Settings.from_yaml(tmp_path / "settings.yaml")
+    replace(saved, meter=MeterSettings(monthly_budget=2000)).save(tmp_path / "settings.yaml")
+    get_meter().count(realm, metered=999 - get_meter().usage(realm).metered)
+    app.status_screen.sync_button.click()
+    assert app.status.wait(60)
+    assert app.status.last_result is not None
+    warned = [n for n in app.status.last_result.notices if "reached 50% of the monthly budget" in n]
+    assert len(warned) == 1 and "of 2,000 (meter.monthly_budget)" in warned[0]
+    shown = text_of(app.status_screen.meter_html.value)
+    assert "The last sync: QuickBooks metered calls" in shown and "reached 50% of the monthly budget" in shown
+    # the next run crosses nothing new: nothing said again
+    app.status_screen.sync_button.click()
+    assert app.status.wait(60)
+    assert app.status.meter_warnings == []
+    assert "The last sync:" not in text_of(app.status_screen.meter_html.value)
+    assert not any("monthly budget" in n for n in app.status.last_result.notices)
