@@ -250,6 +250,7 @@ def test_a_payment_over_the_total_is_refused_when_the_earlier_ones_were_in_other
     assert sum(p.amount for p in store.payments()) == D("6.00") + D("1.00") * (CHUNK_ROWS * 2 + 8)
 
 
+@pytest.mark.slow  # 5,000 credit notes: the store adds them one at a time
 def test_a_credit_note_number_repeated_in_a_later_chunk_is_refused_on_its_row(
     tmp_path: Path, store: WorkStore
 ) -> None:
