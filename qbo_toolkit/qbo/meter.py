@@ -13,8 +13,8 @@ What is counted, and where
     the ``/company/{realm}/`` of the URL. A batch is not a call of its own: each ``Query`` item counts
     as one metered read, every other item as one unmetered write (as Intuit's meter reads a batch).
     An attempt answered 401/403 (not authorised) or 429 (throttled) is not counted: QBO refused it
-    before running it. An attempt without a reply (dropped connection, timeout) *is* counted: QBO
-    may have run it, and a budget should rather count one call too many than one too few. So after
+    before running it. An attempt without a reply (dropped connection, read timeout) *is* counted:
+    QBO may have run it (only a connect that timed out is not: nothing was sent), and a budget should rather count one call too many than one too few. So after
     faults the toolkit's count may be a little above Intuit's, never below.
 
 Where the counts live

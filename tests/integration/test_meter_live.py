@@ -159,3 +159,28 @@ def test_budget_warns_once_per_threshold_and_stops_the_tie_out_at_100_percent(wo
                            output_dir=str(tmp_path / "again"))
     assert len([e for e in w.data_requests(mark) if "/reports/" in e["path"]]) == 2
     assert "skipped" not in result.tie_out
+
+
+def test_every_retry_counts_as_the_request_it_is(start_emulator: Any) -> None:
+    """Throttled answers (429: QBO ran nothing) are not counted and their retries are; a request whose
+    reply was lost ran, so it counts, and so does its retry (a read; a write is replayed by its
+    requestid, which QBO counts again too). The emulator's meter agrees call for call."""
+    from clientkit import make_client
+
+    from qbo_toolkit.qbo.query import select
+    from qbo_toolkit.qbo.transport import RetryPolicy
+
+    emu = start_emulator(throttle_rate=0.3, lost_reply_rate=0.15, seed=7)
+    client = make_client(emu, retry=RetryPolicy(max_attempts=12, seed=3))
+    for n in range(12):
+        client.query(select("Customer").where("Id", "=", str(1 + n % 10)))
+        client.create_from("Customer", {"DisplayName": f"Metered {n}"}, request_id=f"meter-retry-{n}")
+    log = [e for e in emu.emulator.log if e["path"].startswith("/v3/")]
+    assert any(e["status"] == 429 for e in log) and any(e["dropped"] for e in log)  # faults did happen
+    assert client.transport.stats.snapshot()["retries"] > 0
+    months = requests.get(f"{emu.base_url}/_emulator/meter", timeout=30).json()[emu.info["realm_id"]]
+    history = get_meter().history(emu.info["realm_id"])
+    assert {METERED: sum(m["coreplus"] for m in months.values()),
+            UNMETERED: sum(m["core"] for m in months.values())} == {
+        METERED: sum(m[METERED] for m in history.values()), UNMETERED: sum(m[UNMETERED] for m in history.values())}
+    assert sum(m[UNMETERED] for m in history.values()) >= 12 and sum(m[METERED] for m in history.values()) >= 12
