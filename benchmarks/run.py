@@ -632,6 +632,11 @@ def table(r: dict[str, Any]) -> list[Row]:
         rows.append(Row("4. reconcile: same differences found", f"{rc['found']:,} ({rc['planted']:,} planted)",
                         "datacompy: " + ("same sets" if rc["same"] else "DIFFERENT sets"), "-", "equal sets",
                         rc["same"]))
+    if r.get("mirror"):
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from mirror_bench import rows as mirror_rows
+
+        rows += mirror_rows(r["mirror"], Row)
     if demo:
         if demo["seconds"] is None:
             rows.append(Row("5. make demo wall time", "not run (smoke: syntax only)", "-", "-", "< 90 s", None))
@@ -662,7 +667,7 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-MEASURES = ("sync", "naive", "noop", "recon", "demo")
+MEASURES = ("sync", "naive", "noop", "recon", "demo", "mirror")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -701,6 +706,12 @@ def main(argv: list[str] | None = None) -> int:
                 raw["recon"] = measure_recon(size, tmp)
             elif name == "demo":
                 raw["demo"] = measure_demo(size)
+            elif name == "mirror":
+                sys.path.insert(0, str(ROOT / "benchmarks"))  # its sibling module, however run.py was loaded
+                from mirror_bench import SIZES as MIRROR_SIZES
+                from mirror_bench import measure_mirror
+
+                raw["mirror"] = measure_mirror({**size, "mirror": MIRROR_SIZES[args.size]}, tmp)
             print(f"[bench] {name}: {time.perf_counter() - t0:.1f} s {json.dumps(raw[name], default=str)[:600]}",
                   file=sys.stderr, flush=True)
     rows = table(raw)

@@ -184,7 +184,7 @@ class Mirror(MirrorStore):
         with self.store.begin() as conn:
             written = self.apply(conn, changes)
             if cdc.server_time is not None:
-                self.set_position(conn, max(cdc.server_time, self.position() or cdc.server_time))
+                self.set_position(conn, max(cdc.server_time, self.position(conn) or cdc.server_time))
             dirty = sorted(set(self.get_value("dirty", [], conn)) | (set(cdc.incomplete) & set(ENTITIES)))
             self.set_value(conn, "dirty", dirty)
         return written

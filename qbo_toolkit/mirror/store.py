@@ -198,9 +198,9 @@ class MirrorStore:
         """The generation readers read; 0: never filled."""
         return int(self.get_value("gen", 0, conn))
 
-    def position(self) -> datetime | None:
+    def position(self, conn: Connection | None = None) -> datetime | None:
         """QBO's clock up to which every change is in the mirror (the next CDC starts before it)."""
-        text = self.get_value("position")
+        text = self.get_value("position", None, conn)
         return datetime.fromisoformat(text) if text else None
 
     def set_position(self, conn: Connection, at: datetime) -> None:
