@@ -499,7 +499,7 @@ class ExplorerWidget:
 
 def show_explorer(result: ReconResult | None = None, *, settings: Any = None, work_db: str | None = None,
                   as_of: date | str | None = None, realm: str | None = None, retry: RetryFn | None = None,
-                  display: bool = True) -> Explorer:
+                  display: bool = True, fresh: bool = False) -> Explorer:
     """Build the explorer and display it; returns it.
 
     Without ``result``, reconcile the live systems first: the stored connection (``realm``, or the
@@ -508,7 +508,8 @@ def show_explorer(result: ReconResult | None = None, *, settings: Any = None, wo
     :func:`qbo_toolkit.settings.resolve_settings`, what the app saved in the toolkit home) and
     ``as_of`` (a date, ``YYYY-MM-DD`` or a relative day such as ``last_month_end``; today when None
     or ``"today"``). Retries then go to that store and company. The screen says which settings the
-    comparison used (:meth:`~qbo_toolkit.settings.SettingsSource.describe`)."""
+    comparison used (:meth:`~qbo_toolkit.settings.SettingsSource.describe`). QuickBooks is read from the
+    local mirror (one change-data-capture request brings it current); ``fresh`` reads it in full."""
     if result is None:
         from functools import partial
 
@@ -523,7 +524,7 @@ def show_explorer(result: ReconResult | None = None, *, settings: Any = None, wo
         store = WorkStore(work_db)
         day = parse_day(as_of, "as_of")
         source = resolve_settings(settings)
-        result = reconcile_live(conn, store, as_of=day, settings=source)
+        result = reconcile_live(conn, store, as_of=day, settings=source, fresh=fresh)
         if retry is None:
             retry = partial(sync_retry, store=store, realm=conn.realm_id)
     explorer = Explorer(result, retry=retry)
