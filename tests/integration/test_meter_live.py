@@ -184,3 +184,19 @@ def test_every_retry_counts_as_the_request_it_is(start_emulator: Any) -> None:
             UNMETERED: sum(m["core"] for m in months.values())} == {
         METERED: sum(m[METERED] for m in history.values()), UNMETERED: sum(m[UNMETERED] for m in history.values())}
     assert sum(m[UNMETERED] for m in history.values()) >= 12 and sum(m[METERED] for m in history.values()) >= 12
+
+
+def test_status_when_connected_shows_the_companys_month(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    from qbo_toolkit.cli import main
+
+    w = world
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    totals = emulator_totals(w)  # status itself makes no QuickBooks call
+    assert f"(realm {w.realm}" in out
+    line = next(line for line in out.splitlines() if line.startswith("QuickBooks calls this month"))
+    assert f"company {w.realm}" in line and f"{totals[METERED]:,} metered call(s)" in line
+    assert f"{totals[UNMETERED]:,} unmetered" in line and "of the monthly budget of 500,000" in line
+    tokens = TokenStore().load(w.realm)
+    assert tokens is not None and tokens.access_token not in out and tokens.refresh_token not in out
