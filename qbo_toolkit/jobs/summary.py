@@ -69,7 +69,7 @@ def meter_details(details: dict[str, Any], tally: Any) -> None:
             details["meter"] = get_meter().report(str(realm), tally)
         else:
             details["meter"] = {"run": tally.as_dict(), "warnings": list(tally.warnings)}
-    except Exception as exc:  # noqa: BLE001 - see the docstring
+    except Exception as exc:  # see the docstring
         details["meter"] = {"run": tally.as_dict(), "problem": f"the meter could not be read ({type(exc).__name__})"}
     if tally.warnings:
         details["notices"] = [*(details.get("notices") or []), *tally.warnings]

@@ -14,8 +14,9 @@ What is counted, and where
     as one metered read, every other item as one unmetered write (as Intuit's meter reads a batch).
     An attempt answered 401/403 (not authorised) or 429 (throttled) is not counted: QBO refused it
     before running it. An attempt without a reply (dropped connection, read timeout) *is* counted:
-    QBO may have run it (only a connect that timed out is not: nothing was sent), and a budget should rather count one call too many than one too few. So after
-    faults the toolkit's count may be a little above Intuit's, never below.
+    QBO may have run it (only a connect that timed out is not: nothing was sent), and a budget should
+    rather count one call too many than one too few. So after faults the toolkit's count may be a
+    little above Intuit's, never below.
 
 Where the counts live
     One SQLite file, ``<toolkit home>/meter.sqlite3`` (0600, in the 0700 home), table ``meter_counts``
@@ -199,7 +200,7 @@ def forecast(metered: int, moment: datetime) -> int:
     days = calendar.monthrange(moment.year, moment.month)[1]
     length = days * 86400.0
     elapsed = max((moment - start).total_seconds(), 3600.0)
-    return int(round(metered * length / min(elapsed, length)))
+    return round(metered * length / min(elapsed, length))
 
 
 @dataclass
@@ -302,7 +303,7 @@ class Meter:
             return
         try:
             realm, kinds = call_kinds(method, url, _body_text(kwargs or {}))
-        except Exception:  # noqa: BLE001 - a meter never breaks a call
+        except Exception:  # a meter never breaks a call
             return
         if realm is None or not kinds:
             return
@@ -536,7 +537,7 @@ def _app_budget() -> int:
         return _APP_BUDGET[1]
     try:
         budget = int(Settings.from_yaml(path).meter.monthly_budget)
-    except Exception:  # noqa: BLE001 - see the docstring
+    except Exception:  # see the docstring
         budget = FREE_TIER
     _APP_BUDGET = ((path, stamp), budget)
     return budget

@@ -343,7 +343,7 @@ class StatusController:
         try:
             enabled = self.ctx.enabled_settings()
             return get_meter().usage(conn.realm_id, budget=enabled.meter.monthly_budget if enabled else None)
-        except Exception:  # noqa: BLE001 - a meter never breaks the status screen
+        except Exception:  # a meter never breaks the status screen
             return None
 
     def _state(self) -> SyncState:
