@@ -271,7 +271,7 @@ def _read(
 @contextmanager
 def _csv(
     path: str | os.PathLike[str], columns: Sequence[str], required: Sequence[str], file: str
-) -> Iterator[tuple[Iterator[list[str]], list[str]]]:
+) -> Iterator[tuple[Any, list[str]]]:
     """A csv reader on ``path`` past its checked header, and the header's column names."""
     try:
         binary = open(path, "rb")
@@ -291,7 +291,7 @@ def _csv(
             ) from None
 
 
-def _header(reader: Iterator[list[str]], columns: Sequence[str], required: Sequence[str], file: str) -> list[str]:
+def _header(reader: Any, columns: Sequence[str], required: Sequence[str], file: str) -> list[str]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -616,44 +616,103 @@ def import_invoices(store: WorkStore, path: str | os.PathLike[str]) -> ImportRep
     or left blank on the others. An invoice with any bad row is not loaded at all, and its first row
     says so. ``client`` must match exactly one client's display name; ``item`` an item's name. A
     blank ``unit_price`` takes the item's rate; a blank ``qty`` is 1.
+
+    Streamed: a first bare reading notes the last line of each number; the second holds an
+    invoice's rows only until its last one is read, and checks and writes whole invoices in file
+    order (of their first rows), about :data:`CHUNK_ROWS` rows at a time, in one transaction.
     """
     errors = _Collector(_label(path))
-    groups: dict[str, list[_Row]] = {}
-    for row in _read(path, INVOICE_COLUMNS, _INVOICE_REQUIRED, errors):
-        number = row.get("number")
-        if not number.strip():
-            errors.add(row.line, "number", "is required")
-            continue
-        groups.setdefault(number, []).append(row)
-
+    snapshot = _snapshot(path, errors.file)
+    last = _last_lines(path, "number", INVOICE_COLUMNS, _INVOICE_REQUIRED, errors.file)
     ids: list[int] = []
     with store.begin() as conn:
-        clients = store.client_ids_by_name({rows[0].get("client") for rows in groups.values()}, conn=conn)
         items = {item.name: item for item in store.items(conn=conn)}
-        taken = store.invoices_by_number(groups, conn=conn)
         rates = store.tax_rate_percents(conn=conn)
-        ready: list[dict[str, Any]] = []
-        for number, rows in groups.items():
-            if any(row.refused for row in rows):
-                _not_loaded(number, rows, errors)
+        open_groups: dict[str, list[_Row]] = {}  # first-row order: an invoice waits for those before it
+        done: list[tuple[str, list[_Row]]] = []
+        done_rows = 0
+        for row in _read(path, INVOICE_COLUMNS, _INVOICE_REQUIRED, errors):
+            number = row.get("number")
+            if not number.strip():
+                errors.add(row.line, "number", "is required")
                 continue
-            invoice = _invoice_fields(number, rows, clients, items, errors)
-            if invoice is None:
-                continue
-            if number in taken:
-                errors.add(rows[0].line, "number", f"invoice {number!r} already exists in WORK")
-                continue
-            try:
-                validate_invoice(invoice, label=f"invoice {number}", rates=rates)
-            except WorkDataError as exc:
-                index, column = _store_field(exc.field)
-                errors.add(rows[index or 0].line, column, exc.message)
-                _not_loaded(number, rows, errors)
-                continue
-            ready.append(invoice)
-        if ready:
-            ids = store.bulk_add_invoices(ready, conn=conn)
+            if last.get(number, 0) < row.line:  # not seen by the first reading, or after its last line
+                raise WorkDataError(
+                    f"{errors.file} changed while it was being imported; nothing was loaded, import it again",
+                    file=errors.file,
+                )
+            open_groups.setdefault(number, []).append(row)
+            while open_groups:
+                first = next(iter(open_groups))
+                rows = open_groups[first]
+                if rows[-1].line != last[first]:
+                    break
+                del open_groups[first]
+                last[first] = 0  # written: a later row with its number would mean the file changed
+                done.append((first, rows))
+                done_rows += len(rows)
+            if done_rows >= CHUNK_ROWS:
+                ids.extend(_invoices_chunk(store, conn, done, items, rates, errors))
+                done, done_rows = [], 0
+        done.extend(open_groups.items())
+        ids.extend(_invoices_chunk(store, conn, done, items, rates, errors))
+        _unchanged(path, errors.file, snapshot)
     return ImportReport(errors.file, len(ids), errors.sorted(), ids)
+
+
+def _last_lines(
+    path: str | os.PathLike[str], column: str, columns: Sequence[str], required: Sequence[str], file: str
+) -> dict[str, int]:
+    """``column``'s value -> the line the last row with that value starts on, from a bare csv reading
+    (every row :func:`_read` yields is seen; so may be a row it refuses, which only makes the line
+    later than needed: an invoice then waits for the end of the file)."""
+    last: dict[str, int] = {}
+    with _csv(path, columns, required, file) as (reader, names):
+        index = names.index(column)
+        previous_end = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except (StopIteration, csv.Error):
+                return last
+            if len(cells) > index:
+                last[cells[index]] = previous_end + 1
+            previous_end = reader.line_num
+
+
+def _invoices_chunk(
+    store: WorkStore,
+    conn: Any,
+    groups: list[tuple[str, list[_Row]]],
+    items: Mapping[str, Any],
+    rates: Mapping[str, Decimal],
+    errors: _Collector,
+) -> list[int]:
+    """Check whole invoices (their rows, in file order) and write the good ones; their ids."""
+    if not groups:
+        return []
+    clients = store.client_ids_by_name({rows[0].get("client") for _, rows in groups}, conn=conn)
+    taken = store.invoices_by_number([number for number, _ in groups], conn=conn)
+    ready: list[dict[str, Any]] = []
+    for number, rows in groups:
+        if any(row.refused for row in rows):
+            _not_loaded(number, rows, errors)
+            continue
+        invoice = _invoice_fields(number, rows, clients, items, errors)
+        if invoice is None:
+            continue
+        if number in taken:
+            errors.add(rows[0].line, "number", f"invoice {number!r} already exists in WORK")
+            continue
+        try:
+            validate_invoice(invoice, label=f"invoice {number}", rates=rates)
+        except WorkDataError as exc:
+            index, column = _store_field(exc.field)
+            errors.add(rows[index or 0].line, column, exc.message)
+            _not_loaded(number, rows, errors)
+            continue
+        ready.append(invoice)
+    return store.bulk_add_invoices(ready, conn=conn) if ready else []
 
 
 def _not_loaded(number: str, rows: Sequence[_Row], errors: _Collector) -> None:

@@ -27,6 +27,7 @@ from qbo_toolkit.work.csv_import import (
     ImportReport,
     import_clients,
     import_credit_notes,
+    import_invoices,
     import_payments,
 )
 from qbo_toolkit.work.store import WorkStore
@@ -227,6 +228,44 @@ def test_the_streamed_import_writes_and_says_exactly_what_the_eager_one_did(tmp_
         assert any("more than its total 100.00" in e.message for e in streamed.errors)  # totals span chunks
         assert (streamed.loaded, streamed.ids) == (before.loaded, before.ids)
         assert _rows(ours, schema.payments) == _rows(theirs, schema.payments)
+
+        # invoices: rows of one number far apart (first row in the first chunk, the last in the third)
+        invoices = tmp_path / "invoices.csv"
+        invoices.write_text(_invoices_csv(), encoding="utf-8")
+        streamed, before = import_invoices(ours, invoices), eager.import_invoices(theirs, invoices)
+        assert [str(e) for e in streamed.errors] == [str(e) for e in before.errors]
+        assert len(streamed.errors) > 10 and streamed.loaded > CHUNK_ROWS
+        assert (streamed.loaded, streamed.ids) == (before.loaded, before.ids)
+        assert _rows(ours, schema.invoices) == _rows(theirs, schema.invoices)
+        assert _rows(ours, schema.invoice_lines) == _rows(theirs, schema.invoice_lines)
+
+
+def _invoices_csv() -> str:
+    """About 2.5 chunks of invoice rows: most invoices of one to three adjacent rows, some with rows
+    chunks apart, and bad rows and invoices here and there."""
+    out = ["number,client,issue_date,due_date,status,item,description,qty,unit_price,taxable,tax_amount"]
+    far: list[str] = []
+    n = 0
+    while len(out) < CHUNK_ROWS * 2.5:
+        n += 1
+        client = "Payer" if n % 211 else "Store Twin"  # ambiguous now and then
+        day = "2026-01-05" if n % 307 else "2026-02-30"
+        lines = 1 + n % 3
+        for k in range(lines):
+            price = "" if k == 0 else ("12.50" if n % 401 else "1.005")
+            row = f"I-{n},{client if k == 0 else ''},{day if k == 0 else ''},,,Hours,Line {k},1,{price},,"
+            if n % 50 == 0 and k == lines - 1 and lines > 1:
+                far.append(row)  # this invoice's last row comes much later
+            else:
+                out.append(row)
+        if len(out) > CHUNK_ROWS * 2.2 and far:
+            out.extend(far)
+            far = []
+        if n % 999 == 0:
+            out.append(",Payer,2026-01-05,,,,No number,1,1.00,,")
+    out.extend(far)
+    out.append("P-3,Payer,2026-01-05,,,,Taken,1,1.00,,")  # a number the store already has
+    return "\n".join(out) + "\n"
 
 
 def test_a_payment_over_the_total_is_refused_when_the_earlier_ones_were_in_other_chunks(
