@@ -229,6 +229,9 @@ class Tally:
             return {"metered": self.metered, "unmetered": self.unmetered}
 
 
+#: the tallies running in this process (every meter adds to them: a run is a run whatever the home)
+_TALLIES: list[Tally] = []
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meter_counts (realm TEXT NOT NULL, month TEXT NOT NULL, kind TEXT NOT NULL, "
     "n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (realm, month, kind))",
@@ -255,7 +258,6 @@ class Meter:
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._failed = False
-        self._tallies: list[Tally] = []
 
     def __repr__(self) -> str:
         return f"Meter(path={str(self.path)!r})"
@@ -314,7 +316,7 @@ class Meter:
         if metered <= 0 and unmetered <= 0:
             return
         realm = str(realm)
-        for tally in list(self._tallies):
+        for tally in list(_TALLIES):
             tally._add(realm, metered, unmetered)
         moment = self.clock()
         month = month_of(moment)
@@ -344,7 +346,7 @@ class Meter:
             return
         for sentence in announced:
             log.warning("%s", sentence)
-            for tally in list(self._tallies):
+            for tally in list(_TALLIES):
                 tally._warn(realm, sentence)
 
     def _thresholds(self, conn: sqlite3.Connection, realm: str, month: str, moment: datetime,
@@ -440,11 +442,11 @@ class Meter:
         """Count the calls made (by any thread of this process) while the block runs: a job's
         "calls this run". ``realm``: only that company's."""
         tally = Tally(str(realm) if realm is not None else None)
-        self._tallies.append(tally)
+        _TALLIES.append(tally)
         try:
             yield tally
         finally:
-            self._tallies.remove(tally)
+            _TALLIES.remove(tally)
 
     def status_lines(self, realm: str | None = None) -> list[str]:
         """What ``qbo-toolkit status`` prints: this month's calls of ``realm`` (the connected
@@ -487,18 +489,24 @@ def _threshold_sentence(realm: str, month: str, threshold: int, used: int, budge
 # -- the process's meter and budget ------------------------------------------------------------------
 
 _METERS: dict[Path, Meter] = {}
+_OPEN_HOMES: Final = 4
 _METERS_LOCK = threading.Lock()
 _BUDGET_OVERRIDE: int | None = None
 _APP_BUDGET: tuple[tuple[Path, float], int] | None = None
 
 
 def get_meter() -> Meter:
-    """The meter of the current toolkit home (one per home per process)."""
+    """The meter of the current toolkit home (one per home per process). Only the few homes used
+    last keep their file open (a test suite moves through thousands of homes); a meter whose file
+    was closed opens it again on its next use."""
     path = toolkit_home() / METER_FILENAME
     with _METERS_LOCK:
-        meter = _METERS.get(path)
+        meter = _METERS.pop(path, None)
         if meter is None:
-            meter = _METERS[path] = Meter(path)
+            meter = Meter(path)
+        _METERS[path] = meter  # the most recently used last
+        while len(_METERS) > _OPEN_HOMES:
+            _METERS.pop(next(iter(_METERS))).close()
         return meter
 
 

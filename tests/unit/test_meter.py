@@ -226,3 +226,18 @@ def test_status_shows_the_meter_without_a_connection(capsys: pytest.CaptureFixtu
     assert main(["status"]) == EXIT_ENVIRONMENT
     out = capsys.readouterr().out
     assert "BUDGET REACHED:" in out and "optional reads" in out and "the sync goes on" in out
+
+
+def test_only_a_few_homes_keep_their_file_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with get_meter().tally("r1") as run:
+        for n in range(8):
+            monkeypatch.setenv("QBO_TOOLKIT_HOME", str(tmp_path / f"home{n}"))
+            get_meter().record("GET", f"http://127.0.0.1:9/v3/company/r1/customer/{n}", {}, 200)
+        assert run.metered == 8  # a run's tally hears every home's meter
+    from qbo_toolkit.qbo import meter as module
+
+    assert len(module._METERS) <= 4
+    opened = [m for m in module._METERS.values() if m._conn is not None]
+    assert len(opened) <= 4
+    monkeypatch.setenv("QBO_TOOLKIT_HOME", str(tmp_path / "home0"))  # closed before: opens again, kept its count
+    assert get_meter().usage("r1").metered == 1
