@@ -228,6 +228,7 @@ def _sync(args: argparse.Namespace) -> int:
 
     from .jobs.params import check_params, load_params
     from .jobs.sync import sync_verdict
+    from .qbo.meter import budget_scope, get_meter
     from .settings import resolve_settings
     from .sync.api import run_sync
     from .sync.context import StopFlag
@@ -238,12 +239,16 @@ def _sync(args: argparse.Namespace) -> int:
     source = resolve_settings(args.settings or params.get("settings"), required=True)
     stop = StopFlag()
     _stop_on_signals(stop)
-    result = run_sync(source, store=args.work_db or params.get("work_db"),
-                      dry_run=args.dry_run or bool(params.get("dry_run", False)), progress=not args.no_progress,
-                      wait=max(0.0, args.wait if args.wait is not None else float(params.get("wait", 0))),
-                      job=args.job or "qbo-toolkit sync", stop=stop)
+    with get_meter().tally() as tally, budget_scope(source.settings.meter.monthly_budget):
+        result = run_sync(source, store=args.work_db or params.get("work_db"),
+                          dry_run=args.dry_run or bool(params.get("dry_run", False)), progress=not args.no_progress,
+                          wait=max(0.0, args.wait if args.wait is not None else float(params.get("wait", 0))),
+                          job=args.job or "qbo-toolkit sync", stop=stop)
     print(result)
     print(f"settings: {source.describe()}")
+    print(f"QuickBooks calls this run: {tally.metered:,} metered, {tally.unmetered:,} unmetered")
+    for sentence in tally.warnings:  # a budget threshold this run crossed (once each)
+        print(f"notice: {sentence}")
     findings, message = sync_verdict(result)
     if findings:
         print(f"qbo-toolkit sync: {message}", file=sys.stderr)

@@ -200,3 +200,17 @@ def test_status_when_connected_shows_the_companys_month(world: World, capsys: py
     assert f"{totals[UNMETERED]:,} unmetered" in line and "of the monthly budget of 500,000" in line
     tokens = TokenStore().load(w.realm)
     assert tokens is not None and tokens.access_token not in out and tokens.refresh_token not in out
+
+
+def test_the_sync_command_says_what_the_run_cost(world: World, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from qbo_toolkit.cli import main
+
+    w = world
+    before = emulator_totals(w)
+    code = main(["sync", "--no-progress", "--settings", settings_file(tmp_path), "--work-db", w.url])
+    assert code in (0, 1)  # the demo's awkward records fail on purpose
+    run = minus(emulator_totals(w), before)
+    out = capsys.readouterr().out
+    assert f"QuickBooks calls this run: {run[METERED]:,} metered, {run[UNMETERED]:,} unmetered" in out
+    assert run[UNMETERED] > 0
