@@ -292,3 +292,28 @@ def test_verification_reads_only_the_months_that_differ(world: World) -> None:
     customers = len(fresh_objects(w, "Customer"))
     assert found.records <= found.checked + customers + sum(len(by_month[m]) for m in months), found.text
     assert_mirror_equals_fresh(w, mirror)
+
+
+def test_the_reconcile_job_says_how_qbo_was_read_and_fresh_what_it_cost(world: World, tmp_path: Path) -> None:
+    import json
+
+    from qbo_toolkit.jobs.reconcile import reconcile_job
+
+    w = world
+    assert w.sync().completed
+    path = tmp_path / "settings.yaml"
+    SETTINGS.save(path)
+    said: list[Any] = []
+    reconcile_job(settings=str(path), as_of=AS_OF.isoformat(), output_dir=str(tmp_path / "first"),
+                  record=False, on_read=said.append)
+    first = json.loads((tmp_path / "first" / "summary.json").read_text())
+    assert first["qbo_read"]["mode"] == "full" and said[-1].mode == "full"
+    reconcile_job(settings=str(path), as_of=AS_OF.isoformat(), output_dir=str(tmp_path / "second"), record=False)
+    second = json.loads((tmp_path / "second" / "summary.json").read_text())
+    assert second["qbo_read"]["mode"] == "cdc" and second["qbo_read"]["requests"] == 1
+    reconcile_job(settings=str(path), as_of=AS_OF.isoformat(), output_dir=str(tmp_path / "fresh"), record=False,
+                  fresh=True)
+    fresh = json.loads((tmp_path / "fresh" / "summary.json").read_text())
+    read = fresh["qbo_read"]
+    assert read["mode"] == "fresh" and read["requests"] >= 5 and read["records"] > 100
+    assert f"{read['requests']:,} requests, {read['records']:,} records" in fresh["message"], fresh["message"]
