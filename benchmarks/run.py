@@ -637,6 +637,11 @@ def table(r: dict[str, Any]) -> list[Row]:
         from mirror_bench import rows as mirror_rows
 
         rows += mirror_rows(r["mirror"], Row)
+    if r.get("csv"):
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from csv_bench import rows as csv_rows
+
+        rows += csv_rows(r["csv"], Row)
     if demo:
         if demo["seconds"] is None:
             rows.append(Row("5. make demo wall time", "not run (smoke: syntax only)", "-", "-", "< 90 s", None))
@@ -667,7 +672,7 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-MEASURES = ("sync", "naive", "noop", "recon", "demo", "mirror")
+MEASURES = ("sync", "naive", "noop", "recon", "demo", "mirror", "csv")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -712,6 +717,12 @@ def main(argv: list[str] | None = None) -> int:
                 from mirror_bench import measure_mirror
 
                 raw["mirror"] = measure_mirror({**size, "mirror": MIRROR_SIZES[args.size]}, tmp)
+            elif name == "csv":
+                sys.path.insert(0, str(ROOT / "benchmarks"))
+                from csv_bench import SIZES as CSV_SIZES
+                from csv_bench import measure_csv
+
+                raw["csv"] = measure_csv(CSV_SIZES[args.size]["rows"], tmp)
             print(f"[bench] {name}: {time.perf_counter() - t0:.1f} s {json.dumps(raw[name], default=str)[:600]}",
                   file=sys.stderr, flush=True)
     rows = table(raw)
