@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import QboToolkitError
+from ..recon.history import History, difference_keys, period_of
 from ..recon.money import cents_to_decimal, to_cents
 from ..recon.result import CATEGORIES, ReconResult
 from .common import Guard, Messages, button, close_tree, css, html_table
@@ -74,6 +75,13 @@ _CONTEXT: Final = frozenset({"side", "match", "reason", "difference_cents", "dif
 _CENTS_FIELD: Final[Mapping[str, str]] = {"invoices_total": "total", "invoices_tax": "tax",
                                           "invoices_balance": "balance", "aging_buckets": "open amount"}
 _ALL: Final = "__all__"
+#: Columns :meth:`Explorer.filter` adds when the result was kept in the history (recon/history.py).
+HISTORY_COLUMNS: Final[tuple[str, ...]] = ("history_key", "status", "first_seen", "age_days", "material",
+                                           "needs_explanation", "note", "note_by")
+#: The history filter's choices: status -> label.
+HISTORY_STATUSES: Final[Mapping[str, str]] = {"new": "New since the previous run", "persisting": "Persisting",
+                                              "resolved": "Resolved since the previous run",
+                                              "needs_explanation": "Needs an explanation"}
 _MAX_ROWS: Final = 200
 
 
@@ -181,6 +189,24 @@ def differences_table(result: ReconResult) -> pd.DataFrame:
     return table.set_index("key", drop=False)
 
 
+def _with_history(table: pd.DataFrame, result: ReconResult) -> pd.DataFrame:
+    """``table`` with each row's history (:data:`HISTORY_COLUMNS`): its stable key, new or
+    persisting, first seen, age, materiality and explanation, from ``result.history``."""
+    keys = []
+    for c in CATEGORIES:
+        frame = result.frames[c.name]
+        if c.kind == "difference" and len(frame):
+            keys.append(pd.Series(difference_keys(c.name, frame.reset_index(drop=True)).to_numpy(),
+                                  index=c.name + ":" + pd.RangeIndex(len(frame)).astype(str)))
+    table = table.copy()
+    table["history_key"] = pd.concat(keys).reindex(table.index) if keys else pd.Series(dtype=object)
+    items = result.history.items.set_index("key")
+    for column in ("status", "first_seen", "age_days", "material", "note", "note_by"):
+        table[column] = table["history_key"].map(items[column])
+    table["needs_explanation"] = table["material"].fillna(False).astype(bool) & table["note"].isna()
+    return table
+
+
 # --------------------------------------------------------------------------------------------
 # The controller
 # --------------------------------------------------------------------------------------------
@@ -223,21 +249,36 @@ class Explorer:
     :func:`qbo_toolkit.sync.api.retry` with the default WORK store and the stored connection.
     """
 
-    def __init__(self, result: ReconResult, *, retry: RetryFn | None = None) -> None:
+    def __init__(self, result: ReconResult, *, retry: RetryFn | None = None, history: History | None = None) -> None:
         self.result = result
         self._retry = retry
+        #: the history's tables (recon/history.py): sign-off and explanations; None when not recorded
+        self.history = history
         self.table = differences_table(result)
+        self._columns = list(COLUMNS)
+        if result.history is not None:
+            self.table = _with_history(self.table, result)
+            self._columns += list(HISTORY_COLUMNS)
         self._widget: ExplorerWidget | None = None
 
     # -- reading -----------------------------------------------------------------------------------
     def filter(self, category: str | None = None, customer: str | None = None, date_from: date | str | None = None,
-               date_to: date | str | None = None, min_amount: Decimal | int | str | None = None) -> pd.DataFrame:
+               date_to: date | str | None = None, min_amount: Decimal | int | str | None = None,
+               status: str | None = None) -> pd.DataFrame:
         """The differences that pass every filter given (columns :data:`COLUMNS`, indexed by row key).
 
         ``customer`` is a case-insensitive substring of the customer's name; ``date_from`` /
         ``date_to`` include both ends (rows without a date are left out once either is given);
         ``min_amount`` keeps rows whose difference (or, without one, amount) is at least that much
-        either way. An unknown category raises KeyError."""
+        either way. ``status`` (a result kept in the history) is ``new``, ``persisting``,
+        ``needs_explanation`` or ``resolved`` (then the rows of the previous run that are gone, from the
+        history, with the category filter only). An unknown category raises KeyError."""
+        if status:
+            self._need_history()
+            if status not in HISTORY_STATUSES:
+                raise KeyError(f"no history status {status!r}; statuses: {', '.join(HISTORY_STATUSES)}")
+            if status == "resolved":
+                return self._resolved(category)
         table = self.table
         mask = pd.Series(True, index=table.index)
         if category:
@@ -255,7 +296,69 @@ class Explorer:
             floor = abs(to_cents(min_amount))
             stake = table["difference_cents"].fillna(table["amount_cents"]).abs()
             mask &= (stake >= floor).fillna(False).astype(bool)
-        return table.loc[mask.to_numpy(), list(COLUMNS)]
+        if status == "needs_explanation":
+            mask &= table["needs_explanation"].astype(bool)
+        elif status:
+            mask &= table["status"] == status
+        return table.loc[mask.to_numpy(), self._columns]
+
+    # -- history, explanations and sign-off ------------------------------------------------------------
+    def _need_history(self) -> Any:
+        if self.result.history is None:
+            raise QboToolkitError("this reconciliation was not kept in the history, so nothing is new, persisting or "
+                                  "resolved and nothing can be explained or signed off: reconcile with the history "
+                                  "on (show_explorer() keeps every run)")
+        return self.result.history
+
+    def _resolved(self, category: str | None) -> pd.DataFrame:
+        gone = self._need_history().resolved
+        if category:
+            self.result.category(category)
+            gone = gone[gone["category"] == category]
+        out = pd.DataFrame({
+            "key": gone["key"], "category": gone["category"], "title": gone["title"],
+            "entity": gone["category"].map(lambda c: _ENTITY.get(self.result.category(c).entity, "")),
+            "work_id": gone["work_id"].astype("Int64"), "qbo_id": pd.to_numeric(gone["qbo_id"], errors="coerce")
+            .astype("Int64"), "number": gone["label"].astype("string"), "customer": pd.Series(pd.NA, index=gone.index,
+                                                                                              dtype="string"),
+            "date": pd.to_datetime(gone["day"]), "amount": _decimals(gone["amount_cents"].astype("Int64")),
+            "difference": None, "history_key": gone["key"], "status": "resolved", "first_seen": gone["first_seen"],
+            "age_days": gone["age_days"], "material": False, "needs_explanation": False, "note": None,
+            "note_by": None})
+        return out.set_index("key", drop=False)[self._columns]
+
+    def _history_store(self) -> History:
+        if self.history is None:
+            raise QboToolkitError("the explorer was given a result without its WORK store, so it cannot write an "
+                                  "explanation or a sign-off: open it with show_explorer()")
+        return self.history
+
+    def explain(self, row_key: str, who: str, text: str) -> str:
+        """Attach an explanation (who, text) to the difference behind ``row_key``; it stays with the
+        difference for as long as it persists. Returns what to tell the user."""
+        history = self._need_history()
+        key = str(self.row(row_key)["history_key"])
+        self._history_store().explain(key, who, text, run_id=history.run_id)
+        self.table.loc[row_key, ["note", "note_by", "needs_explanation"]] = [text.strip(), who.strip(), False]
+        return f"Explanation kept with {key} while the difference persists."
+
+    def sign_off(self, role: str, who: str, note: str = "", period: str | None = None) -> str:
+        """Sign off the period of this run (its as-of's month, or ``period``) as ``role``: the same
+        call as ``qbo-toolkit signoff``. Returns the sign-off's state as a sentence."""
+        from ..recon.signoff import SignOff
+
+        self._need_history()
+        status = SignOff(self._history_store()).sign(period or period_of(self.result.as_of), role, who, note)
+        return status.sentence
+
+    def signoff_status(self, period: str | None = None) -> str:
+        """Where the period's sign-off stands (reopened, and what changed, when something in it did)."""
+        from ..recon.signoff import SignOff
+
+        if self.history is None:
+            return ""
+        status = SignOff(self.history).status(period or period_of(self.result.as_of))
+        return status.sentence + "".join(f"\n- {c}" for c in status.changes)
 
     def row(self, row_key: str) -> pd.Series:
         """The combined table's row ``row_key`` (RecordNotFound otherwise)."""
@@ -332,6 +435,13 @@ class Explorer:
             parts.append(f"difference (QBO − WORK) {row['difference']}")
         if "difference_days" in extra.index and not pd.isna(extra["difference_days"]):
             parts.append(f"difference {int(extra['difference_days'])} day(s)")
+        if "status" in row.index and isinstance(row["status"], str):
+            parts.append("new since the previous run" if row["status"] == "new" else
+                         f"persisting for {int(row['age_days'])} days (first seen {row['first_seen']})")
+            if isinstance(row["note"], str) and row["note"]:
+                parts.append(f"explained by {row['note_by']}: {row['note']}")
+            elif row["needs_explanation"]:
+                parts.append("needs an explanation")
         return " · ".join(parts)
 
     # -- acting ------------------------------------------------------------------------------------
@@ -429,6 +539,23 @@ class ExplorerWidget:
         self.summary = css(widgets.HTML(), "qbo-explorer-summary")
         self.record = css(widgets.HTML(), "qbo-explorer-record")
         self.retry = button("Send back to the sync", "qbo-explorer-retry", icon="refresh")
+        kept = explorer.result.history is not None
+        self.status = css(widgets.Dropdown(options=[("Any", _ALL), *((v, k) for k, v in HISTORY_STATUSES.items())],
+                                           value=_ALL, description="History", disabled=not kept),
+                          "qbo-explorer-status")
+        self.who = css(widgets.Text(placeholder="name or e-mail", description="Who"), "qbo-explorer-who")
+        self.note = css(widgets.Text(placeholder="explanation or sign-off note", description="Note"),
+                        "qbo-explorer-note")
+        self.explain = button("Explain this difference", "qbo-explorer-explain", icon="comment")
+        self.role = css(widgets.Dropdown(options=[("Preparer", "preparer"), ("Reviewer", "reviewer")],
+                                         value="preparer", description="Role"), "qbo-explorer-role")
+        self.sign = button(f"Sign off {period_of(explorer.result.as_of)}", "qbo-explorer-signoff", icon="check")
+        self.signoff_state = css(widgets.HTML(), "qbo-explorer-signoff-state")
+        for control in (self.explain, self.sign):
+            control.disabled = not kept or explorer.history is None
+        self.status.observe(self.guard.callback(self.refresh), names="value")
+        self.explain.on_click(self.guard.callback(self.explain_selected))
+        self.sign.on_click(self.guard.callback(self.sign_off))
         self.rows = explorer.table.iloc[:0]
         for control in (self.category, self.customer, self.date_from, self.date_to, self.min_amount):
             control.observe(self.guard.callback(self.refresh), names="value")
@@ -438,14 +565,19 @@ class ExplorerWidget:
                                 widgets.HBox([self.date_from, self.date_to, self.min_amount])])
         self.widget = css(widgets.VBox([self.settings_used, filters, self.count, self.results, self.selector,
                                         self.summary, self.record,
-                                        self.retry, self.messages.widget]), "qbo-explorer")
+                                        self.retry,
+                                        widgets.HBox([self.status]), widgets.HBox([self.who, self.note]),
+                                        widgets.HBox([self.explain, self.role, self.sign]), self.signoff_state,
+                                        self.messages.widget]), "qbo-explorer")
+        self.guard(self.show_signoff)
         self.guard(self.refresh)
 
     def filters(self) -> dict[str, Any]:
         """The controls' values as :meth:`Explorer.filter` arguments."""
         return {"category": None if self.category.value == _ALL else self.category.value,
                 "customer": self.customer.value or None, "date_from": self.date_from.value,
-                "date_to": self.date_to.value, "min_amount": _parse_amount(self.min_amount.value)}
+                "date_to": self.date_to.value, "min_amount": _parse_amount(self.min_amount.value),
+                **({"status": self.status.value} if self.status.value != _ALL else {})}
 
     def refresh(self) -> None:
         """Filter again; redraw the table and the record selector (keeping the record if it still shows)."""
@@ -486,6 +618,21 @@ class ExplorerWidget:
              for f, w, q, d in record.itertuples(index=False, name=None)),
             css_class="qbo-explorer-fields")
 
+    def explain_selected(self) -> None:
+        if self.selector.value is None:
+            raise QboToolkitError("choose a record first")
+        self.messages.info(self.explorer.explain(self.selector.value, self.who.value, self.note.value))
+        self.show_record()
+
+    def sign_off(self) -> None:
+        self.messages.info(self.explorer.sign_off(self.role.value, self.who.value, self.note.value))
+        self.show_signoff()
+
+    def show_signoff(self) -> None:
+        text = self.explorer.signoff_status()
+        self.signoff_state.value = f"<p><b>Sign-off:</b> {html.escape(text).replace(chr(10), '<br>')}</p>" if text \
+            else ""
+
     def send_to_retry(self) -> None:
         if self.selector.value is None:
             raise QboToolkitError("choose a record first")
@@ -499,7 +646,7 @@ class ExplorerWidget:
 
 def show_explorer(result: ReconResult | None = None, *, settings: Any = None, work_db: str | None = None,
                   as_of: date | str | None = None, realm: str | None = None, retry: RetryFn | None = None,
-                  display: bool = True, fresh: bool = False) -> Explorer:
+                  display: bool = True, record: bool = True, fresh: bool = False) -> Explorer:
     """Build the explorer and display it; returns it.
 
     Without ``result``, reconcile the live systems first: the stored connection (``realm``, or the
@@ -510,6 +657,7 @@ def show_explorer(result: ReconResult | None = None, *, settings: Any = None, wo
     or ``"today"``). Retries then go to that store and company. The screen says which settings the
     comparison used (:meth:`~qbo_toolkit.settings.SettingsSource.describe`). QuickBooks is read from the
     local mirror (one change-data-capture request brings it current); ``fresh`` reads it in full."""
+    history: History | None = None
     if result is None:
         from functools import partial
 
@@ -527,7 +675,10 @@ def show_explorer(result: ReconResult | None = None, *, settings: Any = None, wo
         result = reconcile_live(conn, store, as_of=day, settings=source, fresh=fresh)
         if retry is None:
             retry = partial(sync_retry, store=store, realm=conn.realm_id)
-    explorer = Explorer(result, retry=retry)
+        if record:  # every run is kept (recon/history.py); ``record=False`` for an ad-hoc look
+            history = History(store, conn.realm_id)
+            result = history.record(result, kind="explorer")
+    explorer = Explorer(result, retry=retry, history=history)
     if display:
         from IPython.display import display as show
 

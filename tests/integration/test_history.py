@@ -161,3 +161,49 @@ def test_materiality_is_checked_strictly() -> None:
                          ({"invoices_total": {}}, "amount and/or count")]:
         with pytest.raises(ConfigError, match=message):
             check_materiality(bad)
+
+
+def test_the_explorer_keeps_its_runs_filters_by_history_explains_and_signs_off(business: Business) -> None:
+    from qbo_toolkit.ui.explorer import show_explorer
+
+    url = f"sqlite:///{business.home / 'work.sqlite3'}"
+    show_explorer(settings=SETTINGS, work_db=url, as_of=D1.isoformat(), display=False)
+    invoice, qbo_id = business.linked_invoices()[0]
+    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-X")
+    explorer = show_explorer(settings=SETTINGS, work_db=url, as_of=D2.isoformat(), display=False)
+    key = f"invoices_number|W{invoice.id}"
+    new = explorer.filter(status="new")
+    assert set(new["history_key"]) == {key, f"changed_in_qbo|W{invoice.id}|entity=invoice"}
+    assert (new["age_days"] == 0).all()
+    persisting = explorer.filter(status="persisting")
+    assert len(persisting) + len(new) == len(explorer.filter())
+    assert explorer.filter(status="resolved").empty
+    with pytest.raises(KeyError, match="no history status"):
+        explorer.filter(status="old")
+
+    view = explorer.view
+    row_key = str(new.index[new["history_key"] == key][0])
+    view.status.value = "needs_explanation"
+    assert row_key in [k for _, k in view.selector.options]
+    view.selector.value = row_key
+    view.who.value, view.note.value = "ana@example.com", "renumbered at the customer's request"
+    view.explain.click()
+    said = view.messages.widget.outputs[0]["data"]["text/plain"]
+    assert said.startswith("Explanation kept"), said
+    assert "explained by ana@example.com: renumbered" in view.summary.value
+    assert row_key not in set(explorer.filter(status="needs_explanation").index)
+    view.role.value = "preparer"
+    view.sign.click()
+    assert "2026-04 is signed off (preparer ana@example.com" in view.signoff_state.value
+    view.role.value = "reviewer"
+    view.who.value = "ben@example.com"
+    view.sign.click()
+    assert "reviewer ben@example.com" in view.signoff_state.value
+
+    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=invoice.number)
+    later = show_explorer(settings=SETTINGS, work_db=url, as_of=D3.isoformat(), display=False)
+    resolved = later.filter(status="resolved", category="invoices_number")
+    assert list(resolved["history_key"]) == [key] and resolved["first_seen"].tolist() == [D2]
+    assert list(History(business.store, business.realm).runs()["kind"]) == ["explorer"] * 3
+    # the earlier period's sign-off: A's number changed back in QBO after it was signed
+    assert "2026-05 is not signed off" in later.view.signoff_state.value

@@ -273,7 +273,7 @@ def test_show_explorer_without_a_result_reconciles_the_live_systems(result: Reco
     monkeypatch.setattr("qbo_toolkit.recon.api.reconcile_live", fake_reconcile_live)
     monkeypatch.setattr("qbo_toolkit.sync.api.retry", fake_retry)
     explorer = show_explorer(settings={"invoices": False}, work_db="sqlite:///w.db", as_of="2026-03-31",
-                             display=False)
+                             display=False, record=False)  # the fake store keeps no history
     assert seen["store"] == "store:sqlite:///w.db" and seen["as_of"] == date(2026, 3, 31)
     assert seen["settings"].origin == "inline" and seen["settings"].settings.invoices is False
     explorer.send_to_retry("payments_amount:0")
@@ -306,8 +306,11 @@ def _live(monkeypatch: pytest.MonkeyPatch, seen: dict[str, Any]) -> None:
         return reconcile(work, qbo, links, as_of=SAMPLE_AS_OF, integration_date=SAMPLE_INTEGRATION_DATE,
                          default_state=SAMPLE_DEFAULT_STATE, settings=kwargs["settings"])
 
+    from qbo_toolkit.work.store import WorkStore
+
     monkeypatch.setattr("qbo_toolkit.connection.connection", lambda realm=None: Conn())
-    monkeypatch.setattr("qbo_toolkit.work.store.WorkStore", lambda url=None: f"store:{url}")
+    # a real store in memory: the explorer keeps its run in the history there
+    monkeypatch.setattr("qbo_toolkit.work.store.WorkStore", lambda url=None: WorkStore("sqlite://"))
     monkeypatch.setattr("qbo_toolkit.recon.api.reconcile_live", reconcile_live)
 
 
