@@ -640,12 +640,47 @@ class Emulator:
             return Response.json(404, {"error": "not found"})
         return Response(200, base64.b64decode(kept["content"]), {"Content-Type": kept["type"]})
 
+    #: The emulator's stand-in for QuickBooks' record pages (``app.qbo.intuit.com/app/invoice?txnId=130``):
+    #: page -> (entity, the query parameter naming its Id), as QuickBooks' own links name them.
+    _RECORD_PAGES: dict[str, tuple[str, str]] = {
+        "invoice": ("Invoice", "txnId"), "recvpayment": ("Payment", "txnId"), "creditmemo": ("CreditMemo", "txnId"),
+        "refundreceipt": ("RefundReceipt", "txnId"), "salesreceipt": ("SalesReceipt", "txnId"),
+        "customerdetail": ("Customer", "nameId"),
+    }
+
+    def _record_page(self, realm: str, page: str, query: dict[str, str]) -> Response:
+        """``GET /_emulator/app/<realm>/<page>?txnId=<Id>``: a read-only HTML page showing the record as
+        the emulator keeps it (what a person following a report's link to QuickBooks would look at).
+        Everything shown is escaped; unknown pages, realms or Ids answer 404 with a sentence."""
+        import html as html_text
+
+        spec = self._RECORD_PAGES.get(page)
+        if spec is None:
+            return Response.html(404, f"<p>No page {html_text.escape(page)}; the record pages are "
+                                      f"{', '.join(sorted(self._RECORD_PAGES))}.</p>")
+        entity, param = spec
+        id_ = str(query.get(param, ""))
+        if not realm.isdigit() or self.store.get(realm, "CompanyInfo", realm) is None:
+            return Response.html(404, f"<p>No company {html_text.escape(realm)} in this emulator.</p>")
+        doc = self.store.get(realm, entity, id_) if id_.isdigit() else None
+        if doc is None:
+            return Response.html(404, f"<p>Company {html_text.escape(realm)} has no {entity} with {param} "
+                                      f"{html_text.escape(id_)}.</p>")
+        title = f"{entity} {id_}" + (f" ({doc['DocNumber']})" if doc.get("DocNumber") else "")
+        body = html_text.escape(json.dumps(doc, indent=1, sort_keys=True, default=str))
+        return Response.html(200, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+                             f"{html_text.escape(title)}</title></head><body><h1>{html_text.escape(title)}</h1>"
+                             "<p>The QBO emulator's copy of this record (read-only).</p>"
+                             f"<pre>{body}</pre></body></html>")
+
     def _inspect(self, req: Request) -> Response:
         if req.method != "GET":
             return Response.json(405, {"error": "the inspection routes are read-only"})
         route = req.path.strip("/").split("/")
         if len(route) == 4 and route[1] == "download":
             return self._download(route[2], route[3])
+        if len(route) == 4 and route[1] == "app":
+            return self._record_page(route[2], route[3], req.query)
         what = req.path.rstrip("/").split("/")[-1]
         if what in ("_emulator", "info"):
             info = self.info()

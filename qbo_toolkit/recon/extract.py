@@ -463,8 +463,10 @@ def extract_reports(client: QboClient, as_of: date) -> ReportFrames:
     balance_rows: list[tuple[Any, ...]] = []
     aged_total: int | None = None
     balance_total: int | None = None
+    currency = ""
     try:
         aged = read_report(client, "AgedReceivables", report_date=as_of, aging_method="Report_Date")
+        currency = aged.currency
         missing = [key for key in AGING_KEYS if not aged.has(key)]
         if missing:
             problems.append(f"QBO's AgedReceivables report has no column(s) {', '.join(missing)} (its columns: "
@@ -480,6 +482,7 @@ def extract_reports(client: QboClient, as_of: date) -> ReportFrames:
         problems.append(f"QBO's AgedReceivables report could not be read: {exc}")
     try:
         balance = read_report(client, "CustomerBalance", report_date=as_of)
+        currency = currency or balance.currency
         if not balance.has("total"):
             problems.append("QBO's CustomerBalance report has no Total column (its columns: "
                             f"{', '.join(c.title or c.type for c in balance.columns)})")
@@ -497,6 +500,7 @@ def extract_reports(client: QboClient, as_of: date) -> ReportFrames:
         aged_total_cents=aged_total,
         balance_total_cents=balance_total,
         problems=tuple(problems),
+        currency=currency.strip().upper(),
     )
 
 

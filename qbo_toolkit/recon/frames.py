@@ -441,13 +441,15 @@ class ReportFrames:
     AgedReceivables) and ``balances`` (:data:`BALANCE_REPORT_COLUMNS`, from CustomerBalance), one row
     per customer; each report's GrandTotal in cents (None when the report has none); and
     ``problems``: a sentence per report that could not be read or used (each names the report and
-    why), in which case the tie-out says so instead of comparing."""
+    why), in which case the tie-out says so instead of comparing. ``currency``: the currency the
+    reports' headers name (the company's home currency, "USD"), "" when none was read."""
 
     aged: pd.DataFrame = field(default_factory=lambda: _empty(AGED_REPORT_COLUMNS))
     balances: pd.DataFrame = field(default_factory=lambda: _empty(BALANCE_REPORT_COLUMNS))
     aged_total_cents: int | None = None
     balance_total_cents: int | None = None
     problems: tuple[str, ...] = ()
+    currency: str = ""
 
     def __post_init__(self) -> None:
         aged = _conform(self.aged, AGED_REPORT_COLUMNS, "reports.aged")

@@ -39,9 +39,10 @@ from markupsafe import Markup, escape
 
 from ..files import private_dir, write_private_bytes, write_private_text
 from .cells import inert_frame, inert_text
+from .labels import CURRENCY_SYMBOLS, column_title, format_money, is_money_column, qbo_link, work_link
 from .money import cents_to_decimal, format_cents
 from .history import history_frame, report_context
-from .result import CATEGORIES, ReconResult
+from .result import CATEGORIES, PENDING_STATUSES, Category, ReconResult
 
 __all__ = ["presentable", "summary_frame", "to_csv", "to_excel", "to_html"]
 
@@ -124,37 +125,71 @@ def _cell(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _money_label(cents: int) -> str:
-    return format_cents(pd.Series([cents], dtype="int64"), grouping=True).iloc[0]
+def _money_label(cents: int, currency: str = "") -> str:
+    """Money as the report writes it: separators, negative in parentheses, the currency's symbol."""
+    return format_money(cents, currency, symbol=bool(currency))
 
 
-def _aging_svg(table: pd.DataFrame) -> Markup:
-    """Grouped bars: open amount per aging bucket, WORK beside QBO, the difference under each pair."""
-    width, height, top, bottom, left = 640, 240, 28, 52, 16
+def _nice_step(peak: int) -> int:
+    """A round step (1, 2 or 5 times a power of ten, in cents, at least one currency unit) that
+    divides 0..``peak`` into at most five intervals."""
+    step = 100
+    while True:
+        for factor in (1, 2, 5):
+            if peak <= 5 * step * factor:
+                return step * factor
+        step *= 10
+
+
+def _axis_label(cents: int, currency: str) -> str:
+    mark = CURRENCY_SYMBOLS.get(currency.upper(), "") if currency else ""
+    return f"{mark}{cents // 100:,}"
+
+
+def _aging_svg(table: pd.DataFrame, currency: str = "") -> Markup:
+    """Grouped bars: open amount per aging bucket, WORK beside QBO, each bar's amount written above
+    it, an amount axis with round ticks (labelled with the currency), the difference under each pair."""
+    width, height, top, bottom, left, right = 720, 330, 96, 52, 78, 16
     plot_h = height - top - bottom
     buckets = table["bucket"].tolist()
     work = table["work_cents"].astype("int64").tolist()
     qbo = table["qbo_cents"].astype("int64").tolist()
-    peak = max([*work, *qbo, 1])
-    slot = (width - 2 * left) / max(len(buckets), 1)
+    peak = max([*work, *qbo, 0])
+    step = _nice_step(peak)
+    axis_max = max(step, -(-peak // step) * step)
+    slot = (width - left - right) / max(len(buckets), 1)
     bar = slot * 0.32
+    unit = f" ({currency})" if currency else ""
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img" aria-label="A/R aging, WORK and QBO">',
+        f'height="{height}" role="img" aria-label="A/R aging, WORK and QBO{escape(unit)}">',
         f'<text x="{left}" y="16" class="legend"><tspan fill="{_WORK_COLOUR}">■</tspan> WORK '
         f'<tspan fill="{_QBO_COLOUR}">■</tspan> QBO</text>',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - left}" y2="{top + plot_h}" stroke="#888"/>',
+        f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" class="axis-title" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">Open amount{escape(unit)}</text>',
     ]
+    for tick in range(0, axis_max + 1, step):
+        y = top + plot_h - plot_h * tick / axis_max
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e4e4e4"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">'
+                     f'{escape(_axis_label(tick, currency))}</text>')
+    parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#888"/>')
+    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#888"/>')
     for index, name in enumerate(buckets):
-        x0 = left + index * slot + slot * 0.16
+        x0 = left + index * slot + slot * 0.18
         for offset, value, colour in ((0.0, work[index], _WORK_COLOUR), (bar, qbo[index], _QBO_COLOUR)):
-            h = plot_h * value / peak
+            h = plot_h * max(value, 0) / axis_max
+            label = escape(_money_label(value, currency))
             parts.append(f'<rect x="{x0 + offset:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" '
-                         f'height="{h:.1f}" fill="{colour}"><title>{escape(_money_label(value))}</title></rect>')
+                         f'height="{h:.1f}" fill="{colour}"><title>{label}</title></rect>')
+            vx, vy = x0 + offset + bar / 2 + 4, top + plot_h - h - 4
+            if value:  # a zero bar has no height to write on; the table below gives it
+                parts.append(f'<text x="{vx:.1f}" y="{vy:.1f}" class="value" '
+                             f'transform="rotate(-90 {vx:.1f} {vy:.1f})">{label}</text>')
         centre = x0 + bar
         parts.append(f'<text x="{centre:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{escape(name)}</text>')
         diff = qbo[index] - work[index]
-        mark = "✓" if diff == 0 else _money_label(diff)
+        mark = "✓" if diff == 0 else _money_label(diff, currency)
         colour = "#2e7d32" if diff == 0 else _DIFF_COLOUR
         parts.append(f'<text x="{centre:.1f}" y="{top + plot_h + 34}" text-anchor="middle" fill="{colour}">'
                      f'{escape(mark)}</text>')
@@ -199,26 +234,123 @@ def _environment() -> Environment:
     return env
 
 
-def _table(frame: pd.DataFrame, max_rows: int) -> dict[str, Any]:
-    shown = presentable(frame.head(max_rows), grouping=True)
-    numeric = [name.endswith("_cents") or name.startswith(("difference", "work_count", "qbo_count"))
-               for name in frame.columns]
+#: The kind of record a row's Ids name, per category or table, when it has no ``entity`` or ``document`` column.
+_ROW_KINDS: Final[dict[str, str]] = {
+    "customers": "customer", "invoices": "invoice", "payments": "payment", "refunds": "refund",
+    "credit_notes_missing_in_qbo": "credit_note", "credit_notes_missing_in_work": "credit_note",
+    "credit_notes_amount": "credit_note", "credit_applied": "invoice", "credits_unapplied": "customer",
+    "tieout_customers": "customer", "tieout_aging": "customer", "open_balances": "customer", "tieout": "customer",
+}
+#: Columns that hold another record's Id: (side, kind of record).
+_REFERENCE_COLUMNS: Final[dict[str, tuple[str, str]]] = {
+    "customer_qbo_id": ("qbo", "customer"), "client_id": ("work", "customer"), "work_client_id": ("work", "customer"),
+    "invoice_id": ("work", "invoice"), "work_invoice_id": ("work", "invoice"),
+}
+
+
+def _row_kind(name: str, category: Category | None, row: dict[str, Any]) -> str | None:
+    for column in ("entity", "document"):
+        if isinstance(row.get(column), str) and row[column]:
+            return str(row[column])
+    return _ROW_KINDS.get(name) or (_ROW_KINDS.get(category.entity) if category is not None else None)
+
+
+def _table(frame: pd.DataFrame, max_rows: int, *, name: str = "", result: ReconResult | None = None,
+           category: Category | None = None) -> dict[str, Any]:
+    """A frame as the report's table: human headers (:mod:`.labels`), money as the accountant writes
+    it (separators, negative in parentheses), and the Ids linked to the record in QuickBooks and in
+    WORK when the result knows where those are. Each cell is ``{"text", "href"}``."""
+    currency = result.currency if result is not None else ""
+    app_url = result.qbo_app_url if result is not None else None
+    work_urls = result.work_record_urls if result is not None else {}
+    head = frame.head(max_rows)
+    shown = presentable(head, grouping=True)
+    columns = list(frame.columns)
+    numeric = [is_money_column(c) or c.startswith(("difference", "work_count", "qbo_count")) for c in columns]
+    rows = []
+    for raw, text in zip(head.to_dict("records"), shown.itertuples(index=False, name=None), strict=True):
+        kind = _row_kind(name, category, raw)
+        cells = []
+        for column, value in zip(columns, text, strict=True):
+            cell: dict[str, Any] = {"text": _cell(value), "href": None}
+            original = raw[column]
+            if is_money_column(column) and cell["text"]:
+                cell["text"] = format_money(int(original))
+            if column == "qbo_id" and kind:
+                cell["href"] = qbo_link(app_url, kind, original)
+            elif column == "work_id" and kind:
+                cell["href"] = work_link(work_urls.get(kind), original)
+            elif column in _REFERENCE_COLUMNS:
+                side, other = _REFERENCE_COLUMNS[column]
+                cell["href"] = (qbo_link(app_url, other, original) if side == "qbo"
+                                else work_link(work_urls.get(other), original))
+            cells.append(cell)
+        rows.append(cells)
     return {
-        "columns": list(shown.columns),
+        "columns": [column_title(c, currency) for c in columns],
         "numeric": numeric,
-        "rows": [[_cell(v) for v in row] for row in shown.itertuples(index=False, name=None)],
+        "rows": rows,
         "hidden": max(len(frame) - max_rows, 0),
     }
+
+
+def _difference_amount(frame: pd.DataFrame) -> int | None:
+    """The sum of a category's ``difference_cents`` (QBO − WORK), or None when it has no such column."""
+    if "difference_cents" not in frame.columns or not len(frame):
+        return None
+    return int(frame["difference_cents"].astype("Int64").fillna(0).astype("int64").abs().sum())
+
+
+def _attention(result: ReconResult) -> list[dict[str, Any]]:
+    """What needs a person, most urgent first: pending records per reason (what to do), records never
+    sent, then each difference category with rows (and the amount it moves)."""
+    items: list[dict[str, Any]] = []
+    todo = {"waiting_match": "decide the match in the app's match preview",
+            "sync_failed": "fix what each reason says, then retry or dismiss it in the app"}
+    for status, entities in result.pending.items():
+        count = sum(entities.values())
+        items.append({"anchor": "pending", "count": count, "kind": "pending",
+                      "text": f"{_noun(count, 'record')} {PENDING_STATUSES[status]}",
+                      "detail": ", ".join(f"{n} {e.replace('_', ' ')}" for e, n in entities.items()),
+                      "todo": todo.get(status, ""), "amount": None})
+    unsent = result.not_sent
+    if unsent:
+        count = sum(unsent.values())
+        items.append({"anchor": "invoices_missing_in_qbo" if "invoice" in unsent else "customers_unlinked",
+                      "count": count, "kind": "difference",
+                      "text": f"{_noun(count, 'record')} never sent to QuickBooks",
+                      "detail": ", ".join(f"{n} {e}" for e, n in unsent.items()),
+                      "todo": "run the sync, or find out why it skips them", "amount": None})
+    for category in CATEGORIES:
+        count = result.counts[category.name]
+        if category.kind != "difference" or not count:
+            continue
+        amount = _difference_amount(result.frames[category.name])
+        items.append({"anchor": category.name, "count": count, "kind": "difference", "text": category.title,
+                      "detail": "", "todo": "",
+                      "amount": _money_label(amount, result.currency) if amount else None})
+    return items
+
+
+def _noun(count: int, noun: str) -> str:
+    return noun if count == 1 else f"{noun}s"
 
 
 def to_html(result: ReconResult, *, title: str = DEFAULT_TITLE, generated_at: datetime | None = None,
             max_rows: int = 200) -> str:
     """The report as one HTML page (UTF-8 text). ``max_rows`` rows per category table are shown;
-    the rest are counted (the CSV and Excel exports hold every row)."""
+    the rest are counted (the CSV and Excel exports hold every row).
+
+    The first page is the summary an accountant reads first (and prints on a page of its own): the
+    verdict, what is new since the last run (when the result carries its history), what needs a
+    person, and the totals. Money is written in the company's currency with separators and
+    negative amounts in parentheses; Ids link to the record in QuickBooks and in WORK (see
+    :mod:`.labels`)."""
+    currency = result.currency
     totals = [
-        {"title": t.title, "work": t.as_text(t.work) if t.unit == "count" else _money_label(t.work),
-         "qbo": t.as_text(t.qbo) if t.unit == "count" else _money_label(t.qbo),
-         "difference": t.as_text(t.difference) if t.unit == "count" else _money_label(t.difference),
+        {"title": t.title, "work": t.as_text(t.work) if t.unit == "count" else _money_label(t.work, currency),
+         "qbo": t.as_text(t.qbo) if t.unit == "count" else _money_label(t.qbo, currency),
+         "difference": t.as_text(t.difference) if t.unit == "count" else _money_label(t.difference, currency),
          "ok": t.difference == 0}
         for t in result.totals
     ]
@@ -227,13 +359,15 @@ def to_html(result: ReconResult, *, title: str = DEFAULT_TITLE, generated_at: da
         sections.append({
             "name": category.name, "title": category.title, "description": category.description,
             "kind": category.kind, "entity": category.entity, "count": result.counts[category.name],
-            "table": _table(result.frames[category.name], max_rows),
+            "table": _table(result.frames[category.name], max_rows, name=category.name, result=result,
+                            category=category),
         })
     context = {
         "title": title,
         "as_of": result.as_of.isoformat(),
         "integration_date": result.integration_date.isoformat() if result.integration_date else None,
         "tolerance": str(result.tolerance),
+        "currency": currency,
         "generated_at": generated_at.isoformat(timespec="seconds") if generated_at else None,
         "in_agreement": result.in_agreement,
         "verdict": result.verdict,
@@ -241,13 +375,15 @@ def to_html(result: ReconResult, *, title: str = DEFAULT_TITLE, generated_at: da
         "tie_out": result.tie_out,
         "difference_count": result.difference_count,
         "pending_count": result.pending_count,
+        "attention": _attention(result),
+        "links": {"qbo": bool(result.qbo_app_url), "work": bool(result.work_record_urls)},
         "pending": [s for s in sections if s["kind"] == "pending"],
         "differences": [s for s in sections if s["kind"] == "difference"],
         "information": [s for s in sections if s["kind"] == "information"],
         "totals": totals,
-        "aging": _table(result.tables["aging"], len(result.tables["aging"])),
-        "aging_svg": _aging_svg(result.tables["aging"]),
-        "tieout": _table(result.tables["tieout"], max_rows),
+        "aging": _table(result.tables["aging"], len(result.tables["aging"]), name="aging", result=result),
+        "aging_svg": _aging_svg(result.tables["aging"], currency),
+        "tieout": _table(result.tables["tieout"], max_rows, name="tieout", result=result),
         "history": report_context(result.history),  # the History section (recon/history.py), or None
         "differences_svg": _differences_svg(
             [(c.title, result.counts[c.name]) for c in CATEGORIES if c.kind == "difference"]),

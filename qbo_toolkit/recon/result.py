@@ -253,6 +253,8 @@ class ReconResult:
     category) is derived from ``frames``. ``settings`` says which settings the comparison used
     (``origin``, ``path``, ``sha256`` and ``description``, a sentence; see
     :class:`qbo_toolkit.settings.SettingsSource`), or is None when the caller did not say.
+    ``currency``, ``qbo_app_url`` and ``work_record_urls`` are for presenting it (:mod:`.labels`):
+    the home currency QBO keeps money in, and where a row's records open in QuickBooks and in WORK.
     """
 
     as_of: date
@@ -262,6 +264,12 @@ class ReconResult:
     tables: Mapping[str, pd.DataFrame]
     totals: tuple[Total, ...]
     settings: Mapping[str, Any] | None = None
+    #: the company's home currency in QBO (ISO code, "USD"); "" when not read
+    currency: str = ""
+    #: where the company's QuickBooks shows a record (:func:`qbo_toolkit.auth.environments.qbo_app_url`), or None
+    qbo_app_url: str | None = None
+    #: the ``work_record_url`` setting: {record kind: URL template with ``{id}``}; empty for no WORK links
+    work_record_urls: Mapping[str, str] = field(default_factory=dict)
     #: this run seen against the previous run of its scope (:class:`.history.RunHistory`), once
     #: recorded by :meth:`.history.History.record`; None for a run not kept
     history: Any = field(default=None, compare=False)
@@ -276,6 +284,7 @@ class ReconResult:
         object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
         if self.settings is not None:
             object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        object.__setattr__(self, "work_record_urls", MappingProxyType(dict(self.work_record_urls)))
         object.__setattr__(self, "counts", MappingProxyType({name: len(self.frames[name]) for name in CATEGORY_NAMES}))
 
     # -- reading -------------------------------------------------------------------------------
@@ -472,6 +481,7 @@ class ReconResult:
             "as_of": self.as_of.isoformat(),
             "integration_date": self.integration_date.isoformat() if self.integration_date else None,
             "tolerance": str(self.tolerance),
+            "currency": self.currency or None,
             "in_agreement": self.in_agreement,
             "verdict": self.verdict,
             "settings": ({**self.settings, "description": self.settings_description} if self.settings is not None
