@@ -309,6 +309,8 @@ def _reconcile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=None, help="write report.html, CSV, Excel and summary.json here")
     p.add_argument("--fresh", action="store_true",
                    help="read QuickBooks in full instead of the local mirror, and say what it cost")
+    p.add_argument("--verify-mirror", action="store_true",
+                   help="also verify the local mirror by counts per month, re-reading only the months that differ")
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -316,6 +318,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
     result = reconcile_job(settings=args.settings, work_db=args.work_db, as_of=args.as_of,
                            tolerance=args.tolerance, output_dir=args.output_dir, fresh=args.fresh,
+                           verify_mirror=args.verify_mirror,
                            on_read=lambda read: print(read.text))
     print(result)
     if not result.in_agreement:

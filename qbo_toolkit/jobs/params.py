@@ -60,7 +60,9 @@ JOBS: dict[str, tuple[Param, ...]] = {
                         "category (or *) -> {amount, count}: differences above need an explanation"),
                   Param("record", "bool", "false: an ad-hoc run, not kept in the reconciliation history"),
                   Param("fresh", "bool", "true: read QuickBooks in full instead of the local mirror (the run "
-                                         "says what it cost)")),
+                                         "says what it cost)"),
+                  Param("verify_mirror", "bool", "true: also verify the local mirror by counts per month (an "
+                                                 "optional read; re-reads only the months that differ)")),
     "explore": (Param("settings", "settings"), Param("work_db", "url"), Param("as_of", "day")),
 }
 

@@ -18,7 +18,8 @@ __all__ = ["reconcile_job"]
 def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | None = None,
                   realm: str | None = None, as_of: str | date | None = "today", tolerance: str | float = "0.00",
                   thresholds: Mapping[str, Any] | None = None, materiality: Mapping[str, Any] | None = None,
-                  record: bool = True, fresh: bool = False, output_dir: str | None = None,
+                  record: bool = True, fresh: bool = False, verify_mirror: bool = False,
+                  output_dir: str | None = None,
                   on_read: Callable[[Any], None] | None = None) -> Any:
     """Reconcile WORK and QBO; write report.html, CSV, Excel and ``summary.json`` into ``output_dir``.
 
@@ -30,7 +31,7 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     an explanation (see :func:`qbo_toolkit.recon.history.check_materiality`).
 
     QuickBooks is read from the local mirror (:mod:`qbo_toolkit.mirror`, brought current by one
-    change-data-capture request) unless ``fresh`` asks for a full read; ``summary.json`` says how it
+    change-data-capture request) unless ``fresh`` asks for a full read (``verify_mirror``: and verified); ``summary.json`` says how it
     was read and what it cost (``qbo_read``), and ``on_read`` is told too (the CLI prints it)."""
     from ..connection import connection
     from ..files import private_dir, write_private_text
@@ -45,7 +46,8 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
         try:
             given = {k: v for k, v in {"settings": settings, "work_db": work_db, "realm": realm, "as_of": as_of,
                                        "tolerance": tolerance, "thresholds": thresholds, "materiality": materiality,
-                                       "record": record, "fresh": fresh}.items() if v is not None}
+                                       "record": record, "fresh": fresh,
+                                       "verify_mirror": verify_mirror}.items() if v is not None}
             checked = check_params("reconcile", given, source="reconcile job")
             day = date.fromisoformat(checked.get("as_of") or date.today().isoformat())
             source = resolve_settings(checked.get("settings"))
@@ -58,7 +60,8 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
             reads: list[Any] = []
             result = reconcile_live(conn, store, as_of=day,
                                     tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source,
-                                    fresh=bool(checked.get("fresh", False)), on_read=reads.append)
+                                    fresh=bool(checked.get("fresh", False)), on_read=reads.append,
+                                    verify_mirror=bool(checked.get("verify_mirror", False)))
             for read in reads:
                 details["qbo_read"] = read.to_dict()
                 if on_read is not None:

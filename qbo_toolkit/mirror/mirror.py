@@ -69,20 +69,33 @@ class MirrorRead:
     changes: int = 0
     reason: str = ""
     position: datetime | None = None
+    #: the verification asked for (``verify=True``), or the sentence saying why it was skipped
+    verification: Verification | None = None
+    skipped: str = ""
 
     @property
     def text(self) -> str:
         if self.mode == "cdc":
-            return (f"QuickBooks read from the local mirror, brought current by change-data-capture "
+            text = (f"QuickBooks read from the local mirror, brought current by change-data-capture "
                     f"({self.requests} request{'s' if self.requests != 1 else ''}, {self.changes:,} change(s) applied)")
-        why = "a full read was asked for (--fresh)" if self.mode == "fresh" else self.reason
-        return (f"QuickBooks read in full ({why}): {self.requests:,} requests, {self.records:,} records, "
-                f"{self.seconds:.1f} s; the local mirror now holds this read")
+        else:
+            why = "a full read was asked for (--fresh)" if self.mode == "fresh" else self.reason
+            text = (f"QuickBooks read in full ({why}): {self.requests:,} requests, {self.records:,} records, "
+                    f"{self.seconds:.1f} s; the local mirror now holds this read")
+        if self.verification is not None:
+            text += f"; {self.verification.text}"
+        if self.skipped:
+            text += f"; {self.skipped}"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
+        found = self.verification
         return {"mode": self.mode, "requests": self.requests, "records": self.records,
                 "seconds": round(self.seconds, 3), "changes": self.changes, "reason": self.reason,
-                "position": self.position.isoformat() if self.position else None, "text": self.text}
+                "position": self.position.isoformat() if self.position else None, "text": self.text,
+                "verification": None if found is None else {
+                    "requests": found.requests, "records": found.records, "mirrored": found.mirrored,
+                    "share": round(found.share, 6), "checked": found.checked, "reread": list(found.reread)}}
 
 
 @dataclass
@@ -226,10 +239,23 @@ class Mirror(MirrorStore):
         self.switch(gen, entities, position, filled=set(entities) >= set(ENTITIES) or not self.filled())
         return MirrorRead(mode, client.requests_sent() - sent, records, time.monotonic() - started, 0, reason, position)
 
-    def bring_current(self, *, fresh: bool = False, now: datetime | None = None) -> MirrorRead:
+    def bring_current(self, *, fresh: bool = False, verify: bool = False, now: datetime | None = None) -> MirrorRead:
         """Make the mirror current: a full read with ``fresh``, when never filled, when its position is
         past CDC's window, or when QBO refuses its CDC; else one CDC since its position (entities whose
-        last CDC may have missed a deletion are read again in full)."""
+        last CDC may have missed a deletion are read again in full). ``verify``: then :meth:`verify` it
+        (not after a full read: nothing to verify), an optional read the meter's budget may stop."""
+        read = self._bring_current(fresh=fresh, now=now)
+        if verify and read.mode == "cdc":
+            from ..qbo.meter import get_meter
+
+            refused = get_meter().refusal(self.realm, "the local mirror's verification")
+            if refused is not None:
+                read.skipped = refused
+            else:
+                read.verification = self.verify()
+        return read
+
+    def _bring_current(self, *, fresh: bool, now: datetime | None) -> MirrorRead:
         client = self._client()
         if fresh:
             return self.fill(mode="fresh")

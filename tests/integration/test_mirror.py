@@ -317,3 +317,15 @@ def test_the_reconcile_job_says_how_qbo_was_read_and_fresh_what_it_cost(world: W
     read = fresh["qbo_read"]
     assert read["mode"] == "fresh" and read["requests"] >= 5 and read["records"] > 100
     assert f"{read['requests']:,} requests, {read['records']:,} records" in fresh["message"], fresh["message"]
+
+
+def test_a_verification_asked_for_runs_after_the_cdc_and_says_what_it_read(world: World) -> None:
+    w = world
+    assert w.sync().completed
+    reads: list[Any] = []
+    reconcile_live(w.conn, w.store, as_of=AS_OF, settings=SETTINGS, on_read=reads.append, verify_mirror=True)
+    assert reads[-1].mode == "full" and reads[-1].verification is None  # just read: nothing to verify
+    reconcile_live(w.conn, w.store, as_of=AS_OF, settings=SETTINGS, on_read=reads.append, verify_mirror=True)
+    read = reads[-1]
+    assert read.mode == "cdc" and read.verification is not None and read.verification.reread == []
+    assert "mirror verified" in read.text and read.to_dict()["verification"]["checked"] == read.verification.checked
