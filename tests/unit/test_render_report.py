@@ -216,3 +216,39 @@ def test_the_print_stylesheet(linked: ReconResult) -> None:
 def test_tolerance_and_decimal_stay_exact(plain: ReconResult) -> None:
     wide = replace(plain, tolerance=Decimal("0.01"), currency="EUR")
     assert "tolerance 0.01" in to_html(wide) and "€1,228.26" in to_html(wide)
+
+
+# -- history on the summary page -------------------------------------------------------------------
+
+
+def test_the_summary_page_says_what_is_new_since_the_last_run(plain: ReconResult) -> None:
+    from datetime import timedelta
+
+    from qbo_toolkit.recon.history import History
+    from qbo_toolkit.work.store import WorkStore
+
+    store = WorkStore("sqlite://")
+    try:
+        history = History(store, "123145")
+        first = history.record(plain, dates=False)
+        assert first.history is not None and first.history.previous_as_of is None
+        # a month later: the invoice balance differences are gone, the rest persists
+        frames = dict(plain.frames)
+        frames["invoices_balance"] = frames["invoices_balance"].iloc[:0]
+        later = replace(plain, as_of=plain.as_of + timedelta(days=30), frames=frames)
+        second = history.record(later, dates=False)
+    finally:
+        store.close()
+    found = second.history
+    assert found is not None and found.counts["resolved"] == 4 and found.counts["new"] == 0
+    html = to_html(second)
+    page = html[html.index('<div class="summary-page">'):html.index("<h2>Summary by category</h2>")]
+    assert "<h2>Since the last run</h2>" in page
+    assert found.sentence in page
+    assert '<a href="#history-resolved"><b>4</b> resolved</a>' in page
+    assert f'<a href="#history-persisting"><b>{found.counts["persisting"]}</b> persisting</a>' in page
+    need = found.counts["needs_explanation"]
+    assert need and (f'<span class="count">{need}</span><a href="#history-needs_explanation">differences need an '
+                     "explanation</a>") in page  # no materiality given: every difference needs one
+    assert 'id="history-resolved"' in html  # the links land in the History section
+    assert "<h2>Since the last run</h2>" not in to_html(plain)  # a run not recorded has no history
