@@ -22,8 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..auth.environments import qbo_app_url
+from ..errors import QboValidationError
 from ..mirror import Mirror, MirrorRead
 from ..qbo.client import QboClient
+from ..qbo.meter import get_meter
+from ..qbo.query import select
 from ..settings import Settings, SettingsSource, resolve_settings
 from ..sync.state import SyncState
 from ..work.store import WorkStore
@@ -31,7 +35,7 @@ from .compare import DEFAULT_DUE_DAYS, reconcile
 from .extract import extract_links, extract_mirror, extract_qbo, extract_reports, extract_work
 from .result import ReconResult
 
-__all__ = ["LiveConnection", "reconcile_live"]
+__all__ = ["LiveConnection", "home_currency", "reconcile_live"]
 
 
 class LiveConnection(Protocol):
@@ -102,7 +106,9 @@ def reconcile_live(
         qbo = extract_qbo(conn.client)
     if tie_out:
         qbo = replace(qbo, reports=extract_reports(conn.client, day))
-    return reconcile(
+    # the reports' headers name the home currency (no extra read); else one Preferences query
+    currency = (qbo.reports.currency if qbo.reports is not None else "") or home_currency(conn.client)
+    result = reconcile(
         work,
         qbo,
         links,
@@ -115,3 +121,27 @@ def reconcile_live(
         send_credit_notes=bool(getattr(chosen, "credit_notes", True)) and bool(getattr(chosen, "invoices", True)),
         send_refunds=bool(getattr(chosen, "refunds", False)),
     )
+    return replace(result, currency=currency,
+                   qbo_app_url=qbo_app_url(str(getattr(conn.client, "api_base_url", "")), str(conn.realm_id)),
+                   work_record_urls=dict(getattr(chosen, "work_record_url", None) or {}))
+
+
+def home_currency(client: QboClient) -> str:
+    """The company's home currency (Preferences.CurrencyPrefs.HomeCurrency, "USD"): one query (a
+    metered read, so an optional one: not made once the month's budget is reached), so the report
+    can write amounts in it. "" when not read, when QBO does not say or refuses the query with a
+    fault (the report then says amounts are in the company's currency, without naming it);
+    connection, authorisation and server errors are raised, as for every other read.
+    :func:`reconcile_live` asks only when QBO's A/R reports (whose headers name it) were not read."""
+    if get_meter().refusal(str(getattr(client, "realm_id", "")), "reading the company's home currency") is not None:
+        return ""
+    try:
+        rows = client.query(select("Preferences"))
+    except QboValidationError:
+        return ""
+    if not rows:
+        return ""
+    prefs = rows[0] if isinstance(rows[0], Mapping) else getattr(rows[0], "to_dict", dict)()
+    home = ((prefs or {}).get("CurrencyPrefs") or {}).get("HomeCurrency") or {}
+    code = str(home.get("value") or "").strip().upper() if isinstance(home, dict) else ""
+    return code if len(code) == 3 and code.isalpha() else ""
