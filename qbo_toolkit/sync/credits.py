@@ -49,6 +49,7 @@ from ..mapping.tax import tax_difference
 from ..qbo.client import BatchOp, BatchResult
 from ..qbo.query import select
 from ..work.models import CreditApplication, CreditNote, Invoice, Refund
+from . import numbers
 from .action import Action
 from .context import PARTIAL_LINKS, RecordStage, as_dict
 from .invoices import amount, fingerprint
@@ -571,52 +572,14 @@ class CreditNoteStage(_DocumentStage):
                 self.ctx.acted.add(("credit_applied", app.id))
 
     # ------------------------------------------------------------------ finding its own
-    def _lookup(self, ops: Sequence[BatchOp]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """({record key: its credit memo in QBO, by number and mark}, {number: a credit memo holding
-        that number that is not the record's})."""
-        ctx = self.ctx
-        numbers = sorted({str(op.payload.get("DocNumber")) for op in ops if op.payload.get("DocNumber")})
-        rows = ctx.by_doc_numbers("CreditMemo", numbers)
-        found = self._mine(ops, rows)
-        by_number: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_number.setdefault(str(row.get("DocNumber", "")), []).append(row)
-        others: dict[str, dict[str, Any]] = {}
-        for op in ops:
-            number = str(op.payload.get("DocNumber", ""))
-            if op.key not in found and by_number.get(number):
-                others[number] = by_number[number][0]
-        return found, others
-
     def find(self, ops: Sequence[BatchOp]) -> dict[str, dict[str, Any]]:
-        return self._lookup(ops)[0]
+        return numbers.lookup(self.ctx, numbers.CREDIT_NOTES, ops)[0]
 
     def resolve_taken(self, taken: Sequence[BatchOp]) -> None:
         """Adopt the credit memo that carries the record's mark; else stop the record with a sentence
         naming the credit memo that holds the number."""
-        ctx = self.ctx
-        found, others = self._lookup(taken)
         self.taken = []
-        for op in taken:
-            _, work_id, _, _ = split_key(op.key)
-            number = str(op.payload.get("DocNumber", ""))
-            if op.key in found:
-                with ctx.recording():
-                    self.result(op, ctx.adopted_result(op.key, found[op.key]))
-                continue
-            holder = others.get(number)
-            if holder is not None:
-                owner = marker_owner(holder.get("PrivateNote"), "credit_note")
-                who = (f"WORK credit note {owner} (by its qbo-toolkit mark)" if owner is not None else
-                       "a credit memo qbo-toolkit did not create")
-                text = (f"credit note {number}: QuickBooks already has credit memo number {number} (Id "
-                        f"{holder.get('Id')}, {amount(holder.get('TotalAmt'))}), {who}; give one of them another "
-                        "number, then retry")
-            else:
-                text = (f"credit note {number}: QuickBooks says the number is taken but no credit memo with it could "
-                        "be read; it will be tried again")
-            ctx.fail("credit_note", "to_qbo", "create", work_id, text, field="number", pending=holder is None,
-                     refused_key=op.key)
+        numbers.resolve(self.ctx, numbers.CREDIT_NOTES, taken, self.result, amount)
 
 
 class RefundStage(_DocumentStage):

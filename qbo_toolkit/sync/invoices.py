@@ -41,6 +41,7 @@ from ..mapping.markers import marker_owner
 from ..mapping.tax import tax_difference
 from ..qbo.client import BatchOp, BatchResult
 from ..work.models import Invoice
+from . import numbers
 from .action import Action
 from .context import PARTIAL_LINKS, RecordStage, as_dict
 from .keys import record_key, split_key
@@ -355,55 +356,12 @@ class InvoiceStage(RecordStage):
     def resolve_taken(self, taken: Sequence[BatchOp]) -> None:
         """Creates QBO refused with 6140 (the number is taken): adopt the invoice that carries this
         record's mark; otherwise stop the record with a sentence naming the invoice that holds it."""
-        ctx = self.ctx
-        found, others = self._lookup(taken)
-        for op in taken:
-            _, work_id, _, _ = split_key(op.key)
-            number = str(op.payload.get("DocNumber", ""))
-            if op.key in found:
-                with ctx.recording():
-                    self.result(op, ctx.adopted_result(op.key, found[op.key]))
-                continue
-            holder = others.get(number)
-            if holder is not None:
-                owner = marker_owner(holder.get("PrivateNote"), "invoice")
-                who = (f"WORK invoice {owner} (by its qbo-toolkit mark)" if owner is not None else
-                       "an invoice qbo-toolkit did not create")
-                ref = holder.get("CustomerRef") or {}
-                text = (f"invoice {number}: QuickBooks already has invoice number {number} (Id {holder.get('Id')}, "
-                        f"customer {ref.get('name') or ref.get('value')}, {amount(holder.get('TotalAmt'))}), {who}; "
-                        "give one of them another number, then retry")
-            else:
-                text = (f"invoice {number}: QuickBooks says the number is taken (6140) but no invoice with it "
-                        "could be read; it will be tried again")
-            ctx.fail("invoice", "to_qbo", "create", work_id, text, field="number", pending=holder is None,
-                     refused_key=op.key)
+        numbers.resolve(self.ctx, numbers.INVOICES, taken, self.result, amount)
 
     # ------------------------------------------------------------------ finding its own
-    def _lookup(self, ops: Sequence[BatchOp]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """({record key: its invoice in QBO, found by number and mark}, {number: an invoice holding
-        that number that is not the record's})."""
-        ctx = self.ctx
-        numbers = sorted({str(op.payload.get("DocNumber")) for op in ops if op.payload.get("DocNumber")})
-        rows = ctx.by_doc_numbers("Invoice", numbers)
-        by_number: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_number.setdefault(str(row.get("DocNumber", "")), []).append(row)
-        found: dict[str, dict[str, Any]] = {}
-        others: dict[str, dict[str, Any]] = {}
-        for op in ops:
-            _, work_id, _, _ = split_key(op.key)
-            number = str(op.payload.get("DocNumber", ""))
-            mine = [r for r in by_number.get(number, []) if marker_owner(r.get("PrivateNote"), "invoice") == work_id]
-            if mine:
-                found[op.key] = min(mine, key=lambda r: int(r["Id"]))
-            elif by_number.get(number):
-                others[number] = by_number[number][0]
-        return found, others
-
     def find(self, ops: Sequence[BatchOp]) -> dict[str, dict[str, Any]]:
         """The invoices these creates made, if QBO has them (by number and mark)."""
-        return self._lookup(ops)[0]
+        return numbers.lookup(self.ctx, numbers.INVOICES, ops)[0]
 
     # ------------------------------------------------------------------ updates, voids, deletes
     def _owned(self, inv: Invoice, qbo: Mapping[str, Any]) -> bool:
