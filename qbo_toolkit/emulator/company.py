@@ -1107,39 +1107,8 @@ class Company(CreditsMixin):
     # -- dispatch -------------------------------------------------------------------------------------
     def writer(self, entity: str, operation: str) -> Callable[[Any], Doc]:
         """The function for ``operation`` (create, update, delete, void) on ``entity``, or a 500 fault."""
-        table: dict[tuple[str, str], Callable[[Any], Doc]] = {
-            ("Customer", "create"): lambda b: self.create_person("Customer", b),
-            ("Customer", "update"): lambda b: self.update_person("Customer", b),
-            ("Vendor", "create"): lambda b: self.create_person("Vendor", b),
-            ("Vendor", "update"): lambda b: self.update_person("Vendor", b),
-            ("Employee", "create"): lambda b: self.create_person("Employee", b),
-            ("Employee", "update"): lambda b: self.update_person("Employee", b),
-            ("Item", "create"): self.create_item,
-            ("Item", "update"): self.update_item,
-            ("Account", "create"): self.create_account,
-            ("Account", "update"): self.update_account,
-            ("Invoice", "create"): self.create_invoice,
-            ("Invoice", "update"): self.update_invoice,
-            ("Invoice", "delete"): lambda b: self.delete_transaction("Invoice", b),
-            ("Invoice", "void"): self.void_invoice,
-            ("Payment", "create"): self.create_payment,
-            ("Payment", "update"): self.update_payment,
-            ("Payment", "delete"): lambda b: self.delete_transaction("Payment", b),
-            ("Payment", "void"): self.void_payment,
-            ("CreditMemo", "create"): self.create_credit_memo,
-            ("CreditMemo", "update"): self.update_credit_memo,
-            ("CreditMemo", "delete"): lambda b: self.delete_transaction("CreditMemo", b),
-            ("CreditMemo", "void"): self.void_credit_memo,
-            ("RefundReceipt", "create"): self.create_refund_receipt,
-            ("RefundReceipt", "update"): self.update_refund_receipt,
-            ("RefundReceipt", "delete"): lambda b: self.delete_transaction("RefundReceipt", b),
-            ("RefundReceipt", "void"): self.void_refund_receipt,
-            ("SalesReceipt", "create"): self.create_sales_receipt,
-            ("SalesReceipt", "update"): self.update_sales_receipt,
-            ("SalesReceipt", "delete"): lambda b: self.delete_transaction("SalesReceipt", b),
-            ("SalesReceipt", "void"): self.void_sales_receipt,
-        }
-        fn = table.get((entity, operation))
+        written = _WRITERS.get((entity, operation))
+        fn: Callable[[Any], Doc] | None = (lambda body: written(self, body)) if written is not None else None
         if fn is None:
             fn = entities.writer(self, entity, operation)
             spec = SPECS.get(entity)
@@ -1199,3 +1168,38 @@ def _line_ex(invoice: Doc) -> Doc:
                 "value": {"Name": name, "Value": value}, "nil": False, "globalScope": True, "typeSubstituted": False}
     return {"any": [nv("txnId", invoice["Id"]), nv("txnOpenBalance", str(invoice["Balance"])),
                     nv("txnReferenceNumber", str(invoice.get("DocNumber", "")))]}
+
+
+# the hand-written rules per (entity, operation); the rest are the generic spec-driven writers
+_WRITERS: dict[tuple[str, str], Callable[[Company, Any], Doc]] = {
+    ("Customer", "create"): lambda c, b: c.create_person("Customer", b),
+    ("Customer", "update"): lambda c, b: c.update_person("Customer", b),
+    ("Vendor", "create"): lambda c, b: c.create_person("Vendor", b),
+    ("Vendor", "update"): lambda c, b: c.update_person("Vendor", b),
+    ("Employee", "create"): lambda c, b: c.create_person("Employee", b),
+    ("Employee", "update"): lambda c, b: c.update_person("Employee", b),
+    ("Item", "create"): lambda c, b: c.create_item(b),
+    ("Item", "update"): lambda c, b: c.update_item(b),
+    ("Account", "create"): lambda c, b: c.create_account(b),
+    ("Account", "update"): lambda c, b: c.update_account(b),
+    ("Invoice", "create"): lambda c, b: c.create_invoice(b),
+    ("Invoice", "update"): lambda c, b: c.update_invoice(b),
+    ("Invoice", "delete"): lambda c, b: c.delete_transaction("Invoice", b),
+    ("Invoice", "void"): lambda c, b: c.void_invoice(b),
+    ("Payment", "create"): lambda c, b: c.create_payment(b),
+    ("Payment", "update"): lambda c, b: c.update_payment(b),
+    ("Payment", "delete"): lambda c, b: c.delete_transaction("Payment", b),
+    ("Payment", "void"): lambda c, b: c.void_payment(b),
+    ("CreditMemo", "create"): lambda c, b: c.create_credit_memo(b),
+    ("CreditMemo", "update"): lambda c, b: c.update_credit_memo(b),
+    ("CreditMemo", "delete"): lambda c, b: c.delete_transaction("CreditMemo", b),
+    ("CreditMemo", "void"): lambda c, b: c.void_credit_memo(b),
+    ("RefundReceipt", "create"): lambda c, b: c.create_refund_receipt(b),
+    ("RefundReceipt", "update"): lambda c, b: c.update_refund_receipt(b),
+    ("RefundReceipt", "delete"): lambda c, b: c.delete_transaction("RefundReceipt", b),
+    ("RefundReceipt", "void"): lambda c, b: c.void_refund_receipt(b),
+    ("SalesReceipt", "create"): lambda c, b: c.create_sales_receipt(b),
+    ("SalesReceipt", "update"): lambda c, b: c.update_sales_receipt(b),
+    ("SalesReceipt", "delete"): lambda c, b: c.delete_transaction("SalesReceipt", b),
+    ("SalesReceipt", "void"): lambda c, b: c.void_sales_receipt(b),
+}
