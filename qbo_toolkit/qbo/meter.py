@@ -342,7 +342,7 @@ class Meter:
             if not self._failed:
                 self._failed = True
                 log.warning("the QuickBooks call meter %s cannot be written (%s): calls go on but are not "
-                            "counted across processes", self.path, type(exc).__name__)
+                            "counted (remove the file to start counting afresh)", self.path, type(exc).__name__)
             return
         for sentence in announced:
             log.warning("%s", sentence)
@@ -451,7 +451,11 @@ class Meter:
     def status_lines(self, realm: str | None = None) -> list[str]:
         """What ``qbo-toolkit status`` prints: this month's calls of ``realm`` (the connected
         company, when known) and of every other company counted in this home; no network."""
-        realms = self.realms()
+        try:
+            realms = self.realms()
+        except sqlite3.Error as exc:
+            return [f"QuickBooks calls this month: the meter {self.path} cannot be read ({type(exc).__name__}); "
+                    "remove it to start counting afresh"]
         if realm is not None:
             realms = [str(realm), *(r for r in realms if r != str(realm))]
         if not realms:

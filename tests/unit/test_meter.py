@@ -241,3 +241,20 @@ def test_only_a_few_homes_keep_their_file_open(tmp_path: Path, monkeypatch: pyte
     assert len(opened) <= 4
     monkeypatch.setenv("QBO_TOOLKIT_HOME", str(tmp_path / "home0"))  # closed before: opens again, kept its count
     assert get_meter().usage("r1").metered == 1
+
+
+def test_an_unreadable_meter_file_never_stops_a_call_and_status_says_so(
+        capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    from qbo_toolkit.cli import main
+    from qbo_toolkit.paths import toolkit_home
+
+    toolkit_home().mkdir(parents=True, exist_ok=True)
+    (toolkit_home() / "meter.sqlite3").write_bytes(b"not a database at all " * 100)
+    with caplog.at_level(logging.WARNING, logger="qbo_toolkit.qbo.meter"), get_meter().tally() as run:
+        get_meter().record("GET", BASE + "customer/1", {}, 200)  # no exception
+        get_meter().record("GET", BASE + "customer/2", {}, 200)
+    assert run.metered == 2  # the run still knows what it cost
+    assert len([r for r in caplog.records if "cannot be written" in r.getMessage()]) == 1  # said once
+    main(["status"])
+    out = capsys.readouterr().out
+    assert "cannot be read" in out and "remove it" in out
