@@ -642,6 +642,11 @@ def table(r: dict[str, Any]) -> list[Row]:
         from csv_bench import rows as csv_rows
 
         rows += csv_rows(r["csv"], Row)
+    if r.get("history"):
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from history_bench import rows as history_rows
+
+        rows += history_rows(r["history"], Row)
     if demo:
         if demo["seconds"] is None:
             rows.append(Row("5. make demo wall time", "not run (smoke: syntax only)", "-", "-", "< 90 s", None))
@@ -672,7 +677,7 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-MEASURES = ("sync", "naive", "noop", "recon", "demo", "mirror", "csv")
+MEASURES = ("sync", "naive", "noop", "recon", "demo", "mirror", "csv", "history")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -723,6 +728,11 @@ def main(argv: list[str] | None = None) -> int:
                 from csv_bench import measure_csv
 
                 raw["csv"] = measure_csv(CSV_SIZES[args.size]["rows"], tmp)
+            elif name == "history":
+                sys.path.insert(0, str(ROOT / "benchmarks"))
+                from history_bench import measure_history
+
+                raw["history"] = measure_history(args.size, tmp)
             print(f"[bench] {name}: {time.perf_counter() - t0:.1f} s {json.dumps(raw[name], default=str)[:600]}",
                   file=sys.stderr, flush=True)
     rows = table(raw)

@@ -62,7 +62,8 @@ What :class:`RunHistory` (``result.history`` after :meth:`History.record`) holds
     h = result.history                 # RunHistory, or None when the run was not recorded
     h.run_id, h.as_of, h.period, h.scope, h.result_hash
     h.previous_as_of                   # date of the previous run of the scope, or None (first run)
-    h.sentence                         # "3 new, 5 persisting (oldest 61 days), 2 resolved since the run as of 2026-10-31"
+    h.sentence                         # "3 new, 5 persisting (oldest 61 days), 2 resolved since the run
+                                       #  as of 2026-10-31."
     h.counts                           # {"new": 3, "persisting": 5, "resolved": 2, "needs_explanation": 1}
     h.items                            # DataFrame, one row per difference of this run (ITEM_COLUMNS)
     h.new, h.persisting                # the same rows, filtered by status
@@ -84,7 +85,7 @@ import hashlib
 import json
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -618,13 +619,13 @@ class History:
                     sa.select(items_table.c.key, items_table.c.first_seen).where(items_table.c.run_id == previous.id))}
             first_seen = items["key"].map(prev_first)
             items["first_seen"] = first_seen.where(first_seen.notna(), result.as_of)
-            run_id = conn.execute(sa.insert(runs_table).values(
+            run_id = int(conn.execute(sa.insert(runs_table).values(
                 realm=self.realm, scope=scope, scope_detail=json.dumps(detail, sort_keys=True), as_of=result.as_of,
                 period=period_of(result.as_of), run_at=at, kind=kind, result_hash=digest, verdict=result.verdict,
                 difference_count=result.difference_count, pending_count=result.pending_count,
                 categories=json.dumps(categories), materiality=json.dumps(checked) if checked else None,
                 work_revision=revision, previous_id=previous.id if previous is not None else None,
-            )).inserted_primary_key[0]
+            )).inserted_primary_key[0])  # type: ignore[index]
             rows = [
                 {"run_id": run_id, "key": k, "category": c, "amount_cents": int(a), "day": d, "label": lb,
                  "work_id": None if w is pd.NA else int(w), "qbo_id": q, "first_seen": f, "fingerprint": int(fp)}
@@ -855,8 +856,9 @@ def history_svg(series: pd.DataFrame, *, width: int = 720) -> Any:
     xs = [left + (width - left - right) * (i / max(len(runs) - 1, 1)) for i in range(len(runs))]
     if len(runs) == 1:
         xs = [left + (width - left - right) / 2]
-    for panel, (title, pick, fmt) in enumerate((("Differences (count)", 0, str),
-                                                ("Amount of the differences", 1, lambda c: _money(c)))):
+    panels: tuple[tuple[str, int, Callable[[int], str]], ...] = (("Differences (count)", 0, str),
+                                                                 ("Amount of the differences", 1, _money))
+    for panel, (title, pick, fmt) in enumerate(panels):
         y0 = top_pad + panel * (panel_h + gap)
         peak = max([max(v[pick]) for v in lines.values()] + [1])
         parts.append(f'<text x="{left}" y="{y0 - 10}" class="axis-title">{escape(title)}</text>')

@@ -174,8 +174,9 @@ class SignOff:
         if role == "reviewer":
             preparer = status.preparer
             if status.state == "reopened":
-                raise HistoryError(f"{period} was reopened after the preparer signed it; the preparer signs the "
-                                   f"latest run again before the review ({status.changes[0] if status.changes else ''})")
+                first = status.changes[0] if status.changes else "something in the period changed"
+                raise HistoryError(f"{period} was reopened after the preparer signed it ({first}); the preparer signs "
+                                   "the latest run again before the review")
             if preparer is None or status.state not in ("prepared", "reviewed"):
                 raise HistoryError(f"{period} has no preparer's sign-off yet: the preparer signs first "
                                    f"(qbo-toolkit signoff --period {period} --role preparer --who NAME)")
