@@ -37,6 +37,7 @@ import pandas as pd
 
 from ..errors import QboToolkitError
 from ..recon.history import History, difference_keys, period_of
+from ..recon.labels import column_title, format_money
 from ..recon.money import cents_to_decimal, to_cents
 from ..recon.result import CATEGORIES, ReconResult
 from .common import Guard, Messages, button, close_tree, css, html_table
@@ -494,8 +495,9 @@ class Explorer:
 # --------------------------------------------------------------------------------------------
 
 
-def _money_text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _money_cell(amount: Any) -> str:
+    """An amount (Decimal) as the report writes it: ``"1,234.50"``, negative ``"(12.00)"``; "" when missing."""
+    return "" if amount is None or pd.isna(amount) else format_money(to_cents(amount))
 
 
 def _parse_amount(text: str) -> Decimal | None:
@@ -587,12 +589,14 @@ class ExplorerWidget:
         self.count.value = html.escape(f"{len(self.rows)} difference(s)"
                                        + (f"; the first {len(shown)} shown: narrow the filters" if hidden else ""))
         dates = shown["date"].dt.strftime("%Y-%m-%d").fillna("")
+        currency = self.explorer.result.currency
         table = zip(shown["title"], shown["entity"], shown["work_id"], shown["qbo_id"], shown["number"],
-                    shown["customer"], dates, shown["amount"].map(_money_text), shown["difference"].map(_money_text),
-                    strict=True)
-        self.results.value = html_table(
-            ["Category", "Entity", "WORK id", "QBO id", "Number / name", "Customer", "Date", "Amount",
-             "Difference (QBO − WORK)"],
+                    shown["customer"], dates, shown["amount"].map(_money_cell),
+                    shown["difference"].map(_money_cell), strict=True)
+        self.results.value = html_table(  # the report's headers and money format (recon.labels)
+            ["Category", column_title("entity"), column_title("work_id"), column_title("qbo_id"), "Number / name",
+             column_title("customer"), column_title("date"), column_title("amount_cents", currency),
+             column_title("difference_cents", currency)],
             ([("" if pd.isna(v) else v) for v in row] for row in table),
             css_class="qbo-explorer-table", empty="No difference passes these filters.")
         labels = (shown["title"] + " · " + shown["number"].fillna(shown["customer"]).fillna(shown["entity"])

@@ -252,3 +252,18 @@ def test_the_summary_page_says_what_is_new_since_the_last_run(plain: ReconResult
                      "explanation</a>") in page  # no materiality given: every difference needs one
     assert 'id="history-resolved"' in html  # the links land in the History section
     assert "<h2>Since the last run</h2>" not in to_html(plain)  # a run not recorded has no history
+
+
+def test_the_explorer_uses_the_same_headers_and_money(linked: ReconResult) -> None:
+    from qbo_toolkit.ui.explorer import Explorer
+
+    explorer = Explorer(linked)
+    try:
+        view = explorer.view
+        view.category.value = "invoices_balance"
+        table = view.results.value
+    finally:
+        explorer.close()
+    for title in ("WORK Id", "QBO Id", "Amount (USD)", "Difference, QBO − WORK (USD)"):
+        assert f">{title}</th>" in table
+    assert ">(25.00)</td>" in table and ">-25.00<" not in table
