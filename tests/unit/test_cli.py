@@ -30,7 +30,7 @@ NAMES = [c.name for c in COMMANDS]
 
 def test_the_table_holds_every_command() -> None:
     assert NAMES == ["emulator", "connect", "status", "disconnect", "settings", "demo-data", "import", "sync",
-                     "doctor", "run", "reconcile", "app"]
+                     "doctor", "run", "reconcile", "signoff", "app"]
 
 
 @pytest.mark.parametrize("name", NAMES)
