@@ -368,3 +368,35 @@ def test_an_import_killed_after_two_chunks_leaves_nothing_and_running_it_again_l
         names = [c.display_name for c in work.clients()]
         assert len(names) == rows + 1 and len(set(names)) == rows + 1  # each row once
         assert work.max_revision() == rows + 1
+
+
+class _AppendingStore(WorkStore):
+    """A store whose first bulk write of clients is followed by a line added to the file being
+    imported: what another program saving the file in the middle of an import does."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        super().__init__(url)
+        self.path, self.appended = path, False
+
+    def bulk_add_clients(self, rows: Any, *, conn: Any = None) -> list[int]:
+        ids = super().bulk_add_clients(rows, conn=conn)
+        if not self.appended:
+            with open(self.path, "a", encoding="utf-8") as out:
+                out.write("Added Meanwhile,late@example.com\n")
+            self.appended = True
+        return ids
+
+
+@pytest.mark.parametrize("parents", [False, True])
+def test_a_file_changed_while_it_is_imported_loads_nothing(tmp_path: Path, parents: bool) -> None:
+    path = tmp_path / "clients.csv"
+    header = "display_name,email" + (",parent_display_name" if parents else "")
+    tail = "," if parents else ""
+    rows = "".join(f"Client {n},c{n}@example.com{tail}\n" for n in range(CHUNK_ROWS + 5))
+    if parents:  # a child: the import reads the file again for it after the first writes
+        rows += "Site,site@example.com,Client 0\n"
+    path.write_text(header + "\n" + rows, encoding="utf-8")
+    with _AppendingStore("sqlite://", path) as work:
+        with pytest.raises(WorkDataError, match="changed while it was being imported; nothing was loaded"):
+            import_clients(work, path)
+        assert work.appended and work.clients() == []
