@@ -36,15 +36,25 @@ SIZES = {"full": {"rows": 1_000_000}, "smoke": {"rows": 3000}}
 _CITIES = ("Springfield", "Bayshore", "Walnut Creek", "Concord", "Fresno", "Middlefield", "Sunnyvale")
 
 
-def generate(path: Path, rows: int) -> int:
-    """Write a clients CSV of ``rows`` distinct clients; return its size in bytes."""
+def generate(path: Path, rows: int, *, parents: bool = False) -> int:
+    """Write a clients CSV of ``rows`` distinct clients; return its size in bytes.
+
+    ``parents``: one row in ten is a site whose parent is a client of the file, half of them a row
+    further down (the import then reads the file four times: names, checks, writes, the children).
+    """
     with open(path, "w", encoding="utf-8", newline="") as out:
         out.write("display_name,company_name,email,phone,billing_line1,billing_city,billing_state,"
-                  "billing_postal_code,active\n")
+                  "billing_postal_code,active" + (",parent_display_name\n" if parents else "\n"))
         chunk: list[str] = []
         for n in range(rows):
+            parent = ""
+            if parents and n % 10 == 5:
+                parent = f",Client {n - 5 if n % 20 == 5 else min(n + 3, rows - 1):07d}"
+            elif parents:
+                parent = ","
             chunk.append(f"Client {n:07d},Co {n % 9973},c{n}@ex.com,555-{n % 10000:04d},{n % 9000 + 1} Main St,"
-                         f"{_CITIES[n % len(_CITIES)]},CA,9{n % 10000:04d},{'true' if n % 10 else 'false'}\n")
+                         f"{_CITIES[n % len(_CITIES)]},CA,9{n % 10000:04d},{'true' if n % 10 else 'false'}"
+                         f"{parent}\n")
             if len(chunk) == 10_000:
                 out.write("".join(chunk))
                 chunk.clear()
@@ -104,14 +114,14 @@ def _child(which: str, csv_path: Path, tmp: Path, *extra: str) -> dict[str, Any]
     return result
 
 
-def measure_csv(rows: int, tmp: Path, *, baseline: bool = True) -> dict[str, Any]:
+def measure_csv(rows: int, tmp: Path, *, baseline: bool = True, parents: bool = False) -> dict[str, Any]:
     """Generate, import streamed and (``baseline``) eager; the raw figures for the table."""
     csv_path = tmp / "clients-bench.csv"
     started = time.perf_counter()
-    size = generate(csv_path, rows)
+    size = generate(csv_path, rows, parents=parents)
     generated = time.perf_counter() - started
     result: dict[str, Any] = {"rows": rows, "file_bytes": size, "generate_seconds": generated,
-                              "eager_commit": EAGER_COMMIT}
+                              "eager_commit": EAGER_COMMIT, "parents": parents}
     result["ours"] = _child("stream", csv_path, tmp)
     if baseline:
         eager = tmp / "csv_import_eager.py"
@@ -158,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--no-baseline", action="store_true", help="skip the eager import (needs ~3 GB at 1M)")
+    parser.add_argument("--parents", action="store_true", help="one row in ten names a parent in the file")
     parser.add_argument("--tmp", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/tmp"))
     args = parser.parse_args(argv)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="qbo-csv-bench-", dir=args.tmp) as t:
-        result = measure_csv(args.rows, Path(t), baseline=not args.no_baseline)
+        result = measure_csv(args.rows, Path(t), baseline=not args.no_baseline, parents=args.parents)
     print(json.dumps(result, indent=2))
     return 0
 
