@@ -1,4 +1,4 @@
-# ruff: noqa: S603, S607, S108 - a benchmark: runs the project's own tools, scratch in /dev/shm
+# ruff: noqa: S108 - a benchmark: scratch in /dev/shm
 """The local QBO mirror at month end (issue 14, points 1 and 6), each figure beside its baseline.
 
 A company of N customers, N invoices and N payments (full: 10,000 / 100,000 / 100,000, TxnDates over 24

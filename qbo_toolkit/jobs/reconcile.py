@@ -31,8 +31,9 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     an explanation (see :func:`qbo_toolkit.recon.history.check_materiality`).
 
     QuickBooks is read from the local mirror (:mod:`qbo_toolkit.mirror`, brought current by one
-    change-data-capture request) unless ``fresh`` asks for a full read (``verify_mirror``: and verified); ``summary.json`` says how it
-    was read and what it cost (``qbo_read``), and ``on_read`` is told too (the CLI prints it)."""
+    change-data-capture request) unless ``fresh`` asks for a full read (``verify_mirror``: and verified);
+    ``summary.json`` says how it was read and what it cost (``qbo_read``), and ``on_read`` is told too
+    (the CLI prints it)."""
     from ..connection import connection
     from ..files import private_dir, write_private_text
     from ..qbo.meter import budget_scope, get_meter

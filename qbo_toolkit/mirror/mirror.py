@@ -328,7 +328,10 @@ class Mirror(MirrorStore):
             for side, sel, bound in edges:
                 result.checked += 1
                 if self._differs(sel, stats_outside(stats, side, bound), None, result, count_only=True):
-                    self._reread(entity, sel, result, **({"before": bound} if side == "before" else {"after": bound}))
+                    if side == "before":
+                        self._reread(entity, sel, result, before=bound)
+                    else:
+                        self._reread(entity, sel, result, after=bound)
                     result.reread.append(f"{entity} {side} {bound}")
         with self.store.begin() as conn:
             self.set_value(conn, "verified_at", datetime.now(UTC).isoformat())

@@ -306,7 +306,8 @@ class MirrorStore:
                     row = {**row, "body": old[3], "month": _month_of(old[3], entity)}
                 elif not _newer(row, {"sync_token": old[0], "updated_at": old[1]}, equal=True):
                     continue
-                updates.append({"k_id": qbo_id, **{f"v_{k}": v for k, v in row.items() if k not in ("entity", "qbo_id")}})
+                updates.append({"k_id": qbo_id,
+                                **{f"v_{k}": v for k, v in row.items() if k not in ("entity", "qbo_id")}})
             if inserts:
                 conn.execute(sa.insert(rows_table), inserts)
             if updates:
@@ -326,7 +327,7 @@ class MirrorStore:
             rows_table.c.realm == self.realm, rows_table.c.gen == gen, rows_table.c.entity == entity,
             rows_table.c.status.in_(LIVE))
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = list(conn.execute(query).all())
         rows.sort(key=lambda r: (0, int(r[0]), "") if r[0].isdigit() else (1, 0, r[0]))
         for _, body in rows:
             yield loads(body)

@@ -361,7 +361,7 @@ class SyncEngine:
             return
         try:
             feed.flush()
-        except Exception as exc:  # noqa: BLE001 - the mirror is a copy: the run's own outcome stands
+        except Exception as exc:  # the mirror is a copy: the run's own outcome stands
             ctx.notices.append(f"the local QBO mirror could not take this run's writes ({type(exc).__name__}: "
                                f"{exc}); the next reconciliation brings it current with change-data-capture")
 

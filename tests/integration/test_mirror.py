@@ -167,11 +167,13 @@ def qbo_day(w: World, raw: RawQbo, rng: random.Random) -> None:
     unpaid = [i for i in invoices if str(i["Id"]) not in paid and Decimal(str(i.get("TotalAmt") or 0)) > 0]
     rng.shuffle(unpaid)
     edited, voided = unpaid[0], unpaid[1]
-    raw.update("Invoice", str(edited["Id"]), {"DueDate": (date(2026, 7, 1) + timedelta(days=rng.randint(0, 60))).isoformat()})
+    due = date(2026, 7, 1) + timedelta(days=rng.randint(0, 60))
+    raw.update("Invoice", str(edited["Id"]), {"DueDate": due.isoformat()})
     raw.void("Invoice", str(voided["Id"]))
     target = unpaid[2]
+    link = [{"TxnId": str(target["Id"]), "TxnType": "Invoice"}]
     raw.create("Payment", {"CustomerRef": target["CustomerRef"], "TotalAmt": "2.50", "TxnDate": target["TxnDate"],
-                           "Line": [{"Amount": "2.50", "LinkedTxn": [{"TxnId": str(target["Id"]), "TxnType": "Invoice"}]}]})
+                           "Line": [{"Amount": "2.50", "LinkedTxn": link}]})
     if payments:
         raw.delete("Payment", str(rng.choice(payments)["Id"]))
     # a merge, as the API sees one: the merged customer's invoices move to the other, which stays; it goes inactive
