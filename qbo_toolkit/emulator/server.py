@@ -41,7 +41,7 @@ from datetime import timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from . import entities, faults, qsql, reports
@@ -642,7 +642,7 @@ class Emulator:
 
     #: The emulator's stand-in for QuickBooks' record pages (``app.qbo.intuit.com/app/invoice?txnId=130``):
     #: page -> (entity, the query parameter naming its Id), as QuickBooks' own links name them.
-    _RECORD_PAGES: dict[str, tuple[str, str]] = {
+    _RECORD_PAGES: ClassVar[dict[str, tuple[str, str]]] = {
         "invoice": ("Invoice", "txnId"), "recvpayment": ("Payment", "txnId"), "creditmemo": ("CreditMemo", "txnId"),
         "refundreceipt": ("RefundReceipt", "txnId"), "salesreceipt": ("SalesReceipt", "txnId"),
         "customerdetail": ("Customer", "nameId"),
