@@ -20,7 +20,7 @@ from typing import Any
 
 from ..connection import Connection, connection
 from ..errors import ConfigError
-from ..settings import Settings, SettingsError, SettingsSource, load_settings
+from ..settings import CompanyFacts, Settings, SettingsError, SettingsSource, load_settings
 from ..work.store import WorkStore
 from .context import StopFlag
 from .engine import SyncEngine, SyncResult
@@ -38,6 +38,14 @@ def accounts(conn: Connection) -> list[dict[str, Any]]:
 
     return [row.to_dict() if hasattr(row, "to_dict") else dict(row)
             for row in conn.client.query_all(select("Account").include_inactive())]
+
+
+def company_kind(conn: Connection) -> CompanyFacts:
+    """What kind of company ``conn`` is (US with Automated Sales Tax, US with manual tax, or non-US),
+    read as a sync's check reads it: Preferences, and CompanyInfo and TaxCodes when not AST."""
+    from .preflight import company_facts
+
+    return company_facts(conn.client)[0]
 
 
 def customers(conn: Connection) -> list[dict[str, Any]]:

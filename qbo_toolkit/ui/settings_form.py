@@ -34,6 +34,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..connection import Connection
+from ..errors import QboError
 from ..settings import (
     CLOSED_PERIOD,
     CONFLICT_POLICIES,
@@ -46,7 +47,7 @@ from ..settings import (
     Settings,
     SettingsError,
 )
-from ..sync.api import accounts, enable_integration
+from ..sync.api import accounts, company_kind, enable_integration
 from ..work.models import Company
 from .common import AppContext, Guard, button, css, set_visible
 
@@ -125,6 +126,7 @@ class SettingsController:
         self.today = today
         self.choice = Settings()
         self.default_state = ""
+        self.company_note = ""  # the company's kind as load() found it (the sales-tax choice follows it)
         self.accounts: list[Account] = []
         self.choices = AccountChoices((), (), ())
 
@@ -132,6 +134,9 @@ class SettingsController:
         """Start from the saved settings (if any), the company's accounts and WORK's default state."""
         saved = self.ctx.saved_settings()
         self.choice = replace(saved or Settings(), clients=True)
+        self.company_note = ""
+        if saved is None:  # nothing chosen yet: the sales-tax mode the company's kind needs
+            self.choice = replace(self.choice, tax=replace(self.choice.tax, mode=self._tax_mode_of_company()))
         if self.choice.integration_date is None:
             self.choice = replace(self.choice, integration_date=self.today())
         company = self.ctx.store.company()
@@ -146,6 +151,24 @@ class SettingsController:
         self.choice = replace(self.choice, revenue_account=kept(self.choice.revenue_account),
                               item_account=kept(self.choice.item_account),
                               deposit_account=kept(self.choice.deposit_account))
+
+    def _tax_mode_of_company(self) -> str:
+        """``explicit_total`` for a US company, ``tax_codes`` for any other (it refuses TAX/NON), with
+        :attr:`company_note` saying which kind was found; the default when the company cannot be read
+        now (enabling checks it again)."""
+        try:
+            facts = company_kind(self.ctx.live())
+        except QboError as exc:
+            self.company_note = (f"The company's kind could not be read ({exc}); the sales-tax choice is the US one "
+                                 "until it can: Enable integration checks it against the company.")
+            return self.choice.tax.mode
+        if facts.us:
+            kind = "with Automated Sales Tax" if facts.kind == "us-ast" else "with manual sales tax"
+            self.company_note = f"A US company {kind}: lines go as TAX or NON with WORK's tax amount."
+            return "explicit_total"
+        self.company_note = (f"A company in {facts.country}: each taxable line needs one of its tax codes, so each "
+                             "WORK tax rate is mapped to a QuickBooks tax code.")
+        return "tax_codes"
 
     def update(self, **changes: Any) -> Settings:
         """Apply changes from the form (account ids as strings, "" for none) and the screen's rules."""
@@ -256,6 +279,7 @@ class SettingsScreen:
             options=[("TAX/NON on each line, WORK's tax amount as the total (US companies)", "explicit_total"),
                      ("each WORK tax rate as a QuickBooks tax code (UK, Canada, Australia, ...)", "tax_codes")],
             style=wide, layout=widgets.Layout(width="44em")), "qbo-tax-mode")
+        self.tax_kind = css(widgets.HTML(""), "qbo-tax-kind")  # the company's kind, as loading the screen found it
         self.tax_help = widgets.HTML("<small style='color:#555'>Tax codes: map each WORK tax rate to a QuickBooks "
                                      "tax code under <code>tax: codes:</code> in the settings file; the sync "
                                      "checks every rate an invoice uses against the company.</small>")
@@ -280,7 +304,7 @@ class SettingsScreen:
             widgets.VBox([self.use_default_state, self.default_state, self.state_help],
                          layout=widgets.Layout(margin="0 0 0 2em")),
             self.invoices, self.invoice_box, self.payments, self.payment_box,
-            self.integration_date, self.tax_mode, self.tax_help, self.closed_period,
+            self.integration_date, self.tax_mode, self.tax_kind, self.tax_help, self.closed_period,
             self.conflict_policy, self.name_policy, self.problems,
             widgets.HBox([self.enable, self.cancel]),
         ]), "qbo-screen-settings")
@@ -339,6 +363,9 @@ class SettingsScreen:
         set_visible(self.state_help, choice.use_default_state)
         set_visible(self.invoice_box, choice.invoices)
         set_visible(self.tax_help, choice.tax.mode == "tax_codes")
+        note = getattr(self.controller, "company_note", "")
+        self.tax_kind.value = f"<small style='color:#555'>{html.escape(note)}</small>" if note else ""
+        set_visible(self.tax_kind, bool(note))
         # Payments only with Invoices: hidden and off without them (never a state the rules refuse)
         set_visible(self.payments, choice.invoices)
         self.payments.disabled = not choice.invoices
