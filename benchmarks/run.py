@@ -680,6 +680,19 @@ def machine() -> str:
 MEASURES = ("sync", "naive", "noop", "recon", "demo", "mirror", "csv", "history")
 
 
+def previous_results(path: Path) -> tuple[dict[str, Any], str]:
+    """The raw figures of the last written RESULTS.md and its date and command, ({}, "") without one."""
+    try:
+        text = path.read_text()
+        block = text.split("```json\n", 1)[1].split("\n```", 1)[0]
+        figures = json.loads(block)
+    except (OSError, IndexError, ValueError):
+        return {}, ""
+    date = next((line[len("* Date: "):] for line in text.splitlines() if line.startswith("* Date: ")), "?")
+    command = next((line[len("* Command: "):] for line in text.splitlines() if line.startswith("* Command: ")), "?")
+    return (figures if isinstance(figures, dict) else {}), f"{date}, {command}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="smoke")
@@ -735,6 +748,17 @@ def main(argv: list[str] | None = None) -> int:
                 raw["history"] = measure_history(args.size, tmp)
             print(f"[bench] {name}: {time.perf_counter() - t0:.1f} s {json.dumps(raw[name], default=str)[:600]}",
                   file=sys.stderr, flush=True)
+    kept_note = ""
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    if args.only and args.size == "full" and not args.no_write:
+        # a partial run keeps the other measures' figures of the previous full run, and says so
+        earlier, earlier_header = previous_results(results)
+        kept = {name: value for name, value in earlier.items() if name not in raw}
+        if kept:
+            kept_note = (f"* Measures run by this command: {', '.join(n for n in MEASURES if n in raw)}; the others "
+                         f"({', '.join(n for n in MEASURES if n in kept)}) are kept from the earlier run: "
+                         f"{earlier_header}\n")
+            raw = {name: raw[name] if name in raw else kept[name] for name in MEASURES if name in raw or name in kept}
     rows = table(raw)
     text = render(rows)
     print(text)
@@ -745,9 +769,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = (f"sync {size['sync']}, time scale {size['time_scale']:g}, latency {LATENCY_MEAN - LATENCY_JITTER:g}-"
                  f"{LATENCY_MEAN + LATENCY_JITTER:g} scaled s; no-op {size['noop']}; reconciliation "
                  f"{size['recon_rows']:,} rows/side, {size['recon_diffs']:,} planted; scratch stores in {args.tmp}")
-        (ROOT / "benchmarks" / "RESULTS.md").write_text(
+        results.write_text(
             f"# Benchmark results\n\n* Machine: {machine()}\n* Date: {started:%Y-%m-%d %H:%M} UTC\n"
-            f"* Command: `{command}`\n* Sizes: {sizes}\n"
+            f"* Command: `{command}`\n{kept_note}* Sizes: {sizes}\n"
             f"* Ceiling: {BATCH_PER_MINUTE} batches/min x {BATCH_ITEMS} ops + ({PER_MINUTE} - {BATCH_PER_MINUTE}) "
             f"single requests/min = {CEILING_OPS_PER_MIN:,} operations per scaled minute\n\n{text}\n\n"
             f"Raw figures:\n\n```json\n{json.dumps(raw, indent=2, default=str)}\n```\n")
