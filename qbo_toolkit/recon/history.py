@@ -207,6 +207,59 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_ITEM_FIELDS: Final = ("run_id", "key", "category", "amount_cents", "day", "label", "work_id", "qbo_id", "first_seen",
+                       "fingerprint")
+
+
+def _marks(conn: Connection, count: int) -> str:
+    """``count`` placeholders in the driver's own style (a run's rows go straight to the driver:
+    building 20,000 parameter sets through SQLAlchemy costs ten times the write)."""
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return ", ".join("?" * count)
+    if style == "numeric":
+        return ", ".join(f":{i + 1}" for i in range(count))
+    if style in ("format", "pyformat"):
+        return ", ".join(["%s"] * count)
+    raise NotImplementedError(f"database driver parameter style {style!r}")
+
+
+def _insert_items(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    sql = f"INSERT INTO recon_items ({', '.join(_ITEM_FIELDS)}) VALUES ({_marks(conn, len(_ITEM_FIELDS))})"
+    for start in range(0, len(rows), _CHUNK):
+        conn.exec_driver_sql(sql, rows[start:start + _CHUNK])
+
+
+def _as_date(value: Any, memo: dict[Any, date | None]) -> date | None:
+    """A stored day as ``date`` (SQLite's driver gives ISO text back, PostgreSQL's a date)."""
+    if value is None or isinstance(value, date):
+        return value
+    if value not in memo:
+        memo[value] = date.fromisoformat(str(value)[:10])
+    return memo[value]
+
+
+def _read_items(conn: Connection, run_id: int) -> pd.DataFrame:
+    fields = _ITEM_FIELDS[1:]
+    rows = conn.exec_driver_sql(f"SELECT {', '.join(fields)} FROM recon_items WHERE run_id = {_marks(conn, 1)}",
+                                (int(run_id),)).fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+    memo: dict[Any, date | None] = {}
+    data: dict[str, Any] = {}
+    for name, values in zip(fields, columns, strict=True):
+        if name in ("day", "first_seen"):
+            data[name] = pd.Series([_as_date(v, memo) for v in values], dtype=object)
+        elif name in ("amount_cents", "fingerprint"):
+            data[name] = pd.Series(values, dtype="int64")
+        elif name == "work_id":
+            data[name] = pd.Series(values, dtype="Int64")
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(data)
+
+
 def period_of(day: date) -> str:
     """The period a run as of ``day`` belongs to: its month, ``YYYY-MM``."""
     return f"{day.year:04d}-{day.month:02d}"
@@ -614,11 +667,12 @@ class History:
                     runs_table.c.as_of <= result.as_of).order_by(runs_table.c.as_of.desc(), runs_table.c.id.desc())
                 .limit(1)).first()
             prev_first: dict[str, date] = {}
+            before: pd.DataFrame | None = None
             if previous is not None:
-                prev_first = {k: f for k, f in conn.execute(
-                    sa.select(items_table.c.key, items_table.c.first_seen).where(items_table.c.run_id == previous.id))}
-            first_seen = items["key"].map(prev_first)
-            items["first_seen"] = first_seen.where(first_seen.notna(), result.as_of)
+                before = _read_items(conn, previous.id)
+                prev_first = dict(zip(before["key"].tolist(), before["first_seen"].tolist(), strict=True))
+            items["first_seen"] = pd.Series([prev_first.get(k, result.as_of) for k in items["key"].tolist()],
+                                            index=items.index, dtype=object)
             run_id = int(conn.execute(sa.insert(runs_table).values(
                 realm=self.realm, scope=scope, scope_detail=json.dumps(detail, sort_keys=True), as_of=result.as_of,
                 period=period_of(result.as_of), run_at=at, kind=kind, result_hash=digest, verdict=result.verdict,
@@ -627,16 +681,16 @@ class History:
                 work_revision=revision, previous_id=previous.id if previous is not None else None,
             )).inserted_primary_key[0])  # type: ignore[index]
             rows = [
-                {"run_id": run_id, "key": k, "category": c, "amount_cents": int(a), "day": d, "label": lb,
-                 "work_id": None if w is pd.NA else int(w), "qbo_id": q, "first_seen": f, "fingerprint": int(fp)}
+                (run_id, k, c, int(a), d if isinstance(d, date) else None, lb, None if w is pd.NA else int(w), q, f,
+                 int(fp))
                 for k, c, a, d, lb, w, q, f, fp in zip(
-                    items["key"], items["category"], items["amount_cents"], items["day"], items["label"],
-                    items["work_id"], items["qbo_id"], items["first_seen"], items["fingerprint"], strict=True)
+                    items["key"].tolist(), items["category"].tolist(), items["amount_cents"].tolist(),
+                    items["day"].tolist(), items["label"].tolist(), items["work_id"].tolist(),
+                    items["qbo_id"].tolist(), items["first_seen"].tolist(), items["fingerprint"].tolist(), strict=True)
             ]
-            for start in range(0, len(rows), _CHUNK):
-                conn.execute(sa.insert(items_table), rows[start:start + _CHUNK])
+            _insert_items(conn, rows)
             # explanations go with their differences: retire those whose key this run no longer has
-            keys = set(items["key"])
+            keys = set(items["key"].tolist())
             live = conn.execute(sa.select(notes_table.c.id, notes_table.c.key).where(
                 notes_table.c.realm == self.realm, notes_table.c.scope == scope,
                 notes_table.c.retired_run_id.is_(None))).all()
@@ -648,7 +702,9 @@ class History:
 
         signoff = SignOff(self)
         status = signoff.status(period_of(result.as_of)) if signoff.has_signoffs(period_of(result.as_of)) else None
-        return result.with_history(self.view(run_id, signoff=status))
+        known = items[["key", "category", "amount_cents", "day", "label", "work_id", "qbo_id", "first_seen",
+                       "fingerprint"]]
+        return result.with_history(self.view(run_id, signoff=status, _known=(known, before)))
 
     def _fill_days(self, items: pd.DataFrame) -> None:
         """WORK dates for invoice and payment items that have a WORK id and no day."""
@@ -700,28 +756,26 @@ class History:
 
     def run_items(self, run_id: int, conn: Connection | None = None) -> pd.DataFrame:
         """A run's items as stored: key, category, amount_cents, day, label, work_id, qbo_id, first_seen,
-        fingerprint."""
-        query = sa.select(items_table.c.key, items_table.c.category, items_table.c.amount_cents, items_table.c.day,
-                          items_table.c.label, items_table.c.work_id, items_table.c.qbo_id, items_table.c.first_seen,
-                          items_table.c.fingerprint).where(items_table.c.run_id == run_id)
-        columns = ["key", "category", "amount_cents", "day", "label", "work_id", "qbo_id", "first_seen", "fingerprint"]
+        fingerprint (strings as Python objects, days as ``date``)."""
         if conn is not None:
-            rows = conn.execute(query).all()
-        else:
-            with self.engine.connect() as c:
-                rows = c.execute(query).all()
-        frame = pd.DataFrame(rows, columns=columns)
-        frame["amount_cents"] = frame["amount_cents"].astype("int64")
-        frame["work_id"] = frame["work_id"].astype("Int64")
-        return frame
+            return _read_items(conn, run_id)
+        with self.engine.connect() as c:
+            return _read_items(c, run_id)
 
-    def view(self, run_id: int, *, signoff: SignoffStatus | None = None) -> RunHistory:
-        """Run ``run_id`` against its previous run of the same scope."""
+    def view(self, run_id: int, *, signoff: SignoffStatus | None = None,
+             _known: tuple[pd.DataFrame, pd.DataFrame | None] | None = None) -> RunHistory:
+        """Run ``run_id`` against its previous run of the same scope. (``_known``: the run's items and
+        its previous run's, when :meth:`record` has them in hand, so they are not read back.)"""
         with self.engine.connect() as conn:
             run = self.run_row(run_id, conn)
-            items = self.run_items(run_id, conn)
             previous = self.run_row(run.previous_id, conn) if run.previous_id is not None else None
-            prev_items = self.run_items(run.previous_id, conn) if previous is not None else items.iloc[0:0]
+            if _known is not None:
+                items, prev_items = _known[0].copy(), _known[1]
+            else:
+                items = self.run_items(run_id, conn)
+                prev_items = self.run_items(run.previous_id, conn) if previous is not None else None
+            if prev_items is None:
+                prev_items = items.iloc[0:0]
             series_rows = conn.execute(sa.select(runs_table.c.id, runs_table.c.as_of, runs_table.c.categories).where(
                 runs_table.c.realm == self.realm, runs_table.c.scope == run.scope, runs_table.c.id <= run_id)
                 .order_by(runs_table.c.as_of, runs_table.c.id)).all()
@@ -733,8 +787,8 @@ class History:
                                  .order_by(notes_table.c.id)).all()
         materiality = json.loads(run.materiality) if run.materiality else {}
         as_of = run.as_of
-        seen_before = set(prev_items["key"])
-        items["status"] = np.where(items["key"].isin(seen_before), "persisting", "new")
+        seen_before = set(prev_items["key"].tolist())
+        items["status"] = np.where([k in seen_before for k in items["key"].tolist()], "persisting", "new")
         items["age_days"] = [(as_of - f).days for f in items["first_seen"]]
         items["title"] = items["category"].map(_TITLES)
         items["material"] = _material(items, materiality)
@@ -742,8 +796,8 @@ class History:
         items["note"] = items["key"].map(lambda k: latest[k].text if k in latest else None)
         items["note_by"] = items["key"].map(lambda k: latest[k].who if k in latest else None)
         items["note_at"] = items["key"].map(lambda k: latest[k].at if k in latest else None)
-        now = set(items["key"])
-        resolved = prev_items[~prev_items["key"].isin(now)].copy()
+        now = set(items["key"].tolist())
+        resolved = prev_items.loc[np.array([k not in now for k in prev_items["key"].tolist()], dtype=bool)].copy()
         resolved["status"] = "resolved"
         resolved["age_days"] = [(as_of - f).days for f in resolved["first_seen"]]
         resolved["title"] = resolved["category"].map(_TITLES)
