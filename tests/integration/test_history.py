@@ -161,6 +161,15 @@ def test_materiality_is_checked_strictly() -> None:
                          ({"invoices_total": {}}, "amount and/or count")]:
         with pytest.raises(ConfigError, match=message):
             check_materiality(bad)
+    # the reconcile job's parameter is checked the same way, before anything runs
+    from qbo_toolkit.jobs.params import check_params
+
+    assert check_params("reconcile", {"materiality": {"*": {"amount": "50.00"}}, "record": False}) == {
+        "materiality": {"*": {"amount": "50.00"}}, "record": False}
+    with pytest.raises(ConfigError, match="reconcile job: materiality names no difference category"):
+        check_params("reconcile", {"materiality": {"invoice": {"count": 1}}}, source="reconcile job")
+    with pytest.raises(ConfigError, match="record must be true or false"):
+        check_params("reconcile", {"record": "no"})
 
 
 def test_the_explorer_keeps_its_runs_filters_by_history_explains_and_signs_off(business: Business) -> None:

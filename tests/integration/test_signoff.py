@@ -139,6 +139,10 @@ def test_the_cli_signs_shows_status_and_explains(business: Business, capsys: pyt
     assert "History: First run of this scope" in out
     history = History(business.store, business.realm)
     assert list(history.runs()["kind"]) == ["job"]
+    from qbo_toolkit.jobs.reconcile import reconcile_job
+
+    adhoc = reconcile_job(settings=str(settings), work_db=url, as_of=last.isoformat(), record=False)
+    assert adhoc.history is None and len(history.runs()) == 1  # an ad-hoc run opts out explicitly
 
     assert main(["signoff", "--work-db", url, "--period", period, "--role", "reviewer", "--who", "bob"]) == 2
     assert "the preparer signs first" in capsys.readouterr().err
