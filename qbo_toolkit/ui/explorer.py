@@ -7,6 +7,15 @@
     explorer.filter(category="invoices_total", customer="alpha", min_amount=Decimal("0.01"))
     explorer.record("invoices_total:0")          # field / WORK / QBO / differs
     explorer.send_to_retry("invoices_total:0")   # the next sync run sends WORK invoice 2 again
+    explorer.filter(status="new")                # new | persisting | resolved | needs_explanation
+    explorer.explain("invoices_total:0", "ana@example.com", "credit agreed by phone")
+    explorer.sign_off("preparer", "ana@example.com", "tied out")   # as qbo-toolkit signoff does
+
+Every run :func:`show_explorer` makes is kept in the reconciliation history
+(:mod:`qbo_toolkit.recon.history`; ``record=False`` for an ad-hoc look), so its rows carry their
+stable key, whether they are new or persisting, since when, and their explanation; the sign-off
+of the run's period (:mod:`qbo_toolkit.recon.signoff`) is shown under the buttons, reopened
+included, with what changed.
 
 :class:`Explorer` is a controller with plain methods (tests and scripts call them) over one table
 built once from the :class:`~qbo_toolkit.recon.result.ReconResult`: a row per difference, every
