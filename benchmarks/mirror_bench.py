@@ -36,6 +36,7 @@ SIZES = {"full": {"customers": 10_000, "invoices": 100_000, "payments": 100_000}
 AS_OF = date(2026, 11, 30)
 FIRST_DAY = date(2024, 12, 1)
 CHUNK = 1000
+LOAD_AGE_SECONDS = 2 * 3600
 
 
 def peak_rss() -> int:
@@ -59,11 +60,13 @@ def load_company(workdir: Path, sizes: dict[str, int]) -> dict[str, Any]:
     from qbo_toolkit.emulator import EmulatorConfig, serve
 
     started = time.perf_counter()
-    # the company clock at real time while loading: the records are stamped before the serving emulator's
-    # clock (which runs fast) reaches the mirror's fill, as records made before a fill are
+    # the company clock at real time while loading (moved back below)
     config = EmulatorConfig(data_dir=str(workdir / "emulator-data"), auto_approve=True, access_ttl=1e9,
                             time_scale=1, throttle=False, info_file=str(workdir / "emulator.json"))
     with serve(config) as server:
+        # stamped two hours back, as records made well before the month end are: not inside the CDC
+        # overlap (5 minutes) of the mirror's fill, which would make its first CDC re-read them
+        server.clock.advance(-LOAD_AGE_SECONDS)
         emu = server.emulator
         company = emu.companies[emu.config.realm_id]
         item = next(d for d in company.all("Item") if d["Name"] == "Services")
