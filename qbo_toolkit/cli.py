@@ -145,17 +145,32 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refunds", type=int, default=None, help="default: 1 per 250 invoices, at least 2")
     p.add_argument("--tax-kind", default="us-ast", choices=["us-ast", "us-manual", "uk", "ca", "au"],
                    help="the WORK tax rates of this company kind (the emulator's --company)")
+    p.add_argument("--today", default="today", metavar="YYYY-MM-DD",
+                   help="the day the demo is made for: its invoices spread over the 150 days up to it, so their "
+                        "aging fills every bucket (default: today; 'fixed' keeps the dates of the integration date)")
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from datetime import date
+
     from .errors import ConfigError
     from .work.demo import generate_demo
     from .work.store import WorkStore
 
+    if args.today == "fixed":
+        today = None
+    elif args.today == "today":
+        today = date.today()
+    else:
+        try:
+            today = date.fromisoformat(args.today)
+        except ValueError:
+            raise ConfigError(f"--today must be a date written YYYY-MM-DD, today or fixed, not {args.today!r}",
+                              key="today") from None
     try:
         summary = generate_demo(WorkStore(args.work_db), seed=args.seed, clients=args.clients,
                                 invoices=args.invoices, payments=args.payments, credit_notes=args.credit_notes,
-                                refunds=args.refunds, tax_kind=args.tax_kind)
+                                refunds=args.refunds, tax_kind=args.tax_kind, today=today)
     except ValueError as exc:  # sizes the demo cannot be made with
         raise ConfigError(str(exc)) from None
     print(f"demo data: {summary.clients} clients, {summary.invoices} invoices, {summary.payments} payments, "

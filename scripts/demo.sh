@@ -25,14 +25,21 @@ echo "emulator: $("$BIN/python" -c 'import json,sys; i=json.load(open(sys.argv[1
 "$BIN/qbo-toolkit" connect --headless
 "$BIN/qbo-toolkit" settings --save parameters/settings.demo.yaml
 # the sync, then the reconciliation, each through papermill into a dated folder
+QUIET="Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook"
 set +e
-"$BIN/qbo-toolkit" run sync --params parameters/sync.demo.yaml --output-root "$OUT/runs" \
-    2>&1 | grep -v "Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook"
+"$BIN/qbo-toolkit" run sync --params parameters/sync.demo.yaml --output-root "$OUT/runs" 2>&1 | grep -v "$QUIET"
+# the accountant's month-end close (as of the last day of last month), then a re-run as of today: the
+# history (kept in the WORK store) makes the second report say what is new, persisting and resolved
+echo "reconciliation as of the last month end:"
+"$BIN/qbo-toolkit" run reconcile --params parameters/reconcile.demo.yaml -p as_of=last_month_end \
+    --output-root "$OUT/runs/close" 2>&1 | grep -v "$QUIET\|<\|^\s*$"
+echo "reconciliation re-run as of today:"
 "$BIN/qbo-toolkit" run reconcile --params parameters/reconcile.demo.yaml --output-root "$OUT/runs" \
-    2>&1 | grep -v "Kernel is running over TCP\|^Executing\|^Ending\|^Input Notebook\|^Output Notebook\|<\|^\s*$"
+    2>&1 | grep -v "$QUIET\|<\|^\s*$"
 set -e
 echo
 echo "sync notebook:     $(ls "$OUT"/runs/sync-*/sync.ipynb)"
+echo "month-end report:  $(ls "$OUT"/runs/close/reconcile-*/report.html)"
 echo "reconcile notebook: $(ls "$OUT"/runs/reconcile-*/reconcile.ipynb)"
-echo "HTML report:       $(ls "$OUT"/runs/reconcile-*/report.html)"
+echo "HTML report:       $(ls "$OUT"/runs/reconcile-*/report.html) (summary page first, with what is new since the month-end run; print it from the browser for a PDF)"
 echo "WORK store:        $OUT/home/work.sqlite3 (activity log in its sync_activity table)"

@@ -39,10 +39,10 @@ from markupsafe import Markup, escape
 
 from ..files import private_dir, write_private_bytes, write_private_text
 from .cells import inert_frame, inert_text
+from .history import history_frame, report_context
 from .labels import CURRENCY_SYMBOLS, column_title, format_money, is_money_column, qbo_link, work_link
 from .money import cents_to_decimal, format_cents
-from .history import history_frame, report_context
-from .result import CATEGORIES, PENDING_STATUSES, Category, ReconResult
+from .result import CATEGORIES, PENDING_STATUSES, Category, ReconResult, _counted
 
 __all__ = ["presentable", "summary_frame", "to_csv", "to_excel", "to_html"]
 
@@ -311,7 +311,7 @@ def _attention(result: ReconResult) -> list[dict[str, Any]]:
         count = sum(entities.values())
         items.append({"anchor": "pending", "count": count, "kind": "pending",
                       "text": f"{_noun(count, 'record')} {PENDING_STATUSES[status]}",
-                      "detail": ", ".join(f"{n} {e.replace('_', ' ')}" for e, n in entities.items()),
+                      "detail": _counted(entities),
                       "todo": todo.get(status, ""), "amount": None})
     unsent = result.not_sent
     if unsent:
@@ -319,7 +319,7 @@ def _attention(result: ReconResult) -> list[dict[str, Any]]:
         items.append({"anchor": "invoices_missing_in_qbo" if "invoice" in unsent else "customers_unlinked",
                       "count": count, "kind": "difference",
                       "text": f"{_noun(count, 'record')} never sent to QuickBooks",
-                      "detail": ", ".join(f"{n} {e}" for e, n in unsent.items()),
+                      "detail": _counted(unsent),
                       "todo": "run the sync, or find out why it skips them", "amount": None})
     for category in CATEGORIES:
         count = result.counts[category.name]
@@ -347,11 +347,12 @@ def to_html(result: ReconResult, *, title: str = DEFAULT_TITLE, generated_at: da
     negative amounts in parentheses; Ids link to the record in QuickBooks and in WORK (see
     :mod:`.labels`)."""
     currency = result.currency
+    def figure(unit: str, value: int) -> str:
+        return f"{value:,}" if unit == "count" else _money_label(value, currency)
+
     totals = [
-        {"title": t.title, "work": t.as_text(t.work) if t.unit == "count" else _money_label(t.work, currency),
-         "qbo": t.as_text(t.qbo) if t.unit == "count" else _money_label(t.qbo, currency),
-         "difference": t.as_text(t.difference) if t.unit == "count" else _money_label(t.difference, currency),
-         "ok": t.difference == 0}
+        {"title": t.title, "work": figure(t.unit, t.work), "qbo": figure(t.unit, t.qbo),
+         "difference": figure(t.unit, t.difference), "ok": t.difference == 0}
         for t in result.totals
     ]
     sections = []

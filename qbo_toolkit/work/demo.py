@@ -60,6 +60,9 @@ ITEMS: Final[Sequence[tuple[str, str, Decimal]]] = (
     ("Annual Maintenance", "service", Decimal("180.00")),
 )
 
+#: Invoices after the integration date are issued over this many days from it (up to the demo's day).
+_SPREAD_DAYS: Final = 150
+
 _LONG_NAME: Final = (
     "Larkspur Valley Regional Water Conservation District - North County Maintenance Yard "
     "and Equipment Depot Number Thirteen"
@@ -312,9 +315,13 @@ def _slug(text: str) -> str:
 class _Generator:
     """All random choices, in one fixed order, from one ``random.Random(seed)``."""
 
-    def __init__(self, seed: int, integration_date: date, tax: DemoTax) -> None:
+    def __init__(self, seed: int, integration_date: date, tax: DemoTax, *, shift: int = 0,
+                 today: date | None = None) -> None:
         self.rng = random.Random(seed)
         self.integration_date = integration_date
+        #: days every date from the integration date on is moved by (see generate_demo's ``today``)
+        self.shift = shift
+        self.today = today
         self.tax = tax
         self.names: set[str] = {fields["display_name"] for fields in AWKWARD_CLIENTS.values()}
 
@@ -376,7 +383,7 @@ class _Generator:
     def issue_date(self, *, before: bool) -> date:
         if before:
             return self.integration_date - timedelta(days=self.rng.randint(1, 90))
-        return self.integration_date + timedelta(days=self.rng.randint(0, 150))
+        return self.integration_date + timedelta(days=self.shift + self.rng.randint(0, _SPREAD_DAYS))
 
     def line(self, items: dict[str, int]) -> dict[str, Any]:
         rng = self.rng
@@ -452,7 +459,11 @@ class _Generator:
 
     def payment_dates(self, issue: date, count: int) -> list[date]:
         days = sorted(self.rng.randint(0, 45) for _ in range(count))
-        return [issue + timedelta(days=day) for day in days]
+        return [self.not_after_today(issue + timedelta(days=day)) for day in days]
+
+    def not_after_today(self, day: date) -> date:
+        """``day``, or the demo's day when it is later (nothing is paid or credited in the future)."""
+        return min(day, self.today) if self.today is not None else day
 
     def payment(self, invoice_id: int, day: date, amount: Decimal) -> dict[str, Any]:
         rng = self.rng
@@ -494,6 +505,7 @@ def generate_demo(
     credit_notes: int | None = None,
     refunds: int | None = None,
     tax_kind: str = "us-ast",
+    today: date | None = None,
 ) -> DemoSummary:
     """Fill an empty ``store`` with the demo business (see the module docstring); one transaction.
 
@@ -504,6 +516,16 @@ def generate_demo(
     dated from the integration date; 0 leaves them out. ``tax_kind`` is a key of
     :data:`DEMO_TAX_RATES`. Raises ValueError for impossible counts and WorkDataError when the store
     already holds records.
+
+    ``today`` is the day the demo is made for (``qbo-toolkit demo-data`` passes the current day):
+    every date from the integration date on moves by the same number of days, so that the invoices
+    after the integration date are spread over the 150 days up to ``today`` and, as of that day,
+    their A/R aging spreads over every bucket (current, 1-30, 31-60, 61-90, 91+); payments, credit
+    notes and refunds are never dated after it. The random choices are the very same ones (only the
+    dates move), so a seed gives the same clients, amounts, planted problems and counts on any day,
+    and the same dates on the same day. When ``today`` is less than 150 days after the integration
+    date nothing moves. None (the default) keeps the dates fixed from the integration date, as
+    tests and benchmarks want.
     """
     if tax_kind not in DEMO_TAX_RATES:
         raise ValueError(f"tax_kind must be one of {', '.join(DEMO_TAX_RATES)}, not {tax_kind!r}")
@@ -527,7 +549,8 @@ def generate_demo(
     if store.max_revision() or store.company() is not None:
         raise WorkDataError(f"generate_demo() needs an empty WORK store; {store!r} already holds data")
 
-    gen = _Generator(seed, integration_date, tax)
+    shift = max(0, (today - timedelta(days=_SPREAD_DAYS) - integration_date).days) if today is not None else 0
+    gen = _Generator(seed, integration_date, tax, shift=shift, today=today)
     rng = gen.rng
     awkward: dict[str, int] = {}
     with store.begin() as conn:
@@ -648,7 +671,7 @@ def generate_demo(
         # Schema version 3: credit notes, their applications, refunds (a stream of their own).
         plain_active = [new_id for fields, new_id in zip(plain, plain_ids, strict=True) if fields["active"]]
         made = _credits_and_refunds(
-            store, conn, random.Random(seed * 7919 + 13), tax, rates, item_ids, integration_date, plain_active,
+            store, conn, random.Random(seed * 7919 + 13), tax, rates, item_ids, integration_date, gen, plain_active,
             rows, invoice_ids, payment_rows, credit_notes, refunds, awkward,
         )  # fmt: skip
 
@@ -680,6 +703,7 @@ def _credits_and_refunds(
     rates: dict[str, Decimal],
     item_ids: dict[str, int],
     integration_date: date,
+    gen: _Generator,
     clients: Sequence[int],
     rows: Sequence[dict[str, Any]],
     invoice_ids: Sequence[int],
@@ -729,7 +753,8 @@ def _credits_and_refunds(
         client_id = owing[rng.randrange(len(owing))]
         invoices = open_by_client[client_id]
         invoice_id, issued, left = invoices[rng.randrange(len(invoices))]
-        day = min(issued + timedelta(days=rng.randint(1, 20)), integration_date + timedelta(days=300))
+        day = min(issued + timedelta(days=rng.randint(1, 20)), integration_date + timedelta(days=gen.shift + 300))
+        day = gen.not_after_today(day)
         note_id, total = note(client_id, day, left)
         if index == 0:
             awkward["credit_note_unapplied"] = note_id
@@ -767,7 +792,7 @@ def _credits_and_refunds(
         method = rng.choice(_METHODS)
         reference = str(rng.randint(1000, 99999)) if method == "Check" else ""
         refund = store.add_refund(
-            client_id, integration_date + timedelta(days=rng.randint(5, 150)),
+            client_id, gen.not_after_today(integration_date + timedelta(days=gen.shift + rng.randint(5, 150))),
             Decimal(rng.randint(1000, 12000)) / 100, rng.choice(_REFUND_REASONS),
             item_ids["Parts"] if taxed else item_ids["Service Call"], tax_rate=rate, method=method,
             reference=reference, conn=conn,
