@@ -147,7 +147,7 @@ def rows(r: dict[str, Any], row: Any) -> list[Any]:
     ours, base = r["ours"], r.get("base")
     file_mb = r["file_bytes"] / 2**20
     times = f"{ours['peak_rss'] / r['file_bytes']:.1f}x the file"
-    out = [row(f"6. CSV import of {r['rows']:,} clients ({file_mb:,.0f} MB file): peak RSS (child process)",
+    out = [row(f"6. CSV import of {r['rows']:,} clients ({file_mb:,.1f} MB file): peak RSS (child process)",
                f"{_mb(ours['peak_rss'])} ({times})",
                f"eager {EAGER_COMMIT[:7]}: {_mb(base['peak_rss'])}" if base else f"eager {EAGER_COMMIT[:7]} not in git",
                f"{base['peak_rss'] / ours['peak_rss']:.1f}x less" if base else "-", "< 500 MB",
