@@ -46,6 +46,7 @@ from ..settings import (
     TAX_MODES,
     Settings,
     SettingsError,
+    TaxMode,
 )
 from ..sync.api import accounts, company_kind, enable_integration
 from ..work.models import Company
@@ -152,7 +153,7 @@ class SettingsController:
                               item_account=kept(self.choice.item_account),
                               deposit_account=kept(self.choice.deposit_account))
 
-    def _tax_mode_of_company(self) -> str:
+    def _tax_mode_of_company(self) -> TaxMode:
         """``explicit_total`` for a US company, ``tax_codes`` for any other (it refuses TAX/NON), with
         :attr:`company_note` saying which kind was found; the default when the company cannot be read
         now (enabling checks it again)."""
