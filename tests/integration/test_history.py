@@ -15,6 +15,7 @@ Planted, run by run (as-of dates 31 Mar, 30 Apr, 31 May, 30 Jun 2026):
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -59,6 +60,9 @@ def test_a_difference_is_new_then_persists_and_ages_then_is_resolved(business: B
     assert h1.counts["new"] == len(baseline) == first.difference_count + first.pending_count
 
     invoice, qbo_id = business.linked_invoices()[0]
+    # QBO stamps LastUpdatedTime in whole seconds: an edit within the sync's own second would not be
+    # "changed in QBO after the sync". Waiting past that second is a lower bound, never a race.
+    time.sleep(1.1)
     business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-X")
     h2 = history.record(business.reconcile(D2)).history
     key_a = f"invoices_number|W{invoice.id}"
