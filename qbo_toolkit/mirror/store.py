@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,10 +29,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ..types import parse_qbo_datetime
-from ..work.schema import serialize_ddl
+from ..work.schema import ensure_tables
 from ..work.store import WorkStore
 
 __all__ = ["ENTITIES", "LIVE", "MirrorStore", "dumps", "loads", "row_of"]
@@ -70,8 +67,6 @@ values_table = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-_CREATED: weakref.WeakSet[Engine] = weakref.WeakSet()
-_CREATED_LOCK = threading.Lock()
 _KEYS_PER_QUERY = 500
 
 # -- JSON with exact amounts -------------------------------------------------------------------------
@@ -165,19 +160,7 @@ class MirrorStore:
         self._ensure_tables()
 
     def _ensure_tables(self) -> None:
-        with _CREATED_LOCK:
-            if self.engine in _CREATED:
-                return
-            for attempt in (1, 2):
-                try:
-                    with self.store.begin() as conn:
-                        serialize_ddl(conn)
-                        metadata.create_all(conn, checkfirst=True)
-                    break
-                except (IntegrityError, ProgrammingError, OperationalError):
-                    if attempt == 2:
-                        raise
-            _CREATED.add(self.engine)
+        ensure_tables(self.engine, metadata, self.store.begin)
 
     # ------------------------------------------------------------------ values
     def get_value(self, key: str, default: Any = None, conn: Connection | None = None) -> Any:

@@ -83,8 +83,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -95,10 +93,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ..errors import ConfigError
-from ..work.schema import serialize_ddl
+from ..work.schema import ensure_tables
 from .money import cents_to_decimal
 from .result import CATEGORIES, ReconResult
 
@@ -198,8 +195,6 @@ signoffs_table = sa.Table(
     sa.Index("ix_recon_signoffs_period", "realm", "period"),
 )
 
-_CREATED: weakref.WeakSet[Engine] = weakref.WeakSet()
-_CREATED_LOCK = threading.Lock()
 _CHUNK: Final = 5000
 
 
@@ -624,19 +619,7 @@ class History:
         self._ensure_tables()
 
     def _ensure_tables(self) -> None:
-        with _CREATED_LOCK:
-            if self.engine in _CREATED:
-                return
-            for attempt in (1, 2):
-                try:
-                    with self.store.begin() as conn:
-                        serialize_ddl(conn)
-                        metadata.create_all(conn, checkfirst=True)
-                    break
-                except (IntegrityError, ProgrammingError, OperationalError):
-                    if attempt == 2:
-                        raise
-            _CREATED.add(self.engine)
+        ensure_tables(self.engine, metadata, self.store.begin)
 
     # -- recording -------------------------------------------------------------------------------
     def record(self, result: ReconResult, *, kind: str = "api", materiality: Mapping[str, Any] | None = None,

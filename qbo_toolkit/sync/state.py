@@ -38,8 +38,6 @@ sync parks the record and checks whose the QBO record is), or, without a hook,
 from __future__ import annotations
 
 import json
-import threading
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -48,10 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import QboToolkitError
-from ..work.schema import serialize_ddl
+from ..work.schema import ensure_tables
 
 if TYPE_CHECKING:
     from ..work.store import WorkStore
@@ -187,8 +185,6 @@ keys_table = sa.Table(
     sa.Column("refusals", sa.Integer, nullable=False, default=0),
 )
 
-_CREATED: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose sync tables this process made sure of
-_CREATED_LOCK = threading.Lock()
 
 
 class LinkCollision(QboToolkitError):
@@ -324,23 +320,9 @@ class SyncState:
         return self.engine.begin()
 
     def _ensure_tables(self) -> None:
-        """Create the sync tables that are missing, once per database and process, in a write
-        transaction (two processes starting at once queue on it instead of racing)."""
-        with _CREATED_LOCK:
-            if self.engine in _CREATED:
-                return
-            for attempt in (1, 2):
-                try:
-                    with self.begin() as conn:
-                        serialize_ddl(conn)
-                        metadata.create_all(conn, checkfirst=True)
-                        self._add_columns(conn)
-                    break
-                except (IntegrityError, ProgrammingError, OperationalError):
-                    # PostgreSQL: another process created a table between the check and the create
-                    if attempt == 2:
-                        raise
-            _CREATED.add(self.engine)
+        """Create the sync tables that are missing, once per database and process (and add the
+        columns later versions brought to older tables)."""
+        ensure_tables(self.engine, metadata, self.begin, after=self._add_columns)
 
     @staticmethod
     def _add_columns(conn: Connection) -> None:

@@ -23,7 +23,10 @@ column from step 1 and then fail in the later step.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -49,7 +52,8 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -65,6 +69,7 @@ __all__ = [
     "credit_applications",
     "credit_notes",
     "current_version",
+    "ensure_tables",
     "invoice_lines",
     "invoices",
     "items",
@@ -484,6 +489,35 @@ def serialize_ddl(conn: Connection) -> None:
     on the catalog's unique index), so it takes a transaction-scoped advisory lock."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_DDL_LOCK})")
+
+
+#: (metadata, engine) pairs whose tables this process has made sure of (see :func:`ensure_tables`)
+_ENSURED: dict[int, weakref.WeakSet[Engine]] = {}
+_ENSURED_LOCK = threading.Lock()
+
+
+def ensure_tables(engine: Engine, tables: MetaData, begin: Callable[[], AbstractContextManager[Connection]], *,
+                  after: Callable[[Connection], None] | None = None) -> None:
+    """Create ``tables``' missing tables once per database and process, in a write transaction from
+    ``begin`` (the store's: two processes starting at once queue on it instead of racing), then
+    ``after(conn)`` in the same transaction (columns added to older tables). PostgreSQL may still
+    report a table another process created between the check and the create: tried once more."""
+    with _ENSURED_LOCK:
+        done = _ENSURED.setdefault(id(tables), weakref.WeakSet())
+        if engine in done:
+            return
+        for attempt in (1, 2):
+            try:
+                with begin() as conn:
+                    serialize_ddl(conn)
+                    tables.create_all(conn, checkfirst=True)
+                    if after is not None:
+                        after(conn)
+                break
+            except (IntegrityError, ProgrammingError, OperationalError):
+                if attempt == 2:
+                    raise
+        done.add(engine)
 
 
 def migrate(
