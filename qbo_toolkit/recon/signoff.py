@@ -53,10 +53,11 @@ _MAX_CHANGES: Final = 50  # sentences kept per reopening (the count says how man
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """SQLite gives timestamps back without their zone: they were written in UTC."""
+    """A stored time in UTC. SQLite gives timestamps back without their zone (they were written in
+    UTC); PostgreSQL gives them in the session's time zone, which the sentences must not show as UTC."""
     if value is None:
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
