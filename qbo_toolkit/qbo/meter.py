@@ -74,6 +74,7 @@ __all__ = [
     "METER_FILENAME",
     "THRESHOLDS",
     "UNMETERED",
+    "Announcement",
     "Meter",
     "MeterBudgetReached",
     "Tally",
@@ -201,6 +202,18 @@ def forecast(metered: int, moment: datetime) -> int:
     length = days * 86400.0
     elapsed = max((moment - start).total_seconds(), 3600.0)
     return round(metered * length / min(elapsed, length))
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One budget threshold announced for a company and month (a row of ``meter_warnings``): the
+    percentage, when it was crossed (UTC) and the sentence said then."""
+
+    realm_id: str
+    month: str
+    threshold: int
+    at: datetime
+    sentence: str
 
 
 @dataclass
@@ -407,14 +420,25 @@ class Meter:
 
     def warnings(self, realm: str, *, month: str | None = None) -> list[str]:
         """The threshold sentences announced for ``realm`` this month (or ``month``), oldest first."""
+        return [a.sentence for a in self.announced(realm, month=month)]
+
+    def announced(self, realm: str, *, month: str | None = None) -> list[Announcement]:
+        """The thresholds announced for ``realm`` this month (or ``month``), lowest first, whichever
+        process crossed them: what the sync's activity log repeats once each
+        (:mod:`qbo_toolkit.sync.budget`)."""
         if not self._exists():
             return []
         month = month or month_of(self.clock())
         with self._lock:
             rows = self._connection().execute(
-                "SELECT sentence FROM meter_warnings WHERE realm = ? AND month = ? ORDER BY threshold",
-                (str(realm), month)).fetchall()
-        return [str(r[0]) for r in rows]
+                "SELECT threshold, at, sentence FROM meter_warnings WHERE realm = ? AND month = ? "
+                "ORDER BY threshold", (str(realm), month)).fetchall()
+        out = []
+        for threshold, at, sentence in rows:
+            moment = datetime.fromisoformat(str(at))
+            out.append(Announcement(str(realm), month, int(threshold),
+                                    moment if moment.tzinfo else moment.replace(tzinfo=UTC), str(sentence)))
+        return out
 
     # -- optional reads --------------------------------------------------------------------------
     def refusal(self, realm: str, what: str) -> str | None:
@@ -485,9 +509,12 @@ def _threshold_sentence(realm: str, month: str, threshold: int, used: int, budge
             f"of {budget:,} (meter.monthly_budget) in {month} (UTC), forecast {expected:,} by month end")
     if threshold >= 100:
         return (head + ". Optional reads (the reconciliation's tie-out to QBO's reports, the mirror's "
-                "verification) stop until the month ends; the sync's own reads go on. QuickBooks itself blocks "
-                f"every metered call past the plan's limit ({FREE_TIER:,} a month on the free tier)")
-    return head + ". Optional reads stop at 100%; the sync's own reads go on"
+                "verification) stop until the month ends; the sync's own reads go on. To read them now, raise "
+                "meter.monthly_budget in the settings; otherwise wait for the month to end. QuickBooks itself "
+                f"blocks every metered call past the plan's limit ({FREE_TIER:,} a month on the free tier)")
+    return (head + ". Optional reads (the reconciliation's tie-out to QBO's reports, the mirror's verification) "
+            "stop at 100%; the sync's own reads go on. To keep them, raise meter.monthly_budget in the settings "
+            "or wait for the month to end")
 
 
 # -- the process's meter and budget ------------------------------------------------------------------

@@ -43,6 +43,7 @@ id map.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
@@ -58,9 +59,11 @@ from ..mapping.markers import marker_owner
 from ..mapping.names import client_ids_named, name_clients
 from ..mirror import Mirror, WriteFeed
 from ..qbo.client import QboClient
+from ..qbo.meter import budget_scope, get_meter, month_of
 from ..settings import Settings, SettingsError, SettingsSource
 from ..work.store import WorkStore
 from .action import Action
+from .budget import log_budget_thresholds
 from .context import ENTITIES, RunContext, StopFlag
 from .credits import CreditAppliedStage, CreditNoteStage, RefundStage
 from .customers import CustomerStage
@@ -74,6 +77,8 @@ from .sender import Sender
 from .state import SyncState, run_text
 
 __all__ = ["SyncEngine", "SyncResult"]
+
+_log = logging.getLogger(__name__)
 
 #: How many outstanding records a summary names before it says "and N more".
 NAMED = 10
@@ -185,15 +190,26 @@ class SyncEngine:
             else dict(settings_source) if settings_source is not None else None)
         #: the last run's settings check (the accounts its settings resolved to)
         self.preflight: Preflight | None = None
+        #: the meter's month (UTC) when the last run started
+        self.month: str | None = None
 
     # ================================================================================== public
     def run(self, *, dry_run: bool = False, wait: float = 0.0) -> SyncResult:
         """One run (initial the first time, incremental after). ``wait``: seconds to wait for another
-        sync of the company to finish before stopping with :class:`SyncBusy`."""
+        sync of the company to finish before stopping with :class:`SyncBusy`.
+
+        The meter counts the run's QuickBooks calls against the settings' ``meter.monthly_budget``;
+        the budget thresholds announced this month go into the activity log once each, before the
+        run's last line (:mod:`.budget`)."""
         self.settings.validate()
         if self.settings.invoices and self.settings.integration_date is None:
             raise SettingsError(["Invoices sync from the integration date: enable the integration first "
                                  "(it sets integration_date)"])
+        with budget_scope(self.settings.meter.monthly_budget):
+            return self._run(dry_run=dry_run, wait=wait)
+
+    def _run(self, *, dry_run: bool, wait: float) -> SyncResult:
+        self.month = month_of(get_meter().clock())  # a run crossing into the next month says both months'
         lease = Lease(self.state, job=self.job, company=self.company)
         lease.acquire(wait=wait, stop=lambda: self.stop.reason if self.stop.is_set() else None)
         started = time.monotonic()
@@ -379,6 +395,7 @@ class SyncEngine:
             result.pending_matches = len(self.state.matches("pending"))
             if not result.dry_run:
                 result.outstanding = self.outstanding()
+            self._log_budget(ctx)
             self.state.finish_run(ctx.run_id, result.status, ctx.counts, result.requests, failed=result.failed,
                                   detail={"message": result.message, "notices": result.notices},
                                   summary=f"sync run {ctx.run_id} {result.text}" + (
@@ -386,6 +403,15 @@ class SyncEngine:
         except Exception:
             if result.completed:
                 raise  # otherwise the run's own error is the one to report
+
+    def _log_budget(self, ctx: RunContext) -> None:
+        """The meter's budget thresholds of this month not yet in the activity log (:mod:`.budget`);
+        a meter that cannot be read is logged and the run goes on (the next run says them)."""
+        try:
+            log_budget_thresholds(self.state, ctx.run_id, months=[self.month] if self.month else [])
+        except Exception as exc:  # the meter never changes a run's outcome
+            _log.warning("the budget thresholds could not be written to the activity log of company %s (%s: %s); "
+                         "the next sync writes them", self.realm, type(exc).__name__, exc)
 
     # ================================================================================== collisions
     def _check_collisions(self, ctx: RunContext) -> None:
