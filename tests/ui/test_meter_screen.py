@@ -1,6 +1,6 @@
 """The status screen shows the meter (``qbo_toolkit.qbo.meter``): this month's metered and unmetered
 QuickBooks calls of the connected company, the forecast and the budget, amber past 80% and red when
-the budget is reached. The app here is the one of ``test_screens`` (a real emulator over HTTP)."""
+the budget is reached; a budget threshold a sync crosses is in the Activity Log once. The app here is the one of ``test_screens`` (a real emulator over HTTP)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 from test_screens import emu, emu_realm, enable, make_app, settings_app, synced_app, work_url  # noqa: F401
-from uikit import text_of
+from uikit import table_rows, text_of
 
 from qbo_toolkit.emulator import EmulatorServer
 from qbo_toolkit.qbo.meter import get_meter
@@ -66,9 +66,21 @@ def test_a_sync_from_the_app_that_crosses_a_threshold_says_so_once(synced_app: A
     assert len(warned) == 1 and "of 2,000 (meter.monthly_budget)" in warned[0]
     shown = text_of(app.status_screen.meter_html.value)
     assert "The last sync: QuickBooks metered calls" in shown and "reached 50% of the monthly budget" in shown
+    # the Activity Log says it too, once, as a warning of the run that crossed it (qbo_toolkit.sync.budget)
+    screen, crossing = app.status_screen, app.status.last_result.run_id
+    screen.refresh_log()
+    screen.run_filter.value = crossing
+    said = [row for row in table_rows(screen.records_html.value) if "of the monthly budget" in row[8]]
+    assert len(said) == 1 and said[0][8] == warned[0], said
+    assert (said[0][2], said[0][5], said[0][7]) == ("meter", "warning", "meter.monthly_budget")
     # the next run crosses nothing new: nothing said again
     app.status_screen.sync_button.click()
     assert app.status.wait(60)
     assert app.status.meter_warnings == []
     assert "The last sync:" not in text_of(app.status_screen.meter_html.value)
     assert not any("monthly budget" in n for n in app.status.last_result.notices)
+    screen.refresh_log()
+    screen.run_filter.value = app.status.last_result.run_id
+    assert not [row for row in table_rows(screen.records_html.value) if "of the monthly budget" in row[8]]
+    screen.run_filter.value = 0
+    assert len([row for row in table_rows(screen.records_html.value) if "of the monthly budget" in row[8]]) == 1
