@@ -287,8 +287,9 @@ class MirrorStore:
                     continue  # deleted is final: a late reply or an old CDC version does not bring it back
                 if row["status"] in ("deleted", "merged"):
                     row = {**row, "body": old[3], "month": _month_of(old[3], entity)}
-                elif not _newer(row, {"sync_token": old[0], "updated_at": old[1]}, equal=True):
-                    continue
+                elif row["body"] == old[3] or not _newer(row, {"sync_token": old[0], "updated_at": old[1]},
+                                                         equal=True):
+                    continue  # the version kept (a CDC's overlap lists it again) or an older one
                 updates.append({"k_id": qbo_id,
                                 **{f"v_{k}": v for k, v in row.items() if k not in ("entity", "qbo_id")}})
             if inserts:

@@ -212,6 +212,26 @@ class Deleted(NamedTuple):
     last_updated: datetime
 
 
+class _Objects(Mapping[str, tuple[Any, ...]]):
+    """CDC's changed objects per entity as python-quickbooks objects, built from the JSON on first
+    access of an entity (building them costs more than the request; most readers want the JSON)."""
+
+    def __init__(self, raws: Mapping[str, tuple[Mapping[str, Any], ...]]) -> None:
+        self._raws = raws
+        self._built: dict[str, tuple[Any, ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        if name not in self._built:
+            self._built[name] = tuple(_from_json(name, value) for value in self._raws[name])
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raws)
+
+    def __len__(self) -> int:
+        return len(self._raws)
+
+
 @dataclass(frozen=True)
 class CdcResult:
     """What changed since ``since`` (up to ``until``, if given), per entity, newest version only.
@@ -692,15 +712,14 @@ class QboClient:
                             keep(name, raw, cursor)
                         cursors[name] = cursor.replace(microsecond=0) + timedelta(seconds=1)
                         incomplete.add(name)
-        objects: dict[str, tuple[Any, ...]] = {}
         deleted: dict[str, tuple[Deleted, ...]] = {}
         raws: dict[str, tuple[Mapping[str, Any], ...]] = {}
         for name in names:
             ordered = sorted(newest[name].items(), key=lambda kv: (kv[1][0], _id_key(kv[0])))
             deleted[name] = tuple(value for _, (_, value) in ordered if isinstance(value, Deleted))
             raws[name] = tuple(value for _, (_, value) in ordered if not isinstance(value, Deleted))
-            objects[name] = tuple(_from_json(name, value) for value in raws[name])
-        return CdcResult(since, until, objects, deleted, server_time, frozenset(incomplete), raws)
+        # python-quickbooks objects are built per entity when asked for: the mirror reads only ``raw``
+        return CdcResult(since, until, _Objects(raws), deleted, server_time, frozenset(incomplete), raws)
 
     def _cdc_request(self, names: Sequence[str], since: datetime) -> Mapping[str, Any]:
         entities = ",".join(names)
