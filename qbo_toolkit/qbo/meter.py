@@ -38,7 +38,9 @@ Budget, warnings and optional reads
     metered calls pass 50, 80 and 95% of it, and when they reach it, a sentence is logged, handed to
     every :meth:`Meter.tally` running in the process (the jobs put it in summary.json) and recorded
     in ``meter_warnings`` so each threshold is announced once per company and month, whichever
-    process crosses it. From 100% on, *optional* reads are stopped: a caller asks first with
+    process crosses it; each sync run repeats the month's announcements (:meth:`Meter.announced`)
+    in the company's activity log, once each (:mod:`qbo_toolkit.sync.budget`). A job, the app's
+    sync and every sync run count against their settings' budget (:func:`budget_scope`). From 100% on, *optional* reads are stopped: a caller asks first with
     :meth:`Meter.optional` (raises :class:`MeterBudgetReached`, a sentence naming the read, the
     count, the budget and the setting) or :meth:`Meter.refusal` (the sentence, or None). The
     reconciliation's tie-out to QBO's reports and the mirror's verification reads are optional. The
@@ -280,8 +282,9 @@ class Meter:
     def budget(self) -> int:
         if self._budget is not None:
             return self._budget
-        if _BUDGET_OVERRIDE is not None:
-            return _BUDGET_OVERRIDE
+        override = _budget_override()
+        if override is not None:
+            return override
         return _app_budget()
 
     # -- storage ---------------------------------------------------------------------------------
@@ -549,15 +552,30 @@ def set_budget(budget: int | None) -> None:
     _BUDGET_OVERRIDE = budget
 
 
+#: the open :func:`budget_scope` blocks, oldest first: (their own token, their budget)
+_SCOPES: list[tuple[object, int | None]] = []
+
+
+def _budget_override() -> int | None:
+    with _METERS_LOCK:
+        return _SCOPES[-1][1] if _SCOPES else _BUDGET_OVERRIDE
+
+
 @contextmanager
 def budget_scope(budget: int | None) -> Iterator[None]:
-    """:func:`set_budget` for the block only (a job: its settings' budget while it runs)."""
-    before = _BUDGET_OVERRIDE
-    set_budget(budget)
+    """:func:`set_budget` for the block only (a job, a sync run: its settings' budget while it runs).
+    The newest open block's budget holds; a block that ends takes only its own away, so blocks
+    that end in another order than they began (two runs on two threads) leave nothing behind."""
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ValueError(f"a monthly budget is a whole number of calls >= 1, not {budget!r}")
+    token = object()
+    with _METERS_LOCK:
+        _SCOPES.append((token, budget))
     try:
         yield
     finally:
-        set_budget(before)
+        with _METERS_LOCK:
+            _SCOPES[:] = [scope for scope in _SCOPES if scope[0] is not token]
 
 
 def _app_budget() -> int:

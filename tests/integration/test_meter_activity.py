@@ -27,7 +27,7 @@ from test_meter_live import settings_file
 from qbo_toolkit.auth.tokens import TokenStore
 from qbo_toolkit.jobs.reconcile import reconcile_job
 from qbo_toolkit.jobs.sync import sync_job
-from qbo_toolkit.qbo.meter import THRESHOLDS, get_meter, month_of, set_budget
+from qbo_toolkit.qbo.meter import FREE_TIER, THRESHOLDS, Meter, budget_scope, get_meter, month_of, set_budget
 
 BUDGET = 40
 SENTENCE = re.compile(r"reached (\d+)% of the monthly budget: ([\d,]+) of ([\d,]+) \(meter\.monthly_budget\) "
@@ -202,3 +202,19 @@ def test_thresholds_crossed_elsewhere_are_said_by_the_next_sync_and_100_percent_
     assert len(entries) == 4 and entries[-1]["id"] == reached["id"]
     assert entries[-1]["resolved"] == "under budget" and [e["resolved"] for e in entries[:-1]] == [None] * 3
     assert reached["id"] not in {e.id for e in w.state.open_failures()}
+
+
+def test_budget_scopes_ending_out_of_order_leave_nothing_behind() -> None:
+    """A sync run counts against its settings' budget (``budget_scope``); two runs on two threads may
+    end in another order than they began: neither leaves its budget to the process."""
+    set_budget(None)
+    meter = Meter(budget=None)  # never opens its file here: only its budget is asked
+    first, second = budget_scope(40), budget_scope(1000)
+    first.__enter__()
+    assert meter.budget == 40
+    second.__enter__()
+    assert meter.budget == 1000
+    first.__exit__(None, None, None)  # the first run ends first
+    assert meter.budget == 1000
+    second.__exit__(None, None, None)
+    assert meter.budget == FREE_TIER  # the app's (none saved in this home): nothing left behind
