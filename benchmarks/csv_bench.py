@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak import PEAK_RSS
+
 ROOT = Path(__file__).resolve().parent.parent
 #: csv_import.py as it was before streaming (issue 13's last change to it).
 EAGER_COMMIT = "841fcb7d847dd783ef076dff597555d607005ded"
@@ -64,15 +67,7 @@ def generate(path: Path, rows: int, *, parents: bool = False) -> int:
 
 CHILD = """
 import hashlib, importlib.util, json, resource, sys, time
-def peak_rss():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+""" + PEAK_RSS + """
 which, csv_path, db, out = sys.argv[1:5]
 from qbo_toolkit.work.store import WorkStore
 if which == "eager":

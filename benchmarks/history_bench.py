@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -32,6 +31,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak import peak_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -232,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         size = SIZES[args.size]
         found = run_ours(size, args.workdir) if args.child == "ours" else run_naive(size)
-        found["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        found["peak_rss"] = peak_rss()
         args.out.write_text(json.dumps(found))
         return 0
     import tempfile

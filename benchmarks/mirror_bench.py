@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak import peak_rss
 
 SIZES = {"full": {"customers": 10_000, "invoices": 100_000, "payments": 100_000},
          "smoke": {"customers": 40, "invoices": 300, "payments": 200}}
@@ -37,19 +38,6 @@ AS_OF = date(2026, 11, 30)
 FIRST_DAY = date(2024, 12, 1)
 CHUNK = 1000
 LOAD_AGE_SECONDS = 2 * 3600
-
-
-def peak_rss() -> int:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def load_company(workdir: Path, sizes: dict[str, int]) -> dict[str, Any]:

@@ -28,6 +28,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, however run.py is loaded
+from peak import PEAK_RSS
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 INTEGRATION_DATE = date(2026, 1, 1)
@@ -489,24 +492,12 @@ def measure_noop(size: dict[str, Any], tmp: Path) -> dict[str, Any]:
 # 4: reconciliation vs datacompy (each in a child process: its own peak RSS)
 # --------------------------------------------------------------------------------------------
 
-# The child's own peak RSS: VmHWM, the high-water mark of its memory since it started. (ru_maxrss
-# would do where there is no /proc, but on Linux a child's ru_maxrss starts from its parent's size at
-# the fork, which is the benchmark process itself, large after the no-op measure.)
-PEAK_RSS = """
-def peak_rss():
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-"""
+# Each child reports its own peak RSS (benchmarks/peak.py: VmHWM, not ru_maxrss)
 
 CHILD_OURS = """
 import json, resource, sys, time
-""" + PEAK_RSS + """from datetime import date
+""" + PEAK_RSS + """
+from datetime import date
 from qbo_toolkit.recon import reconcile
 from qbo_toolkit.recon.sample import sample_frames, synthetic_frames
 n, diffs, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -534,7 +525,8 @@ json.dump({"seconds": s, "peak_rss": peak_rss(),
 
 CHILD_DATACOMPY = """
 import json, resource, sys, time
-""" + PEAK_RSS + """import datacompy
+""" + PEAK_RSS + """
+import datacompy
 from qbo_toolkit.recon.sample import synthetic_frames
 n, diffs, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 work, qbo, links = synthetic_frames(n, differences=diffs, seed=11)
@@ -680,6 +672,10 @@ def machine() -> str:
 MEASURES = ("sync", "naive", "noop", "recon", "demo", "mirror", "csv", "history")
 
 
+#: the raw figures' key that says which run made each measure's figures
+RUNS_KEY = "_runs"
+
+
 def previous_results(path: Path) -> tuple[dict[str, Any], str]:
     """The raw figures of the last written RESULTS.md and its date and command, ({}, "") without one."""
     try:
@@ -750,14 +746,24 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
     kept_note = ""
     results = ROOT / "benchmarks" / "RESULTS.md"
+    command = "make bench  (.venv/bin/python benchmarks/run.py " + shlex.join(argv or sys.argv[1:]) + ")"
+    # when and by which command each measure's figures were made (kept with the raw figures)
+    runs = {name: f"{started:%Y-%m-%d %H:%M} UTC, `{command}`" for name in raw}
     if args.only and args.size == "full" and not args.no_write:
-        # a partial run keeps the other measures' figures of the previous full run, and says so
+        # a partial run keeps the other measures' figures of earlier runs, and says which run made each
         earlier, earlier_header = previous_results(results)
-        kept = {name: value for name, value in earlier.items() if name not in raw}
+        earlier_runs = earlier.pop(RUNS_KEY, None) or {}
+        kept = {name: value for name, value in earlier.items() if name not in raw and name in MEASURES}
         if kept:
+            for name in kept:
+                runs[name] = earlier_runs.get(name) or earlier_header
+            groups: dict[str, list[str]] = {}
+            for name in MEASURES:
+                if name in kept:
+                    groups.setdefault(runs[name], []).append(name)
             kept_note = (f"* Measures run by this command: {', '.join(n for n in MEASURES if n in raw)}; the others "
-                         f"({', '.join(n for n in MEASURES if n in kept)}) are kept from the earlier run: "
-                         f"{earlier_header}\n")
+                         "are kept from earlier runs: "
+                         + "; ".join(f"{', '.join(names)} from {when}" for when, names in groups.items()) + "\n")
             raw = {name: raw[name] if name in raw else kept[name] for name in MEASURES if name in raw or name in kept}
     rows = table(raw)
     text = render(rows)
@@ -765,7 +771,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2, default=str))
     if args.size == "full" and not args.no_write:
-        command = "make bench  (.venv/bin/python benchmarks/run.py " + shlex.join(argv or sys.argv[1:]) + ")"
         sizes = (f"sync {size['sync']}, time scale {size['time_scale']:g}, latency {LATENCY_MEAN - LATENCY_JITTER:g}-"
                  f"{LATENCY_MEAN + LATENCY_JITTER:g} scaled s; no-op {size['noop']}; reconciliation "
                  f"{size['recon_rows']:,} rows/side, {size['recon_diffs']:,} planted; scratch stores in {args.tmp}")
@@ -774,7 +779,7 @@ def main(argv: list[str] | None = None) -> int:
             f"* Command: `{command}`\n{kept_note}* Sizes: {sizes}\n"
             f"* Ceiling: {BATCH_PER_MINUTE} batches/min x {BATCH_ITEMS} ops + ({PER_MINUTE} - {BATCH_PER_MINUTE}) "
             f"single requests/min = {CEILING_OPS_PER_MIN:,} operations per scaled minute\n\n{text}\n\n"
-            f"Raw figures:\n\n```json\n{json.dumps(raw, indent=2, default=str)}\n```\n")
+            f"Raw figures:\n\n```json\n{json.dumps({**raw, RUNS_KEY: runs}, indent=2, default=str)}\n```\n")
     return 0 if all(r.ok is not False for r in rows) else 1
 
 
