@@ -218,3 +218,53 @@ def test_budget_scopes_ending_out_of_order_leave_nothing_behind() -> None:
     assert meter.budget == 1000
     second.__exit__(None, None, None)
     assert meter.budget == FREE_TIER  # the app's (none saved in this home): nothing left behind
+
+
+def test_once_per_threshold_and_month_across_a_month_end(tmp_path: Path) -> None:
+    """The log's bookkeeping on its own (a WORK store and a meter whose clock the test moves): a
+    threshold is said once a month, again in the next month when crossed again; a run that began in
+    November and ends in December says November's too; December's first run below the budget
+    resolves November's 100% entry."""
+    from qbo_toolkit.sync.budget import log_budget_thresholds
+    from qbo_toolkit.sync.state import SyncState
+    from qbo_toolkit.work.store import WorkStore
+
+    now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
+    meter = Meter(tmp_path / "meter.sqlite3", clock=lambda: now[0], budget=BUDGET)
+    store = WorkStore(f"sqlite:///{tmp_path}/work.sqlite3")
+    try:
+        state = SyncState(store, "r1")
+        other = SyncState(store, "r2")  # another company's log says nothing of r1's budget
+
+        def run() -> int:
+            return state.start_run("incremental", dry_run=False)
+
+        def said(month: str) -> list[tuple[int, str, str | None]]:
+            entries = [e for e in state.activity(entity="meter") if f" in {month} (UTC)" in e.message]
+            return [(int(SENTENCE.search(e.message).group(1)), e.outcome, e.resolved)  # type: ignore[union-attr]
+                    for e in entries]
+
+        meter.count("r1", metered=20)
+        first = run()
+        assert [a.threshold for a in log_budget_thresholds(state, first, meter=meter)] == [50]
+        assert log_budget_thresholds(state, run(), meter=meter) == []  # said once
+        assert log_budget_thresholds(other, other.start_run("incremental", dry_run=False), meter=meter) == []
+
+        # a run begins in November; its calls reach the budget before midnight; it ends in December
+        started = run()
+        meter.count("r1", metered=20)
+        now[0] = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)
+        written = log_budget_thresholds(state, started, months=["2026-11"], meter=meter)
+        assert [(a.month, a.threshold) for a in written] == [("2026-11", 80), ("2026-11", 95), ("2026-11", 100)]
+        assert said("2026-11") == [(50, "warning", None), (80, "warning", None), (95, "warning", None),
+                                    (100, "failed", "under budget")]  # December: 0 of 40, below the budget
+        assert [e.id for e in state.open_failures()] == []
+
+        # December crosses 50% again: said again, for December
+        meter.count("r1", metered=21)
+        assert [a.threshold for a in log_budget_thresholds(state, run(), meter=meter)] == [50]
+        assert said("2026-12") == [(50, "warning", None)]
+        assert log_budget_thresholds(state, run(), meter=meter) == []
+        assert other.activity(entity="meter") == []
+    finally:
+        store.close()
