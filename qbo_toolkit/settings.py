@@ -42,6 +42,11 @@ The seed's settings screen, as data::
     meter              QuickBooks' metered (CorePlus) calls (:class:`MeterSettings`):
                          monthly_budget: calls a month (default 500,000, the free tier); warned at 50, 80
                                          and 95%; at 100% optional reads (the tie-out) stop
+    materiality        which reconciliation differences need an explanation (:func:`check_materiality`):
+                       {category or "*": {amount: "100.00", count: 5}}; a difference above ``amount``, or
+                       every one of a category with more than ``count``, is material; a category not
+                       named (and no "*") is material in every row; unset: every difference is. The
+                       reconcile job's ``materiality`` parameter overrides it for that run
     work_record_url    where the reconciliation report links a row's WORK record: a mapping of record
                        kinds (customer, invoice, payment, credit_note, refund) to an http(s) URL with
                        ``{id}`` ("https://work.example.com/invoices/{id}"), or one URL with ``{entity}``
@@ -66,6 +71,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,9 +80,10 @@ import yaml
 from .errors import ConfigError
 from .yamlio import closest, read_yaml_mapping, unknown_keys
 
-__all__ = ["ACCOUNT_SETTINGS", "CLOSED_PERIOD", "TAX_MODES", "AccountSetting", "CompanyFacts", "ConflictPolicy",
-           "ExistingItems", "MeterSettings", "NamePolicy", "Settings", "SettingsError", "SettingsSource", "TaxSettings",
-           "home_settings_path", "load_settings", "resolve_settings"]
+__all__ = ["ACCOUNT_SETTINGS", "CLOSED_PERIOD", "MATERIALITY_CATEGORIES", "TAX_MODES", "AccountSetting",
+           "CompanyFacts", "ConflictPolicy", "ExistingItems", "MeterSettings", "NamePolicy", "Settings",
+           "SettingsError", "SettingsSource", "TaxSettings", "check_materiality", "home_settings_path",
+           "load_settings", "materiality_setting", "resolve_settings"]
 
 ConflictPolicy = Literal["qbo_wins", "work_wins", "newest_wins"]
 NamePolicy = Literal["report", "fix"]
@@ -312,6 +319,8 @@ class Settings:
     refunds: bool = False
     refund_account: str | None = None
     meter: MeterSettings = field(default_factory=MeterSettings)
+    #: {category or "*": {"amount": "100.00", "count": 5}} as written (:func:`check_materiality`)
+    materiality: dict[str, dict[str, Any]] = field(default_factory=dict)
     work_record_url: dict[str, str] = field(default_factory=dict)
     #: not a setting (never in YAML): the connected company as the sync's check found it
     company: CompanyFacts | None = field(default=None, compare=False, repr=False)
@@ -430,6 +439,7 @@ class Settings:
         data["meter"] = asdict(self.meter)
         data["terms"] = dict(self.terms)
         data["payment_methods"] = dict(self.payment_methods)
+        data["materiality"] = {k: dict(v) for k, v in self.materiality.items()} or None
         data["work_record_url"] = dict(self.work_record_url) or None
         return data
 
@@ -530,6 +540,11 @@ def _field_value(name: str, kind: Any, value: Any) -> Any:
         return MeterSettings.from_value(value)
     if name == "work_record_url":
         return _work_record_urls(value)
+    if name == "materiality":
+        try:
+            return materiality_setting(value)
+        except ConfigError as exc:
+            raise SettingsError([str(exc)]) from None
     if name in _NAME_MAPS:
         return _name_map(name, value, "WORK names to QuickBooks names or Ids (such as \"Net 15\": \"Net 15\")")
     if name in ("class", "department"):
@@ -612,6 +627,94 @@ def _work_record_urls(value: Any) -> dict[str, str]:
             problems += exc.problems
     if problems:
         raise SettingsError(problems)
+    return out
+
+
+#: The reconciliation's categories whose rows are differences (difference and pending kinds), which
+#: materiality may name. The same names as :data:`qbo_toolkit.recon.history.KEYED` (a test keeps them
+#: equal): settings sit below ``recon`` and cannot import its category table.
+MATERIALITY_CATEGORIES: tuple[str, ...] = (
+    "customers_unlinked", "customers_fields", "customers_inactive_one_side", "customer_balances",
+    "invoices_missing_in_qbo", "invoices_missing_in_work", "invoices_total", "invoices_tax", "invoices_balance",
+    "invoices_date", "invoices_due_date", "invoices_customer", "invoices_number", "invoices_void_or_deleted",
+    "payments_missing_in_qbo", "payments_missing_in_work", "payments_amount", "payments_date",
+    "payments_applied_to", "payments_unapplied", "credit_notes_missing_in_qbo", "credit_notes_missing_in_work",
+    "credit_notes_amount", "credit_applied", "credits_unapplied", "refunds_missing_in_qbo",
+    "refunds_missing_in_work", "refunds_amount", "tax_by_rate", "aging_buckets", "tieout_customers",
+    "tieout_aging", "changed_in_qbo", "pending")
+
+
+def check_materiality(value: Any, *, where: str = "") -> dict[str, dict[str, Any]]:
+    """Materiality thresholds, strictly: ``{category or "*": {"amount": "100.00", "count": 5}}``.
+
+    The one validator of materiality: the ``materiality`` setting, the reconcile job's parameter and
+    :meth:`qbo_toolkit.recon.history.History.record` all use it. Categories are difference or pending
+    categories (:data:`MATERIALITY_CATEGORIES`, or ``"*"``: every category not named; an unknown one is
+    refused with the closest name); ``amount`` is a decimal amount of at most two places, 0 or more
+    (text or a number without float noise); ``count`` a whole number, 0 or more. Returned with amounts
+    as whole cents (``amount_cents``). A ConfigError names the category and key otherwise."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}materiality must map categories to {{amount: ..., count: ...}}, not "
+                          f"{type(value).__name__}", key="materiality")
+    checked: dict[str, dict[str, Any]] = {}
+    for category, limits in value.items():
+        if category != "*" and category not in MATERIALITY_CATEGORIES:
+            close = closest(str(category), MATERIALITY_CATEGORIES)
+            hint = (f": did you mean {close}?" if close
+                    else f"; categories: {', '.join(MATERIALITY_CATEGORIES)} or *")
+            raise ConfigError(f"{where}materiality names no difference category {category!r}{hint}",
+                              key="materiality")
+        if not isinstance(limits, Mapping) or not limits:
+            raise ConfigError(f"{where}materiality.{category} must be a mapping with amount and/or count "
+                              f"(e.g. {{amount: '100.00', count: 5}}), not {limits!r}", key="materiality")
+        out: dict[str, Any] = {}
+        for name, limit in limits.items():
+            if name == "amount":
+                if isinstance(limit, bool | float):
+                    raise ConfigError(f"{where}materiality.{category}.amount must be written as decimal text "
+                                      f"(e.g. '100.00'), not {limit!r}", key="materiality")
+                amount = cents_amount(limit)
+                if amount is None:
+                    raise ConfigError(f"{where}materiality.{category}.amount must be an amount of 0 or more with "
+                                      f"at most two decimals (e.g. '100.00'), not {limit!r}", key="materiality")
+                out["amount_cents"] = int(amount * 100)
+            elif name == "count":
+                if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                    raise ConfigError(f"{where}materiality.{category}.count must be a whole number of 0 or more, "
+                                      f"not {limit!r}", key="materiality")
+                out["count"] = limit
+            else:
+                raise ConfigError(f"{where}materiality.{category} takes amount and count, not {name!r}",
+                                  key="materiality")
+        checked[str(category)] = out
+    return checked
+
+
+def cents_amount(value: Any) -> Decimal | None:
+    """``value`` (text or a number) as an amount of 0 or more to the cent, two places; None when it is
+    not one (the rule of the jobs' money parameters and of materiality)."""
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def materiality_setting(value: Any, *, where: str = "") -> dict[str, dict[str, Any]]:
+    """Materiality checked by :func:`check_materiality` and written back as a person writes it
+    (``{"invoices_total": {"amount": "100.00", "count": 5}}``): what the setting holds and saves."""
+    out: dict[str, dict[str, Any]] = {}
+    for category, limits in check_materiality(value, where=where).items():
+        written: dict[str, Any] = {}
+        if "amount_cents" in limits:
+            written["amount"] = f"{Decimal(limits['amount_cents']) / 100:.2f}"
+        if "count" in limits:
+            written["count"] = limits["count"]
+        out[category] = written
     return out
 
 

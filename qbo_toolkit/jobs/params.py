@@ -23,14 +23,14 @@ import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import ConfigError
-from ..settings import Settings, looks_like_secret
+from ..settings import Settings, cents_amount, looks_like_secret, materiality_setting
 from ..yamlio import NoDatesLoader, read_yaml_mapping, unknown_keys
 
 __all__ = ["JOBS", "RELATIVE_DAYS", "Param", "check_params", "load_params", "parse_day", "parse_pairs",
@@ -40,7 +40,7 @@ __all__ = ["JOBS", "RELATIVE_DAYS", "Param", "check_params", "load_params", "par
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # text, settings, url, bool, seconds, day, money, thresholds, materiality, runner
+    kind: str  # text, settings, url, bool, auto_bool, seconds, day, money, thresholds, materiality, runner
     help: str = ""
 
 
@@ -57,12 +57,15 @@ JOBS: dict[str, tuple[Param, ...]] = {
                   Param("tolerance", "money", "money differences up to this are not differences"),
                   Param("thresholds", "thresholds", "category -> differences tolerated before exit 1"),
                   Param("materiality", "materiality",
-                        "category (or *) -> {amount, count}: differences above need an explanation"),
+                        "category (or *) -> {amount, count}: differences above need an explanation; "
+                        "overrides the settings' materiality (empty: the settings')"),
                   Param("record", "bool", "false: an ad-hoc run, not kept in the reconciliation history"),
                   Param("fresh", "bool", "true: read QuickBooks in full instead of the local mirror (the run "
                                          "says what it cost)"),
-                  Param("verify_mirror", "bool", "true: also verify the local mirror by counts per month (an "
-                                                 "optional read; re-reads only the months that differ)")),
+                  Param("verify_mirror", "auto_bool", "null (auto): verify the local mirror by counts per month "
+                                                      "when its last verification is 7 days old; true: always; "
+                                                      "false: never (an optional read; re-reads only the months "
+                                                      "that differ)")),
     "explore": (Param("settings", "settings"), Param("work_db", "url"), Param("as_of", "day")),
 }
 
@@ -133,9 +136,10 @@ def _check_value(param: Param, value: Any, where: str, base: Path | None, today:
                           "remove it and set --output-root instead", key=name)
     if value is None:
         return None
-    if kind == "bool":
+    if kind in ("bool", "auto_bool"):
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}{name} must be true or false (without quotes), not {value!r}", key=name)
+            choices = "true, false or null (auto)" if kind == "auto_bool" else "true or false"
+            raise ConfigError(f"{where}{name} must be {choices} (without quotes), not {value!r}", key=name)
         return value
     if kind == "seconds":
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -147,14 +151,11 @@ def _check_value(param: Param, value: Any, where: str, base: Path | None, today:
     if kind == "money":
         if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
             raise ConfigError(f"{where}{name} must be an amount such as \"0.00\", not {value!r}", key=name)
-        try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation:
-            amount = Decimal("NaN")
-        if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        amount = cents_amount(value)
+        if amount is None:
             raise ConfigError(f"{where}{name} must be an amount of 0 or more, to the cent (such as \"0.00\" or "
                               f"\"0.05\"), not {value!r}", key=name)
-        return str(amount.quantize(Decimal("0.01")))
+        return str(amount)
     if kind == "thresholds":
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}{name} must map a category (or total) to a count of differences tolerated, "
@@ -167,10 +168,7 @@ def _check_value(param: Param, value: Any, where: str, base: Path | None, today:
             out[str(key)] = count
         return out
     if kind == "materiality":
-        from ..recon.history import check_materiality
-
-        check_materiality(value, where=where)  # strictly, now: nothing has run yet
-        return {str(k): dict(v) for k, v in value.items()} if value else {}
+        return materiality_setting(value, where=where)  # strictly, now: nothing has run yet
     if kind == "settings":
         if isinstance(value, Mapping):
             Settings.from_mapping(value)  # validated now, not half way through the run

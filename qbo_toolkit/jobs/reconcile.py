@@ -18,7 +18,7 @@ __all__ = ["reconcile_job"]
 def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: str | None = None,
                   realm: str | None = None, as_of: str | date | None = "today", tolerance: str | float = "0.00",
                   thresholds: Mapping[str, Any] | None = None, materiality: Mapping[str, Any] | None = None,
-                  record: bool = True, fresh: bool = False, verify_mirror: bool = False,
+                  record: bool = True, fresh: bool = False, verify_mirror: bool | None = None,
                   output_dir: str | None = None,
                   on_read: Callable[[Any], None] | None = None) -> Any:
     """Reconcile WORK and QBO; write report.html, CSV, Excel and ``summary.json`` into ``output_dir``.
@@ -27,11 +27,15 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
     when any is exceeded (with no thresholds: any difference, records pending included). The app's
     settings are used unless ``settings`` names a file; the report says which. Every run is kept in
     the reconciliation history (:mod:`qbo_toolkit.recon.history`: new, persisting and resolved
-    differences, sign-off) unless ``record`` is false; ``materiality`` decides which differences need
-    an explanation (see :func:`qbo_toolkit.recon.history.check_materiality`).
+    differences, sign-off) unless ``record`` is false; materiality decides which differences need an
+    explanation (:func:`qbo_toolkit.settings.check_materiality`): the ``materiality`` parameter when
+    given (it overrides the settings' for this run), else the settings' ``materiality``; the report's
+    "Needs an explanation" block and ``summary.json`` (``history.materiality``) say which was used.
 
     QuickBooks is read from the local mirror (:mod:`qbo_toolkit.mirror`, brought current by one
-    change-data-capture request) unless ``fresh`` asks for a full read (``verify_mirror``: and verified);
+    change-data-capture request) unless ``fresh`` asks for a full read; ``verify_mirror`` None (auto)
+    verifies the mirror when its last verification (or full read) is :data:`~qbo_toolkit.mirror.mirror.VERIFY_EVERY`
+    old, True always, False never;
     ``summary.json`` says how it was read and what it cost (``qbo_read``), and ``on_read`` is told too
     (the CLI prints it)."""
     from ..connection import connection
@@ -62,7 +66,7 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
             result = reconcile_live(conn, store, as_of=day,
                                     tolerance=Decimal(checked.get("tolerance", "0.00")), settings=source,
                                     fresh=bool(checked.get("fresh", False)), on_read=reads.append,
-                                    verify_mirror=bool(checked.get("verify_mirror", False)))
+                                    verify_mirror=checked.get("verify_mirror"))
             for read in reads:
                 details["qbo_read"] = read.to_dict()
                 if on_read is not None:
@@ -71,8 +75,11 @@ def reconcile_job(*, settings: str | Mapping[str, Any] | None = None, work_db: s
                 from ..recon.history import History
 
                 result = History(store, conn.realm_id).record(result, kind="job", run_at=started,
-                                                              materiality=checked.get("materiality"))
-                details["history"] = {"run_id": result.history.run_id, "sentence": result.history.sentence}
+                                                              materiality=checked.get("materiality"),
+                                                              settings=source)
+                kept = result.history
+                details["history"] = {"run_id": kept.run_id, "sentence": kept.sentence,
+                                      "materiality": kept.to_dict(records=False)["materiality"]}
             exceeded = result.exceeds(dict(checked.get("thresholds") or {}))
             if output_dir:
                 folder = private_dir(output_dir)

@@ -49,8 +49,13 @@ days old). A difference that went away and came back is new again.
 Result hash: sha256 of the run's sorted ``key fingerprint`` lines (fingerprint: a hash of the whole
 row), so two runs with the same differences, values included, have the same hash.
 
-Materiality (:func:`check_materiality`): ``{category: {"amount": "100.00", "count": 5}}``, ``"*"``
-for every category not named. A difference is *material* when its amount is above ``amount``, or
+Materiality (:func:`~qbo_toolkit.settings.check_materiality`, the one validator, in ``settings``):
+``{category: {"amount": "100.00", "count": 5}}``, ``"*"`` for every category not named. A run uses the
+reconcile job's ``materiality`` parameter when given, else the settings' ``materiality`` (the app's, or
+the file the run names), else none; the run keeps which (``recon_runs.materiality``: JSON
+``{"from": "parameter" | "settings", "overrides": bool, "thresholds": {...}}``, the thresholds in cents;
+``RunHistory.materiality_text`` says it, and the report's "Needs an explanation" block shows it).
+A difference is *material* when its amount is above ``amount``, or
 when its category has more than ``count`` rows (then all of them are). A category with no
 threshold (and no ``"*"``) is material in every row: without thresholds every difference needs an
 explanation. A material difference without an explanation *needs an explanation*.
@@ -69,6 +74,8 @@ What :class:`RunHistory` (``result.history`` after :meth:`History.record`) holds
     h.new, h.persisting                # the same rows, filtered by status
     h.resolved                         # rows of the previous run gone now (same columns, status "resolved")
     h.needs_explanation                # material rows without a note
+    h.materiality, h.materiality_from  # thresholds used (cents), "parameter" | "settings" | ""
+    h.materiality_text                 # "materiality from the settings: invoices_total above 100.00; ..."
     h.series                           # DataFrame: run_id, as_of, category, count, amount_cents (one row per
                                        # run of the scope and category with rows; runs in as-of order)
     h.signoff                          # SignoffStatus of the period (see .signoff) or None
@@ -83,10 +90,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -95,6 +101,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError
+from ..settings import Settings, SettingsSource, check_materiality
 from ..work.schema import ensure_tables
 from .money import cents_to_decimal
 from .result import CATEGORIES, ReconResult
@@ -104,7 +111,8 @@ if TYPE_CHECKING:
     from .signoff import SignoffStatus
 
 __all__ = ["ITEM_COLUMNS", "RUN_KINDS", "History", "HistoryError", "RunHistory", "check_materiality",
-           "difference_items", "difference_keys", "period_of", "result_hash", "scope_of"]
+           "difference_items", "difference_keys", "materiality_used", "period_of", "result_hash", "row_keys",
+           "scope_of"]
 
 RUN_KINDS: Final = ("job", "explorer", "api", "benchmark")
 ITEM_COLUMNS: Final = ("key", "category", "title", "status", "first_seen", "age_days", "amount_cents", "day",
@@ -297,56 +305,6 @@ def scope_of(result: ReconResult, realm: str) -> tuple[str, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def check_materiality(value: Any, *, where: str = "") -> dict[str, dict[str, Any]]:
-    """Materiality thresholds, strictly: ``{category or "*": {"amount": "100.00", "count": 5}}``.
-
-    Categories are difference or pending categories (or ``"*"``: every category not named);
-    ``amount`` is a decimal amount of at most two places, 0 or more (text or a number without
-    float noise); ``count`` a whole number, 0 or more. Returned with amounts as whole cents
-    (``amount_cents``). A ConfigError names the category and key otherwise."""
-    if value in (None, ""):
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}materiality must map categories to {{amount: ..., count: ...}}, not "
-                          f"{type(value).__name__}", key="materiality")
-    checked: dict[str, dict[str, Any]] = {}
-    for category, limits in value.items():
-        if category != "*" and category not in KEYED:
-            import difflib
-
-            close = difflib.get_close_matches(str(category), KEYED, n=1)
-            hint = f": did you mean {close[0]}?" if close else f"; categories: {', '.join(KEYED)} or *"
-            raise ConfigError(f"{where}materiality names no difference category {category!r}{hint}",
-                              key="materiality")
-        if not isinstance(limits, Mapping) or not limits:
-            raise ConfigError(f"{where}materiality.{category} must be a mapping with amount and/or count "
-                              f"(e.g. {{amount: '100.00', count: 5}}), not {limits!r}", key="materiality")
-        out: dict[str, Any] = {}
-        for name, limit in limits.items():
-            if name == "amount":
-                if isinstance(limit, bool) or isinstance(limit, float):
-                    raise ConfigError(f"{where}materiality.{category}.amount must be written as decimal text "
-                                      f"(e.g. '100.00'), not {limit!r}", key="materiality")
-                try:
-                    amount = Decimal(str(limit).strip())
-                except InvalidOperation:
-                    amount = Decimal("NaN")
-                if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-                    raise ConfigError(f"{where}materiality.{category}.amount must be an amount of 0 or more with "
-                                      f"at most two decimals (e.g. '100.00'), not {limit!r}", key="materiality")
-                out["amount_cents"] = int(amount * 100)
-            elif name == "count":
-                if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                    raise ConfigError(f"{where}materiality.{category}.count must be a whole number of 0 or more, "
-                                      f"not {limit!r}", key="materiality")
-                out["count"] = limit
-            else:
-                raise ConfigError(f"{where}materiality.{category} takes amount and count, not {name!r}",
-                                  key="materiality")
-        checked[str(category)] = out
-    return checked
-
-
 def _material(items: pd.DataFrame, materiality: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
     """Whether each item is material (see the module docstring)."""
     if not len(items):
@@ -411,6 +369,24 @@ def difference_keys(category: str, frame: pd.DataFrame) -> pd.Series:
     return key.astype(object)
 
 
+def _keyed_frames(result: ReconResult) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each difference and pending category of ``result`` that has rows, in report order."""
+    for category in KEYED:
+        frame = result.frames[category]
+        if len(frame):
+            yield category, frame
+
+
+def row_keys(result: ReconResult) -> pd.Series:
+    """The stable key of every difference and pending row of ``result`` (:func:`difference_keys`),
+    indexed ``category:position`` (the row's place in its category's frame, as the explorer names rows),
+    in report order: the one place a run's keys are made."""
+    parts = [pd.Series(difference_keys(category, frame.reset_index(drop=True)).to_numpy(),
+                       index=category + ":" + pd.RangeIndex(len(frame)).astype(str), dtype=object)
+             for category, frame in _keyed_frames(result)]
+    return pd.concat(parts) if parts else pd.Series(dtype=object)
+
+
 def _amounts(frame: pd.DataFrame) -> np.ndarray:
     for name in _AMOUNTS:
         if name in frame:
@@ -449,12 +425,8 @@ def difference_items(result: ReconResult) -> pd.DataFrame:
     """Every difference and pending row of ``result`` as an item: key, category, amount_cents, day,
     label, work_id, qbo_id, fingerprint (one row each, in report order)."""
     parts = []
-    for category in KEYED:
-        frame = result.frames[category]
-        if not len(frame):
-            continue
+    for category, frame in _keyed_frames(result):
         parts.append(pd.DataFrame({
-            "key": difference_keys(category, frame).to_numpy(),
             "category": category,
             "amount_cents": _amounts(frame),
             "day": _days(category, frame).to_numpy(),
@@ -471,6 +443,7 @@ def difference_items(result: ReconResult) -> pd.DataFrame:
                              "label": pd.Series(dtype=object), "work_id": pd.Series(dtype="Int64"),
                              "qbo_id": pd.Series(dtype=object), "fingerprint": pd.Series(dtype="int64")})
     items = pd.concat(parts, ignore_index=True)
+    items.insert(0, "key", row_keys(result).to_numpy())
     items["work_id"] = items["work_id"].astype("Int64")
     return items
 
@@ -507,6 +480,30 @@ class RunHistory:
     series: pd.DataFrame
     materiality: Mapping[str, Any] = field(default_factory=dict)
     signoff: SignoffStatus | None = None
+    #: where the materiality came from: ``parameter`` (the job's), ``settings`` or "" (none given)
+    materiality_from: str = ""
+    #: the parameter was used although the settings have a materiality of their own
+    materiality_overrides: bool = False
+
+    @property
+    def materiality_text(self) -> str:
+        """Which materiality the run used and where it came from, in a sentence."""
+        parts = []
+        for category, limits in self.materiality.items():
+            bits = []
+            if "amount_cents" in limits:
+                bits.append(f"above {_money(limits['amount_cents'])}")
+            if "count" in limits:
+                bits.append(f"more than {limits['count']} of them")
+            parts.append(f"{'every other category' if category == '*' else category} {' or '.join(bits)}")
+        said = "; ".join(parts) if parts else "none (every difference is material)"
+        if self.materiality_from == "parameter":
+            over = ", overriding the settings' materiality" if self.materiality_overrides else ""
+            return f"materiality from the reconcile job's materiality parameter{over}: {said}"
+        if self.materiality_from == "settings":
+            return f"materiality from the settings: {said}"
+        return "no materiality set (set one with materiality in the settings): every difference needs an explanation" \
+            if not parts else f"materiality: {said}"
 
     @property
     def period(self) -> str:
@@ -576,6 +573,12 @@ class RunHistory:
             "previous_as_of": self.previous_as_of.isoformat() if self.previous_as_of else None,
             "sentence": self.sentence, "counts": self.counts,
             "signoff": self.signoff.to_dict() if self.signoff is not None else None,
+            "materiality": {"from": self.materiality_from or None, "overrides_settings": self.materiality_overrides,
+                            "text": self.materiality_text,
+                            "thresholds": {c: {("amount" if k == "amount_cents" else k):
+                                               (str(cents_to_decimal(v)) if k == "amount_cents" else v)
+                                               for k, v in limits.items()}
+                                           for c, limits in self.materiality.items()}},
         }
         if records:
             data.update(new=rows(self.new), persisting=rows(self.persisting), resolved=rows(self.resolved),
@@ -623,16 +626,18 @@ class History:
 
     # -- recording -------------------------------------------------------------------------------
     def record(self, result: ReconResult, *, kind: str = "api", materiality: Mapping[str, Any] | None = None,
-               run_at: datetime | None = None, dates: bool = True) -> ReconResult:
+               settings: Settings | SettingsSource | None = None, run_at: datetime | None = None,
+               dates: bool = True) -> ReconResult:
         """Keep ``result`` as a run; return it with :attr:`ReconResult.history` set.
 
-        ``materiality`` is checked by :func:`check_materiality`. With ``dates`` the WORK dates of
+        ``materiality`` (the reconcile job's parameter) overrides the ``materiality`` of ``settings`` (the
+        settings the run used); either is checked by :func:`check_materiality`. With ``dates`` the WORK dates of
         invoice and payment differences without a date column are read from the store (for the
         sign-off's "does this touch the period"). A signed-off period whose new run differs is
         reopened (:mod:`.signoff`)."""
         if kind not in RUN_KINDS:
             raise ValueError(f"run kind must be one of {', '.join(RUN_KINDS)}, not {kind!r}")
-        checked = check_materiality(materiality)
+        checked, origin, overrides = materiality_used(materiality, settings)
         items = difference_items(result)
         if dates:
             self._fill_days(items)
@@ -660,7 +665,9 @@ class History:
                 realm=self.realm, scope=scope, scope_detail=json.dumps(detail, sort_keys=True), as_of=result.as_of,
                 period=period_of(result.as_of), run_at=at, kind=kind, result_hash=digest, verdict=result.verdict,
                 difference_count=result.difference_count, pending_count=result.pending_count,
-                categories=json.dumps(categories), materiality=json.dumps(checked) if checked else None,
+                categories=json.dumps(categories),
+                materiality=json.dumps({"from": origin, "overrides": overrides, "thresholds": checked})
+                if origin else None,
                 work_revision=revision, previous_id=previous.id if previous is not None else None,
             )).inserted_primary_key[0])  # type: ignore[index]
             rows = [
@@ -768,35 +775,27 @@ class History:
                                                notes_table.c.retired_run_id > run_id),
                                         notes_table.c.run_id <= run_id)
                                  .order_by(notes_table.c.id)).all()
-        materiality = json.loads(run.materiality) if run.materiality else {}
+        stored = json.loads(run.materiality) if run.materiality else {}
+        origin, overrides = "", False
+        if isinstance(stored.get("thresholds"), dict) and "from" in stored:  # else a run recorded before
+            origin, overrides, stored = str(stored["from"]), bool(stored.get("overrides")), stored["thresholds"]
+        materiality: dict[str, Any] = stored
         as_of = run.as_of
         seen_before = set(prev_items["key"].tolist())
-        items["status"] = np.where([k in seen_before for k in items["key"].tolist()], "persisting", "new")
-        items["age_days"] = [(as_of - f).days for f in items["first_seen"]]
-        items["title"] = items["category"].map(_TITLES)
-        items["material"] = _material(items, materiality)
         latest = {n.key: n for n in notes}  # the newest note of a key wins
-        items["note"] = items["key"].map(lambda k: latest[k].text if k in latest else None)
-        items["note_by"] = items["key"].map(lambda k: latest[k].who if k in latest else None)
-        items["note_at"] = items["key"].map(lambda k: latest[k].at if k in latest else None)
+        items = _dress(items, as_of, np.where([k in seen_before for k in items["key"].tolist()], "persisting", "new"),
+                       _material(items, materiality), latest)
         now = set(items["key"].tolist())
-        resolved = prev_items.loc[np.array([k not in now for k in prev_items["key"].tolist()], dtype=bool)].copy()
-        resolved["status"] = "resolved"
-        resolved["age_days"] = [(as_of - f).days for f in resolved["first_seen"]]
-        resolved["title"] = resolved["category"].map(_TITLES)
-        resolved["material"] = False
-        resolved["note"] = None
-        resolved["note_by"] = None
-        resolved["note_at"] = None
+        resolved = _dress(prev_items.loc[np.array([k not in now for k in prev_items["key"].tolist()], dtype=bool)]
+                          .copy(), as_of, "resolved", False, {})
         series = [(r.id, r.as_of, c, n, a) for r in series_rows for c, (n, a) in json.loads(r.categories).items()]
         return RunHistory(
             run_id=run_id, realm=self.realm, scope=run.scope, as_of=as_of, run_at=run.run_at,
             result_hash=run.result_hash, previous_id=run.previous_id,
             previous_as_of=previous.as_of if previous is not None else None,
-            items=items[list(ITEM_COLUMNS)].reset_index(drop=True),
-            resolved=resolved[list(ITEM_COLUMNS)].reset_index(drop=True),
+            items=items, resolved=resolved,
             series=pd.DataFrame(series, columns=["run_id", "as_of", "category", "count", "amount_cents"]),
-            materiality=materiality, signoff=signoff)
+            materiality=materiality, signoff=signoff, materiality_from=origin, materiality_overrides=overrides)
 
     def latest(self, *, period: str | None = None) -> int | None:
         """The id of the realm's latest run (of ``period`` if given), or None."""
@@ -841,8 +840,30 @@ class History:
                                 columns=["key", "scope", "who", "at", "text", "run_id", "retired_run_id"])
 
 
-def keys_of(items: Iterable[str]) -> set[str]:
-    return set(items)
+def _dress(frame: pd.DataFrame, as_of: date, status: Any, material: Any, notes: Mapping[str, Any]) -> pd.DataFrame:
+    """A run's stored items (or its previous run's, for the resolved ones) with the view's columns:
+    status, age from ``as_of``, title, material and the newest explanation of each key."""
+    frame["status"] = status
+    frame["age_days"] = [(as_of - f).days for f in frame["first_seen"]]
+    frame["title"] = frame["category"].map(_TITLES)
+    frame["material"] = material
+    frame["note"] = frame["key"].map(lambda k: notes[k].text if k in notes else None)
+    frame["note_by"] = frame["key"].map(lambda k: notes[k].who if k in notes else None)
+    frame["note_at"] = frame["key"].map(lambda k: notes[k].at if k in notes else None)
+    return frame[list(ITEM_COLUMNS)].reset_index(drop=True)
+
+
+def materiality_used(given: Mapping[str, Any] | None, settings: Settings | SettingsSource | None
+                     ) -> tuple[dict[str, dict[str, Any]], str, bool]:
+    """The materiality a run uses (thresholds in cents), where from (``parameter``, ``settings`` or "")
+    and whether the parameter overrides a materiality of the settings."""
+    chosen = settings.settings if isinstance(settings, SettingsSource) else settings
+    own = chosen.materiality if chosen is not None else {}
+    if given is not None:
+        return check_materiality(given), "parameter", bool(own)
+    if own:
+        return check_materiality(own), "settings", False
+    return {}, "", False
 
 
 # --------------------------------------------------------------------------------------------
@@ -947,7 +968,8 @@ def report_context(history: RunHistory | None) -> dict[str, Any] | None:
         "previous_as_of": history.previous_as_of.isoformat() if history.previous_as_of else None,
         "svg": history_svg(history.series),
         "blocks": [
-            {"name": "needs_explanation", "title": "Needs an explanation (material, no note)",
+            {"name": "needs_explanation",
+             "title": f"Needs an explanation (material, no note; {history.materiality_text})",
              **rows(history.needs_explanation)},
             {"name": "new", "title": "New since the previous run", **rows(history.new)},
             {"name": "persisting", "title": "Persisting (oldest first)", **rows(persisting)},

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import QboToolkitError
-from ..recon.history import History, difference_keys, period_of
+from ..recon.history import History, period_of, row_keys
 from ..recon.labels import column_title, format_money
 from ..recon.money import cents_to_decimal, to_cents
 from ..recon.result import CATEGORIES, ReconResult
@@ -202,14 +202,8 @@ def differences_table(result: ReconResult) -> pd.DataFrame:
 def _with_history(table: pd.DataFrame, result: ReconResult) -> pd.DataFrame:
     """``table`` with each row's history (:data:`HISTORY_COLUMNS`): its stable key, new or
     persisting, first seen, age, materiality and explanation, from ``result.history``."""
-    keys = []
-    for c in CATEGORIES:
-        frame = result.frames[c.name]
-        if c.kind == "difference" and len(frame):
-            keys.append(pd.Series(difference_keys(c.name, frame.reset_index(drop=True)).to_numpy(),
-                                  index=c.name + ":" + pd.RangeIndex(len(frame)).astype(str)))
     table = table.copy()
-    table["history_key"] = pd.concat(keys).reindex(table.index) if keys else pd.Series(dtype=object)
+    table["history_key"] = row_keys(result).reindex(table.index)
     items = result.history.items.set_index("key")
     for column in ("status", "first_seen", "age_days", "material", "note", "note_by"):
         table[column] = table["history_key"].map(items[column])
@@ -690,7 +684,7 @@ def show_explorer(result: ReconResult | None = None, *, settings: Any = None, wo
             retry = partial(sync_retry, store=store, realm=conn.realm_id)
         if record:  # every run is kept (recon/history.py); ``record=False`` for an ad-hoc look
             history = History(store, conn.realm_id)
-            result = history.record(result, kind="explorer")
+            result = history.record(result, kind="explorer", settings=source)  # its materiality
     explorer = Explorer(result, retry=retry, history=history)
     if display:
         from IPython.display import display as show
