@@ -324,8 +324,10 @@ def _reconcile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=None, help="write report.html, CSV, Excel and summary.json here")
     p.add_argument("--fresh", action="store_true",
                    help="read QuickBooks in full instead of the local mirror, and say what it cost")
-    p.add_argument("--verify-mirror", action="store_true",
-                   help="also verify the local mirror by counts per month, re-reading only the months that differ")
+    p.add_argument("--verify-mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="verify the local mirror by counts per month, re-reading only the months that differ "
+                        "(default: automatically, when its last verification is 7 days old; --no-verify-mirror: "
+                        "never)")
 
 
 def _reconcile(args: argparse.Namespace) -> int:

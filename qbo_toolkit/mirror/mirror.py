@@ -30,6 +30,12 @@ the mirror's, and re-reads only the months that differ (customers: the whole lis
 way). Checked too: rows dated before the first month and after the last one (their count must be 0).
 A change that keeps a month's count and its newest stamp (a deletion plus an edit of an older row in
 the same second) is not seen by this check; CDC sees it.
+
+From time to time: :meth:`bring_current` verifies by itself (``verify=None``, the default) when the
+last verification, or the last full read (which needs none), is :data:`VERIFY_EVERY` old or older
+(``verified_at`` in the mirror's values, local clock); ``verify=True`` always verifies after a CDC,
+``verify=False`` never. It is an optional read: at 100% of the meter's budget it is skipped, and
+:attr:`MirrorRead.text` says so, as it says when an automatic verification ran and why.
 """
 
 from __future__ import annotations
@@ -48,12 +54,14 @@ from ..types import parse_qbo_datetime
 from ..work.store import WorkStore
 from .store import ENTITIES, NAME_LISTS, MirrorStore
 
-__all__ = ["OVERLAP", "Mirror", "MirrorRead", "Verification", "WriteFeed"]
+__all__ = ["OVERLAP", "VERIFY_EVERY", "Mirror", "MirrorRead", "Verification", "WriteFeed"]
 
 #: The next CDC starts this long before the mirror's position (as the sync's does).
 OVERLAP = timedelta(minutes=5)
 #: A position this close to CDC's 30-day limit is treated as past it (the request takes time).
 _MARGIN = timedelta(hours=1)
+#: ``bring_current(verify=None)`` verifies when the last verification (or full read) is this old.
+VERIFY_EVERY = timedelta(days=7)
 
 
 @dataclass
@@ -69,9 +77,11 @@ class MirrorRead:
     changes: int = 0
     reason: str = ""
     position: datetime | None = None
-    #: the verification asked for (``verify=True``), or the sentence saying why it was skipped
+    #: the verification made (asked for, or automatic), or the sentence saying why it was skipped
     verification: Verification | None = None
     skipped: str = ""
+    #: why an automatic verification ran ("the last one was 9 days ago"); "" when asked for or none ran
+    auto: str = ""
 
     @property
     def text(self) -> str:
@@ -83,7 +93,8 @@ class MirrorRead:
             text = (f"QuickBooks read in full ({why}): {self.requests:,} requests, {self.records:,} records, "
                     f"{self.seconds:.1f} s; the local mirror now holds this read")
         if self.verification is not None:
-            text += f"; {self.verification.text}"
+            why = f"an automatic verification was due ({self.auto}): " if self.auto else ""
+            text += f"; {why}{self.verification.text}"
         if self.skipped:
             text += f"; {self.skipped}"
         return text
@@ -93,9 +104,11 @@ class MirrorRead:
         return {"mode": self.mode, "requests": self.requests, "records": self.records,
                 "seconds": round(self.seconds, 3), "changes": self.changes, "reason": self.reason,
                 "position": self.position.isoformat() if self.position else None, "text": self.text,
+                "skipped": self.skipped or None,
                 "verification": None if found is None else {
                     "requests": found.requests, "records": found.records, "mirrored": found.mirrored,
-                    "share": round(found.share, 6), "checked": found.checked, "reread": list(found.reread)}}
+                    "share": round(found.share, 6), "checked": found.checked, "reread": list(found.reread),
+                    "automatic": self.auto or None}}
 
 
 @dataclass
@@ -236,24 +249,54 @@ class Mirror(MirrorStore):
                 first = first or at
                 records += self.insert(gen, entity, page)
         position = first or datetime.now(UTC)
-        self.switch(gen, entities, position, filled=set(entities) >= set(ENTITIES) or not self.filled())
+        whole = set(entities) >= set(ENTITIES)
+        self.switch(gen, entities, position, filled=whole or not self.filled())
+        if whole:  # a full read needs no verification: the next one is due a period from now
+            with self.store.begin() as conn:
+                self.set_value(conn, "verified_at", datetime.now(UTC).isoformat())
         return MirrorRead(mode, client.requests_sent() - sent, records, time.monotonic() - started, 0, reason, position)
 
-    def bring_current(self, *, fresh: bool = False, verify: bool = False, now: datetime | None = None) -> MirrorRead:
+    def bring_current(self, *, fresh: bool = False, verify: bool | None = None,
+                      now: datetime | None = None) -> MirrorRead:
         """Make the mirror current: a full read with ``fresh``, when never filled, when its position is
         past CDC's window, or when QBO refuses its CDC; else one CDC since its position (entities whose
-        last CDC may have missed a deletion are read again in full). ``verify``: then :meth:`verify` it
-        (not after a full read: nothing to verify), an optional read the meter's budget may stop."""
+        last CDC may have missed a deletion are read again in full). Then, after a CDC (a full read needs
+        no verification), :meth:`verify` it: ``verify=None`` (auto) when :meth:`verification_due` says so,
+        ``True`` always, ``False`` never; an optional read the meter's budget may stop. ``now``: the
+        local clock (default: now)."""
         read = self._bring_current(fresh=fresh, now=now)
-        if verify and read.mode == "cdc":
-            from ..qbo.meter import get_meter
+        if read.mode != "cdc" or verify is False:
+            return read
+        due = self.verification_due(now) if verify is None else ""
+        if verify is None and not due:
+            return read
+        from ..qbo.meter import get_meter
 
-            refused = get_meter().refusal(self.realm, "the local mirror's verification")
-            if refused is not None:
-                read.skipped = refused
-            else:
-                read.verification = self.verify()
+        refused = get_meter().refusal(self.realm, "the local mirror's verification")
+        if refused is not None:
+            read.skipped = refused
+        else:
+            read.verification = self.verify()
+            read.auto = due
         return read
+
+    def verified_at(self) -> datetime | None:
+        """When the mirror was last verified or read in full (local clock), or None if never recorded
+        (a mirror filled before this was kept: its ``filled_at`` then)."""
+        text = self.get_value("verified_at") or self.get_value("filled_at")
+        return datetime.fromisoformat(text) if text else None
+
+    def verification_due(self, now: datetime | None = None) -> str:
+        """Why an automatic verification is due ("last verified 9 days ago"), or "" when it is not
+        (the last verification or full read is younger than :data:`VERIFY_EVERY`)."""
+        last = self.verified_at()
+        if last is None:
+            return "never verified"
+        age = (now or datetime.now(UTC)) - last
+        if age < VERIFY_EVERY:
+            return ""
+        return f"last verified {age.days} day{'s' if age.days != 1 else ''} ago, on {last:%Y-%m-%d}; due every " \
+               f"{VERIFY_EVERY.days} days"
 
     def _bring_current(self, *, fresh: bool, now: datetime | None) -> MirrorRead:
         client = self._client()

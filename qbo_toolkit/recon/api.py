@@ -61,7 +61,7 @@ def reconcile_live(
     fresh: bool = False,
     mirror: bool = True,
     on_read: Callable[[MirrorRead], None] | None = None,
-    verify_mirror: bool = False,
+    verify_mirror: bool | None = None,
 ) -> ReconResult:
     """Extract the id map, WORK and QBO, and compare them.
 
@@ -87,7 +87,9 @@ def reconcile_live(
     QBO in full without touching the mirror. ``on_read`` is told how QBO was read and what it cost
     (:class:`~qbo_toolkit.mirror.MirrorRead`; ``text`` says it in a sentence). ``verify_mirror``: after the
     CDC, compare the mirror's counts and newest change per month with QBO's and read again the months
-    that differ (an optional read: about two metered requests per entity and month).
+    that differ (an optional read: about two metered requests per entity and month): None (the
+    default) when the last verification or full read is a week old (:data:`~qbo_toolkit.mirror.mirror.VERIFY_EVERY`),
+    True always, False never.
     """
     source = resolve_settings(settings)
     chosen = source.settings
