@@ -10,12 +10,16 @@ Known emulator gaps that matter here are listed in ``qbo_toolkit/emulator/README
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 from clientkit import TIME_SCALE, make_client
+from historykit import SETTINGS as HISTORY_SETTINGS
+from historykit import Business, RawQbo
 
 from qbo_toolkit.emulator import EmulatorConfig, EmulatorServer, serve
 from qbo_toolkit.qbo.client import QboClient
@@ -55,3 +59,26 @@ def emu(start_emulator: Callable[..., EmulatorServer]) -> EmulatorServer:
 @pytest.fixture
 def client(emu: EmulatorServer) -> QboClient:
     return make_client(emu)
+
+
+@pytest.fixture
+def history_business(start_emulator: Callable[..., EmulatorServer], tmp_path: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> Iterator[Business]:
+    """The history and sign-off tests' small business (``historykit``): an emulator connected as the
+    app connects (``QBO_EMULATOR_INFO``), a SQLite WORK store with the demo's 20 clients, 40 invoices
+    and 24 payments, synced once with ``historykit.SETTINGS``."""
+    from qbo_toolkit.connection import connect_headless
+    from qbo_toolkit.sync.engine import SyncEngine
+    from qbo_toolkit.work.demo import generate_demo
+    from qbo_toolkit.work.store import WorkStore
+
+    emu = start_emulator(time_scale=60.0)
+    info = tmp_path / "emulator.json"
+    info.write_text(json.dumps(emu.info))
+    monkeypatch.setenv("QBO_EMULATOR_INFO", str(info))
+    conn = connect_headless()
+    store = WorkStore(f"sqlite:///{tmp_path / 'work.sqlite3'}")
+    generate_demo(store, clients=20, invoices=40, payments=24, integration_date=HISTORY_SETTINGS.integration_date)
+    SyncEngine(store, conn.client, HISTORY_SETTINGS).run()
+    yield Business(emu, conn, store, RawQbo(emu), tmp_path)
+    store.close()

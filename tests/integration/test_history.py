@@ -16,55 +16,33 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
-from historykit import SETTINGS, Business, RawQbo
+from historykit import SETTINGS, Business
 
-from qbo_toolkit.connection import connect_headless
-from qbo_toolkit.emulator import EmulatorServer
 from qbo_toolkit.recon import to_html
 from qbo_toolkit.recon.history import History, HistoryError, difference_keys
-from qbo_toolkit.sync.engine import SyncEngine
 from qbo_toolkit.sync.state import SyncState
-from qbo_toolkit.work.demo import generate_demo
-from qbo_toolkit.work.store import WorkStore
 
 D1, D2, D3, D4 = date(2026, 3, 31), date(2026, 4, 30), date(2026, 5, 31), date(2026, 6, 30)
 
 
-@pytest.fixture
-def business(start_emulator: Callable[..., EmulatorServer], tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Business]:
-    emu = start_emulator(time_scale=60.0)
-    info = tmp_path / "emulator.json"
-    info.write_text(json.dumps(emu.info))
-    monkeypatch.setenv("QBO_EMULATOR_INFO", str(info))
-    conn = connect_headless()
-    store = WorkStore(f"sqlite:///{tmp_path / 'work.sqlite3'}")
-    generate_demo(store, clients=20, invoices=40, payments=24, integration_date=SETTINGS.integration_date)
-    SyncEngine(store, conn.client, SETTINGS).run()
-    yield Business(emu, conn, store, RawQbo(emu), tmp_path)
-    store.close()
-
-
-def test_a_difference_is_new_then_persists_and_ages_then_is_resolved(business: Business) -> None:
-    history = History(business.store, business.realm)
-    first = history.record(business.reconcile(D1))
+def test_a_difference_is_new_then_persists_and_ages_then_is_resolved(history_business: Business) -> None:
+    history = History(history_business.store, history_business.realm)
+    first = history.record(history_business.reconcile(D1))
     h1 = first.history
     assert h1 is not None and h1.previous_as_of is None
     assert h1.counts["persisting"] == 0 and h1.counts["resolved"] == 0
     baseline = set(h1.items["key"])
     assert h1.counts["new"] == len(baseline) == first.difference_count + first.pending_count
 
-    invoice, qbo_id = business.linked_invoices()[0]
+    invoice, qbo_id = history_business.linked_invoices()[0]
     # QBO stamps LastUpdatedTime in whole seconds: an edit within the sync's own second would not be
     # "changed in QBO after the sync". Waiting past that second is a lower bound, never a race.
     time.sleep(1.1)
-    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-X")
-    h2 = history.record(business.reconcile(D2)).history
+    history_business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-X")
+    h2 = history.record(history_business.reconcile(D2)).history
     key_a = f"invoices_number|W{invoice.id}"
     key_c = f"changed_in_qbo|W{invoice.id}|entity=invoice"  # QBO changed it after the sync
     assert h2.previous_as_of == D1
@@ -74,10 +52,10 @@ def test_a_difference_is_new_then_persists_and_ages_then_is_resolved(business: B
     assert set(h2.persisting["key"]) == baseline and h2.counts["resolved"] == 0
     assert h2.status_of(key_a) == "new"
 
-    linked = SyncState(business.store, business.realm).links("customer")
-    client = next(c for c in business.store.clients() if c.active and c.id in linked)
-    business.store.update_client(client.id, email="history.test@example.com")  # not synced
-    h3 = history.record(business.reconcile(D3)).history
+    linked = SyncState(history_business.store, history_business.realm).links("customer")
+    client = next(c for c in history_business.store.clients() if c.active and c.id in linked)
+    history_business.store.update_client(client.id, email="history.test@example.com")  # not synced
+    h3 = history.record(history_business.reconcile(D3)).history
     key_n = f"customers_fields|W{client.id}|field=email"
     assert list(h3.new["key"]) == [key_n]
     new_row = h3.new.iloc[0]
@@ -87,8 +65,8 @@ def test_a_difference_is_new_then_persists_and_ages_then_is_resolved(business: B
     assert h3.counts == {"new": 1, "persisting": len(baseline) + 2, "resolved": 0,
                          "needs_explanation": len(baseline) + 3}  # no materiality: every difference needs one
 
-    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=invoice.number)
-    fourth = history.record(business.reconcile(D4))
+    history_business.qbo.sparse_update("Invoice", qbo_id, DocNumber=invoice.number)
+    fourth = history.record(history_business.reconcile(D4))
     h4 = fourth.history
     assert list(h4.resolved["key"]) == [key_a]
     gone = h4.resolved.iloc[0]
@@ -116,12 +94,12 @@ def test_a_difference_is_new_then_persists_and_ages_then_is_resolved(business: B
     assert list(runs["as_of"]) == [D1, D2, D3, D4] and runs["scope"].nunique() == 1
 
 
-def test_keys_are_stable_and_explanations_go_with_their_difference(business: Business) -> None:
-    history = History(business.store, business.realm)
-    invoice, qbo_id = business.linked_invoices()[1]
-    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-Y")
-    r1 = business.reconcile(D1)
-    r2 = business.reconcile(D2)
+def test_keys_are_stable_and_explanations_go_with_their_difference(history_business: Business) -> None:
+    history = History(history_business.store, history_business.realm)
+    invoice, qbo_id = history_business.linked_invoices()[1]
+    history_business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-Y")
+    r1 = history_business.reconcile(D1)
+    r2 = history_business.reconcile(D2)
     for name in ("invoices_number", "pending"):
         assert list(difference_keys(name, r1.frame(name))) == list(difference_keys(name, r2.frame(name)))
     key = f"invoices_number|W{invoice.id}"
@@ -137,15 +115,15 @@ def test_keys_are_stable_and_explanations_go_with_their_difference(business: Bus
     row = h2.items.set_index("key").loc[key]
     assert row["note"].startswith("Customer asked") and row["note_by"] == "ana@example.com"
     assert key not in set(h2.needs_explanation["key"])
-    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=invoice.number)
-    h3 = history.record(business.reconcile(D3)).history
+    history_business.qbo.sparse_update("Invoice", qbo_id, DocNumber=invoice.number)
+    h3 = history.record(history_business.reconcile(D3)).history
     assert key in set(h3.resolved["key"])
     assert key not in set(history.notes()["key"])  # retired with its difference
     retired = history.notes(include_retired=True)
     assert retired.set_index("key").loc[key, "retired_run_id"] == h3.run_id
     # it comes back: new again, without the old note
-    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-Z")
-    h4 = history.record(business.reconcile(D4)).history
+    history_business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-Z")
+    h4 = history.record(history_business.reconcile(D4)).history
     row = h4.items.set_index("key").loc[key]
     assert row["status"] == "new" and row["age_days"] == 0 and row["note"] is None
 
@@ -176,13 +154,13 @@ def test_materiality_is_checked_strictly() -> None:
         check_params("reconcile", {"record": "no"})
 
 
-def test_the_explorer_keeps_its_runs_filters_by_history_explains_and_signs_off(business: Business) -> None:
+def test_the_explorer_keeps_its_runs_filters_by_history_explains_and_signs_off(history_business: Business) -> None:
     from qbo_toolkit.ui.explorer import show_explorer
 
-    url = f"sqlite:///{business.home / 'work.sqlite3'}"
+    url = f"sqlite:///{history_business.home / 'work.sqlite3'}"
     show_explorer(settings=SETTINGS, work_db=url, as_of=D1.isoformat(), display=False)
-    invoice, qbo_id = business.linked_invoices()[0]
-    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-X")
+    invoice, qbo_id = history_business.linked_invoices()[0]
+    history_business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-X")
     explorer = show_explorer(settings=SETTINGS, work_db=url, as_of=D2.isoformat(), display=False)
     key = f"invoices_number|W{invoice.id}"
     new = explorer.filter(status="new")
@@ -213,10 +191,10 @@ def test_the_explorer_keeps_its_runs_filters_by_history_explains_and_signs_off(b
     view.sign.click()
     assert "reviewer ben@example.com" in view.signoff_state.value
 
-    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=invoice.number)
+    history_business.qbo.sparse_update("Invoice", qbo_id, DocNumber=invoice.number)
     later = show_explorer(settings=SETTINGS, work_db=url, as_of=D3.isoformat(), display=False)
     resolved = later.filter(status="resolved", category="invoices_number")
     assert list(resolved["history_key"]) == [key] and resolved["first_seen"].tolist() == [D2]
-    assert list(History(business.store, business.realm).runs()["kind"]) == ["explorer"] * 3
+    assert list(History(history_business.store, history_business.realm).runs()["kind"]) == ["explorer"] * 3
     # the earlier period's sign-off: A's number changed back in QBO after it was signed
     assert "2026-05 is not signed off" in later.view.signoff_state.value

@@ -10,58 +10,35 @@ reconciliation (without one), or WORK's record (its revision).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from historykit import SETTINGS, Business, RawQbo
+from historykit import SETTINGS, Business
 
 from qbo_toolkit.cli import main
-from qbo_toolkit.connection import connect_headless
-from qbo_toolkit.emulator import EmulatorServer
 from qbo_toolkit.recon.history import History, HistoryError, period_bounds, period_of
 from qbo_toolkit.recon.signoff import SignOff
-from qbo_toolkit.sync.engine import SyncEngine
-from qbo_toolkit.work.demo import generate_demo
 from qbo_toolkit.work.models import Invoice
-from qbo_toolkit.work.store import WorkStore
 
 
-@pytest.fixture
-def business(start_emulator: Callable[..., EmulatorServer], tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[Business]:
-    emu = start_emulator(time_scale=60.0)
-    info = tmp_path / "emulator.json"
-    info.write_text(json.dumps(emu.info))
-    monkeypatch.setenv("QBO_EMULATOR_INFO", str(info))
-    conn = connect_headless()
-    store = WorkStore(f"sqlite:///{tmp_path / 'work.sqlite3'}")
-    generate_demo(store, clients=20, invoices=40, payments=24, integration_date=SETTINGS.integration_date)
-    SyncEngine(store, conn.client, SETTINGS).run()
-    yield Business(emu, conn, store, RawQbo(emu), tmp_path)
-    store.close()
-
-
-def inside_and_outside(business: Business) -> tuple[str, tuple[Invoice, str], tuple[Invoice, str]]:
+def inside_and_outside(history_business: Business) -> tuple[str, tuple[Invoice, str], tuple[Invoice, str]]:
     """A period (the month of a synced invoice A) and another synced invoice B dated outside it."""
-    invoices = business.linked_invoices()
+    invoices = history_business.linked_invoices()
     a = invoices[0]
     period = period_of(a[0].issue_date)
     b = next(pair for pair in invoices if period_of(pair[0].issue_date) != period)
     return period, a, b
 
 
-def test_qbo_change_after_signoff_reopens_the_period_and_a_change_outside_does_not(business: Business) -> None:
-    client = business.conn.client
-    history = History(business.store, business.realm)
+def test_qbo_change_after_signoff_reopens_the_period_and_a_change_outside_does_not(history_business: Business) -> None:
+    client = history_business.conn.client
+    history = History(history_business.store, history_business.realm)
     signoff = SignOff(history)
-    period, (a, a_qbo), (b, b_qbo) = inside_and_outside(business)
+    period, (a, a_qbo), (b, b_qbo) = inside_and_outside(history_business)
     last = period_bounds(period)[1]
     with pytest.raises(HistoryError, match=f"no reconciliation of {period}"):
         signoff.sign(period, "preparer", "alice@example.com")
-    first = history.record(business.reconcile(last)).history
+    first = history.record(history_business.reconcile(last)).history
     assert signoff.status(period).state == "open"
     with pytest.raises(HistoryError, match="the preparer signs first"):
         signoff.sign(period, "reviewer", "bob@example.com")
@@ -73,14 +50,14 @@ def test_qbo_change_after_signoff_reopens_the_period_and_a_change_outside_does_n
     assert reviewed.state == "reviewed" and [s.who for s in reviewed.signatures] == ["alice@example.com",
                                                                                     "bob@example.com"]
 
-    business.next_second()
-    business.qbo.sparse_update("Invoice", b_qbo, DocNumber=f"{b.number}-OUT")
+    history_business.next_second()
+    history_business.qbo.sparse_update("Invoice", b_qbo, DocNumber=f"{b.number}-OUT")
     assert signoff.status(period, client=client).state == "reviewed"
-    again = history.record(business.reconcile(last)).history
+    again = history.record(history_business.reconcile(last)).history
     assert again.result_hash != first.result_hash and f"invoices_number|W{b.id}" in set(again.new["key"])
     assert again.signoff is not None and again.signoff.state == "reviewed", again.signoff.changes
 
-    business.qbo.sparse_update("Invoice", a_qbo, DocNumber=f"{a.number}-IN")
+    history_business.qbo.sparse_update("Invoice", a_qbo, DocNumber=f"{a.number}-IN")
     reopened = signoff.status(period, client=client)
     assert reopened.state == "reopened"
     assert any(f"QBO Invoice {a.number}-IN (Id {a_qbo}, dated {a.issue_date.isoformat()})" in c
@@ -88,7 +65,7 @@ def test_qbo_change_after_signoff_reopens_the_period_and_a_change_outside_does_n
     assert not any(f"Id {b_qbo}," in c for c in reopened.changes)
     assert "REOPENED" in reopened.sentence and "alice@example.com" in reopened.sentence
     # it stays reopened, and says so in the next run's history (the report's History section)
-    later = history.record(business.reconcile(last)).history
+    later = history.record(history_business.reconcile(last)).history
     assert later.signoff is not None and later.signoff.state == "reopened"
     with pytest.raises(HistoryError, match="reopened"):
         signoff.sign(period, "reviewer", "bob@example.com")
@@ -99,27 +76,27 @@ def test_qbo_change_after_signoff_reopens_the_period_and_a_change_outside_does_n
     assert closed.state == "reviewed" and closed.run_id == later.run_id
 
 
-def test_a_later_reconciliation_or_a_work_change_reopens_without_asking_qbo(business: Business) -> None:
-    history = History(business.store, business.realm)
+def test_a_later_reconciliation_or_a_work_change_reopens_without_asking_qbo(history_business: Business) -> None:
+    history = History(history_business.store, history_business.realm)
     signoff = SignOff(history)
-    period, (a, a_qbo), (b, _) = inside_and_outside(business)
+    period, (a, a_qbo), (b, _) = inside_and_outside(history_business)
     last = period_bounds(period)[1]
-    history.record(business.reconcile(last))
+    history.record(history_business.reconcile(last))
     signoff.sign(period, "preparer", "alice@example.com")
     # WORK: B (outside the period) changes: nothing reopens
-    business.store.update_invoice(b.id, due_date=(b.due_date or b.issue_date) + timedelta(days=3))
+    history_business.store.update_invoice(b.id, due_date=(b.due_date or b.issue_date) + timedelta(days=3))
     assert signoff.status(period).state == "prepared"
     # QBO: A is renumbered; without a QBO client the next reconciliation of the period finds it
-    business.next_second()
-    business.qbo.sparse_update("Invoice", a_qbo, DocNumber=f"{a.number}-IN")
+    history_business.next_second()
+    history_business.qbo.sparse_update("Invoice", a_qbo, DocNumber=f"{a.number}-IN")
     assert signoff.status(period).state == "prepared"  # nothing has looked yet
-    run = history.record(business.reconcile(last)).history
+    run = history.record(history_business.reconcile(last)).history
     assert run.signoff is not None and run.signoff.state == "reopened"
     assert any(c.startswith(f"difference invoices_number|W{a.id} ({a.number}") and "is new in run" in c
                for c in run.signoff.changes), run.signoff.changes
     # signed again on the new run, then WORK edits A: reopened, naming WORK's invoice
     signoff.sign(period, "preparer", "alice@example.com")
-    business.store.update_invoice(a.id, due_date=(a.due_date or a.issue_date) + timedelta(days=3))
+    history_business.store.update_invoice(a.id, due_date=(a.due_date or a.issue_date) + timedelta(days=3))
     status = signoff.status(period)
     assert status.state == "reopened"
     assert status.changes == (f"WORK invoice {a.number} (id {a.id}, dated {a.issue_date.isoformat()}) was written "
@@ -128,16 +105,17 @@ def test_a_later_reconciliation_or_a_work_change_reopens_without_asking_qbo(busi
         signoff.sign(period, "preparer", "alice@example.com")
 
 
-def test_the_cli_signs_shows_status_and_explains(business: Business, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = business.home / "settings.yaml"
+def test_the_cli_signs_shows_status_and_explains(history_business: Business,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    settings = history_business.home / "settings.yaml"
     SETTINGS.save(settings)
-    url = f"sqlite:///{business.home / 'work.sqlite3'}"
-    period, (a, a_qbo), _ = inside_and_outside(business)
+    url = f"sqlite:///{history_business.home / 'work.sqlite3'}"
+    period, (a, a_qbo), _ = inside_and_outside(history_business)
     last = period_bounds(period)[1]
     assert main(["reconcile", "--work-db", url, "--settings", str(settings), "--as-of", last.isoformat()]) in (0, 1)
     out = capsys.readouterr().out
     assert "History: First run of this scope" in out
-    history = History(business.store, business.realm)
+    history = History(history_business.store, history_business.realm)
     assert list(history.runs()["kind"]) == ["job"]
     from qbo_toolkit.jobs.reconcile import reconcile_job
 
@@ -160,8 +138,8 @@ def test_the_cli_signs_shows_status_and_explains(business: Business, capsys: pyt
     assert f"explained {key} (alice)" in capsys.readouterr().out
     assert history.notes()["text"].tolist() == ["known, see ticket 12"]
 
-    business.next_second()
-    business.qbo.sparse_update("Invoice", a_qbo, DocNumber=f"{a.number}-IN")
+    history_business.next_second()
+    history_business.qbo.sparse_update("Invoice", a_qbo, DocNumber=f"{a.number}-IN")
     assert main(["signoff", "--work-db", url, "--status", "--period", period]) == 1
     out = capsys.readouterr().out
     assert f"{period} was REOPENED after sign-off" in out and f"QBO Invoice {a.number}-IN" in out
