@@ -15,13 +15,17 @@ Statuses: ``active``; ``inactive`` (a customer made inactive: QBO's query still 
 into another in QuickBooks). Deleted and merged rows are kept as tombstones and never read as live.
 
 Every write goes through the WORK store's own transaction (``store.begin()``); this module is the
-only one that writes these tables.
+only one that writes these tables. A realm's mirror writers take turns on every backend: SQLite's
+``BEGIN IMMEDIATE`` queues them; on PostgreSQL every write takes a transaction-scoped advisory lock
+of the realm first (:meth:`MirrorStore.serialize`), so a transaction reads what it decides on (is
+the row there, is it newer) only after the previous writer committed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -68,6 +72,9 @@ values_table = sa.Table(
 )
 
 _KEYS_PER_QUERY = 500
+#: The first key of the PostgreSQL advisory lock of a realm's mirror writes (the second: the realm's
+#: CRC-32). Two int4 keys: a key space apart from ``work.schema``'s single 64-bit DDL lock.
+_WRITE_LOCK = 1_836_020_301
 
 # -- JSON with exact amounts -------------------------------------------------------------------------
 _DECIMAL_MARK = "\x00dec:"
@@ -157,6 +164,7 @@ class MirrorStore:
         self.store = store
         self.engine: Engine = store.engine
         self.realm = str(realm)
+        self._lock_key = (zlib.crc32(self.realm.encode()) ^ 0x80000000) - 0x80000000  # as a signed int4
         self._ensure_tables()
 
     def _ensure_tables(self) -> None:
@@ -172,7 +180,17 @@ class MirrorStore:
                 found = own.execute(query).scalar()
         return default if found is None else json.loads(found)
 
+    def serialize(self, conn: Connection) -> None:
+        """Make this realm's mirror writers take turns until ``conn``'s transaction ends: called first
+        by every write. PostgreSQL: a transaction-scoped advisory lock (re-entrant). Without it two
+        transactions (the sync's write replies, a reconciliation's CDC) both find no row for an object
+        or a value and both insert it, and the second fails on the primary key; SQLite's ``BEGIN
+        IMMEDIATE`` (``WorkStore.begin``) already queues them."""
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK}, {self._lock_key})")
+
     def set_value(self, conn: Connection, key: str, value: Any) -> None:
+        self.serialize(conn)
         where = (values_table.c.realm == self.realm) & (values_table.c.key == key)
         conn.execute(sa.delete(values_table).where(where))
         conn.execute(sa.insert(values_table).values(realm=self.realm, key=key, value=json.dumps(value)))
@@ -193,6 +211,7 @@ class MirrorStore:
     def begin_generation(self) -> int:
         """A new generation for a full read (rows of an earlier unfinished one are dropped)."""
         with self.store.begin() as conn:
+            self.serialize(conn)
             current = self.generation(conn)
             conn.execute(sa.delete(rows_table).where(rows_table.c.realm == self.realm, rows_table.c.gen > current))
             return current + 1
@@ -202,6 +221,7 @@ class MirrorStore:
         rows = [{"realm": self.realm, "gen": gen, **row_of(entity, obj)} for obj in objects]
         if rows:
             with self.store.begin() as conn:
+                self.serialize(conn)
                 conn.execute(sa.insert(rows_table), rows)
         return len(rows)
 
@@ -210,6 +230,7 @@ class MirrorStore:
         only ``entities`` and the current generation's other entities are carried over to it."""
         chosen = set(entities)
         with self.store.begin() as conn:
+            self.serialize(conn)
             current = self.generation(conn)
             if not filled and current:
                 for entity in ENTITIES:
@@ -229,6 +250,7 @@ class MirrorStore:
                       after: str | None = None) -> None:
         """Replace the rows of ``entity`` in ``months`` (or dated before ``before`` / from ``after``;
         every row of the entity when all are None) with ``objects``, read afresh from QBO."""
+        self.serialize(conn)
         gen = self.generation(conn)
         cond = (rows_table.c.realm == self.realm) & (rows_table.c.gen == gen) & (rows_table.c.entity == entity)
         if months is not None:
@@ -254,6 +276,7 @@ class MirrorStore:
         """Apply changed objects and deleted stubs (CDC rows, write replies) to the current generation:
         a version older than the one kept is ignored (a CDC overlap, a reply that arrived late); a
         deletion always wins. Returns the rows written."""
+        self.serialize(conn)
         gen = self.generation(conn)
         if not gen:
             return 0
