@@ -347,6 +347,10 @@ class Settings:
                        "(refund_account, a Bank or Other Current Asset account such as Undeposited Funds), "
                        "or turn refunds off")
         out += self.tax.problems()
+        try:  # settings made in code, not read from a file, are checked here
+            check_materiality(self.materiality)
+        except ConfigError as exc:
+            out.append(str(exc))
         for key, choices in _ENUMS.items():
             value = getattr(self, key)
             if value not in choices:

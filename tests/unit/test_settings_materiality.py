@@ -49,6 +49,8 @@ def test_a_typo_in_the_settings_is_refused_with_the_closest_category(tmp_path: P
                                             r"did you mean invoices_total\?") as caught:
         Settings.from_yaml(path)
     assert str(path) in str(caught.value)
+    made_in_code = Settings(materiality={"paymnts_amount": {"count": 1}})
+    assert any("did you mean payments_amount?" in p for p in made_in_code.problems())
     for bad, message in [({"invoices_total": {"amount": 1.5}}, "decimal text"),
                          ({"invoices_total": {"amount": "1.005"}}, "two decimals"),
                          ({"invoices_total": {"count": True}}, "whole number"),
