@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from synckit import SMALL_DEMO, World, open_world
-from test_meter_live import settings_file
+from test_meter_live import emulator_totals, settings_file
 
 from qbo_toolkit.auth.tokens import TokenStore
 from qbo_toolkit.jobs.reconcile import reconcile_job
@@ -102,10 +102,13 @@ def test_a_sync_crossing_50_and_80_percent_says_each_once_in_the_activity_log(wo
     path = settings_file(tmp_path, BUDGET)
     before = 17  # the initial sync of the small demo reads about 18 times: past 20 (50%) and 32 (80%)
     bring_to(w, before)
+    emulator_before = emulator_totals(w)["metered"]
     out = tmp_path / "sync-1"
     job = sync_job(settings=path, work_db=w.url, output_dir=str(out), progress=False)
     assert job.status in ("ok", "findings") and job.message.startswith("completed"), job  # awkward records fail
     after = get_meter().usage(w.realm).metered
+    # the run's own calls, as the emulator's meter (the oracle) counted them, made the crossing
+    assert after - before == emulator_totals(w)["metered"] - emulator_before
     thresholds = crossed(before, after)
     assert thresholds[:2] == [50, 80], (before, after)  # this run's own calls crossed both
 
