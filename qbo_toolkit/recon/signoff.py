@@ -160,6 +160,10 @@ class SignOff:
         who = (who or "").strip()
         if not who:
             raise HistoryError("a sign-off needs who signs (a name or an e-mail address)")
+        longest = getattr(signoffs_table.c.who.type, "length", None)  # PostgreSQL refuses longer; SQLite kept it
+        if longest is not None and len(who) > longest:
+            raise HistoryError(f"who signs is {len(who)} characters long: write at most {longest} (a name or an "
+                               "e-mail address)")
         with self.history.engine.connect() as conn:
             run = self._latest_run(conn, period)
         if run is None:
