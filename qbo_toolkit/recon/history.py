@@ -15,9 +15,13 @@ goes through :meth:`WorkStore.begin`):
 * ``recon_signoffs`` -- sign-offs of a period (see :mod:`.signoff`).
 
 Scope. Two runs are comparable when they compared the same thing: same realm, integration date,
-settings (sha256 of the settings used) and tolerance. ``scope`` is the first 16 hex digits of the
-sha256 of those four. The *previous run* of a run is the latest run recorded before it with the same
-scope and an as-of on or before its as-of.
+settings and tolerance (to the cent: 0 and 0.00 are one). ``scope`` is the first 16 hex digits of the
+sha256 of those four. The settings
+count by the sha256 of their YAML without ``materiality`` when the run says which settings it used
+(``History.record(settings=)``, as the reconcile job and the explorer do): materiality decides what
+needs an explanation, not what differs, so changing it keeps the history going; otherwise by the
+sha256 the result names (the settings file's). The *previous run* of a run is the latest run recorded
+before it with the same scope and an as-of on or before its as-of.
 
 The stable key of a difference (rule, in this order):
 
@@ -91,8 +95,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -288,13 +293,28 @@ def period_bounds(period: str) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
-def scope_of(result: ReconResult, realm: str) -> tuple[str, dict[str, Any]]:
-    """The scope of a run (see the module docstring): its short hash and what it is made of."""
+def _cents_text(value: Any) -> str:
+    """A tolerance as text to the cent ("0.00"), however it was given (the job's "0.00", the API's 0)."""
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"{amount:.2f}" if amount.is_finite() and amount == amount.quantize(Decimal("0.01")) else str(amount)
+
+
+def scope_of(result: ReconResult, realm: str, settings: Settings | SettingsSource | None = None
+             ) -> tuple[str, dict[str, Any]]:
+    """The scope of a run (see the module docstring): its short hash and what it is made of.
+    ``settings``: the settings the run used (then their sha256 without ``materiality``)."""
+    digest = (result.settings or {}).get("sha256") if result.settings is not None else None
+    if settings is not None:
+        chosen = settings.settings if isinstance(settings, SettingsSource) else settings
+        digest = hashlib.sha256(replace(chosen, materiality={}).to_yaml().encode()).hexdigest()
     detail = {
         "realm": realm,
         "integration_date": result.integration_date.isoformat() if result.integration_date else None,
-        "settings_sha256": (result.settings or {}).get("sha256") if result.settings is not None else None,
-        "tolerance": str(result.tolerance),
+        "settings_sha256": digest,
+        "tolerance": _cents_text(result.tolerance),
     }
     text = json.dumps(detail, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16], detail
@@ -641,7 +661,7 @@ class History:
         items = difference_items(result)
         if dates:
             self._fill_days(items)
-        scope, detail = scope_of(result, self.realm)
+        scope, detail = scope_of(result, self.realm, settings)
         digest = _hash_items(items)
         at = run_at or _now()
         categories = {c: [int(n), int(a)] for c, n, a in

@@ -6,7 +6,8 @@ The settings say: every category is material only past 1,000 rows (``"*": {count
 renumbered invoices, each of which is (``invoices_number: {count: 0}``). So of the run's differences
 (the demo's pending matches and the tie-out's findings included) exactly the planted renumbering needs
 an explanation; the job's ``materiality`` parameter overrides the setting for its run and says so;
-a typo'd category in the settings file stops the job before it sends anything.
+a new materiality in the settings keeps the runs' history scope (what needs an explanation changes,
+not what differs); a typo'd category in the settings file stops the job before it sends anything.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ def test_the_settings_materiality_is_used_and_the_jobs_parameter_overrides_it(
     explorer = show_explorer(settings=str(path), work_db=url, as_of=AS_OF, display=False)
     assert set(explorer.filter(status="needs_explanation")["history_key"]) == {renumbered}
     assert explorer.result.history.materiality_from == "settings"
+
+    # a new materiality in the settings keeps the history's scope: the runs before are its previous runs
+    replace(SETTINGS, materiality={"*": {"amount": "0.00"}}).save(path)
+    moved = reconcile_job(settings=str(path), work_db=url, as_of=AS_OF, output_dir=str(tmp_path / "moved")).history
+    assert moved.previous_id == explorer.result.history.run_id and moved.scope == first.scope
+    assert moved.counts["new"] == 0 and moved.counts["persisting"] == len(moved.items), moved.sentence
+    assert "every other category above 0.00" in moved.materiality_text
 
 
 def test_a_typo_in_the_settings_materiality_stops_the_job_before_anything_runs(
