@@ -149,8 +149,26 @@ def test_the_mirror_is_filled_kept_current_by_cdc_and_verified_on_postgresql(wor
     assert second.verdict == first.verdict and second.difference_count == first.difference_count
     assert_mirror_equals_fresh(w, mirror)
 
-    # QBO changes over raw HTTP, not through the toolkit: an invoice edited, a payment voided, another deleted
+    # the sync keeps it current on PostgreSQL too: its write replies (a new WORK invoice) and its CDC (a
+    # customer edited in QBO) reach the mirror with no read of the mirror's own
     raw = RawQbo(w)
+    customer = str(raw.query("SELECT * FROM Customer WHERE Active = true MAXRESULTS 1")[0]["Id"])
+    w.emu.clock.advance(2)
+    edited_customer = raw.update("Customer", customer, {"PrimaryPhone": {"FreeFormNumber": "555-0177"}})
+    template = next(i for i in w.store.invoices() if i.issue_date >= SETTINGS.integration_date
+                    and i.status == "open" and i.id in w.state.links("invoice"))
+    line = template.lines[0]
+    w.store.add_invoice("PG-MIRROR-1", template.client_id, date(2026, 5, 4), lines=[{
+        "item_id": line.item_id, "description": "mirror on PostgreSQL", "qty": Decimal(1),
+        "unit_price": Decimal("123.45"), "tax_rate": line.tax_rate, "taxable": line.taxable}])
+    assert w.sync().completed
+    made = w.state.links("invoice")[w.store.invoice_by_number("PG-MIRROR-1").id].qbo_id  # type: ignore[union-attr]
+    assert [(r.status, r.month) for r in mirror_rows(w.store, w.realm, "Invoice", made)] == [("active", "2026-05")]
+    assert next(o for o in mirror.objects("Invoice") if str(o["Id"]) == made)["DocNumber"] == "PG-MIRROR-1"
+    assert min(r.sync_token for r in mirror_rows(w.store, w.realm, "Customer", customer)) >= int(
+        edited_customer["SyncToken"])
+
+    # QBO changes over raw HTTP, not through the toolkit: an invoice edited, a payment voided, another deleted
     links = w.state.links("payment")
     paid = sorted((link.qbo_id for link in links.values() if link.state == "active"), key=int)
     voided_id, deleted_id = paid[0], paid[1]
