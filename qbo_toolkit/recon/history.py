@@ -107,7 +107,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError
 from ..settings import Settings, SettingsSource, check_materiality
-from ..work.schema import ensure_tables
+from ..work.schema import UtcDateTime, ensure_tables
 from .money import cents_to_decimal
 from .result import CATEGORIES, ReconResult
 
@@ -149,7 +149,7 @@ runs_table = sa.Table(
     sa.Column("scope_detail", sa.Text, nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("period", sa.String(7), nullable=False),
-    sa.Column("run_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_at", UtcDateTime(), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("result_hash", sa.String(64), nullable=False),
     sa.Column("verdict", sa.Text, nullable=False),
@@ -184,7 +184,7 @@ notes_table = sa.Table(
     sa.Column("scope", sa.String(16), nullable=False),
     sa.Column("key", sa.String(500), nullable=False),
     sa.Column("who", sa.String(200), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("run_id", sa.Integer, nullable=False),  # the run it was written against
     sa.Column("retired_run_id", sa.Integer, nullable=True),  # the first run without the difference
@@ -199,11 +199,11 @@ signoffs_table = sa.Table(
     sa.Column("run_id", sa.Integer, nullable=False),
     sa.Column("role", sa.String(12), nullable=False),  # preparer | reviewer
     sa.Column("who", sa.String(200), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.Column("note", sa.Text, nullable=False, default=""),
     sa.Column("result_hash", sa.String(64), nullable=False),
     sa.Column("state", sa.String(12), nullable=False),  # signed | reopened | superseded
-    sa.Column("reopened_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("reopened_at", UtcDateTime(), nullable=True),
     sa.Column("changes", sa.Text, nullable=True),  # JSON list of sentences: what reopened it
     sa.Index("ix_recon_signoffs_period", "realm", "period"),
 )
@@ -691,7 +691,8 @@ class History:
                 work_revision=revision, previous_id=previous.id if previous is not None else None,
             )).inserted_primary_key[0])  # type: ignore[index]
             rows = [
-                (run_id, k, c, int(a), d if isinstance(d, date) else None, lb, None if w is pd.NA else int(w), q, f,
+                (run_id, k, c, int(a), d if isinstance(d, date) else None, lb, None if w is pd.NA else int(w),
+                 q if isinstance(q, str) else None, f,
                  int(fp))
                 for k, c, a, d, lb, w, q, f, fp in zip(
                     items["key"].tolist(), items["category"].tolist(), items["amount_cents"].tolist(),
