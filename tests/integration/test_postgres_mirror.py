@@ -357,11 +357,6 @@ def test_history_ages_differences_and_a_qbo_change_reopens_a_signoff_on_postgres
     assert [s.period for s in signoff.periods()] == [period]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "recon/history.py, PostgreSQL only: History.record stores a missing QBO id as the text 'NaN' (pandas "
-    "gives float NaN, SQLite binds it as NULL, psycopg as 'NaN'), and run_at / note_at come back in the "
-    "session's time zone instead of UTC; the fix (UtcDateTime columns, the id as str or None) is in "
-    "helper HA's report, 2026-12-03: history.py was being edited by another helper"))
 def test_a_run_read_back_from_postgresql_is_what_was_recorded(business: Business) -> None:
     """What :meth:`History.record` hands back (built from the rows in hand) and what a later reader
     gets from PostgreSQL (the explorer, ``signoff --explain``, the next run's "resolved") agree: keys,
