@@ -535,9 +535,12 @@ class ExplorerWidget:
         self.date_from = css(widgets.DatePicker(description="From"), "qbo-explorer-from")
         self.date_to = css(widgets.DatePicker(description="To"), "qbo-explorer-to")
         self.min_amount = css(widgets.Text(placeholder="0.00", description="At least"), "qbo-explorer-min-amount")
+        kept_history = explorer.result.history
+        materiality = (f"<br><b>Needs an explanation:</b> {html.escape(kept_history.materiality_text)}."
+                       if kept_history is not None else "")
         self.settings_used = css(widgets.HTML(
             "<p style='color:#555'><b>Settings used:</b> "
-            f"{html.escape(explorer.result.settings_description)}.</p>"), "qbo-explorer-settings")
+            f"{html.escape(explorer.result.settings_description)}.{materiality}</p>"), "qbo-explorer-settings")
         self.count = css(widgets.HTML(), "qbo-explorer-count")
         self.results = css(widgets.HTML(), "qbo-explorer-results")
         self.selector = css(widgets.Dropdown(options=[], description="Record"), "qbo-explorer-record-selector")

@@ -73,6 +73,7 @@ def test_the_settings_materiality_is_used_and_the_jobs_parameter_overrides_it(
     explorer = show_explorer(settings=str(path), work_db=url, as_of=AS_OF, display=False)
     assert set(explorer.filter(status="needs_explanation")["history_key"]) == {renumbered}
     assert explorer.result.history.materiality_from == "settings"
+    assert "materiality from the settings" in explorer.view.settings_used.value  # the screen says which
 
     # a new materiality in the settings keeps the history's scope: the runs before are its previous runs
     replace(SETTINGS, materiality={"*": {"amount": "0.00"}}).save(path)
