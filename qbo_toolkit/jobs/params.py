@@ -5,7 +5,9 @@ A parameters file (YAML) and ``-p NAME=VALUE`` pairs go through :func:`check_par
 
 * refuses a name the job does not take, with the closest valid one ("dryrun: did you mean dry_run?");
 * refuses a value of the wrong type: a boolean is ``true`` or ``false`` (``'no'`` is not false, it is
-  refused), seconds are a number, money is a decimal (``"0.00"``), thresholds map categories to counts;
+  refused; ``verify_mirror`` also takes ``null``, "auto"), seconds are a number, money is a decimal
+  (``"0.00"``), thresholds map categories to counts, materiality is checked by
+  :func:`qbo_toolkit.settings.check_materiality` (the setting's rules);
 * turns a relative day (``today``, ``yesterday``, ``last_month_end``, ``last_quarter_end``,
   ``last_year_end``) into the explicit date the run uses, written into the executed notebook;
 * refuses a credential: a key that looks like one, or a database URL with a password (set the URL in
