@@ -251,7 +251,9 @@ def _as_date(value: Any, memo: dict[Any, date | None]) -> date | None:
 
 def _read_items(conn: Connection, run_id: int) -> pd.DataFrame:
     fields = _ITEM_FIELDS[1:]
-    rows = conn.exec_driver_sql(f"SELECT {', '.join(fields)} FROM recon_items WHERE run_id = {_marks(conn, 1)}",
+    # in a fixed order, the key's (SQLite's search of the primary key gave it unasked; PostgreSQL may not)
+    rows = conn.exec_driver_sql(f"SELECT {', '.join(fields)} FROM recon_items WHERE run_id = {_marks(conn, 1)} "
+                                "ORDER BY key",
                                 (int(run_id),)).fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
     memo: dict[Any, date | None] = {}
