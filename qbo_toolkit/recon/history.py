@@ -836,6 +836,10 @@ class History:
         who, text = (who or "").strip(), (text or "").strip()
         if not who:
             raise HistoryError("an explanation needs who writes it (a name or an e-mail address)")
+        longest = getattr(notes_table.c.who.type, "length", None)  # PostgreSQL refuses longer; SQLite kept it
+        if longest is not None and len(who) > longest:
+            raise HistoryError(f"who explains is {len(who)} characters long: write at most {longest} (a name or an "
+                               "e-mail address)")
         if not text:
             raise HistoryError(f"the explanation of {key} is empty: write why the difference is acceptable")
         run_id = run_id if run_id is not None else self.latest()
