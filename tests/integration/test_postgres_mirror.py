@@ -328,6 +328,8 @@ def test_history_ages_differences_and_a_qbo_change_reopens_a_signoff_on_postgres
     row = h2.items.set_index("key").loc[key_a]
     assert (row["status"], row["first_seen"], row["age_days"]) == ("new", d2, 0)
     assert baseline <= set(h2.persisting["key"]) and h2.counts["resolved"] == 0
+    with pytest.raises(HistoryError, match="201 characters long: write at most 200"):
+        history.explain(key_a, "b" * 201, "a name longer than the column")
     history.explain(key_a, "ana@example.com", "renumbered in QBO on purpose")
 
     h3 = history.record(business.reconcile(d3)).history
