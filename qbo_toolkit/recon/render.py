@@ -10,6 +10,9 @@ made from one result agree. The functions that write take the folder or path fro
   by side; differences by category), then a table per category. The SVG is drawn here by hand:
   no plotting library, no fonts or timestamps baked in, so the same result gives the same bytes
   (snapshot tests rely on it). A time appears only if the caller passes ``generated_at``.
+  Its print stylesheet makes a clean PDF (summary page alone first, no tiles, headers repeated,
+  rows whole, Ids as plain text that stay links, long words wrapped at :func:`breakable`'s
+  ``<wbr>``): ``tests/ui/test_report_print.py`` prints it in Chromium and reads the PDF back.
 * :func:`to_csv` -- ``summary.csv``, ``aging.csv``, ``open_balances.csv``, ``tieout.csv`` (when
   QBO's reports were read) and ``<category>.csv`` for every category (headers even when empty).
   Money is plain decimal text (``-1234.50``), dates ISO; read back with ``dtype=str`` to keep it
@@ -26,6 +29,7 @@ amounts (the suffix dropped), dates into ``YYYY-MM-DD``, timestamps into ISO tex
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -222,6 +226,37 @@ def _differences_svg(counts: Sequence[tuple[str, int]]) -> Markup:
 # --------------------------------------------------------------------------------------------
 
 
+#: A word this long gets line-break opportunities (:func:`breakable`).
+_LONG_WORD: Final = re.compile(r"\S{25,}")
+#: Where a long word may break: after one of these characters, else every 16 characters.
+_BREAK_AFTER: Final = re.compile(r"(?<=[|@/=&?.,;:_-])")
+_BREAK_EVERY: Final = 16
+
+
+def breakable(text: Any) -> Markup:
+    """``text`` escaped, with ``<wbr>`` (a line-break opportunity, invisible and not copied) in every
+    word of 25 characters or more: after its punctuation (``@ . / | = _ -`` ...) and every 16
+    characters of a run without any. A table cell holding a long e-mail address, URL or key then
+    wraps instead of widening its table past the printed page; shorter words are never broken.
+    Used as the template's ``breakable`` filter."""
+    value = "" if text is None else str(text)
+
+    def split(match: re.Match[str]) -> str:
+        pieces: list[str] = []
+        for part in _BREAK_AFTER.split(match.group(0)):
+            pieces.extend(part[i:i + _BREAK_EVERY] for i in range(0, len(part), _BREAK_EVERY))
+        return "<wbr>".join(str(escape(piece)) for piece in pieces if piece)
+
+    out: list[str] = []
+    end = 0
+    for match in _LONG_WORD.finditer(value):
+        out.append(str(escape(value[end:match.start()])))
+        out.append(split(match))
+        end = match.end()
+    out.append(str(escape(value[end:])))
+    return Markup("".join(out))  # noqa: S704 - every piece went through escape()
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("qbo_toolkit.recon", "templates"),
@@ -231,6 +266,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["breakable"] = breakable
     return env
 
 
