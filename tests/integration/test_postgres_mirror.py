@@ -18,6 +18,8 @@ the session's zone, or a naive one taken for local time, shows.
   its first-seen day and age, and keeps its explanation. Sign-off by a preparer and a reviewer
   (times in UTC), then a QBO change dated in the period reopens it and says what changed. What is
   read back from PostgreSQL (ids, days, first seen, fingerprints, times) equals what was recorded.
+  ``qbo-toolkit reconcile`` / ``signoff`` and the explorer on a PostgreSQL store (no password in
+  what they print or write).
 * Several engines creating the WORK, sync, mirror and history tables at once on a fresh schema all
   succeed (``work.schema.ensure_tables``' advisory lock).
 """
@@ -25,6 +27,7 @@ the session's zone, or a naive one taken for local time, shows.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -390,6 +393,64 @@ def test_a_run_read_back_from_postgresql_is_what_was_recorded(business: Business
     assert note_at.utcoffset() == timedelta(0) and abs(note_at - datetime.now(UTC)) < timedelta(minutes=5)
     assert history.view(third.run_id).run_at.utcoffset() == timedelta(0)
     assert all(t.utcoffset() == timedelta(0) for t in history.runs()["run_at"])
+
+
+def test_the_cli_and_the_explorer_keep_history_and_sign_off_on_postgresql(
+        business: Business, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``qbo-toolkit reconcile`` and ``signoff`` with the WORK store a PostgreSQL URL (in QBO_WORK_DB: a
+    URL with a password is refused as a parameter, which the job's notebook would keep), and the
+    explorer on the same store: runs kept, a difference explained and signed off from its widgets."""
+    from qbo_toolkit.cli import main
+    from qbo_toolkit.ui.explorer import show_explorer
+
+    monkeypatch.setenv("QBO_WORK_DB", business.store.url.render_as_string(hide_password=False))
+    settings = business.home / "settings.yaml"
+    HISTORY_SETTINGS.save(settings)
+    invoice, qbo_id = business.linked_invoices()[0]
+    period = period_of(invoice.issue_date)
+    last = period_bounds(period)[1]
+    assert main(["reconcile", "--settings", str(settings), "--as-of", last.isoformat()]) in (0, 1)
+    outputs: list[str] = []
+
+    def printed() -> str:
+        out, err = capsys.readouterr()
+        outputs.append(out + err)
+        return out
+
+    assert "History: First run of this scope" in printed()
+    assert main(["signoff", "--period", period, "--role", "preparer", "--who", "alice",
+                 "--note", "month end"]) == 0
+    assert f"{period} is signed off (preparer alice" in printed()
+
+    business.next_second()
+    business.qbo.sparse_update("Invoice", qbo_id, DocNumber=f"{invoice.number}-EX")
+    explorer = show_explorer(settings=HISTORY_SETTINGS, as_of=date(2026, 7, 31).isoformat(),
+                             display=False)
+    key = f"invoices_number|W{invoice.id}"
+    new = explorer.filter(status="new")
+    assert key in set(new["history_key"]) and (new["age_days"] == 0).all()
+    view = explorer.view
+    row_key = str(new.index[new["history_key"] == key][0])
+    view.status.value = "needs_explanation"
+    view.selector.value = row_key
+    view.who.value, view.note.value = "ana@example.com", "renumbered at the customer's request"
+    view.explain.click()
+    said = view.messages.widget.outputs[0]["data"]["text/plain"]
+    assert said.startswith("Explanation kept"), said
+    assert row_key not in set(explorer.filter(status="needs_explanation").index)
+    view.role.value = "preparer"
+    view.sign.click()
+    assert "2026-07 is signed off (preparer ana@example.com" in view.signoff_state.value
+    assert list(History(business.store, business.realm).runs()["kind"]) == ["job", "explorer"]
+    # the earlier period, signed from the CLI, was reopened by the QBO change dated in it
+    assert main(["signoff", "--status", "--period", period]) == 1
+    out = printed()
+    assert f"{period} was REOPENED after sign-off" in out and f"QBO Invoice {invoice.number}-EX" in out
+    password = business.store.url.password
+    assert password and not any(str(password) in text for text in outputs)
+    written = [f for base in (business.home, Path(os.environ["QBO_TOOLKIT_HOME"])) for f in base.rglob("*")
+               if f.is_file()]
+    assert written and [f for f in written if str(password) in f.read_text(errors="replace")] == []
 
 
 # ------------------------------------------------------------------------------------------------
