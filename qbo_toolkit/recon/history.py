@@ -94,6 +94,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -209,6 +210,9 @@ signoffs_table = sa.Table(
 )
 
 _CHUNK: Final = 5000
+#: The first key of the PostgreSQL advisory lock of a realm's history writes (the second: the realm's
+#: CRC-32; ``mirror.store`` uses the key before this one for the mirror's writes).
+_WRITE_LOCK: Final = 1_836_020_302
 
 
 def _now() -> datetime:
@@ -646,6 +650,15 @@ class History:
     def _ensure_tables(self) -> None:
         ensure_tables(self.engine, metadata, self.store.begin)
 
+    def serialize(self, conn: Connection) -> None:
+        """Make this realm's history writers take turns until ``conn``'s transaction ends, as SQLite's
+        ``BEGIN IMMEDIATE`` (``WorkStore.begin``) makes them. PostgreSQL: a transaction-scoped advisory
+        lock; without it two runs recorded at once both take the run before them as their previous run,
+        and two sign-offs made at once both stand (each supersedes only what it saw)."""
+        if conn.dialect.name == "postgresql":
+            key = (zlib.crc32(self.realm.encode()) ^ 0x80000000) - 0x80000000  # a signed int4
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK}, {key})")
+
     # -- recording -------------------------------------------------------------------------------
     def record(self, result: ReconResult, *, kind: str = "api", materiality: Mapping[str, Any] | None = None,
                settings: Settings | SettingsSource | None = None, run_at: datetime | None = None,
@@ -671,6 +684,7 @@ class History:
                       .itertuples(name=None)}
         revision = self.store.max_revision()
         with self.store.begin() as conn:
+            self.serialize(conn)
             previous = conn.execute(
                 sa.select(runs_table.c.id, runs_table.c.as_of).where(
                     runs_table.c.realm == self.realm, runs_table.c.scope == scope,
