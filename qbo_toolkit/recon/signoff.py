@@ -190,6 +190,7 @@ class SignOff:
                                    "the preparer signs the latest run first")
         at = datetime.now(UTC)
         with self.history.store.begin() as conn:
+            self.history.serialize(conn)  # a sign-off made at this moment supersedes, or is superseded: one stands
             supersede = signoffs_table.c.state.in_(("signed", "reopened"))
             where = (signoffs_table.c.realm == self.realm) & (signoffs_table.c.period == period) & supersede
             if role == "reviewer":
