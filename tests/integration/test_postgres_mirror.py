@@ -453,6 +453,105 @@ def test_the_cli_and_the_explorer_keep_history_and_sign_off_on_postgresql(
     assert written and [f for f in written if str(password) in f.read_text(errors="replace")] == []
 
 
+def wait_until_waiting(store: WorkStore, pids: list[int], count: int, alive: Callable[[], bool]) -> bool:
+    """Whether ``count`` of the sessions ``pids`` came to wait on a lock (within a minute)."""
+    with store.engine.connect() as conn:
+        for _ in range(1200):
+            if len(pids) >= count:
+                waiting = conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid = ANY(%s)",
+                    (list(pids),)).scalar_one()
+                if waiting >= count:
+                    return True
+            if not alive():
+                return False
+            time.sleep(0.05)
+    return False
+
+
+@contextmanager
+def held(store: WorkStore, statement: str) -> Iterator[None]:
+    """``statement`` (a lock) held in a transaction of its own until the block ends."""
+    with store.engine.connect() as conn, conn.begin() as transaction:
+        conn.exec_driver_sql(statement)
+        yield
+        transaction.rollback()
+
+
+def pid_of(pids: list[int]) -> Callable[[Any], None]:
+    """An engine ``begin`` listener noting each write transaction's backend pid in ``pids``."""
+    def note(conn: Any) -> None:
+        pids.append(int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+    return note
+
+
+def test_runs_recorded_and_sign_offs_made_at_once_take_turns(business: Business) -> None:
+    """Two runs of one scope recorded at the same moment (the scheduled job and the explorer) chain up
+    (the second's previous run is the first), and two preparers signing at once leave one standing
+    sign-off: the second writer starts after the first committed, as SQLite's BEGIN IMMEDIATE makes
+    it. Deterministic: a lock held by the test stops both writers inside their transactions until
+    both are seen waiting (``pg_stat_activity``), then both go on."""
+    history = History(business.store, business.realm)
+    invoice, _ = business.linked_invoices()[0]
+    period = period_of(invoice.issue_date)
+    last = period_bounds(period)[1]
+    result = business.reconcile(last)
+    first = history.record(result).history
+    assert first is not None
+    SignOff(history).sign(period, "preparer", "alice@example.com")
+    pids: list[int] = []
+    engines = []
+    try:
+        for _ in range(2):  # two processes: engines of their own, each transaction's backend noted
+            store = WorkStore(business.store.url.render_as_string(hide_password=False))
+            sa.event.listen(store.engine, "begin", pid_of(pids))
+            engines.append(store)
+        recorded: list[Any] = []
+        failed: list[BaseException] = []
+
+        def record(store: WorkStore) -> None:
+            try:
+                kept = History(store, business.realm).record(result, kind="explorer").history
+                recorded.append(kept)
+            except BaseException as exc:  # shown by the assertion below
+                failed.append(exc)
+
+        pids.clear()
+        with held(business.store, "LOCK TABLE recon_runs IN SHARE MODE"):  # no run is inserted meanwhile
+            threads = [threading.Thread(target=record, args=(store,)) for store in engines]
+            for thread in threads:
+                thread.start()
+            both = wait_until_waiting(business.store, pids, 2, lambda: all(t.is_alive() for t in threads))
+        for thread in threads:
+            thread.join(120)
+        assert failed == [] and both, (failed, both)
+        a, b = sorted(recorded, key=lambda h: h.run_id)
+        assert (a.previous_id, b.previous_id) == (first.run_id, a.run_id), "the runs did not chain up"
+
+        def sign(store: WorkStore, who: str) -> None:
+            try:
+                SignOff(History(store, business.realm)).sign(period, "preparer", who)
+            except BaseException as exc:  # shown by the assertion below
+                failed.append(exc)
+
+        pids.clear()
+        with held(business.store, "SELECT id FROM recon_signoffs WHERE state = 'signed' FOR UPDATE"):
+            threads = [threading.Thread(target=sign, args=(store, who))
+                       for store, who in zip(engines, ("ana@example.com", "ben@example.com"), strict=True)]
+            for thread in threads:
+                thread.start()
+            both = wait_until_waiting(business.store, pids, 2, lambda: all(t.is_alive() for t in threads))
+        for thread in threads:
+            thread.join(120)
+        assert failed == [] and both, (failed, both)
+        standing = SignOff(history).status(period)
+        assert standing.state == "prepared" and len(standing.signatures) == 1, standing.signatures
+        assert standing.signatures[0].who in ("ana@example.com", "ben@example.com")
+    finally:
+        for store in engines:
+            store.close()
+
+
 # ------------------------------------------------------------------------------------------------
 # Creating the tables at once
 # ------------------------------------------------------------------------------------------------
