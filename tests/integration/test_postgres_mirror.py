@@ -11,7 +11,7 @@ the session's zone, or a naive one taken for local time, shows.
   read (``test_mirror``'s oracle: object for object as QBO sends them, and as the reconciliation's
   frames). Changes made in QBO over raw HTTP (an invoice edited, a payment voided, another
   deleted) reach the mirror with the next reconciliation, and ``Mirror.verify()`` then finds
-  nothing that differs.
+  nothing that differs. ``test_mirror``'s random-day property (both sides) holds on PostgreSQL too.
 * Two writers of one realm's mirror (the sync's write replies, a reconciliation's CDC) at once:
   the second waits for the first and then updates what the first inserted.
 * History: runs recorded as of month ends; a difference planted in QBO is new, then persists with
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -45,7 +46,7 @@ from historykit import Business
 from historykit import RawQbo as HistoryQbo
 from sqlalchemy.engine import make_url
 from synckit import SETTINGS, SMALL_DEMO, WorkClock, World
-from test_mirror import RawQbo, assert_mirror_equals_fresh, fresh_objects
+from test_mirror import RawQbo, assert_mirror_equals_fresh, fresh_objects, qbo_day, work_day
 from test_postgres import needs_postgres, postgres_schema
 
 from qbo_toolkit.connection import connect_headless
@@ -195,6 +196,26 @@ def test_the_mirror_is_filled_kept_current_by_cdc_and_verified_on_postgresql(wor
     found = mirror.verify()
     assert found.reread == [] and "nothing differed" in found.text, found.text
     assert found.checked > len(mirror.month_stats("Invoice"))  # months, the customers and the edges
+    assert_mirror_equals_fresh(w, mirror)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_mirror_equals_a_fresh_read_after_a_random_day_on_postgresql(world: World, seed: int) -> None:
+    """``test_mirror``'s property (Done-when of issue 14) on PostgreSQL: a random day of changes on both
+    sides (its ``work_day`` and ``qbo_day``: edits, voids, deletes, payments, a merge), the mirror kept
+    current by the sync's CDC and write replies and one CDC of its own, equals a fresh full read."""
+    w, rng, raw = world, random.Random(seed), RawQbo(world)
+    assert w.sync().completed
+    mirror = Mirror(w.store, w.conn.client)
+    assert mirror.bring_current().mode == "full"
+    qbo_day(w, raw, rng)  # before the sync: the sync's CDC carries these
+    work_day(w, rng, seed)
+    result = w.sync()
+    assert result.completed, result.text
+    w.emu.clock.advance(2)
+    qbo_day(w, raw, rng)  # after the sync: the mirror's own CDC brings these
+    read = mirror.bring_current()
+    assert read.mode == "cdc" and read.requests == 1, read.text
     assert_mirror_equals_fresh(w, mirror)
 
 
