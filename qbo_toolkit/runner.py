@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .errors import ConfigError
@@ -31,6 +33,22 @@ __all__ = ["RunOutcome", "find_notebook", "run_notebook"]
 
 #: the notebooks shipped with the package (a link to the project's notebooks/ in a checkout)
 PACKAGED_NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+
+def _papermill() -> ModuleType:
+    """papermill, imported without ``rfc3987_syntax``.
+
+    papermill imports nbformat, which imports jsonschema, whose format checkers import
+    ``rfc3987_syntax`` when it is installed (Jupyter's ``jsonschema[format-nongpl]`` brings it): that
+    module compiles 38 Lark grammars at import, 1.7 s of CPU in every ``qbo-toolkit run`` (more than
+    the demo's reconciliation itself). Those grammars check the ``iri`` formats only, which nbformat's
+    validation never asks for (it passes no FormatChecker), so this process leaves the module out. A
+    process that imported it already keeps it."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    import papermill
+
+    return papermill
 
 
 def find_notebook(name: str | Path) -> Path:
@@ -83,8 +101,7 @@ def _run_folder(output_root: str | Path, stem: str, now: datetime | None) -> Pat
 
 def _check(notebook: Path, params: dict[str, Any], source: str, base: Path | None,
            cli: frozenset[str]) -> dict[str, Any]:
-    import papermill
-
+    papermill = _papermill()
     declared = papermill.inspect_notebook(str(notebook))
     job = notebook.stem
     if job in JOBS:
@@ -109,8 +126,7 @@ def run_notebook(notebook: str | Path, params_file: str | Path | None = None, *,
     """Run a job notebook into a dated folder; see the module docstring. ``extra`` are ``-p`` pairs
     (strings, read as the parameter's type), ``pairs`` the same unparsed (``NAME=VALUE``). Raises
     ConfigError only when no folder could be made (a missing notebook, an output root that is a file)."""
-    import papermill
-
+    papermill = _papermill()
     path = find_notebook(notebook)
     job = path.stem
     folder = _run_folder(output_root, job, now)
