@@ -158,7 +158,7 @@ runs_table = sa.Table(
     sa.Column("pending_count", sa.Integer, nullable=False),
     sa.Column("categories", sa.Text, nullable=False),  # JSON {category: [count, cents]}
     sa.Column("materiality", sa.Text, nullable=True),  # JSON, as checked
-    sa.Column("work_revision", sa.Integer, nullable=True),
+    sa.Column("work_revision", sa.BigInteger, nullable=True),  # work_revision_counter is a BIGINT too
     sa.Column("previous_id", sa.Integer, nullable=True),
     sa.Index("ix_recon_runs_scope", "realm", "scope", "as_of"),
     sa.Index("ix_recon_runs_period", "realm", "period"),
