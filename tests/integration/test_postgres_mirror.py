@@ -483,6 +483,27 @@ def test_the_cli_and_the_explorer_keep_history_and_sign_off_on_postgresql(
     assert written and [f for f in written if str(password) in f.read_text(errors="replace")] == []
 
 
+def test_a_work_store_past_two_billion_revisions_keeps_its_history_and_sign_off(business: Business) -> None:
+    """WORK's revision counter is a BIGINT; each run keeps the revision it saw (to tell a WORK change
+    after a sign-off). Past 2**31 (PostgreSQL's INTEGER) the run is still recorded and a WORK change
+    in the signed period still reopens it. (The counter is moved forward directly: two billion real
+    writes are not a test.)"""
+    with business.store.begin() as conn:
+        conn.exec_driver_sql("UPDATE work_revision_counter SET value = value + 2147483648")
+    history = History(business.store, business.realm)
+    signoff = SignOff(history)
+    invoice, _ = business.linked_invoices()[0]
+    period = period_of(invoice.issue_date)
+    run = history.record(business.reconcile(period_bounds(period)[1])).history
+    assert run is not None and history.run_row(run.run_id).work_revision == business.store.max_revision() > 2**31
+    signoff.sign(period, "preparer", "alice@example.com")
+    business.store.update_invoice(invoice.id, due_date=invoice.issue_date + timedelta(days=45))
+    status = signoff.status(period)
+    assert status.state == "reopened" and status.changes == (
+        f"WORK invoice {invoice.number} (id {invoice.id}, dated {invoice.issue_date.isoformat()}) was written after "
+        f"run {run.run_id}",), status.changes
+
+
 def wait_until_waiting(store: WorkStore, pids: list[int], count: int, alive: Callable[[], bool]) -> bool:
     """Whether ``count`` of the sessions ``pids`` came to wait on a lock (within a minute)."""
     with store.engine.connect() as conn:
