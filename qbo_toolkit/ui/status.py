@@ -73,9 +73,13 @@ from .matches import MatchController, MatchPanel
 __all__ = ["ENTITY_LABELS", "OUTCOME_LABELS", "StatusController", "StatusScreen", "SyncSettingRow"]
 
 ENTITY_LABELS = {"customer": "Client", "item": "Item", "invoice": "Invoice", "payment": "Payment",
-                 "credit_note": "Credit note", "credit_applied": "Credit application", "refund": "Refund"}
+                 "credit_note": "Credit note", "credit_applied": "Credit application", "refund": "Refund",
+                 "meter": "QuickBooks call budget"}
 OUTCOME_LABELS = {"ok": "done", "failed": "failed", "conflict": "conflict", "skipped": "skipped",
                   "held": "waiting for your decision"}
+#: an activity entry's outcome as the log shows it: a record's outcomes, and warnings about the run
+#: itself (the meter's budget thresholds), which are not a record's outcome and count in no total
+ENTRY_OUTCOME_LABELS = {**OUTCOME_LABELS, "warning": "warning"}
 DIRECTIONS = {"to_qbo": "WORK → QuickBooks", "to_work": "QuickBooks → WORK", "both": "both ways",
               "from_file": "CSV file → WORK"}
 PREVIEW_NAMED = 20  # outstanding items a preview names before "and N more"
@@ -145,7 +149,8 @@ class Attention:
             parts.append(f"{self.matches} match decision(s)")
         by_kind: dict[str, int] = {}
         for e in [*self.person, *self.held]:
-            noun = "CSV row(s)" if e.work_id is None else f"{ENTITY_LABELS.get(e.entity, e.entity).lower()}(s)"
+            noun = ("CSV row(s)" if e.work_id is None and e.direction == "from_file"
+                    else f"{ENTITY_LABELS.get(e.entity, e.entity).lower()}(s)")
             by_kind[noun] = by_kind.get(noun, 0) + 1
         parts += [f"{n} {noun}" for noun, n in by_kind.items()]
         return ", ".join(parts)
@@ -537,9 +542,10 @@ class StatusScreen:
                               "qbo-filter-run")
         self.entity_filter = css(widgets.Dropdown(description="Records", options=[
             ("All records", ""), ("Clients", "customer"), ("Items", "item"), ("Invoices", "invoice"),
-            ("Payments", "payment")], value=""), "qbo-filter-entity")
+            ("Payments", "payment"), ("Credit notes", "credit_note"), ("Credit applications", "credit_applied"),
+            ("Refunds", "refund"), ("QuickBooks call budget", "meter")], value=""), "qbo-filter-entity")
         self.outcome_filter = css(widgets.Dropdown(description="Outcome", options=[("Any outcome", "")] + [
-            (label, key) for key, label in OUTCOME_LABELS.items()], value=""), "qbo-filter-outcome")
+            (label, key) for key, label in ENTRY_OUTCOME_LABELS.items()], value=""), "qbo-filter-outcome")
         self.records_html = css(widgets.HTML(layout=widgets.Layout(max_height="30em", overflow="auto")),
                                 "qbo-records")
         self.failures_title = css(widgets.HTML(), "qbo-attention-title")
@@ -821,7 +827,7 @@ class StatusScreen:
         table = html_table(
             ["Run", "Time", "Record", "Direction", "Action", "Outcome", "QBO id", "Field", "Message", "Resolved"],
             [(e.run_id, _when(e.at), self.controller.record_label(e.entity, e.work_id),
-              DIRECTIONS.get(e.direction, e.direction), e.action, OUTCOME_LABELS.get(e.outcome, e.outcome),
+              DIRECTIONS.get(e.direction, e.direction), e.action, ENTRY_OUTCOME_LABELS.get(e.outcome, e.outcome),
               e.qbo_id or "", e.field or "", self.controller.message(e), e.resolved or "") for e in records[:PAGE]],
             css_class="qbo-records-table", empty="No records match these filters.", wrap=(8,))
         note = f"<p><i>The newest {PAGE} records; narrow the filters to see older ones.</i></p>" if more else ""

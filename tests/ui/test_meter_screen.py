@@ -72,7 +72,7 @@ def test_a_sync_from_the_app_that_crosses_a_threshold_says_so_once(synced_app: A
     screen.run_filter.value = crossing
     said = [row for row in table_rows(screen.records_html.value) if "of the monthly budget" in row[8]]
     assert len(said) == 1 and said[0][8] == warned[0], said
-    assert (said[0][2], said[0][5], said[0][7]) == ("meter", "warning", "meter.monthly_budget")
+    assert (said[0][2], said[0][5], said[0][7]) == ("QuickBooks call budget", "warning", "meter.monthly_budget")
     # the next run crosses nothing new: nothing said again
     app.status_screen.sync_button.click()
     assert app.status.wait(60)
