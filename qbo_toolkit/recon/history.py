@@ -974,8 +974,10 @@ def history_svg(series: pd.DataFrame, *, width: int = 720) -> Any:
                 parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
                              f'<title>{escape(name)}: {escape(fmt(v))}</title></circle>')
         if panel == 1:
-            for x, (_, day) in zip(xs, runs, strict=True):
-                parts.append(f'<text x="{x:.1f}" y="{y0 + panel_h + 16}" text-anchor="middle" class="tick">'
+            for i, (x, (_, day)) in enumerate(zip(xs, runs, strict=True)):
+                # the last date ends at its run (centred, it would run past the chart's right edge)
+                anchor = "end" if i == len(xs) - 1 and len(xs) > 1 else "middle"
+                parts.append(f'<text x="{x:.1f}" y="{y0 + panel_h + 16}" text-anchor="{anchor}" class="tick">'
                              f'{escape(day.isoformat())}</text>')
     legend_y = top_pad + 2 * panel_h + gap + 40
     for index, name in enumerate(lines):
