@@ -40,7 +40,8 @@ Budget, warnings and optional reads
     in ``meter_warnings`` so each threshold is announced once per company and month, whichever
     process crosses it; each sync run repeats the month's announcements (:meth:`Meter.announced`)
     in the company's activity log, once each (:mod:`qbo_toolkit.sync.budget`). A job, the app's
-    sync and every sync run count against their settings' budget (:func:`budget_scope`). From 100% on, *optional* reads are stopped: a caller asks first with
+    sync and every sync run count against their settings' budget (:func:`budget_scope`). From 100%
+    on, *optional* reads are stopped: a caller asks first with
     :meth:`Meter.optional` (raises :class:`MeterBudgetReached`, a sentence naming the read, the
     count, the budget and the setting) or :meth:`Meter.refusal` (the sentence, or None). The
     reconciliation's tie-out to QBO's reports and the mirror's verification reads are optional. The

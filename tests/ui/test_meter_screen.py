@@ -1,6 +1,7 @@
 """The status screen shows the meter (``qbo_toolkit.qbo.meter``): this month's metered and unmetered
 QuickBooks calls of the connected company, the forecast and the budget, amber past 80% and red when
-the budget is reached; a budget threshold a sync crosses is in the Activity Log once. The app here is the one of ``test_screens`` (a real emulator over HTTP)."""
+the budget is reached; a budget threshold a sync crosses is in the Activity Log once. The app here
+is the one of ``test_screens`` (a real emulator over HTTP)."""
 
 from __future__ import annotations
 
