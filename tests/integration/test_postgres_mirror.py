@@ -529,6 +529,27 @@ def held(store: WorkStore, statement: str) -> Iterator[None]:
         transaction.rollback()
 
 
+def at_once(store: WorkStore, lock: str, pids: list[int], writers: list[Callable[[], None]],
+            failed: list[BaseException]) -> bool:
+    """Run ``writers`` on threads of their own while ``lock`` is held, release it once every one is
+    seen waiting, and wait for them; their exceptions go to ``failed``. Whether all were seen waiting."""
+    def run(writer: Callable[[], None]) -> None:
+        try:
+            writer()
+        except BaseException as exc:  # shown by the caller's assertion
+            failed.append(exc)
+
+    pids.clear()
+    with held(store, lock):
+        threads = [threading.Thread(target=run, args=(writer,)) for writer in writers]
+        for thread in threads:
+            thread.start()
+        both = wait_until_waiting(store, pids, len(writers), lambda: all(t.is_alive() for t in threads))
+    for thread in threads:
+        thread.join(120)
+    return both
+
+
 def pid_of(pids: list[int]) -> Callable[[Any], None]:
     """An engine ``begin`` listener noting each write transaction's backend pid in ``pids``."""
     def note(conn: Any) -> None:
@@ -560,40 +581,21 @@ def test_runs_recorded_and_sign_offs_made_at_once_take_turns(business: Business)
         recorded: list[Any] = []
         failed: list[BaseException] = []
 
-        def record(store: WorkStore) -> None:
-            try:
-                kept = History(store, business.realm).record(result, kind="explorer").history
-                recorded.append(kept)
-            except BaseException as exc:  # shown by the assertion below
-                failed.append(exc)
+        def record(store: WorkStore) -> Callable[[], None]:
+            return lambda: recorded.append(History(store, business.realm).record(result, kind="explorer").history)
 
-        pids.clear()
-        with held(business.store, "LOCK TABLE recon_runs IN SHARE MODE"):  # no run is inserted meanwhile
-            threads = [threading.Thread(target=record, args=(store,)) for store in engines]
-            for thread in threads:
-                thread.start()
-            both = wait_until_waiting(business.store, pids, 2, lambda: all(t.is_alive() for t in threads))
-        for thread in threads:
-            thread.join(120)
+        both = at_once(business.store, "LOCK TABLE recon_runs IN SHARE MODE",  # no run is inserted meanwhile
+                       pids, [record(store) for store in engines], failed)
         assert failed == [] and both, (failed, both)
         a, b = sorted(recorded, key=lambda h: h.run_id)
         assert (a.previous_id, b.previous_id) == (first.run_id, a.run_id), "the runs did not chain up"
 
-        def sign(store: WorkStore, who: str) -> None:
-            try:
-                SignOff(History(store, business.realm)).sign(period, "preparer", who)
-            except BaseException as exc:  # shown by the assertion below
-                failed.append(exc)
+        def sign(store: WorkStore, who: str) -> Callable[[], None]:
+            return lambda: SignOff(History(store, business.realm)).sign(period, "preparer", who)
 
-        pids.clear()
-        with held(business.store, "SELECT id FROM recon_signoffs WHERE state = 'signed' FOR UPDATE"):
-            threads = [threading.Thread(target=sign, args=(store, who))
-                       for store, who in zip(engines, ("ana@example.com", "ben@example.com"), strict=True)]
-            for thread in threads:
-                thread.start()
-            both = wait_until_waiting(business.store, pids, 2, lambda: all(t.is_alive() for t in threads))
-        for thread in threads:
-            thread.join(120)
+        both = at_once(business.store, "SELECT id FROM recon_signoffs WHERE state = 'signed' FOR UPDATE", pids,
+                       [sign(store, who) for store, who in zip(engines, ("ana@example.com", "ben@example.com"),
+                                                               strict=True)], failed)
         assert failed == [] and both, (failed, both)
         standing = SignOff(history).status(period)
         assert standing.state == "prepared" and len(standing.signatures) == 1, standing.signatures
